@@ -1,0 +1,40 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+)
+
+const getJSON = `{"name":"hello","version":3,"state":"ready","instances":2,"ready":2,` +
+	`"triggers":["http GET /hello/{name}","websocket chat.*"],"deployedAt":"2026-03-01T10:00:00Z",` +
+	`"invocations":10,"failures":1,"inflight":4,"restarts":2,"breaker":"half-open"}`
+
+func TestGet(t *testing.T) {
+	url, _ := fakeAdmin(t, adminCall{
+		method: http.MethodGet, path: "/admin/v1/functions/hello",
+		answer: answerJSON(http.StatusOK, getJSON),
+	})
+	res := runCLI(t, "get", "hello", "--server", url)
+	want := "name: hello\nversion: 3\nstate: ready\ninstances: 2/2\n" +
+		"triggers: http GET /hello/{name}, websocket chat.*\ndeployed: 2026-03-01T10:00:00Z\n" +
+		"invocations: 10\nfailures: 1\ninflight: 4\nrestarts: 2\nbreaker: half-open\n"
+	wantOutput(t, res, exitOK, want)
+}
+
+func TestGetJSON(t *testing.T) {
+	url, _ := fakeAdmin(t, adminCall{
+		method: http.MethodGet, path: "/admin/v1/functions/hello",
+		answer: answerJSON(http.StatusOK, getJSON+"\n"),
+	})
+	res := runCLI(t, "get", "hello", "--server", url, "--output", "json")
+	wantOutput(t, res, exitOK, getJSON+"\n")
+}
+
+func TestGetNotFound(t *testing.T) {
+	url, _ := fakeAdmin(t, adminCall{
+		method: http.MethodGet, path: "/admin/v1/functions/nope",
+		answer: answerJSON(http.StatusNotFound, `{"error":{"code":"not_found","message":"function \"nope\" is not deployed","requestId":"r"}}`),
+	})
+	res := runCLI(t, "get", "nope", "--server", url)
+	wantOutput(t, res, exitError, "", "edgefn: function \"nope\" is not deployed\n")
+}

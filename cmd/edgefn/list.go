@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func newListCmd() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the deployed functions",
+		Args:  exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(cmd, output); err != nil {
+				return err
+			}
+			c, err := newClient(cmd)
+			if err != nil {
+				return err
+			}
+			path := adminPrefix + "/functions"
+			if output == outputJSON {
+				return printRaw(cmd, c, path)
+			}
+			var list functionList
+			if err := c.getJSON(cmd.Context(), path, &list); err != nil {
+				return err
+			}
+			if len(list.Functions) == 0 {
+				fmt.Fprintln(cmd.ErrOrStderr(), "no functions deployed")
+				return nil
+			}
+			return printTable(cmd.OutOrStdout(), list.Functions)
+		},
+	}
+	addOutputFlag(cmd, &output)
+	return cmd
+}
+
+// printTable writes one row per function: NAME VERSION STATE INSTANCES TRIGGERS.
+func printTable(w io.Writer, fns []functionInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tVERSION\tSTATE\tINSTANCES\tTRIGGERS")
+	for _, f := range fns {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d/%d\t%s\n",
+			f.Name, f.Version, f.State, f.Ready, f.Instances, triggers(f.Triggers))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+// triggers joins a function's triggers with commas, or "-" when it has none.
+func triggers(ts []string) string {
+	if len(ts) == 0 {
+		return "-"
+	}
+	return strings.Join(ts, ", ")
+}
+
+// The values of --output.
+const (
+	outputText = "text"
+	outputJSON = "json"
+)
+
+// addOutputFlag declares --output (-o) on cmd: text for people, json for scripts.
+func addOutputFlag(cmd *cobra.Command, output *string) {
+	cmd.Flags().StringVarP(output, "output", "o", outputText, "output format: text or json")
+}
+
+// checkOutput rejects an --output value other than text and json, as a usage error.
+func checkOutput(cmd *cobra.Command, output string) error {
+	if output == outputText || output == outputJSON {
+		return nil
+	}
+	err := fmt.Errorf("--output %q: want %s or %s", output, outputText, outputJSON)
+	return &usageError{cmd: cmd.CommandPath(), err: err}
+}
+
+// printRaw GETs path and prints the JSON as the server sent it, ending in a newline.
+func printRaw(cmd *cobra.Command, c *client, path string) error {
+	body, err := c.getRaw(cmd.Context(), path)
+	if err != nil {
+		return err
+	}
+	return writeWithNewline(cmd.OutOrStdout(), body)
+}
+
+// writeWithNewline writes b and a newline when b does not end in one (and is not empty).
+func writeWithNewline(w io.Writer, b []byte) error {
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+)
+
+const listJSON = `{"functions":[` +
+	`{"name":"hello","version":3,"state":"ready","instances":2,"ready":1,` +
+	`"triggers":["http GET /hello/{name}","http GET /hello"],"deployedAt":"2026-03-01T10:00:00Z",` +
+	`"invocations":10,"failures":1,"inflight":0,"restarts":0,"breaker":"closed"},` +
+	`{"name":"worker","version":12,"state":"starting","instances":1,"ready":0,"triggers":[]}]}`
+
+func TestListTable(t *testing.T) {
+	url, _ := fakeAdmin(t, adminCall{
+		method: http.MethodGet, path: "/admin/v1/functions", token: "tok",
+		answer: answerJSON(http.StatusOK, listJSON),
+	})
+	res := runCLI(t, "list", "--server", url, "--token", "tok")
+	want := "" +
+		"NAME     VERSION   STATE      INSTANCES   TRIGGERS\n" +
+		"hello    3         ready      1/2         http GET /hello/{name}, http GET /hello\n" +
+		"worker   12        starting   0/1         -\n"
+	wantOutput(t, res, exitOK, want)
+}
+
+func TestListJSONIsRaw(t *testing.T) {
+	url, _ := fakeAdmin(t, adminCall{
+		method: http.MethodGet, path: "/admin/v1/functions",
+		answer: answerJSON(http.StatusOK, listJSON),
+	})
+	res := runCLI(t, "list", "--server", url, "-o", "json")
+	wantOutput(t, res, exitOK, listJSON+"\n")
+}
+
+func TestListEmpty(t *testing.T) {
+	url, _ := fakeAdmin(t, adminCall{
+		method: http.MethodGet, path: "/admin/v1/functions",
+		answer: answerJSON(http.StatusOK, `{"functions":[]}`),
+	})
+	res := runCLI(t, "list", "--server", url)
+	wantOutput(t, res, exitOK, "", "no functions deployed")
+}

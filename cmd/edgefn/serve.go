@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/edgefn/edgefn/gateway"
+	"github.com/edgefn/edgefn/gateway/auth"
+	"github.com/edgefn/edgefn/runtime"
+	"github.com/edgefn/edgefn/runtime/manifest"
+)
+
+// serveOptions are the flags of `edgefn serve`.
+type serveOptions struct {
+	listen       string
+	manifests    []string
+	dataDir      string
+	adminToken   string
+	jwtSecret    string
+	jwtPublicKey string
+	jwtIssuer    string
+	jwtAudience  string
+	bodyLimit    string
+	grace        time.Duration
+	logLevel     string
+}
+
+func newServeCmd() *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the gateway and the functions of the given manifests",
+		Args:  exactArgs(),
+		// main cancels the context on SIGTERM or SIGINT.
+		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", ":8080", "address to listen on")
+	f.StringArrayVar(&o.manifests, "manifests", nil, "manifest file or folder to deploy at start-up (repeatable)")
+	f.StringVar(&o.dataDir, "data-dir", ".edgefn", "folder for deployed functions")
+	f.StringVar(&o.adminToken, "admin-token", "", "bearer token of the admin API (none: loopback clients only)")
+	f.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret verifying JWTs of auth: jwt routes")
+	f.StringVar(&o.jwtPublicKey, "jwt-public-key", "", "PEM file of the RSA or EC public key verifying JWTs")
+	f.StringVar(&o.jwtIssuer, "jwt-issuer", "", "required JWT issuer")
+	f.StringVar(&o.jwtAudience, "jwt-audience", "", "required JWT audience")
+	f.StringVar(&o.bodyLimit, "body-limit", "4MiB", "largest request body of a function call")
+	f.DurationVar(&o.grace, "grace", 30*time.Second, "how long SIGTERM waits for in-flight work")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// serve runs until ctx ends, then shuts down gracefully: it stops accepting, lets in-flight
+// work finish within the grace period, then stops the plugins.
+func serve(ctx context.Context, o *serveOptions) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	bodyLimit, err := parseSize(o.bodyLimit)
+	if err != nil {
+		return fmt.Errorf("--body-limit: %w", err)
+	}
+	// Validate everything before starting anything: a bad manifest deploys nothing.
+	var set *manifest.Set
+	if len(o.manifests) > 0 {
+		if set, err = manifest.LoadPaths(o.manifests...); err != nil {
+			return err
+		}
+	}
+	verifier, err := auth.New(auth.Config{Secret: o.jwtSecret, PublicKeyFile: o.jwtPublicKey, Issuer: o.jwtIssuer, Audience: o.jwtAudience})
+	if err != nil {
+		return fmt.Errorf("jwt: %w", err)
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+
+	var srv *gateway.Server
+	host, err := runtime.NewHost(runtime.Config{
+		DataDir: o.dataDir, Logger: logger, Drain: o.grace,
+		OnChange: func(fns []*runtime.Function) { srv.SetFunctions(fns) },
+	})
+	if err != nil {
+		return err
+	}
+	srv, err = gateway.New(gateway.Config{
+		Host: host, Auth: verifier, AdminToken: o.adminToken, BodyLimit: bodyLimit,
+		DataDir: o.dataDir, Version: version, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	shutdown := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), o.grace)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			logger.Warn("http shutdown", "error", err)
+		}
+		if err := host.Close(sctx); err != nil {
+			logger.Warn("functions did not drain in time", "error", err)
+		}
+	}
+	if err := host.Restore(ctx); err != nil {
+		logger.Error("some stored functions did not start", "error", err)
+	}
+	if set != nil {
+		if err := deployManifests(ctx, host, set, o.dataDir, logger); err != nil {
+			shutdown()
+			return err
+		}
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("edgefn serving", "addr", ln.Addr().String(), "version", version, "data_dir", o.dataDir,
+		"functions", len(host.Functions()))
+	select {
+	case err := <-errc:
+		shutdown()
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "grace", o.grace.String())
+	shutdown()
+	logger.Info("stopped")
+	return nil
+}
+
+// deployManifests deploys the start-up manifests, building those that name a package. A
+// function already current with the same manifest and binary keeps running as it is.
+func deployManifests(ctx context.Context, host *runtime.Host, set *manifest.Set, dataDir string, logger *slog.Logger) error {
+	var errs []error
+	for _, m := range set.Functions {
+		binary := m.Handler
+		if m.Build != "" {
+			binary = filepath.Join(dataDir, "build", m.Name)
+			if err := os.MkdirAll(filepath.Dir(binary), 0o700); err != nil {
+				return err
+			}
+			if err := runtime.Build(ctx, m.Build, binary); err != nil {
+				errs = append(errs, fmt.Errorf("%s:%d: build: %w", m.File, m.Line, err))
+				continue
+			}
+		}
+		res, err := host.Deploy(ctx, m, binary)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: %w", m.File, m.Line, err))
+			continue
+		}
+		logger.Info("manifest function ready", "function", res.Name, "version", res.Version, "unchanged", res.Unchanged)
+	}
+	return errors.Join(errs...)
+}

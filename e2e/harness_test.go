@@ -1,0 +1,261 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// bins holds the binaries TestMain builds once for every test.
+var bins struct {
+	dir     string
+	edgefn  string
+	testfn  string
+	hello   string
+	echo    string
+	repoDir string
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "edgefn-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	repo, _ := filepath.Abs("..")
+	bins.dir, bins.repoDir = dir, repo
+	builds := []struct {
+		out *string
+		pkg string
+	}{
+		{&bins.edgefn, "./cmd/edgefn"},
+		{&bins.testfn, "./internal/testfn"},
+		{&bins.hello, "./functions/hello"},
+		{&bins.echo, "./functions/echo"},
+	}
+	for _, b := range builds {
+		*b.out = filepath.Join(dir, filepath.Base(b.pkg))
+		// The gateway is built with -race like the tests; plugins without, as users build them.
+		args := []string{"build", "-o", *b.out}
+		if b.pkg == "./cmd/edgefn" && raceEnabled {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, b.pkg)...)
+		cmd.Dir = repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b.pkg, err, out)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// gateway is one running `edgefn serve` process.
+type gateway struct {
+	t       testing.TB
+	cmd     *exec.Cmd
+	URL     string
+	Addr    string
+	DataDir string
+	logs    *syncBuffer
+	done    chan struct{}
+	exitErr error
+}
+
+// startGateway runs edgefn serve with args on a free port and waits until /healthz answers.
+// The data dir is dataDir, or a fresh one when empty.
+func startGateway(t testing.TB, dataDir string, args ...string) *gateway {
+	t.Helper()
+	g, err := launchGateway(t, dataDir, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func launchGateway(t testing.TB, dataDir string, args ...string) (*gateway, error) {
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	addr := freeAddr(t)
+	g := &gateway{t: t, Addr: addr, URL: "http://" + addr, DataDir: dataDir, logs: &syncBuffer{}, done: make(chan struct{})}
+	all := append([]string{"serve", "--listen", addr, "--data-dir", dataDir, "--grace", "5s"}, args...)
+	g.cmd = exec.Command(bins.edgefn, all...)
+	g.cmd.Stdout = g.logs
+	g.cmd.Stderr = g.logs
+	g.cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1")
+	if err := g.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { g.exitErr = g.cmd.Wait(); close(g.done) }()
+	t.Cleanup(func() {
+		g.stop()
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", g.logs.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-g.done:
+			return g, fmt.Errorf("edgefn serve exited: %v\n%s", g.exitErr, g.logs.String())
+		default:
+		}
+		resp, err := http.Get(g.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return g, nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return g, fmt.Errorf("edgefn serve did not answer /healthz in time\n%s", g.logs.String())
+}
+
+// stop sends SIGTERM and waits for the process.
+func (g *gateway) stop() {
+	select {
+	case <-g.done:
+		return
+	default:
+	}
+	_ = g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.done:
+	case <-time.After(20 * time.Second):
+		_ = g.cmd.Process.Kill()
+		<-g.done
+	}
+}
+
+// kill sends SIGKILL and waits for the process.
+func (g *gateway) kill() {
+	_ = g.cmd.Process.Kill()
+	<-g.done
+}
+
+// wait waits for the process to exit by itself.
+func (g *gateway) wait(d time.Duration) error {
+	select {
+	case <-g.done:
+		return g.exitErr
+	case <-time.After(d):
+		return fmt.Errorf("still running after %s", d)
+	}
+}
+
+func freeAddr(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// writeManifest writes a manifest into a temp folder and returns its path. {{testfn}},
+// {{hello}} and {{echo}} stand for the built plugins.
+func writeManifest(t testing.TB, yaml string) string {
+	t.Helper()
+	r := strings.NewReplacer("{{testfn}}", bins.testfn, "{{hello}}", bins.hello, "{{echo}}", bins.echo)
+	path := filepath.Join(t.TempDir(), "fn.yaml")
+	if err := os.WriteFile(path, []byte(r.Replace(yaml)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// response is a completed HTTP exchange.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+var client = &http.Client{Timeout: 60 * time.Second}
+
+// do sends a request; headers are key, value pairs.
+func do(t testing.TB, method, url string, body []byte, headers ...string) response {
+	t.Helper()
+	r, err := tryDo(method, url, body, headers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func tryDo(method, url string, body []byte, headers ...string) (response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, url, rd)
+	if err != nil {
+		return response{}, err
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}, err
+}
+
+// eventually polls cond until it is true or d passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output and a test's reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,330 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/edgefn/edgefn/gateway/auth"
+	"github.com/edgefn/edgefn/runtime"
+	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/manifest"
+)
+
+// maxManifestBytes bounds an uploaded manifest.
+const maxManifestBytes = 1 << 20
+
+// mountAdmin registers the admin API under /admin/v1.
+func (s *Server) mountAdmin() {
+	a := s.app.Group("/admin", s.adminAuth)
+	v1 := a.Group("/v1")
+	v1.Get("/version", s.adminVersion)
+	v1.Get("/functions", s.adminList)
+	v1.Put("/functions/:name", s.adminDeploy)
+	v1.Get("/functions/:name", s.adminGet)
+	v1.Delete("/functions/:name", s.adminDelete)
+	v1.Post("/functions/:name/rollback", s.adminRollback)
+	v1.Post("/functions/:name/invoke", s.adminInvoke)
+	v1.Get("/functions/:name/logs", s.adminLogs)
+	a.Use(func(c *fiber.Ctx) error {
+		return sendError(c, fiber.StatusNotFound, "not_found", "no admin endpoint "+c.Method()+" "+c.Path())
+	})
+}
+
+// adminAuth requires the admin token, compared in constant time; with no token configured only
+// loopback clients are let in.
+func (s *Server) adminAuth(c *fiber.Ctx) error {
+	if s.cfg.AdminToken == "" {
+		if !c.Context().RemoteIP().IsLoopback() {
+			return sendError(c, fiber.StatusForbidden, "forbidden", "the admin API answers loopback clients only when no admin token is set")
+		}
+		return c.Next()
+	}
+	token, ok := auth.BearerToken(c.Get(fiber.HeaderAuthorization))
+	if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.AdminToken)) != 1 {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="edgefn admin"`)
+		return sendError(c, fiber.StatusUnauthorized, "unauthorized", "admin token required")
+	}
+	return c.Next()
+}
+
+func (s *Server) adminVersion(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"version": s.cfg.Version})
+}
+
+func (s *Server) adminList(c *fiber.Ctx) error {
+	fns := s.cfg.Host.Functions()
+	out := make([]runtime.Info, 0, len(fns))
+	for _, f := range fns {
+		out = append(out, f.Info())
+	}
+	return c.JSON(fiber.Map{"functions": out})
+}
+
+func (s *Server) function(c *fiber.Ctx) (*runtime.Function, error) {
+	name := c.Params("name")
+	f := s.cfg.Host.Function(name)
+	if f == nil {
+		return nil, sendError(c, fiber.StatusNotFound, "not_found", fmt.Sprintf("function %q is not deployed", name))
+	}
+	return f, nil
+}
+
+func (s *Server) adminGet(c *fiber.Ctx) error {
+	f, err := s.function(c)
+	if f == nil {
+		return err
+	}
+	return c.JSON(f.Info())
+}
+
+func (s *Server) adminDelete(c *fiber.Ctx) error {
+	name := c.Params("name")
+	if err := s.cfg.Host.Delete(c.Context(), name); err != nil {
+		if errors.Is(err, runtime.ErrNotFound) {
+			return sendError(c, fiber.StatusNotFound, "not_found", fmt.Sprintf("function %q is not deployed", name))
+		}
+		return sendError(c, fiber.StatusInternalServerError, "internal", "delete failed: "+err.Error())
+	}
+	return c.JSON(fiber.Map{"name": name, "deleted": true})
+}
+
+func (s *Server) adminRollback(c *fiber.Ctx) error {
+	name := c.Params("name")
+	res, err := s.cfg.Host.Rollback(context.Background(), name)
+	if err != nil {
+		var re *runtime.Error
+		if errors.As(err, &re) {
+			return sendError(c, re.Status, re.Code, re.Message)
+		}
+		return sendError(c, fiber.StatusUnprocessableEntity, "rollback_failed", err.Error())
+	}
+	return c.JSON(res)
+}
+
+// adminInvoke calls a function directly with the request body as its data.
+func (s *Server) adminInvoke(c *fiber.Ctx) error {
+	f, err := s.function(c)
+	if f == nil {
+		return err
+	}
+	body, ferr := s.readBody(c)
+	if ferr != nil {
+		return sendFiberError(c, ferr)
+	}
+	ev := &fn.Event{
+		ID: requestID(c), Source: "invoke", Time: time.Now().UTC(), Data: body,
+		ContentType: string(c.Request().Header.ContentType()), Attempt: 1, Headers: requestHeaders(c),
+	}
+	res, err := f.Invoke(runtime.WithRequestID(context.Background(), ev.ID), ev)
+	if err != nil {
+		s.logInvokeError(c, f.Name(), err)
+		return sendInvokeError(c, err)
+	}
+	return writeResult(c, res)
+}
+
+// adminDeploy takes a multipart upload of `manifest` (the YAML) and `binary` (the plugin) and
+// deploys the function named in the path.
+func (s *Server) adminDeploy(c *fiber.Ctx) error {
+	name := c.Params("name")
+	up, err := s.readUpload(c)
+	if up != nil {
+		defer up.cleanup()
+	}
+	if err != nil {
+		return sendError(c, fiber.StatusBadRequest, "bad_upload", err.Error())
+	}
+	if up.manifest == nil {
+		return sendError(c, fiber.StatusBadRequest, "bad_upload", "the upload has no manifest part")
+	}
+	set, err := manifest.Parse(up.manifestName, up.manifest)
+	if err != nil {
+		var list manifest.ErrorList
+		if errors.As(err, &list) {
+			details := make([]string, len(list))
+			for i, e := range list {
+				details[i] = e.Error()
+			}
+			return sendError(c, fiber.StatusBadRequest, "invalid_manifest", fmt.Sprintf("%d manifest errors", len(list)), details...)
+		}
+		return sendError(c, fiber.StatusBadRequest, "invalid_manifest", err.Error())
+	}
+	var m *manifest.Function
+	for _, f := range set.Functions {
+		if f.Name == name {
+			m = f
+		}
+	}
+	if m == nil {
+		return sendError(c, fiber.StatusBadRequest, "invalid_manifest", fmt.Sprintf("the manifest does not declare function %q", name))
+	}
+	binary := up.binary
+	if binary == "" {
+		if m.Build == "" {
+			return sendError(c, fiber.StatusBadRequest, "bad_upload", "the upload has no binary part and the manifest does not build")
+		}
+		binary = filepath.Join(up.dir, "handler")
+		if err := runtime.Build(context.Background(), m.Build, binary); err != nil {
+			return sendError(c, fiber.StatusUnprocessableEntity, "build_failed", err.Error())
+		}
+	}
+	res, err := s.cfg.Host.Deploy(context.Background(), m, binary)
+	if err != nil {
+		if errors.As(err, new(manifest.ErrorList)) {
+			return sendError(c, fiber.StatusConflict, "conflict", err.Error())
+		}
+		return sendError(c, fiber.StatusUnprocessableEntity, "deploy_failed", err.Error())
+	}
+	return c.JSON(res)
+}
+
+// upload is a staged deploy upload.
+type upload struct {
+	dir          string
+	manifestName string
+	manifest     []byte
+	binary       string
+}
+
+func (u *upload) cleanup() { os.RemoveAll(u.dir) }
+
+// readUpload streams the multipart body to a private staging folder, within UploadLimit.
+func (s *Server) readUpload(c *fiber.Ctx) (*upload, error) {
+	boundary := string(c.Request().Header.MultipartFormBoundary())
+	if boundary == "" {
+		return nil, errors.New("expected a multipart/form-data body")
+	}
+	staging := filepath.Join(s.cfg.DataDir, "uploads")
+	if err := os.MkdirAll(staging, 0o700); err != nil {
+		return nil, fmt.Errorf("staging: %w", err)
+	}
+	dir, err := os.MkdirTemp(staging, "deploy-")
+	if err != nil {
+		return nil, fmt.Errorf("staging: %w", err)
+	}
+	up := &upload{dir: dir, manifestName: "manifest.yaml"}
+	var body io.Reader = c.Request().BodyStream()
+	if body == nil {
+		body = bytes.NewReader(c.Request().Body())
+	}
+	limited := &io.LimitedReader{R: body, N: s.cfg.UploadLimit + 1}
+	mr := multipart.NewReader(limited, boundary)
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if limited.N <= 0 {
+				return up, fmt.Errorf("upload over the limit of %d bytes", s.cfg.UploadLimit)
+			}
+			return up, fmt.Errorf("multipart: %w", err)
+		}
+		switch part.FormName() {
+		case "manifest":
+			if name := partFileName(part); name != "" {
+				up.manifestName = name
+			}
+			up.manifest, err = io.ReadAll(io.LimitReader(part, maxManifestBytes+1))
+			if err == nil && len(up.manifest) > maxManifestBytes {
+				err = errors.New("manifest over 1 MiB")
+			}
+		case "binary":
+			up.binary = filepath.Join(dir, "upload")
+			err = saveFile(up.binary, part)
+		default:
+			err = fmt.Errorf("unexpected part %q (want manifest and binary)", part.FormName())
+		}
+		if err != nil {
+			if limited.N <= 0 {
+				return up, fmt.Errorf("upload over the limit of %d bytes", s.cfg.UploadLimit)
+			}
+			return up, err
+		}
+	}
+	return up, nil
+}
+
+// partFileName is the part's filename as the client sent it. multipart.Part.FileName keeps
+// only the last element, but manifest errors should name the path the user typed.
+func partFileName(p *multipart.Part) string {
+	_, params, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+	if err != nil {
+		return ""
+	}
+	return params["filename"]
+}
+
+func saveFile(path string, r io.Reader) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o700)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// adminLogs answers the function's recent output as JSON lines; with follow=true it keeps
+// streaming new lines (and a blank keep-alive line every 15s) until the client goes away.
+func (s *Server) adminLogs(c *fiber.Ctx) error {
+	f, err := s.function(c)
+	if f == nil {
+		return err
+	}
+	tail, _ := strconv.Atoi(c.Query("tail", "100"))
+	c.Set(fiber.HeaderContentType, "application/x-ndjson")
+	if !c.QueryBool("follow") {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		for _, l := range f.Logs().Tail(tail) {
+			_ = enc.Encode(l)
+		}
+		return c.Send(buf.Bytes())
+	}
+	ctx, cancel := context.WithCancel(s.stopping)
+	lines, follow := f.Logs().Follow(ctx, tail)
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer cancel()
+		enc := json.NewEncoder(w)
+		for _, l := range lines {
+			_ = enc.Encode(l)
+		}
+		if w.Flush() != nil {
+			return
+		}
+		tick := time.NewTicker(15 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case l, ok := <-follow:
+				if !ok {
+					return
+				}
+				_ = enc.Encode(l)
+			case <-tick.C:
+				_ = w.WriteByte('\n')
+			}
+			if w.Flush() != nil {
+				return
+			}
+		}
+	})
+	return nil
+}

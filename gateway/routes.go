@@ -1,0 +1,213 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/edgefn/edgefn/gateway/auth"
+	"github.com/edgefn/edgefn/gateway/router"
+	"github.com/edgefn/edgefn/runtime"
+	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/manifest"
+)
+
+// route is what an HTTP trigger's route points at.
+type route struct {
+	fn      *runtime.Function
+	trigger *manifest.HTTPTrigger
+}
+
+// SetFunctions rebuilds the route table from the HTTP triggers of fns and swaps it in. The
+// runtime calls it after every change; requests in flight keep the table they matched with.
+func (s *Server) SetFunctions(fns []*runtime.Function) {
+	var routes []router.Route[*route]
+	for _, f := range fns {
+		m := f.Manifest()
+		if m == nil {
+			continue
+		}
+		for _, t := range m.Triggers {
+			if t.HTTP != nil {
+				routes = append(routes, router.Route[*route]{Method: t.HTTP.Method, Pattern: t.HTTP.Path,
+					Target: &route{fn: f, trigger: t.HTTP}})
+			}
+		}
+	}
+	tbl, err := router.New(routes)
+	if err != nil {
+		// The host refuses conflicting deploys, so this is a bug; keep serving the old table.
+		s.cfg.Logger.Error("route table rejected", "error", err)
+		return
+	}
+	s.routes.Store(tbl)
+}
+
+// invoke is the catch-all: it matches the route, checks auth, and runs the function.
+func (s *Server) invoke(c *fiber.Ctx) error {
+	var params router.Params
+	// URI().Path() is the decoded, normalized path (no "..", no duplicate slashes).
+	path := string(c.Request().URI().Path())
+	rt, ok, allow := s.routes.Load().Match(c.Method(), path, &params)
+	if !ok {
+		if allow != "" {
+			c.Set(fiber.HeaderAllow, allow)
+			return sendError(c, fiber.StatusMethodNotAllowed, "method_not_allowed", "method "+c.Method()+" not allowed on "+path)
+		}
+		return sendError(c, fiber.StatusNotFound, "not_found", "no route for "+c.Method()+" "+path)
+	}
+	var claims map[string]any
+	if rt.trigger.Auth == "jwt" {
+		var err error
+		if claims, err = s.verify(c); err != nil {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_token"`)
+			return sendError(c, fiber.StatusUnauthorized, "unauthorized", err.Error())
+		}
+	}
+	body, ferr := s.readBody(c)
+	if ferr != nil {
+		return sendFiberError(c, ferr)
+	}
+	ev := &fn.Event{
+		ID:          requestID(c),
+		Source:      "http",
+		Time:        time.Now().UTC(),
+		Data:        body,
+		ContentType: string(c.Request().Header.ContentType()),
+		Attempt:     1,
+		Headers:     requestHeaders(c),
+		Claims:      claims,
+		Method:      c.Method(),
+		Path:        path,
+		Params:      params.Map(),
+		Query:       query(c),
+	}
+	ctx := runtime.WithRequestID(context.Background(), ev.ID)
+	if tp := c.Get("Traceparent"); tp != "" {
+		ctx = runtime.WithTraceparent(ctx, tp)
+	}
+	res, err := rt.fn.Invoke(ctx, ev)
+	if err != nil {
+		s.logInvokeError(c, rt.fn.Name(), err)
+		return sendInvokeError(c, err)
+	}
+	return writeResult(c, res)
+}
+
+// verify checks the request's bearer token.
+func (s *Server) verify(c *fiber.Ctx) (map[string]any, error) {
+	token, ok := auth.BearerToken(c.Get(fiber.HeaderAuthorization))
+	if !ok {
+		return nil, errors.New("bearer token required")
+	}
+	return s.cfg.Auth.Verify(token)
+}
+
+// maxDrain is how much of an oversized body the gateway reads and discards so that the
+// client, still sending, can read its 413: closing a socket with unread data resets it, and
+// the reset destroys the response in flight. Bodies larger still get the 413 and a close.
+const maxDrain = 16 << 20
+
+// readBody returns a copy of the request body, or the error to answer with (413 when it is
+// over the limit). The body is streamed, so an oversized one is refused without being buffered.
+func (s *Server) readBody(c *fiber.Ctx) ([]byte, *fiber.Error) {
+	req := c.Request()
+	limit := s.cfg.BodyLimit
+	n := req.Header.ContentLength()
+	switch {
+	case n > limit:
+		return nil, s.tooLarge(c, int64(n))
+	case n == -1: // chunked: read at most one byte past the limit
+		body, err := io.ReadAll(io.LimitReader(req.BodyStream(), int64(limit)+1))
+		if err != nil {
+			return nil, fiber.NewError(fiber.StatusBadRequest, "could not read the request body")
+		}
+		if len(body) > limit {
+			return nil, s.tooLarge(c, -1)
+		}
+		return body, nil
+	}
+	b := req.Body()
+	if len(b) == 0 {
+		return nil, nil
+	}
+	return append([]byte(nil), b...), nil // Fiber reuses the request's memory
+}
+
+// tooLarge returns the 413 after draining what is left of a body of length n (-1: chunked)
+// when that is at most maxDrain; otherwise the connection closes after the answer.
+func (s *Server) tooLarge(c *fiber.Ctx, n int64) *fiber.Error {
+	if stream := c.Request().BodyStream(); stream != nil && n <= int64(s.cfg.BodyLimit)+maxDrain {
+		drained, err := io.Copy(io.Discard, io.LimitReader(stream, maxDrain+1))
+		if err != nil || drained > maxDrain {
+			c.Context().SetConnectionClose()
+		}
+	} else {
+		c.Context().SetConnectionClose()
+	}
+	return fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("request body over the limit of %d bytes", s.cfg.BodyLimit))
+}
+
+// requestHeaders copies the request's headers (first value of each).
+func requestHeaders(c *fiber.Ctx) map[string]string {
+	h := make(map[string]string, 8)
+	c.Request().Header.VisitAll(func(k, v []byte) {
+		if _, dup := h[string(k)]; !dup {
+			h[string(k)] = string(v)
+		}
+	})
+	return h
+}
+
+// query copies the parsed query string.
+func query(c *fiber.Ctx) url.Values {
+	q := url.Values{}
+	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
+		q.Add(string(k), string(v))
+	})
+	return q
+}
+
+// hopByHop are response headers a function may not set: the gateway owns the connection and
+// the framing.
+var hopByHop = map[string]bool{
+	"connection": true, "content-length": true, "transfer-encoding": true, "keep-alive": true,
+	"upgrade": true, "trailer": true, "te": true, "proxy-connection": true, "x-request-id": true,
+}
+
+// writeResult sends the function's result. Header names or values that could split the
+// response (CR, LF, NUL) are dropped.
+func writeResult(c *fiber.Ctx, res *fn.Result) error {
+	status := res.Status
+	if status == 0 {
+		status = fiber.StatusOK
+	}
+	if status < 100 || status > 599 {
+		status = fiber.StatusInternalServerError
+	}
+	for k, v := range res.Headers {
+		if k == "" || hopByHop[strings.ToLower(k)] || strings.ContainsAny(k, "\r\n\x00: ") || strings.ContainsAny(v, "\r\n\x00") {
+			continue
+		}
+		c.Set(k, v)
+	}
+	c.Status(status)
+	return c.Send(res.Body)
+}
+
+func (s *Server) logInvokeError(c *fiber.Ctx, function string, err error) {
+	var fe *runtime.FunctionError
+	var re *runtime.Error
+	switch {
+	case errors.As(err, &fe):
+		s.cfg.Logger.Warn("function failed", "function", function, "request_id", requestID(c), "detail", fe.Detail, "panic", fe.Panic)
+	case errors.As(err, &re):
+		s.cfg.Logger.Warn("invocation failed", "function", function, "request_id", requestID(c), "code", re.Code)
+	}
+}

@@ -1,0 +1,163 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/edgefn/edgefn/gateway/auth"
+	"github.com/edgefn/edgefn/gateway/router"
+	"github.com/edgefn/edgefn/runtime"
+)
+
+// Config configures a Server. Zero values mean the defaults given.
+type Config struct {
+	// Host runs the functions; required.
+	Host *runtime.Host
+	// Auth verifies JWTs for `auth: jwt` routes; nil answers every such route with 401.
+	Auth *auth.Verifier
+	// AdminToken guards /admin/v1; empty allows loopback clients only.
+	AdminToken string
+	// BodyLimit bounds a function call's request body; default 4 MiB. Larger bodies get 413.
+	BodyLimit int
+	// UploadLimit bounds an admin deploy's upload (manifest and binary); default 512 MiB.
+	UploadLimit int64
+	// ReadTimeout, WriteTimeout and IdleTimeout are the server's connection timeouts; defaults
+	// 60s, 60s and 120s.
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// DataDir is where uploads are staged; default ".edgefn".
+	DataDir string
+	// Version is reported by the admin API.
+	Version string
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the gateway's HTTP server.
+type Server struct {
+	cfg    Config
+	app    *fiber.App
+	routes atomic.Pointer[router.Table[*route]]
+	ready  atomic.Bool
+	// shuttingDown makes /readyz fail while in-flight work finishes.
+	shuttingDown atomic.Bool
+	// stopping ends long-lived responses (log follows) at shutdown.
+	stopping context.Context
+	stop     context.CancelFunc
+}
+
+// New validates cfg and builds the server; it listens on nothing until Serve.
+func New(cfg Config) (*Server, error) {
+	if cfg.Host == nil {
+		return nil, errors.New("gateway: a runtime host is required")
+	}
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = 4 << 20
+	}
+	if cfg.UploadLimit <= 0 {
+		cfg.UploadLimit = 512 << 20
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 60 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 60 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 120 * time.Second
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = ".edgefn"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg}
+	s.stopping, s.stop = context.WithCancel(context.Background())
+	empty, _ := router.New[*route](nil)
+	s.routes.Store(empty)
+	s.app = fiber.New(fiber.Config{
+		// The function body limit is enforced per request (readBody), so that admin uploads
+		// may be larger: bodies are streamed, never buffered whole before the check.
+		BodyLimit:                    cfg.BodyLimit,
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		ReadTimeout:                  cfg.ReadTimeout,
+		WriteTimeout:                 cfg.WriteTimeout,
+		IdleTimeout:                  cfg.IdleTimeout,
+		ReadBufferSize:               16 << 10, // bounds the request line and headers: 431 beyond
+		DisableStartupMessage:        true,
+		ErrorHandler:                 errorHandler,
+		AppName:                      "edgefn",
+	})
+	s.app.Use(s.requestID)
+	s.app.Get("/healthz", s.healthz)
+	s.app.Get("/readyz", s.readyz)
+	s.mountAdmin()
+	s.app.Use(s.invoke)
+	return s, nil
+}
+
+// Serve answers requests on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.ready.Store(true)
+	return s.app.Listener(ln)
+}
+
+// Shutdown stops accepting connections and waits (up to ctx) for in-flight requests.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shuttingDown.Store(true)
+	s.stop()
+	return s.app.ShutdownWithContext(ctx)
+}
+
+// Handler exposes the Fiber app, for tests and benchmarks that drive it in-process.
+func (s *Server) Handler() *fiber.App { return s.app }
+
+const localRequestID = "edgefn.requestID"
+
+// requestID gives every request an ID (the caller's X-Request-ID when it is sane) and echoes it.
+func (s *Server) requestID(c *fiber.Ctx) error {
+	id := c.Get(fiber.HeaderXRequestID)
+	if !saneRequestID(id) {
+		id = newID()
+	} else {
+		id = string([]byte(id)) // the header's memory is reused after the request
+	}
+	c.Locals(localRequestID, id)
+	c.Set(fiber.HeaderXRequestID, id)
+	return c.Next()
+}
+
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals(localRequestID).(string)
+	return id
+}
+
+// saneRequestID accepts up to 128 visible ASCII characters, so a caller's ID cannot inject
+// anything into logs or headers.
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// newID returns 128 random bits in hex.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,75 @@
+// Command testfn is the function edgefn's end-to-end tests deploy: each route misbehaves in one
+// way a real function can (sleeps, panics, exits mid-call, fails until fixed), so the tests can
+// check what the gateway does about it. Bind it to /t/{op}.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edgefn/edgefn/runtime/fn"
+)
+
+func main() {
+	fn.Serve(fn.HandlerFunc(handle))
+}
+
+func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
+	switch op := ev.Params["op"]; op {
+	case "echo":
+		return fn.Bytes(200, "application/octet-stream", ev.Data), nil
+	case "info":
+		return fn.JSON(200, map[string]any{
+			"version": os.Getenv("VERSION"), "pid": os.Getpid(), "params": ev.Params,
+			"query": ev.Query, "claims": ev.Claims, "attempt": ev.Attempt, "source": ev.Source,
+		}), nil
+	case "env":
+		env := os.Environ()
+		sort.Strings(env)
+		return fn.JSON(200, env), nil
+	case "sleep": // ignores its deadline, like a handler stuck in a call without a context
+		ms, _ := strconv.Atoi(ev.Query.Get("ms"))
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		return fn.Text(200, "slept"), nil
+	case "wait": // honours its deadline
+		ms, _ := strconv.Atoi(ev.Query.Get("ms"))
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+			return fn.Text(200, "waited"), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	case "panic":
+		panic("testfn: deliberate panic with secret internals")
+	case "exit":
+		fmt.Fprintln(os.Stderr, "testfn: exiting mid-call")
+		os.Exit(3)
+	case "fail": // fails with a plain error until the file named by FIXED_FILE exists
+		if f := os.Getenv("FIXED_FILE"); f != "" {
+			if _, err := os.Stat(f); err == nil {
+				return fn.Text(200, "fixed"), nil
+			}
+		}
+		return nil, errors.New("testfn: database password=hunter2 rejected")
+	case "status":
+		code, _ := strconv.Atoi(ev.Query.Get("code"))
+		return nil, fn.Errorf(code, "chosen status %d", code)
+	case "log":
+		fn.Logger(ctx).Info("log line from testfn", "marker", ev.Query.Get("marker"))
+		fmt.Println("stdout line " + ev.Query.Get("marker"))
+		return fn.Text(200, "logged"), nil
+	case "headers":
+		r := fn.Text(200, "headers")
+		for k, v := range ev.Query {
+			r.SetHeader(k, strings.Join(v, ","))
+		}
+		return r, nil
+	}
+	return nil, fn.Errorf(404, "unknown op %q", ev.Params["op"])
+}

@@ -1,0 +1,105 @@
+package runtime
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/edgefn/edgefn/runtime/fn"
+)
+
+// Error is a failure of the runtime (not of the function's own logic), with the HTTP status
+// and code the gateway answers with. Its Message is safe to show to clients.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	// RetryAfter, when set, is sent as the Retry-After header.
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Is makes errors.Is match runtime errors by code, so a wrapped copy with another message still
+// matches its sentinel.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// Sentinel runtime errors.
+var (
+	ErrNotFound    = &Error{Status: http.StatusNotFound, Code: "not_found", Message: "function not found"}
+	ErrNotReady    = &Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "function has no ready instance", RetryAfter: time.Second}
+	ErrCrashed     = &Error{Status: http.StatusBadGateway, Code: "function_crashed", Message: "function process exited during the call"}
+	ErrTimeout     = &Error{Status: http.StatusGatewayTimeout, Code: "function_timeout", Message: "function did not answer within its timeout"}
+	ErrOverloaded  = &Error{Status: http.StatusServiceUnavailable, Code: "overloaded", Message: "function is at its concurrency limit", RetryAfter: time.Second}
+	ErrCircuitOpen = &Error{Status: http.StatusServiceUnavailable, Code: "circuit_open", Message: "function is failing; calls are paused", RetryAfter: time.Second}
+	ErrStopping    = &Error{Status: http.StatusServiceUnavailable, Code: "stopping", Message: "function is stopping", RetryAfter: time.Second}
+)
+
+// FunctionError is a failure inside the function: an error it returned without a status, or a
+// panic. Callers see a generic 500; Detail goes to the logs only.
+type FunctionError struct {
+	Detail string
+	Panic  bool
+}
+
+func (e *FunctionError) Error() string { return "function failed: " + e.Detail }
+
+// HTTPStatus maps an invocation error to the status an HTTP caller gets, with the code and the
+// message it may see.
+func HTTPStatus(err error) (status int, code, message string) {
+	var re *Error
+	if errors.As(err, &re) {
+		return re.Status, re.Code, re.Message
+	}
+	var fe *fn.Error
+	if errors.As(err, &fe) {
+		status := fe.Status
+		if status < 400 || status > 599 {
+			status = http.StatusInternalServerError
+		}
+		return status, codeFor(status), fe.Message
+	}
+	return http.StatusInternalServerError, "function_error", "the function failed"
+}
+
+func codeFor(status int) string {
+	switch status {
+	case 400:
+		return "bad_request"
+	case 401:
+		return "unauthorized"
+	case 403:
+		return "forbidden"
+	case 404:
+		return "not_found"
+	case 409:
+		return "conflict"
+	case 422:
+		return "unprocessable"
+	case 429:
+		return "too_many_requests"
+	}
+	if status >= 500 {
+		return "function_error"
+	}
+	return "error"
+}
+
+// countsAsFailure says whether err should count against the circuit breaker: failures of the
+// function or its process, not a caller's bad input and not the gateway shedding load.
+func countsAsFailure(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrOverloaded) || errors.Is(err, ErrCircuitOpen) || errors.Is(err, ErrStopping) {
+		return false
+	}
+	var fe *fn.Error
+	if errors.As(err, &fe) {
+		return fe.Status >= 500
+	}
+	return true
+}

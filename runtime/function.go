@@ -1,0 +1,126 @@
+package runtime
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/manifest"
+)
+
+// Function is a deployed function under its name. It stays the same across versions, so the
+// gateway's route table can point at it; Invoke always goes to the current version.
+type Function struct {
+	name    string
+	logs    *Logs
+	current atomic.Pointer[version]
+
+	invocations atomic.Int64
+	failures    atomic.Int64
+	restarts    atomic.Int64
+}
+
+// Name returns the function's name.
+func (f *Function) Name() string { return f.name }
+
+// Logs returns the function's output.
+func (f *Function) Logs() *Logs { return f.logs }
+
+// Manifest returns the current version's manifest, or nil once the function is deleted.
+func (f *Function) Manifest() *manifest.Function {
+	if v := f.current.Load(); v != nil {
+		return v.manifest
+	}
+	return nil
+}
+
+// Invoke runs ev on the current version.
+func (f *Function) Invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
+	for {
+		v := f.current.Load()
+		if v == nil {
+			return nil, ErrNotFound
+		}
+		if v.acquire() {
+			f.invocations.Add(1)
+			res, err := v.invoke(ctx, ev)
+			if err != nil {
+				f.failures.Add(1)
+			}
+			return res, err
+		}
+		// v is draining: a newer version was published before it started to, or the
+		// function was deleted; load again.
+		if f.current.Load() == v {
+			return nil, ErrNotFound
+		}
+	}
+}
+
+// Ready reports whether the current version has a process that can take work.
+func (f *Function) Ready() bool {
+	v := f.current.Load()
+	return v != nil && v.pool.readyCount() > 0
+}
+
+// Info is a function's state, as the admin API reports it.
+type Info struct {
+	Name        string    `json:"name"`
+	Version     int       `json:"version"`
+	State       string    `json:"state"`
+	Instances   int       `json:"instances"`
+	Ready       int       `json:"ready"`
+	Triggers    []string  `json:"triggers"`
+	DeployedAt  time.Time `json:"deployedAt"`
+	Invocations int64     `json:"invocations"`
+	Failures    int64     `json:"failures"`
+	Inflight    int       `json:"inflight"`
+	Restarts    int64     `json:"restarts"`
+	Breaker     string    `json:"breaker"`
+}
+
+// Info returns a snapshot of the function's state.
+func (f *Function) Info() Info {
+	info := Info{Name: f.name, State: "deleted", Invocations: f.invocations.Load(),
+		Failures: f.failures.Load(), Restarts: f.restarts.Load()}
+	v := f.current.Load()
+	if v == nil {
+		return info
+	}
+	info.Version = v.number
+	info.Instances = len(v.pool.slots)
+	info.Ready = v.pool.readyCount()
+	info.DeployedAt = v.created
+	info.Inflight = v.limit.inflight()
+	info.Breaker = v.breaker.State()
+	info.Triggers = describeTriggers(v.manifest)
+	switch {
+	case info.Breaker == BreakerOpen:
+		info.State = "failing"
+	case info.Ready == info.Instances:
+		info.State = "ready"
+	case info.Ready > 0:
+		info.State = "degraded"
+	default:
+		info.State = "starting"
+	}
+	return info
+}
+
+func describeTriggers(m *manifest.Function) []string {
+	out := make([]string, 0, len(m.Triggers))
+	for _, t := range m.Triggers {
+		switch {
+		case t.HTTP != nil:
+			out = append(out, "http "+t.HTTP.Method+" "+t.HTTP.Path)
+		case t.Queue != nil:
+			out = append(out, "queue "+t.Queue.Name)
+		case t.Stream != nil:
+			out = append(out, "stream "+t.Stream.Name)
+		case t.WebSocket != nil:
+			out = append(out, "websocket "+t.WebSocket.Topic)
+		}
+	}
+	return out
+}

@@ -1,0 +1,312 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/edgefn/edgefn/runtime/manifest"
+)
+
+// Config configures a Host. Zero values mean the defaults given.
+type Config struct {
+	// DataDir holds deployed versions; default ".edgefn".
+	DataDir string
+	// Logger receives the runtime's and the functions' log lines; default slog.Default().
+	Logger *slog.Logger
+	// StartTimeout bounds a plugin process's start and handshake; default 10s.
+	StartTimeout time.Duration
+	// Drain bounds how long a replaced version may finish its in-flight work; default 30s.
+	Drain time.Duration
+	// OnChange is called, with every deployed function, after a deploy, rollback or delete has
+	// changed what is current. The gateway rebuilds its route table there. Calls are serialized.
+	OnChange func(fns []*Function)
+}
+
+// Host deploys, keeps and stops functions. Deploys, rollbacks and deletes are serialized;
+// invocations never wait for them.
+type Host struct {
+	cfg   Config
+	store *store
+
+	mu  sync.Mutex // serializes changes and guards fns
+	fns map[string]*Function
+
+	drains sync.WaitGroup
+}
+
+// NewHost validates cfg and prepares the data directory.
+func NewHost(cfg Config) (*Host, error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = ".edgefn"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 10 * time.Second
+	}
+	if cfg.Drain <= 0 {
+		cfg.Drain = 30 * time.Second
+	}
+	st, err := newStore(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Host{cfg: cfg, store: st, fns: make(map[string]*Function)}, nil
+}
+
+// DeployResult says what a deploy did.
+type DeployResult struct {
+	Name    string `json:"name"`
+	Version int    `json:"version"`
+	// Unchanged is true when the manifest and binary equal the current version's, which keeps
+	// running.
+	Unchanged bool `json:"unchanged,omitempty"`
+}
+
+// Deploy starts m as a new version of its function, with the plugin binary at binary (the
+// manifest's Handler when empty). The new version's processes are ready before it takes
+// traffic; the version it replaces drains in the background. Nothing changes when it fails.
+func (h *Host) Deploy(ctx context.Context, m *manifest.Function, binary string) (DeployResult, error) {
+	if binary == "" {
+		binary = m.Handler
+	}
+	if binary == "" {
+		return DeployResult{}, fmt.Errorf("deploy %s: no binary (a build manifest must be built first)", m.Name)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.checkConflicts(m); err != nil {
+		return DeployResult{}, err
+	}
+	sum, err := fileSHA256(binary)
+	if err != nil {
+		return DeployResult{}, fmt.Errorf("deploy %s: binary: %w", m.Name, err)
+	}
+	if m.SHA256 != "" && m.SHA256 != sum {
+		return DeployResult{}, fmt.Errorf("deploy %s: binary checksum %s does not match sha256 %s", m.Name, sum, m.SHA256)
+	}
+	if f := h.fns[m.Name]; f != nil {
+		if v := f.current.Load(); v != nil && string(v.manifest.Source) == string(m.Source) && v.sum == sum {
+			return DeployResult{Name: m.Name, Version: v.number, Unchanged: true}, nil
+		}
+	}
+	n := 1
+	if vs := h.store.versions(m.Name); len(vs) > 0 {
+		n = vs[len(vs)-1] + 1
+	}
+	path, sum, err := h.store.save(m.Name, n, m.File, m.Source, binary)
+	if err != nil {
+		return DeployResult{}, err
+	}
+	if err := h.activate(ctx, m, n, path, sum); err != nil {
+		os.RemoveAll(filepath.Dir(path))
+		return DeployResult{}, err
+	}
+	h.store.prune(m.Name)
+	return DeployResult{Name: m.Name, Version: n}, nil
+}
+
+// activate starts version n and makes it current. Called with h.mu held.
+func (h *Host) activate(ctx context.Context, m *manifest.Function, n int, binary, sum string) error {
+	f := h.fns[m.Name]
+	if f == nil {
+		f = &Function{name: m.Name, logs: NewLogs(m.Name, h.cfg.Logger)}
+	}
+	spec := instanceSpec{
+		Function: m.Name, Version: n, Binary: binary, SHA256: sum, Env: m.Env,
+		StartTimeout: h.cfg.StartTimeout, Logs: f.logs, Logger: h.cfg.Logger,
+	}
+	v := newVersion(n, m, binary, spec, &f.restarts)
+	v.sum = sum
+	if err := v.pool.start(ctx); err != nil {
+		return fmt.Errorf("deploy %s v%d: %w", m.Name, n, err)
+	}
+	if err := h.store.setCurrent(m.Name, n); err != nil {
+		v.pool.close()
+		return fmt.Errorf("deploy %s v%d: %w", m.Name, n, err)
+	}
+	old := f.current.Swap(v)
+	h.fns[m.Name] = f
+	h.changed()
+	h.cfg.Logger.Info("function deployed", "function", m.Name, "version", n, "instances", m.Instances)
+	if old != nil {
+		h.drain(old)
+	}
+	return nil
+}
+
+// drain lets a replaced version finish in the background.
+func (h *Host) drain(v *version) {
+	h.drains.Add(1)
+	go func() {
+		defer h.drains.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Drain)
+		defer cancel()
+		v.drain(ctx)
+	}()
+}
+
+// checkConflicts refuses m when its routes collide with another function's.
+func (h *Host) checkConflicts(m *manifest.Function) error {
+	all := []*manifest.Function{m}
+	for name, f := range h.fns {
+		if name != m.Name {
+			if fm := f.Manifest(); fm != nil {
+				all = append(all, fm)
+			}
+		}
+	}
+	return manifest.CheckConflicts(all)
+}
+
+// Rollback makes the version before the current one current again.
+func (h *Host) Rollback(ctx context.Context, name string) (DeployResult, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f := h.fns[name]
+	if f == nil {
+		return DeployResult{}, ErrNotFound
+	}
+	cur := f.current.Load()
+	prev := 0
+	for _, n := range h.store.versions(name) {
+		if n < cur.number {
+			prev = n
+		}
+	}
+	if prev == 0 {
+		return DeployResult{}, &Error{Status: 409, Code: "no_previous_version", Message: errNoPrevious.Error()}
+	}
+	m, binary, sum, err := h.loadVersion(name, prev)
+	if err != nil {
+		return DeployResult{}, err
+	}
+	if err := h.checkConflicts(m); err != nil {
+		return DeployResult{}, err
+	}
+	if err := h.activate(ctx, m, prev, binary, sum); err != nil {
+		return DeployResult{}, err
+	}
+	return DeployResult{Name: name, Version: prev}, nil
+}
+
+// loadVersion reads a stored version back.
+func (h *Host) loadVersion(name string, n int) (*manifest.Function, string, string, error) {
+	meta, src, binary, err := h.store.load(name, n)
+	if err != nil {
+		return nil, "", "", err
+	}
+	set, err := manifest.Parse(meta.File, src)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("stored manifest of %s v%d: %w", name, n, err)
+	}
+	for _, m := range set.Functions {
+		if m.Name == name {
+			return m, binary, meta.SHA256, nil
+		}
+	}
+	return nil, "", "", fmt.Errorf("stored manifest of %s v%d does not declare it", name, n)
+}
+
+// Restore starts the current version of every function in the data directory. A function that
+// cannot start is logged and left out; the others start.
+func (h *Host) Restore(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var errs []error
+	for _, name := range h.store.names() {
+		n := h.store.current(name)
+		m, binary, sum, err := h.loadVersion(name, n)
+		if err == nil {
+			err = h.activate(ctx, m, n, binary, sum)
+		}
+		if err != nil {
+			h.cfg.Logger.Error("restore failed", "function", name, "version", n, "error", err)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Delete stops a function and forgets its versions.
+func (h *Host) Delete(_ context.Context, name string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f := h.fns[name]
+	if f == nil {
+		return ErrNotFound
+	}
+	delete(h.fns, name)
+	old := f.current.Swap(nil)
+	h.changed()
+	if old != nil {
+		h.drain(old)
+	}
+	h.cfg.Logger.Info("function deleted", "function", name)
+	return h.store.remove(name)
+}
+
+// Function returns the deployed function called name, or nil.
+func (h *Host) Function(name string) *Function {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.fns[name]
+}
+
+// Functions returns every deployed function, sorted by name.
+func (h *Host) Functions() []*Function {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sortedLocked()
+}
+
+func (h *Host) sortedLocked() []*Function {
+	out := make([]*Function, 0, len(h.fns))
+	for _, f := range h.fns {
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+func (h *Host) changed() {
+	if h.cfg.OnChange != nil {
+		h.cfg.OnChange(h.sortedLocked())
+	}
+}
+
+// Close stops every function: in-flight invocations finish (up to ctx), then the processes
+// stop. It is idempotent.
+func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	var vs []*version
+	for _, f := range h.fns {
+		if v := f.current.Swap(nil); v != nil {
+			vs = append(vs, v)
+		}
+	}
+	h.fns = map[string]*Function{}
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, v := range vs {
+		wg.Add(1)
+		go func() { defer wg.Done(); v.drain(ctx) }()
+	}
+	wg.Wait()
+	done := make(chan struct{})
+	go func() { h.drains.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

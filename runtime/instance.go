@@ -1,0 +1,237 @@
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os/exec"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/edgefn/edgefn/runtime/fn"
+	pb "github.com/edgefn/edgefn/runtime/proto"
+	"github.com/edgefn/edgefn/runtime/wire"
+)
+
+// instanceSpec is what starting one plugin process needs.
+type instanceSpec struct {
+	Function string
+	Version  int
+	Binary   string
+	// SHA256, when set, is the checksum the binary must have (verified by go-plugin at each start).
+	SHA256       string
+	Env          map[string]string
+	StartTimeout time.Duration
+	Logs         *Logs
+	Logger       *slog.Logger
+}
+
+// instance is one running plugin process and its data path. It fails every in-flight
+// invocation with ErrCrashed when the process dies.
+type instance struct {
+	client *plugin.Client
+	data   *wire.Conn
+	next   atomic.Uint64
+
+	mu      sync.Mutex
+	pending map[uint64]chan *pb.Response
+	dead    bool
+
+	inflight atomic.Int64
+}
+
+// startInstance starts a plugin process, completes the go-plugin handshake and connects to its
+// data path. The gateway's own environment is not passed on: only spec.Env.
+func startInstance(ctx context.Context, spec instanceSpec) (*instance, error) {
+	cmd := exec.Command(spec.Binary)
+	cmd.Env = envList(spec.Env)
+	bindToParent(cmd)
+
+	var secure *plugin.SecureConfig
+	if spec.SHA256 != "" {
+		sum, err := hex.DecodeString(spec.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("sha256: %w", err)
+		}
+		// A fresh hash each start: a hash.Hash keeps state between uses.
+		secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+	}
+	stdout := spec.Logs.Writer("stdout")
+	stderr := spec.Logs.Writer("stderr")
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  wire.Handshake,
+		Plugins:          plugin.PluginSet{wire.PluginName: hostPlugin{}},
+		Cmd:              cmd,
+		SkipHostEnv:      true,
+		SecureConfig:     secure,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		StartTimeout:     spec.StartTimeout,
+		Logger:           hclog.NewNullLogger(),
+		Stderr:           stderr,
+		SyncStdout:       stdout,
+		SyncStderr:       stderr,
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(wire.MaxGRPCMessage), grpc.MaxCallSendMsgSize(wire.MaxGRPCMessage))},
+	})
+	inst, err := connect(ctx, client, spec)
+	if err != nil {
+		client.Kill()
+		return nil, err
+	}
+	return inst, nil
+}
+
+func connect(ctx context.Context, client *plugin.Client, spec instanceSpec) (*instance, error) {
+	rpc, err := client.Client()
+	if err != nil {
+		return nil, fmt.Errorf("start plugin: %w", err)
+	}
+	raw, err := rpc.Dispense(wire.PluginName)
+	if err != nil {
+		return nil, fmt.Errorf("dispense: %w", err)
+	}
+	control := raw.(pb.FunctionClient)
+	open, err := control.Open(ctx, &pb.OpenRequest{Function: spec.Function, Version: int64(spec.Version)})
+	if err != nil {
+		return nil, fmt.Errorf("open data path: %w", err)
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", open.GetSocket())
+	if err != nil {
+		return nil, fmt.Errorf("connect data path: %w", err)
+	}
+	inst := &instance{client: client, data: wire.NewConn(c, 1024), pending: make(map[uint64]chan *pb.Response)}
+	go inst.data.WriteLoop()
+	go inst.readLoop()
+	return inst, nil
+}
+
+// readLoop hands responses to their callers until the plugin goes away, then fails the rest.
+func (i *instance) readLoop() {
+	i.data.ReadLoop(func(f wire.Frame) {
+		if f.Kind != wire.KindResponse {
+			return
+		}
+		resp := &pb.Response{}
+		if err := proto.Unmarshal(f.Payload, resp); err != nil {
+			resp = &pb.Response{Outcome: &pb.Response_Failure{Failure: &pb.Failure{Message: "undecodable response: " + err.Error()}}}
+		}
+		i.mu.Lock()
+		ch := i.pending[f.ID]
+		delete(i.pending, f.ID)
+		i.mu.Unlock()
+		if ch != nil {
+			ch <- resp
+		}
+	})
+	i.mu.Lock()
+	i.dead = true
+	for id, ch := range i.pending {
+		close(ch)
+		delete(i.pending, id)
+	}
+	i.mu.Unlock()
+}
+
+// invoke sends one invocation and waits for its answer, the deadline, or the process's death.
+func (i *instance) invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
+	pe, err := encodeEvent(ev)
+	if err != nil {
+		return nil, &FunctionError{Detail: err.Error()}
+	}
+	req := &pb.Request{Event: pe, RequestId: RequestID(ctx), Traceparent: traceparent(ctx)}
+	if d, ok := ctx.Deadline(); ok {
+		req.DeadlineUnixNano = d.UnixNano()
+	}
+	payload, err := proto.Marshal(req)
+	if err != nil {
+		return nil, &FunctionError{Detail: "encode request: " + err.Error()}
+	}
+	if len(payload) > wire.MaxPayload {
+		return nil, &Error{Status: 413, Code: "too_large", Message: "event too large"}
+	}
+
+	id := i.next.Add(1)
+	ch := make(chan *pb.Response, 1)
+	i.mu.Lock()
+	if i.dead {
+		i.mu.Unlock()
+		return nil, ErrCrashed
+	}
+	i.pending[id] = ch
+	i.mu.Unlock()
+	i.inflight.Add(1)
+	defer i.inflight.Add(-1)
+
+	if err := i.data.Send(wire.Frame{Kind: wire.KindRequest, ID: id, Payload: payload}); err != nil {
+		i.forget(id)
+		return nil, ErrCrashed
+	}
+	select {
+	case resp, ok := <-ch:
+		if !ok {
+			return nil, ErrCrashed
+		}
+		return decodeResponse(resp)
+	case <-ctx.Done():
+		i.forget(id)
+		_ = i.data.Send(wire.Frame{Kind: wire.KindCancel, ID: id})
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, ErrTimeout
+		}
+		return nil, ctx.Err()
+	}
+}
+
+func (i *instance) forget(id uint64) {
+	i.mu.Lock()
+	delete(i.pending, id)
+	i.mu.Unlock()
+}
+
+// done is closed when the data path ends: the process died or was stopped.
+func (i *instance) done() <-chan struct{} { return i.data.Done() }
+
+// stop ends the process: it closes the data path, which makes the SDK exit, and then has
+// go-plugin make sure of it (it kills after a grace period).
+func (i *instance) stop() {
+	i.data.Close()
+	i.client.Kill()
+}
+
+func envList(env map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// hostPlugin is the gateway's side of the go-plugin contract.
+type hostPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+}
+
+func (hostPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
+	return errors.New("runtime: the gateway is the plugin client only")
+}
+
+func (hostPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return pb.NewFunctionClient(c), nil
+}
+
+var _ plugin.GRPCPlugin = hostPlugin{}
+var _ io.Writer = (*lineWriter)(nil)

@@ -1,0 +1,150 @@
+package manifest
+
+import (
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// TopicRule says who may subscribe and publish to the WebSocket topics
+// matching a pattern (a rule of a `kind: topics` document).
+type TopicRule struct {
+	// Match is the topic pattern: dot-separated segments, each a literal
+	// [A-Za-z0-9_-]+, "*" (any one segment) or {name} (one segment, captured).
+	Match string
+	// Subscribe decides whether a client may subscribe; default "false".
+	Subscribe *RuleExpr
+	// Publish decides whether a client may publish; default "false".
+	Publish *RuleExpr
+	// File and Line locate the rule, for messages.
+	File string
+	Line int
+
+	segs []string // Match, split at dots
+}
+
+// MatchTopic reports whether the concrete topic matches the rule's pattern,
+// with the segments captured by {name} segments.
+func (r *TopicRule) MatchTopic(topic string) (params map[string]string, ok bool) {
+	segs := r.segs
+	if segs == nil { // a rule built by hand
+		segs = strings.Split(r.Match, ".")
+	}
+	return matchSegments(segs, topic)
+}
+
+var topicLiteralRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// ValidTopic reports whether topic is a concrete topic a client may name:
+// dot-separated segments of [A-Za-z0-9_-]+.
+func ValidTopic(topic string) bool {
+	for _, seg := range strings.Split(topic, ".") {
+		if !topicLiteralRE.MatchString(seg) {
+			return false
+		}
+	}
+	return true
+}
+
+// validTopicPattern reports whether p is a topic pattern.
+func validTopicPattern(p string) bool {
+	seen := map[string]bool{}
+	for _, seg := range strings.Split(p, ".") {
+		name, isParam := paramName(seg)
+		switch {
+		case seg == "*":
+		case isParam:
+			if !paramRE.MatchString(name) || seen[name] {
+				return false
+			}
+			seen[name] = true
+		case !topicLiteralRE.MatchString(seg):
+			return false
+		}
+	}
+	return true
+}
+
+// MatchTopic reports whether the concrete topic matches pattern, with the
+// segments captured by {name} segments (an empty map when there are none).
+// A topic that is not [ValidTopic] matches nothing.
+func MatchTopic(pattern, topic string) (params map[string]string, ok bool) {
+	return matchSegments(strings.Split(pattern, "."), topic)
+}
+
+func matchSegments(pattern []string, topic string) (map[string]string, bool) {
+	segs := strings.Split(topic, ".")
+	if len(segs) != len(pattern) {
+		return nil, false
+	}
+	for i, seg := range segs {
+		if !topicLiteralRE.MatchString(seg) {
+			return nil, false
+		}
+		p := pattern[i]
+		if _, isParam := paramName(p); p != seg && p != "*" && !isParam {
+			return nil, false
+		}
+	}
+	params := map[string]string{}
+	for i, p := range pattern {
+		if name, ok := paramName(p); ok {
+			params[name] = segs[i]
+		}
+	}
+	return params, true
+}
+
+// topics decodes a `kind: topics` document.
+func (d *decoder) topics(root *yaml.Node) []*TopicRule {
+	m, ok := d.fields(root, "", "kind", "rules")
+	if !ok {
+		return nil
+	}
+	if m["rules"] == nil {
+		d.errorf(root, "rules", "required")
+	}
+	var rules []*TopicRule
+	for i, e := range d.list(m["rules"], "rules") {
+		if r := d.topicRule(e, index("rules", i)); r != nil {
+			rules = append(rules, r)
+		}
+	}
+	return rules
+}
+
+// topicRule decodes one entry of `rules:`.
+func (d *decoder) topicRule(n *yaml.Node, path string) *TopicRule {
+	m, ok := d.fields(n, path, "match", "subscribe", "publish")
+	if !ok {
+		return nil
+	}
+	r := &TopicRule{Subscribe: denyRule, Publish: denyRule, File: d.file, Line: d.line(n)}
+	p := join(path, "match")
+	if v := m["match"]; v == nil {
+		d.errorf(n, p, "required")
+	} else if s, ok := d.str(v, p); ok {
+		r.Match, r.segs = s, strings.Split(s, ".")
+		if !validTopicPattern(s) {
+			d.errorf(v, p, "invalid topic pattern %q", s)
+		}
+	}
+	r.Subscribe = d.rule(m["subscribe"], join(path, "subscribe"))
+	r.Publish = d.rule(m["publish"], join(path, "publish"))
+	return r
+}
+
+// rule compiles a rule expression, returning denyRule when unset.
+func (d *decoder) rule(n *yaml.Node, path string) *RuleExpr {
+	s, ok := d.str(n, path)
+	if !ok {
+		return denyRule
+	}
+	r, err := CompileRule(s)
+	if err != nil {
+		d.errorf(n, path, "rule does not compile: %v", err)
+		return denyRule
+	}
+	return r
+}

@@ -1,0 +1,95 @@
+package manifest
+
+import (
+	"maps"
+	"testing"
+)
+
+func TestMatchTopic(t *testing.T) {
+	tests := []struct {
+		pattern, topic string
+		ok             bool
+		params         map[string]string
+	}{
+		{"orders.{id}", "orders.42", true, map[string]string{"id": "42"}},
+		{"orders.{id}", "orders", false, nil},
+		{"orders.{id}", "orders.42.items", false, nil},
+		{"orders.{id}", "orders.", false, nil},
+		{"chat.*", "chat.room1", true, map[string]string{}},
+		{"chat.*", "chat.room1.x", false, nil},
+		{"*.{b}.c", "a.b.c", true, map[string]string{"b": "b"}},
+		{"a.b", "a.b", true, map[string]string{}},
+		{"a.b", "a.c", false, nil},
+		{"a.*", "a.{x}", false, nil}, // a client cannot name a pattern
+		{"a.*", "a.*", false, nil},
+		{"users.{user}.inbox", "users.u-1_x.inbox", true, map[string]string{"user": "u-1_x"}},
+	}
+	for _, tt := range tests {
+		params, ok := MatchTopic(tt.pattern, tt.topic)
+		if ok != tt.ok || !maps.Equal(params, tt.params) {
+			t.Errorf("MatchTopic(%q, %q) = %v, %v; want %v, %v", tt.pattern, tt.topic, params, ok, tt.params, tt.ok)
+		}
+		r := &TopicRule{Match: tt.pattern}
+		if params, ok := r.MatchTopic(tt.topic); ok != tt.ok || !maps.Equal(params, tt.params) {
+			t.Errorf("TopicRule.MatchTopic(%q, %q) = %v, %v", tt.pattern, tt.topic, params, ok)
+		}
+	}
+}
+
+func TestValidTopicPattern(t *testing.T) {
+	for _, p := range []string{"a", "a.b", "*", "*.*", "{a}", "orders.{id}", "x_y-z.{n_1}"} {
+		if !validTopicPattern(p) {
+			t.Errorf("validTopicPattern(%q) = false", p)
+		}
+	}
+	for _, p := range []string{"", ".", "a.", ".a", "a..b", "a.**", "a.#", "a.{1}", "{a}.{a}", "a b", "a.{x}y"} {
+		if validTopicPattern(p) {
+			t.Errorf("validTopicPattern(%q) = true", p)
+		}
+	}
+	if !ValidTopic("orders.42") || ValidTopic("orders.*") || ValidTopic("") {
+		t.Error("ValidTopic is wrong")
+	}
+}
+
+func TestRuleAllow(t *testing.T) {
+	set := mustParse(t, `
+kind: topics
+rules:
+  - match: users.{user}.inbox
+    subscribe: 'claims.sub == params.user'
+    publish: 'topic startsWith "users." && claims.role == "admin"'
+  - match: chat.*
+`)
+	inbox, chat := set.Topics[0], set.Topics[1]
+	params, ok := inbox.MatchTopic("users.ann.inbox")
+	if !ok {
+		t.Fatal("users.ann.inbox does not match")
+	}
+	tests := []struct {
+		rule   *RuleExpr
+		claims map[string]any
+		want   bool
+	}{
+		{inbox.Subscribe, map[string]any{"sub": "ann"}, true},
+		{inbox.Subscribe, map[string]any{"sub": "bob"}, false},
+		{inbox.Subscribe, nil, false},
+		{inbox.Publish, map[string]any{"role": "admin"}, true},
+		{inbox.Publish, map[string]any{"role": "user"}, false},
+		{chat.Subscribe, map[string]any{"sub": "ann"}, false}, // default "false"
+		{chat.Publish, map[string]any{"sub": "ann"}, false},
+		{nil, map[string]any{"sub": "ann"}, false},
+	}
+	for i, tt := range tests {
+		got, err := tt.rule.Allow(RuleEnv{Topic: "users.ann.inbox", Params: params, Claims: tt.claims})
+		if err != nil || got != tt.want {
+			t.Errorf("%d: %q Allow = %v, %v; want %v", i, tt.rule, got, err, tt.want)
+		}
+	}
+	if chat.Subscribe.String() != "false" {
+		t.Errorf("default rule is %q, want \"false\"", chat.Subscribe)
+	}
+	if _, err := CompileRule("topic"); err == nil {
+		t.Error("a non-bool rule compiled")
+	}
+}

@@ -1,0 +1,200 @@
+package runtime
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// keepVersions is how many versions of a function the store keeps for rollback.
+const keepVersions = 10
+
+// store keeps deployed versions under DIR/functions/NAME/vN (the manifest, the binary and a
+// meta.json) and the current version in DIR/functions/NAME/current. Names are validated by the
+// manifest package ([a-z][a-z0-9-]*), so they cannot escape the folder. Files are private to the
+// gateway's user.
+type store struct {
+	dir string
+}
+
+// storedVersion is meta.json.
+type storedVersion struct {
+	Version    int       `json:"version"`
+	File       string    `json:"file"`
+	SHA256     string    `json:"sha256"`
+	DeployedAt time.Time `json:"deployedAt"`
+}
+
+func newStore(dataDir string) (*store, error) {
+	dir := filepath.Join(dataDir, "functions")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	return &store{dir: dir}, nil
+}
+
+func (s *store) versionDir(name string, n int) string {
+	return filepath.Join(s.dir, name, "v"+strconv.Itoa(n))
+}
+
+// save copies the binary and writes the manifest of version n; it returns the stored binary's
+// path and checksum.
+func (s *store) save(name string, n int, file string, source []byte, binary string) (path, sum string, err error) {
+	dir := s.versionDir(name, n)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", fmt.Errorf("store %s v%d: %w", name, n, err)
+	}
+	path = filepath.Join(dir, "handler")
+	if sum, err = copyFile(binary, path); err != nil {
+		os.RemoveAll(dir)
+		return "", "", fmt.Errorf("store %s v%d: %w", name, n, err)
+	}
+	meta, _ := json.Marshal(storedVersion{Version: n, File: file, SHA256: sum, DeployedAt: time.Now().UTC()})
+	if err := writeFile(filepath.Join(dir, "manifest.yaml"), source); err != nil {
+		os.RemoveAll(dir)
+		return "", "", err
+	}
+	if err := writeFile(filepath.Join(dir, "meta.json"), meta); err != nil {
+		os.RemoveAll(dir)
+		return "", "", err
+	}
+	return path, sum, nil
+}
+
+// load returns version n's metadata, manifest source and binary path.
+func (s *store) load(name string, n int) (storedVersion, []byte, string, error) {
+	dir := s.versionDir(name, n)
+	var meta storedVersion
+	raw, err := os.ReadFile(filepath.Join(dir, "meta.json"))
+	if err == nil {
+		err = json.Unmarshal(raw, &meta)
+	}
+	if err != nil {
+		return meta, nil, "", fmt.Errorf("load %s v%d: %w", name, n, err)
+	}
+	src, err := os.ReadFile(filepath.Join(dir, "manifest.yaml"))
+	if err != nil {
+		return meta, nil, "", fmt.Errorf("load %s v%d: %w", name, n, err)
+	}
+	return meta, src, filepath.Join(dir, "handler"), nil
+}
+
+func (s *store) setCurrent(name string, n int) error {
+	return writeFile(filepath.Join(s.dir, name, "current"), []byte(strconv.Itoa(n)+"\n"))
+}
+
+// current returns the current version of name, 0 when there is none.
+func (s *store) current(name string) int {
+	raw, err := os.ReadFile(filepath.Join(s.dir, name, "current"))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+	return n
+}
+
+// versions lists the stored versions of name, ascending.
+func (s *store) versions(name string) []int {
+	entries, _ := os.ReadDir(filepath.Join(s.dir, name))
+	var out []int
+	for _, e := range entries {
+		if n, err := strconv.Atoi(strings.TrimPrefix(e.Name(), "v")); err == nil && e.IsDir() && strings.HasPrefix(e.Name(), "v") {
+			out = append(out, n)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+// names lists the functions that have a current version.
+func (s *store) names() []string {
+	entries, _ := os.ReadDir(s.dir)
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && s.current(e.Name()) > 0 {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// prune removes all but the newest keepVersions versions, never the current one.
+func (s *store) prune(name string) {
+	vs := s.versions(name)
+	cur := s.current(name)
+	for len(vs) > keepVersions {
+		if vs[0] != cur {
+			os.RemoveAll(s.versionDir(name, vs[0]))
+		}
+		vs = vs[1:]
+	}
+}
+
+func (s *store) remove(name string) error {
+	return os.RemoveAll(filepath.Join(s.dir, name))
+}
+
+// copyFile copies src to dst (mode 0700) and returns the SHA-256 of what it wrote.
+func copyFile(src, dst string) (string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o700)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(out, h), in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// fileSHA256 returns the hex SHA-256 of a file.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writeFile writes a private file atomically.
+func writeFile(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+var errNoPrevious = errors.New("no previous version to roll back to")

@@ -1,0 +1,74 @@
+package runtime
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/manifest"
+)
+
+// version is one deployed version of a function: its processes and its invocation chain. It
+// counts the invocations that hold it so that a replaced version drains before it stops.
+type version struct {
+	number   int
+	manifest *manifest.Function
+	binary   string
+	sum      string // the binary's SHA-256
+	created  time.Time
+
+	pool    *pool
+	limit   *limiter
+	breaker *breaker
+	chain   Invoker
+
+	mu     sync.RWMutex
+	closed bool
+	active sync.WaitGroup
+}
+
+// newChain builds the invocation chain of a version, outermost first: the breaker fails fast
+// while the function is failing, the limit bounds what is in flight, the timeout sets the
+// deadline the plugin sees, and the pool picks a warm process.
+func newVersion(number int, m *manifest.Function, binary string, spec instanceSpec, restarts *atomic.Int64) *version {
+	v := &version{number: number, manifest: m, binary: binary, created: time.Now().UTC()}
+	v.pool = newPool(spec, m.Instances, restarts)
+	v.limit = withLimit(withTimeout(v.pool, m.Timeout), m.Concurrency, m.Timeout)
+	v.breaker = withBreaker(v.limit, m.Breaker.Failures, m.Breaker.Cooldown)
+	v.chain = v.breaker
+	return v
+}
+
+// acquire takes a hold on v for one invocation; it fails once v has started draining.
+func (v *version) acquire() bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.closed {
+		return false
+	}
+	v.active.Add(1)
+	return true
+}
+
+func (v *version) release() { v.active.Done() }
+
+func (v *version) invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
+	defer v.release()
+	return v.chain.Invoke(ctx, ev)
+}
+
+// drain stops new invocations, waits for those in flight (up to ctx), then stops the processes.
+func (v *version) drain(ctx context.Context) {
+	v.mu.Lock()
+	v.closed = true
+	v.mu.Unlock()
+	done := make(chan struct{})
+	go func() { v.active.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	v.pool.close()
+}
