@@ -45,7 +45,7 @@ func (f *Function) Invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 		if v.acquire() {
 			f.invocations.Add(1)
 			res, err := v.invoke(ctx, ev)
-			if err != nil {
+			if countsAsFailure(err) {
 				f.failures.Add(1)
 			}
 			return res, err
