@@ -1,0 +1,195 @@
+package triggertest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/edgefn/edgefn/triggers"
+)
+
+// RunStreams runs the stream conformance suite. newStreams returns the backend under test; it
+// is called once per subtest and must clean up after itself with t.Cleanup.
+func RunStreams(t *testing.T, newStreams func(t *testing.T) triggers.Streams, f Features) {
+	if f.RetryGranularity == 0 {
+		f.RetryGranularity = 2 * time.Second
+	}
+	open := func(t *testing.T, s triggers.Streams, opts triggers.StreamOptions) triggers.Source {
+		t.Helper()
+		if opts.Consumer == "" {
+			opts.Consumer = "c1"
+		}
+		src, err := s.ConsumeStream(ctxFor(t, 10*time.Second), opts)
+		if err != nil {
+			t.Fatalf("consume %s/%s: %v", opts.Stream, opts.Group, err)
+		}
+		t.Cleanup(func() { src.Close() })
+		return src
+	}
+	publish := func(t *testing.T, s triggers.Streams, stream string, ms ...*triggers.Message) {
+		t.Helper()
+		if err := s.PublishStream(ctxFor(t, 10*time.Second), stream, ms...); err != nil {
+			t.Fatalf("publish to %s: %v", stream, err)
+		}
+	}
+
+	t.Run("PublishConsumeAckFromOldest", func(t *testing.T) {
+		s := newStreams(t)
+		name := unique(t, "s")
+		sent := msgs("m", 5)
+		publish(t, s, name, sent...)
+		src := open(t, s, triggers.StreamOptions{Stream: name, Group: "g", FromOldest: true})
+		got := receiveN(t, ctxFor(t, 10*time.Second), src, 5)
+		for i, d := range got {
+			checkMessage(t, d, sent[i])
+			if d.Attempt != 1 {
+				t.Fatalf("first delivery of %s has attempt %d", d.ID, d.Attempt)
+			}
+		}
+		if err := src.Ack(ctxFor(t, 5*time.Second), got...); err != nil {
+			t.Fatal(err)
+		}
+		src.Close()
+		again := open(t, s, triggers.StreamOptions{Stream: name, Group: "g", Consumer: "c2", ClaimAfter: 200 * time.Millisecond})
+		expectNothing(t, again, 700*time.Millisecond)
+	})
+
+	t.Run("NewGroupStartsAtTheEnd", func(t *testing.T) {
+		s := newStreams(t)
+		name := unique(t, "s")
+		publish(t, s, name, msgs("old", 2)...)
+		src := open(t, s, triggers.StreamOptions{Stream: name, Group: "g"})
+		publish(t, s, name, msgs("new", 1)...)
+		d := receiveN(t, ctxFor(t, 10*time.Second), src, 1)[0]
+		if d.ID != "new-0" {
+			t.Fatalf("a new group got %s, want only what came after it", d.ID)
+		}
+	})
+
+	t.Run("OrderWithinStream", func(t *testing.T) {
+		s := newStreams(t)
+		name := unique(t, "s")
+		src := open(t, s, triggers.StreamOptions{Stream: name, Group: "g"})
+		sent := msgs("m", 300)
+		publish(t, s, name, sent...)
+		got := receiveN(t, ctxFor(t, 20*time.Second), src, len(sent))
+		for i := range sent {
+			if got[i].ID != sent[i].ID {
+				t.Fatalf("delivery %d is %s, want %s", i, got[i].ID, sent[i].ID)
+			}
+		}
+	})
+
+	t.Run("TwoGroupsEachGetEverything", func(t *testing.T) {
+		s := newStreams(t)
+		name := unique(t, "s")
+		a := open(t, s, triggers.StreamOptions{Stream: name, Group: "ga"})
+		b := open(t, s, triggers.StreamOptions{Stream: name, Group: "gb"})
+		publish(t, s, name, msgs("m", 20)...)
+		for _, src := range []triggers.Source{a, b} {
+			got := receiveN(t, ctxFor(t, 10*time.Second), src, 20)
+			if len(got) != 20 || got[19].ID != "m-19" {
+				t.Fatalf("a group got %v", ids(got))
+			}
+		}
+	})
+
+	t.Run("ConsumersInAGroupShareWork", func(t *testing.T) {
+		s := newStreams(t)
+		name := unique(t, "s")
+		a := open(t, s, triggers.StreamOptions{Stream: name, Group: "g", Consumer: "a"})
+		b := open(t, s, triggers.StreamOptions{Stream: name, Group: "g", Consumer: "b"})
+		const n = 200
+		publish(t, s, name, msgs("m", n)...)
+		shareWork(t, n, a, b)
+	})
+
+	t.Run("RetryRedeliversLaterWithoutBlocking", func(t *testing.T) {
+		s := newStreams(t)
+		name := unique(t, "s")
+		src := open(t, s, triggers.StreamOptions{Stream: name, Group: "g"})
+		publish(t, s, name, msgs("m", 2)...)
+		ds := receiveN(t, ctxFor(t, 10*time.Second), src, 2)
+		const delay = 700 * time.Millisecond
+		retried := time.Now()
+		if err := src.Retry(ctxFor(t, 5*time.Second), ds[0], delay); err != nil {
+			t.Fatal(err)
+		}
+		src.Ack(ctxFor(t, 5*time.Second), ds[1])
+		publish(t, s, name, &triggers.Message{ID: "later", Data: []byte("{}")})
+		d := receiveN(t, ctxFor(t, 10*time.Second), src, 1)[0]
+		if d.ID != "later" {
+			t.Fatalf("got %s first, want the newer entry before the retried one", d.ID)
+		}
+		src.Ack(ctxFor(t, 5*time.Second), d)
+		back := receiveN(t, ctxFor(t, 10*time.Second+f.RetryGranularity), src, 1)[0]
+		if back.ID != ds[0].ID || back.Attempt != 2 {
+			t.Fatalf("redelivered %s attempt %d, want %s attempt 2", back.ID, back.Attempt, ds[0].ID)
+		}
+		if el := time.Since(retried); el < delay {
+			t.Fatalf("redelivered after %s, before the %s delay", el, delay)
+		}
+		src.Ack(ctxFor(t, 5*time.Second), back)
+	})
+
+	t.Run("PendingOfADeadConsumerIsClaimed", func(t *testing.T) {
+		s := newStreams(t)
+		name := unique(t, "s")
+		dead := open(t, s, triggers.StreamOptions{Stream: name, Group: "g", Consumer: "dead"})
+		publish(t, s, name, msgs("m", 3)...)
+		held := receiveN(t, ctxFor(t, 10*time.Second), dead, 3)
+		dead.Close() // it never settles what it held, like a crashed node
+		alive := open(t, s, triggers.StreamOptions{Stream: name, Group: "g", Consumer: "alive", ClaimAfter: 500 * time.Millisecond})
+		got := receiveN(t, ctxFor(t, 15*time.Second), alive, 3)
+		if a, b := sortedIDs(held), sortedIDs(got); !equal(a, b) {
+			t.Fatalf("claimed %v, want %v", b, a)
+		}
+		for _, d := range got {
+			if d.Attempt < 2 {
+				t.Fatalf("claimed %s with attempt %d, want >= 2", d.ID, d.Attempt)
+			}
+		}
+		alive.Ack(ctxFor(t, 5*time.Second), got...)
+	})
+
+	t.Run("DeadLetter", func(t *testing.T) {
+		s := newStreams(t)
+		name := unique(t, "s")
+		dls := name + ".dlq"
+		src := open(t, s, triggers.StreamOptions{Stream: name, Group: "g", DeadLetter: dls})
+		publish(t, s, name, msgs("m", 1)...)
+		d := receiveN(t, ctxFor(t, 10*time.Second), src, 1)[0]
+		if err := src.DeadLetter(ctxFor(t, 5*time.Second), d, "boom: it failed"); err != nil {
+			t.Fatal(err)
+		}
+		expectNothing(t, src, 500*time.Millisecond)
+		checkDeadLetters(t, s, dls, name, d.ID, func() triggers.Source { return src })
+	})
+
+	t.Run("CloseWhileReceiving", func(t *testing.T) {
+		s := newStreams(t)
+		closeWhileReceiving(t, open(t, s, triggers.StreamOptions{Stream: unique(t, "s"), Group: "g"}))
+	})
+
+	t.Run("ContextCancel", func(t *testing.T) {
+		s := newStreams(t)
+		cancelWhileReceiving(t, open(t, s, triggers.StreamOptions{Stream: unique(t, "s"), Group: "g"}))
+	})
+
+	t.Run("RecoversAfterBrokerRestart", func(t *testing.T) {
+		if f.Restart == nil {
+			t.Logf("%s has no broker to restart", f.Name)
+			return
+		}
+		s := newStreams(t)
+		name := unique(t, "s")
+		src := open(t, s, triggers.StreamOptions{Stream: name, Group: "g"})
+		publish(t, s, name, msgs("before", 1)...)
+		src.Ack(ctxFor(t, 5*time.Second), receiveN(t, ctxFor(t, 10*time.Second), src, 1)...)
+		f.Restart(t)
+		publish(t, s, name, msgs("after", 1)...)
+		d := receiveN(t, ctxFor(t, 30*time.Second), src, 1)[0]
+		if d.ID != "after-0" {
+			t.Fatalf("after the restart got %s", d.ID)
+		}
+	})
+}
