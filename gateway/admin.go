@@ -39,6 +39,10 @@ func (s *Server) mountAdmin() {
 	v1.Post("/functions/:name/rollback", s.adminRollback)
 	v1.Post("/functions/:name/invoke", s.adminInvoke)
 	v1.Get("/functions/:name/logs", s.adminLogs)
+	v1.Post("/publish", s.adminPublish)
+	v1.Get("/dlq/:trigger", s.adminDeadLetters)
+	v1.Post("/dlq/:trigger/redrive", s.adminRedrive)
+	v1.Delete("/dlq/:trigger", s.adminPurge)
 	a.Use(func(c *fiber.Ctx) error {
 		return sendError(c, fiber.StatusNotFound, "not_found", "no admin endpoint "+c.Method()+" "+c.Path())
 	})
@@ -129,7 +133,11 @@ func (s *Server) adminInvoke(c *fiber.Ctx) error {
 		ID: requestID(c), Source: "invoke", Time: time.Now().UTC(), Data: body,
 		ContentType: string(c.Request().Header.ContentType()), Attempt: 1, Headers: requestHeaders(c),
 	}
-	res, err := f.Invoke(runtime.WithRequestID(context.Background(), ev.ID), ev)
+	ctx := runtime.WithRequestID(context.Background(), ev.ID)
+	res, err := f.Invoke(ctx, ev)
+	if err == nil {
+		err = s.applyEffects(ctx, f.Name(), ev, res)
+	}
 	if err != nil {
 		s.logInvokeError(c, f.Name(), err)
 		return sendInvokeError(c, err)

@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"context"
+	"time"
+
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -9,7 +12,8 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ok"})
 }
 
-// readyz answers 200 when every function has a ready instance, else 503 with what is not.
+// readyz answers 200 when every function has a ready instance and every backend and trigger
+// is up, else 503 with what is not.
 func (s *Server) readyz(c *fiber.Ctx) error {
 	var notReady []string
 	if s.shuttingDown.Load() {
@@ -19,6 +23,11 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 		if !f.Ready() {
 			notReady = append(notReady, "function "+f.Name()+": no ready instance")
 		}
+	}
+	if s.cfg.Readiness != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		notReady = append(notReady, s.cfg.Readiness(ctx)...)
+		cancel()
 	}
 	if len(notReady) > 0 {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready", "notReady": notReady})

@@ -93,11 +93,36 @@ func (s *Server) invoke(c *fiber.Ctx) error {
 		ctx = runtime.WithTraceparent(ctx, tp)
 	}
 	res, err := rt.fn.Invoke(ctx, ev)
+	if err == nil {
+		err = s.applyEffects(ctx, rt.fn.Name(), ev, res)
+	}
 	if err != nil {
 		s.logInvokeError(c, rt.fn.Name(), err)
 		return sendInvokeError(c, err)
 	}
 	return writeResult(c, res)
+}
+
+// errEffects answers a call whose function succeeded but whose effects could not all be
+// carried out: the caller may retry (emitted messages keep their IDs for de-duplication).
+var errEffects = &runtime.Error{Status: fiber.StatusBadGateway, Code: "effects_failed",
+	Message: "the function succeeded but its events could not all be published", RetryAfter: time.Second}
+
+// applyEffects publishes what the function emitted and notified before the caller is answered.
+func (s *Server) applyEffects(ctx context.Context, function string, ev *fn.Event, res *fn.Result) error {
+	if res == nil || len(res.Emitted)+len(res.Notified) == 0 {
+		return nil
+	}
+	if s.cfg.Effects == nil {
+		return fmt.Errorf("%w: no effects backend", errEffects)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := s.cfg.Effects.Apply(ctx, function, ev, res); err != nil {
+		s.cfg.Logger.Error("effects failed", "function", function, "request_id", ev.ID, "error", err)
+		return errEffects
+	}
+	return nil
 }
 
 // verify checks the request's bearer token.

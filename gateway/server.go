@@ -15,6 +15,7 @@ import (
 	"github.com/edgefn/edgefn/gateway/auth"
 	"github.com/edgefn/edgefn/gateway/router"
 	"github.com/edgefn/edgefn/runtime"
+	"github.com/edgefn/edgefn/triggers/dispatch"
 )
 
 // Config configures a Server. Zero values mean the defaults given.
@@ -34,6 +35,12 @@ type Config struct {
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// DataDir is where uploads are staged; default ".edgefn".
 	DataDir string
+	// Effects carries out what functions emit and notify, and the admin API's publish; nil
+	// refuses both (the function call fails rather than losing its effects).
+	Effects *dispatch.Effects
+	// Readiness, when set, lists what is not ready beyond the functions (brokers, triggers);
+	// /readyz answers 503 while it lists anything.
+	Readiness func(ctx context.Context) []string
 	// Version is reported by the admin API.
 	Version string
 	// Logger; default slog.Default().

@@ -45,7 +45,7 @@ func printFunction(w io.Writer, f *functionInfo) error {
 	}
 	_, err := fmt.Fprintf(w, "name: %s\nversion: %d\nstate: %s\ninstances: %d/%d\ntriggers: %s\n"+
 		"deployed: %s\ninvocations: %d\nfailures: %d\ninflight: %d\nrestarts: %d\nbreaker: %s\n",
-		f.Name, f.Version, f.State, f.Ready, f.Instances, triggers(f.Triggers),
+		f.Name, f.Version, f.State, f.Ready, f.Instances, joinTriggers(f.Triggers),
 		deployed, f.Invocations, f.Failures, f.Inflight, f.Restarts, f.Breaker)
 	if err != nil {
 		return fmt.Errorf("write: %w", err)

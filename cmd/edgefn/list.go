@@ -48,7 +48,7 @@ func printTable(w io.Writer, fns []functionInfo) error {
 	fmt.Fprintln(tw, "NAME\tVERSION\tSTATE\tINSTANCES\tTRIGGERS")
 	for _, f := range fns {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d/%d\t%s\n",
-			f.Name, f.Version, f.State, f.Ready, f.Instances, triggers(f.Triggers))
+			f.Name, f.Version, f.State, f.Ready, f.Instances, joinTriggers(f.Triggers))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write: %w", err)
@@ -56,8 +56,8 @@ func printTable(w io.Writer, fns []functionInfo) error {
 	return nil
 }
 
-// triggers joins a function's triggers with commas, or "-" when it has none.
-func triggers(ts []string) string {
+// joinTriggers joins a function's triggers with commas, or "-" when it has none.
+func joinTriggers(ts []string) string {
 	if len(ts) == 0 {
 		return "-"
 	}

@@ -92,6 +92,8 @@ func newRootCmd(lookupEnv func(string) (string, bool)) *cobra.Command {
 		newRollbackCmd(),
 		newInvokeCmd(),
 		newLogsCmd(),
+		newPublishCmd(),
+		newDLQCmd(),
 		newVersionCmd(),
 	)
 	return root

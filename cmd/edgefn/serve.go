@@ -16,7 +16,26 @@ import (
 	"github.com/edgefn/edgefn/gateway/auth"
 	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/manifest"
+	"github.com/edgefn/edgefn/triggers/dispatch"
 )
+
+// asDispatch hands the deployed functions to the trigger manager.
+func asDispatch(fns []*runtime.Function) []dispatch.Function {
+	out := make([]dispatch.Function, len(fns))
+	for i, f := range fns {
+		out[i] = f
+	}
+	return out
+}
+
+// defaultNodeID is the host name and process ID: unique among live nodes.
+func defaultNodeID() string {
+	h, err := os.Hostname()
+	if err != nil {
+		h = "node"
+	}
+	return fmt.Sprintf("%s-%d", h, os.Getpid())
+}
 
 // serveOptions are the flags of `edgefn serve`.
 type serveOptions struct {
@@ -31,6 +50,7 @@ type serveOptions struct {
 	bodyLimit    string
 	grace        time.Duration
 	logLevel     string
+	nodeID       string
 }
 
 func newServeCmd() *cobra.Command {
@@ -54,6 +74,7 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&o.bodyLimit, "body-limit", "4MiB", "largest request body of a function call")
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "how long SIGTERM waits for in-flight work")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.nodeID, "node-id", defaultNodeID(), "this node's name in a cluster (stream consumer names)")
 	return cmd
 }
 
@@ -86,27 +107,49 @@ func serve(ctx context.Context, o *serveOptions) error {
 	}
 	defer ln.Close()
 
+	be, err := openBackends(ctx, o, logger)
+	if err != nil {
+		return err
+	}
+	defer be.close()
+	effects := &dispatch.Effects{Queues: be.queues, Streams: be.streams}
+	triggerManager := dispatch.NewManager(dispatch.ManagerConfig{
+		Queues: be.queues, Streams: be.streams, Effects: effects, NodeID: o.nodeID, Logger: logger,
+	})
+
 	var srv *gateway.Server
 	host, err := runtime.NewHost(runtime.Config{
 		DataDir: o.dataDir, Logger: logger, Drain: o.grace,
-		OnChange: func(fns []*runtime.Function) { srv.SetFunctions(fns) },
+		OnChange: func(fns []*runtime.Function) {
+			srv.SetFunctions(fns)
+			triggerManager.Update(asDispatch(fns))
+		},
 	})
 	if err != nil {
 		return err
 	}
 	srv, err = gateway.New(gateway.Config{
 		Host: host, Auth: verifier, AdminToken: o.adminToken, BodyLimit: bodyLimit,
-		DataDir: o.dataDir, Version: version, Logger: logger,
+		DataDir: o.dataDir, Version: version, Logger: logger, Effects: effects,
+		Readiness: func(ctx context.Context) []string {
+			return append(be.notReady(ctx), triggerManager.NotReady()...)
+		},
 	})
 	if err != nil {
 		return err
 	}
+	managerCtx, stopManager := context.WithCancel(context.Background())
+	go triggerManager.Run(managerCtx)
+	// Shutdown: stop taking HTTP calls and deliveries, let what is in flight finish, then
+	// stop the functions.
 	shutdown := func() {
 		sctx, cancel := context.WithTimeout(context.Background(), o.grace)
 		defer cancel()
 		if err := srv.Shutdown(sctx); err != nil {
 			logger.Warn("http shutdown", "error", err)
 		}
+		stopManager()
+		triggerManager.Wait()
 		if err := host.Close(sctx); err != nil {
 			logger.Warn("functions did not drain in time", "error", err)
 		}

@@ -1,6 +1,7 @@
 // Command testfn is the function edgefn's end-to-end tests deploy: each route misbehaves in one
 // way a real function can (sleeps, panics, exits mid-call, fails until fixed), so the tests can
-// check what the gateway does about it. Bind it to /t/{op}.
+// check what the gateway does about it. Bind it to /t/{op}; for queue and stream triggers the
+// event's type names the op.
 package main
 
 import (
@@ -21,7 +22,14 @@ func main() {
 }
 
 func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
-	switch op := ev.Params["op"]; op {
+	op := ev.Params["op"]
+	if op == "" {
+		op = ev.Type
+	}
+	if op == "" {
+		op = os.Getenv("DEFAULT_OP")
+	}
+	switch op {
 	case "echo":
 		return fn.Bytes(200, "application/octet-stream", ev.Data), nil
 	case "info":
@@ -51,6 +59,9 @@ func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
 		fmt.Fprintln(os.Stderr, "testfn: exiting mid-call")
 		os.Exit(3)
 	case "fail": // fails with a plain error until the file named by FIXED_FILE exists
+		if err := record(ev); err != nil {
+			return nil, err
+		}
 		if f := os.Getenv("FIXED_FILE"); f != "" {
 			if _, err := os.Stat(f); err == nil {
 				return fn.Text(200, "fixed"), nil
@@ -70,6 +81,46 @@ func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
 			r.SetHeader(k, strings.Join(v, ","))
 		}
 		return r, nil
+	case "record":
+		if err := record(ev); err != nil {
+			return nil, err
+		}
+		return fn.Text(200, "recorded"), nil
+	case "emit": // emits {"from": ID} with type "record" to the stream in the data's "stream"
+		var in struct{ Stream, Queue string }
+		if err := ev.Decode(&in); err != nil {
+			return nil, fn.Errorf(400, "emit wants {\"stream\": ...}: %v", err)
+		}
+		msg := fn.ToStream(in.Stream, "record", map[string]string{"from": ev.ID})
+		if in.Queue != "" {
+			msg = fn.ToQueue(in.Queue, "record", map[string]string{"from": ev.ID})
+		}
+		return fn.Status(202).Emit(msg), nil
+	case "pong": // answers the data back, for reply-to
+		return fn.Bytes(200, "text/plain", append([]byte("pong:"), ev.Data...)), nil
 	}
-	return nil, fn.Errorf(404, "unknown op %q", ev.Params["op"])
+	return nil, fn.Errorf(404, "unknown op %q", op)
+}
+
+// record appends "ID ATTEMPT UNIX-MS CORRELATION-ID TYPE" to RECORD_FILE, when it is set, in
+// one write, so that concurrent invocations and processes do not interleave lines.
+func record(ev *fn.Event) error {
+	path := os.Getenv("RECORD_FILE")
+	if path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = fmt.Fprintf(f, "%s %d %d %s %s\n", ev.ID, ev.Attempt, time.Now().UnixMilli(), orDash(ev.CorrelationID), orDash(ev.Type))
+	return err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

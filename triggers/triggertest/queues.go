@@ -83,14 +83,14 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 		if err := src.Retry(ctxFor(t, 5*time.Second), ds[0], delay); err != nil {
 			t.Fatal(err)
 		}
-		src.Ack(ctxFor(t, 5*time.Second), ds[1])
+		mustAck(t, src, ds[1])
 		// A message published after the retry is not held back behind it.
 		publish(t, q, name, &triggers.Message{ID: "later", Data: []byte("{}")})
 		d := receiveN(t, ctxFor(t, 10*time.Second), src, 1)[0]
 		if d.ID != "later" {
 			t.Fatalf("got %s first, want the newer message before the retried one", d.ID)
 		}
-		src.Ack(ctxFor(t, 5*time.Second), d)
+		mustAck(t, src, d)
 		back := receiveN(t, ctxFor(t, 10*time.Second+f.RetryGranularity), src, 1)[0]
 		if back.ID != ds[0].ID || back.Attempt != 2 {
 			t.Fatalf("redelivered %s attempt %d, want %s attempt 2", back.ID, back.Attempt, ds[0].ID)
@@ -99,7 +99,7 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 			t.Fatalf("redelivered after %s, before the %s delay", el, delay)
 		}
 		checkMessage(t, back, msgs("m", 1)[0])
-		src.Ack(ctxFor(t, 5*time.Second), back)
+		mustAck(t, src, back)
 	})
 
 	t.Run("DeadLetter", func(t *testing.T) {
@@ -123,7 +123,7 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 		publish(t, q, name, msgs("m", 5)...)
 		held := receiveN(t, ctxFor(t, 10*time.Second), src, 2)
 		expectNothing(t, src, 500*time.Millisecond)
-		src.Ack(ctxFor(t, 5*time.Second), held[0])
+		mustAck(t, src, held[0])
 		more := receiveN(t, ctxFor(t, 10*time.Second), src, 1)
 		if more[0].ID != "m-2" {
 			t.Fatalf("after one ack got %s, want m-2", more[0].ID)
@@ -142,8 +142,7 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 
 	t.Run("Priority", func(t *testing.T) {
 		if f.NoPriority {
-			t.Logf("%s does not promise priorities", f.Name)
-			return
+			t.Skipf("%s declares that it does not promise priorities", f.Name)
 		}
 		q := newQueues(t)
 		name := unique(t, "q")
@@ -174,14 +173,13 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 
 	t.Run("RecoversAfterBrokerRestart", func(t *testing.T) {
 		if f.Restart == nil {
-			t.Logf("%s has no broker to restart", f.Name)
-			return
+			t.Skipf("%s declares no broker to restart", f.Name)
 		}
 		q := newQueues(t)
 		name := unique(t, "q")
 		src := open(t, q, triggers.QueueOptions{Queue: name})
 		publish(t, q, name, msgs("before", 1)...)
-		src.Ack(ctxFor(t, 5*time.Second), receiveN(t, ctxFor(t, 10*time.Second), src, 1)...)
+		mustAck(t, src, receiveN(t, ctxFor(t, 10*time.Second), src, 1)...)
 		f.Restart(t)
 		publish(t, q, name, msgs("after", 1)...)
 		d := receiveN(t, ctxFor(t, 30*time.Second), src, 1)[0]
@@ -343,5 +341,13 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out after %s waiting for %s", d, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// mustAck acknowledges ds and fails the test when the backend refuses.
+func mustAck(t *testing.T, src triggers.Source, ds ...*triggers.Delivery) {
+	t.Helper()
+	if err := src.Ack(ctxFor(t, 5*time.Second), ds...); err != nil {
+		t.Fatalf("ack: %v", err)
 	}
 }

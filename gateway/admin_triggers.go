@@ -1,0 +1,182 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/edgefn/edgefn/triggers"
+)
+
+// publishRequest is the body of POST /admin/v1/publish: exactly one of Stream, Queue, Topic.
+type publishRequest struct {
+	Stream        string            `json:"stream"`
+	Queue         string            `json:"queue"`
+	Topic         string            `json:"topic"`
+	ID            string            `json:"id"`
+	Type          string            `json:"type"`
+	Subject       string            `json:"subject"`
+	CorrelationID string            `json:"correlationId"`
+	ReplyTo       string            `json:"replyTo"`
+	Priority      int               `json:"priority"`
+	Headers       map[string]string `json:"headers"`
+	Data          json.RawMessage   `json:"data"`
+}
+
+// adminPublish publishes one message to a stream or queue, or one notification to a topic.
+func (s *Server) adminPublish(c *fiber.Ctx) error {
+	body, ferr := s.readBody(c)
+	if ferr != nil {
+		return sendFiberError(c, ferr)
+	}
+	var req publishRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return sendError(c, fiber.StatusBadRequest, "bad_request", "invalid JSON: "+err.Error())
+	}
+	targets := 0
+	for _, t := range []string{req.Stream, req.Queue, req.Topic} {
+		if t != "" {
+			targets++
+		}
+	}
+	if targets != 1 {
+		return sendError(c, fiber.StatusBadRequest, "bad_request", "give exactly one of stream, queue or topic")
+	}
+	if s.cfg.Effects == nil {
+		return sendError(c, fiber.StatusServiceUnavailable, "unavailable", "no publish backend")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if req.Topic != "" {
+		if s.cfg.Effects.Notifier == nil {
+			return sendError(c, fiber.StatusServiceUnavailable, "unavailable", "WebSocket notifications are not available")
+		}
+		if err := s.cfg.Effects.Notifier.Notify(ctx, req.Topic, req.Data); err != nil {
+			return sendError(c, fiber.StatusBadGateway, "publish_failed", err.Error())
+		}
+		return c.JSON(fiber.Map{"topic": req.Topic})
+	}
+	msg := &triggers.Message{
+		ID: req.ID, Type: req.Type, Source: "admin", Subject: req.Subject, Time: time.Now().UTC(),
+		ContentType: "application/json", Data: req.Data, CorrelationID: req.CorrelationID,
+		ReplyTo: req.ReplyTo, Priority: req.Priority, Headers: req.Headers,
+	}
+	if msg.ID == "" {
+		msg.ID = newID()
+	}
+	var err error
+	if req.Queue != "" {
+		err = s.cfg.Effects.Queues.PublishQueue(ctx, req.Queue, msg)
+	} else {
+		err = s.cfg.Effects.Streams.PublishStream(ctx, req.Stream, msg)
+	}
+	if err != nil {
+		return sendError(c, fiber.StatusBadGateway, "publish_failed", err.Error())
+	}
+	return c.JSON(fiber.Map{"id": msg.ID})
+}
+
+// deadLetterTarget finds a deployed queue or stream trigger by its queue or stream name and
+// returns its dead-letter queue or stream and the backend that holds it.
+func (s *Server) deadLetterTarget(c *fiber.Ctx) (dl triggers.DeadLetters, kind, origin, dlq string, err error) {
+	name := c.Params("trigger")
+	for _, f := range s.cfg.Host.Functions() {
+		m := f.Manifest()
+		if m == nil {
+			continue
+		}
+		for _, t := range m.Triggers {
+			switch {
+			case t.Queue != nil && t.Queue.Name == name:
+				kind, dlq = "queue", t.Queue.DeadLetter
+			case t.Stream != nil && t.Stream.Name == name:
+				kind, dlq = "stream", t.Stream.DeadLetter
+			default:
+				continue
+			}
+			var backend any
+			if s.cfg.Effects != nil {
+				backend = s.cfg.Effects.Streams
+				if kind == "queue" {
+					backend = s.cfg.Effects.Queues
+				}
+			}
+			dl, ok := backend.(triggers.DeadLetters)
+			if !ok {
+				return nil, "", "", "", sendError(c, fiber.StatusNotImplemented, "unsupported", "this backend cannot inspect dead letters")
+			}
+			return dl, kind, name, dlq, nil
+		}
+	}
+	return nil, "", "", "", sendError(c, fiber.StatusNotFound, "not_found",
+		fmt.Sprintf("no deployed function has a queue or stream trigger named %q", name))
+}
+
+// deadLetterJSON is one dead letter as the admin API shows it.
+type deadLetterJSON struct {
+	ID            string            `json:"id"`
+	Type          string            `json:"type,omitempty"`
+	Subject       string            `json:"subject,omitempty"`
+	Time          time.Time         `json:"time"`
+	ContentType   string            `json:"contentType,omitempty"`
+	CorrelationID string            `json:"correlationId,omitempty"`
+	Headers       map[string]string `json:"headers,omitempty"`
+	Data          string            `json:"data"`
+	Error         string            `json:"error"`
+	Attempts      int               `json:"attempts"`
+}
+
+func (s *Server) adminDeadLetters(c *fiber.Ctx) error {
+	dl, kind, origin, dlq, err := s.deadLetterTarget(c)
+	if dl == nil {
+		return err
+	}
+	limit, _ := strconv.Atoi(c.Query("limit", "100"))
+	limit = max(1, min(limit, 1000))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	dead, err := dl.ListDead(ctx, dlq, limit)
+	if err != nil {
+		return sendError(c, fiber.StatusBadGateway, "backend_error", err.Error())
+	}
+	out := make([]deadLetterJSON, len(dead))
+	for i, d := range dead {
+		out[i] = deadLetterJSON{ID: d.ID, Type: d.Type, Subject: d.Subject, Time: d.Time, ContentType: d.ContentType,
+			CorrelationID: d.CorrelationID, Headers: d.Headers, Data: string(d.Data), Error: d.Error, Attempts: d.Attempts}
+	}
+	return c.JSON(fiber.Map{"trigger": origin, "kind": kind, "deadLetter": dlq, "messages": out})
+}
+
+func (s *Server) adminRedrive(c *fiber.Ctx) error {
+	dl, _, origin, dlq, err := s.deadLetterTarget(c)
+	if dl == nil {
+		return err
+	}
+	limit, _ := strconv.Atoi(c.Query("limit", "1000"))
+	limit = max(1, min(limit, 100000))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n, err := dl.Redrive(ctx, dlq, origin, limit)
+	if err != nil {
+		return sendError(c, fiber.StatusBadGateway, "backend_error", fmt.Sprintf("redrive stopped after %d: %v", n, err))
+	}
+	return c.JSON(fiber.Map{"trigger": origin, "deadLetter": dlq, "moved": n})
+}
+
+func (s *Server) adminPurge(c *fiber.Ctx) error {
+	dl, _, origin, dlq, err := s.deadLetterTarget(c)
+	if dl == nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n, err := dl.Purge(ctx, dlq)
+	if err != nil {
+		return sendError(c, fiber.StatusBadGateway, "backend_error", err.Error())
+	}
+	return c.JSON(fiber.Map{"trigger": origin, "deadLetter": dlq, "purged": n})
+}

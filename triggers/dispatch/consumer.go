@@ -1,0 +1,233 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/triggers"
+)
+
+// Invoker runs one invocation of a function (runtime.Function implements it).
+type Invoker interface {
+	Invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
+}
+
+// ConsumerConfig configures one Consumer.
+type ConsumerConfig struct {
+	// Function names the function, for logs and the source of emitted messages.
+	Function string
+	// EventSource is what events say they come from: "queue/NAME" or "stream/NAME".
+	EventSource string
+	// Retries is how many extra attempts a failing delivery gets before it is dead-lettered.
+	Retries int
+	// Backoff is the delay before the first retry; it doubles for each further one, with
+	// ±20% jitter, up to MaxBackoff.
+	Backoff time.Duration
+	// Filter skips (acknowledges without invoking) events it rejects; nil passes all.
+	Filter *triggers.Filter
+	// Concurrency bounds deliveries being handled at once; default 16.
+	Concurrency int
+	// Timeout bounds one delivery's invocation and effects; default 30s.
+	Timeout time.Duration
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+// MaxBackoff caps the retry delay.
+const MaxBackoff = time.Hour
+
+// Stats count what a consumer did.
+type Stats struct {
+	Handled, Skipped, Retried, DeadLettered, FilterErrors atomic.Int64
+}
+
+// Consumer feeds the deliveries of one Source to one function.
+type Consumer struct {
+	cfg     ConsumerConfig
+	src     triggers.Source
+	fn      Invoker
+	effects *Effects
+	acks    *ackBatcher
+	Stats   Stats
+}
+
+// NewConsumer wires a consumer; Run starts it.
+func NewConsumer(cfg ConsumerConfig, src triggers.Source, f Invoker, effects *Effects) *Consumer {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 16
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	c := &Consumer{cfg: cfg, src: src, fn: f, effects: effects}
+	c.acks = newAckBatcher(src, cfg.Logger.With("function", cfg.Function, "trigger", cfg.EventSource))
+	return c
+}
+
+// Run consumes until ctx ends, then waits for the deliveries being handled and closes the
+// source (whatever was not settled returns to the queue or group).
+func (c *Consumer) Run(ctx context.Context) {
+	log := c.cfg.Logger.With("function", c.cfg.Function, "trigger", c.cfg.EventSource)
+	var wg sync.WaitGroup
+	ackDone := make(chan struct{})
+	go func() { c.acks.run(); close(ackDone) }()
+	defer func() {
+		wg.Wait()
+		c.acks.close()
+		<-ackDone
+		c.src.Close()
+	}()
+	slots := make(chan struct{}, c.cfg.Concurrency)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		// Ask only for as many as there are free slots, so nothing waits unhandled here.
+		free := c.cfg.Concurrency - len(slots)
+		if free == 0 {
+			free = 1
+		}
+		ds, err := c.src.Receive(ctx, free)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, triggers.ErrClosed) {
+				return
+			}
+			log.Warn("receive failed; retrying", "error", err, "backoff", backoff.String())
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			backoff = min(backoff*2, 10*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		for _, d := range ds {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return // d stays unsettled: the source gives it back
+			}
+			wg.Add(1)
+			go func() {
+				defer func() { <-slots; wg.Done() }()
+				c.handle(d)
+			}()
+		}
+	}
+}
+
+// handle runs one delivery to its settlement. It does not stop when Run's context ends: a
+// delivery being handled finishes (within the timeout) so a shutdown loses no work.
+func (c *Consumer) handle(d *triggers.Delivery) {
+	ev := toEvent(d, c.cfg.EventSource)
+	if c.cfg.Filter != nil {
+		ok, err := c.cfg.Filter.Match(filterEnv(ev))
+		if err != nil {
+			c.Stats.FilterErrors.Add(1)
+		}
+		if !ok {
+			c.Stats.Skipped.Add(1)
+			c.acks.ack(d)
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+	defer cancel()
+	res, err := c.fn.Invoke(ctx, ev)
+	if err == nil {
+		err = c.effects.Apply(ctx, c.cfg.Function, ev, res)
+	}
+	if err == nil && d.ReplyTo != "" {
+		err = c.effects.Reply(ctx, d.ReplyTo, d.CorrelationID, res)
+	}
+	if err == nil {
+		c.Stats.Handled.Add(1)
+		c.acks.ack(d)
+		return
+	}
+	c.settleFailure(d, err)
+}
+
+func (c *Consumer) settleFailure(d *triggers.Delivery, cause error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	log := c.cfg.Logger.With("function", c.cfg.Function, "trigger", c.cfg.EventSource, "id", d.ID, "attempt", d.Attempt)
+	if d.Attempt <= c.cfg.Retries {
+		delay := Backoff(c.cfg.Backoff, d.Attempt)
+		c.Stats.Retried.Add(1)
+		log.Warn("delivery failed; retrying", "error", cause, "delay", delay.String())
+		if err := c.src.Retry(ctx, d, delay); err != nil {
+			log.Error("retry failed; the broker will redeliver", "error", err)
+		}
+		return
+	}
+	c.Stats.DeadLettered.Add(1)
+	log.Error("delivery failed for good; dead-lettering", "error", cause)
+	if err := c.src.DeadLetter(ctx, d, cause.Error()); err != nil {
+		log.Error("dead-letter failed; the broker will redeliver", "error", err)
+	}
+}
+
+// Backoff is the delay before retry number attempt (1 for the first retry): base doubled for
+// each earlier retry, with ±20% jitter, capped at MaxBackoff.
+func Backoff(base time.Duration, attempt int) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, MaxBackoff)
+	jitter := 0.8 + 0.4*rand.Float64()
+	return time.Duration(float64(d) * jitter)
+}
+
+// ackBatcher acknowledges deliveries in batches: one broker round trip settles everything
+// that finished while the previous one was in flight.
+type ackBatcher struct {
+	src  triggers.Source
+	log  *slog.Logger
+	in   chan *triggers.Delivery
+	once sync.Once
+}
+
+func newAckBatcher(src triggers.Source, log *slog.Logger) *ackBatcher {
+	return &ackBatcher{src: src, log: log, in: make(chan *triggers.Delivery, 1024)}
+}
+
+func (a *ackBatcher) ack(d *triggers.Delivery) { a.in <- d }
+
+func (a *ackBatcher) close() { a.once.Do(func() { close(a.in) }) }
+
+func (a *ackBatcher) run() {
+	batch := make([]*triggers.Delivery, 0, 256)
+	for d := range a.in {
+		batch = append(batch[:0], d)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case d, ok := <-a.in:
+				if !ok {
+					break more
+				}
+				batch = append(batch, d)
+			default:
+				break more
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := a.src.Ack(ctx, batch...); err != nil {
+			a.log.Warn("ack failed; the deliveries will be redelivered", "error", err, "count", len(batch))
+		}
+		cancel()
+	}
+}

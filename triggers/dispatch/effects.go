@@ -1,0 +1,103 @@
+package dispatch
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/triggers"
+)
+
+// Notifier publishes to WebSocket topics. The WebSocket hub implements it.
+type Notifier interface {
+	Notify(ctx context.Context, topic string, data []byte) error
+}
+
+// Effects carries out what a successful invocation asks for: the messages it emits to queues
+// and streams, the notifications it pushes to WebSocket topics, and the answer to an RPC
+// caller's reply-to queue. Its methods are safe for concurrent use.
+type Effects struct {
+	// Queues and Streams receive emitted messages; required.
+	Queues  triggers.Queues
+	Streams triggers.Streams
+	// Notifier receives notifications; nil refuses them with an error, so that a function
+	// that notifies is not acknowledged as if its notification had gone out.
+	Notifier Notifier
+}
+
+// Apply publishes res's emitted messages and notifications, caused by the event cause of the
+// function named function. It returns the first error; effects already carried out stay
+// done, so the retry that follows may repeat them (consumers de-duplicate on the ID, which
+// is derived from the cause and stays the same across retries).
+func (e *Effects) Apply(ctx context.Context, function string, cause *fn.Event, res *fn.Result) error {
+	if res == nil {
+		return nil
+	}
+	for i, m := range res.Emitted {
+		msg := &triggers.Message{
+			ID: m.ID, Type: m.Type, Source: "function/" + function, Subject: m.Subject, Time: time.Now().UTC(),
+			ContentType: m.ContentType, Data: m.Data, CorrelationID: cause.CorrelationID,
+			Priority: m.Priority, Headers: m.Headers,
+		}
+		if msg.ID == "" {
+			msg.ID = effectID(cause.ID, function, i)
+		}
+		if msg.CorrelationID == "" {
+			msg.CorrelationID = cause.ID
+		}
+		var err error
+		if m.Queue {
+			err = e.Queues.PublishQueue(ctx, m.Target, msg)
+		} else {
+			err = e.Streams.PublishStream(ctx, m.Target, msg)
+		}
+		if err != nil {
+			return fmt.Errorf("emit to %s: %w", m.Target, err)
+		}
+	}
+	for _, n := range res.Notified {
+		if e.Notifier == nil {
+			return fmt.Errorf("notify %s: WebSocket notifications are not available", n.Topic)
+		}
+		if err := e.Notifier.Notify(ctx, n.Topic, n.Data); err != nil {
+			return fmt.Errorf("notify %s: %w", n.Topic, err)
+		}
+	}
+	return nil
+}
+
+// Reply publishes res's body to the reply-to queue of an RPC request (SPEC 5), with the
+// request's correlation ID.
+func (e *Effects) Reply(ctx context.Context, replyTo, correlationID string, res *fn.Result) error {
+	msg := &triggers.Message{ID: newID(), CorrelationID: correlationID, Time: time.Now().UTC()}
+	if res != nil {
+		msg.Data = res.Body
+		msg.ContentType = res.Headers["Content-Type"]
+		if res.Status != 0 {
+			msg.Headers = map[string]string{"status": strconv.Itoa(res.Status)}
+		}
+	}
+	if err := e.Queues.PublishQueue(ctx, replyTo, msg); err != nil {
+		return fmt.Errorf("reply to %s: %w", replyTo, err)
+	}
+	return nil
+}
+
+// effectID derives the ID of the i-th message the function emitted because of cause, so that
+// a retried invocation emits the same IDs.
+func effectID(causeID, function string, i int) string {
+	if causeID == "" {
+		return newID()
+	}
+	return causeID + "/" + function + "/" + strconv.Itoa(i)
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

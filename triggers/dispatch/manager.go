@@ -1,0 +1,283 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgefn/edgefn/runtime/manifest"
+	"github.com/edgefn/edgefn/triggers"
+)
+
+// Function is a deployed function as the manager sees it (runtime.Function implements it).
+type Function interface {
+	Invoker
+	Name() string
+	Manifest() *manifest.Function
+}
+
+// ManagerConfig configures a Manager.
+type ManagerConfig struct {
+	Queues  triggers.Queues
+	Streams triggers.Streams
+	Effects *Effects
+	// NodeID makes stream consumer names unique across gateway nodes.
+	NodeID string
+	Logger *slog.Logger
+}
+
+// Manager runs a Consumer for every queue and stream trigger of the deployed functions.
+// Update hands it the current functions; it starts what is new, stops what is gone, and keeps
+// running the consumers whose trigger did not change (they always invoke the function's
+// current version). A consumer whose source cannot be opened (a broker is down) is tried again
+// with backoff and reported by NotReady meanwhile.
+type Manager struct {
+	cfg     ManagerConfig
+	updates chan []Function
+	seq     atomic.Int64
+
+	mu       sync.Mutex
+	running  map[string]*running
+	failing  map[string]string // key → label and last error, for NotReady
+	stopping bool
+
+	done chan struct{}
+}
+
+type running struct {
+	cancel   context.CancelFunc
+	done     chan struct{}
+	consumer *Consumer
+	label    string
+}
+
+// binding is one queue or stream trigger of one function.
+type binding struct {
+	key   string
+	label string
+	fn    Function
+	m     *manifest.Function
+	t     manifest.Trigger
+}
+
+// NewManager wires a manager; Run starts it.
+func NewManager(cfg ManagerConfig) *Manager {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = newID()[:8]
+	}
+	return &Manager{cfg: cfg, updates: make(chan []Function, 1), running: map[string]*running{},
+		failing: map[string]string{}, done: make(chan struct{})}
+}
+
+// Update hands the manager the deployed functions. It does not block; the latest call wins.
+func (m *Manager) Update(fns []Function) {
+	for {
+		select {
+		case m.updates <- fns:
+			return
+		default:
+		}
+		select {
+		case <-m.updates: // drop the older snapshot
+		default:
+		}
+	}
+}
+
+// Run reconciles until ctx ends, then stops every consumer, letting the deliveries being
+// handled finish.
+func (m *Manager) Run(ctx context.Context) {
+	defer close(m.done)
+	var current []Function
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	backoff := 500 * time.Millisecond
+	for {
+		select {
+		case current = <-m.updates:
+			backoff = 500 * time.Millisecond
+		case <-retry.C:
+			backoff = min(backoff*2, 15*time.Second)
+		case <-ctx.Done():
+			m.stopAll()
+			return
+		}
+		if m.reconcile(ctx, current) {
+			retry.Reset(backoff)
+		}
+	}
+}
+
+// Wait blocks until Run has returned and every consumer has stopped.
+func (m *Manager) Wait() { <-m.done }
+
+// reconcile starts and stops consumers to match fns; it reports whether some could not start.
+func (m *Manager) reconcile(ctx context.Context, fns []Function) (failed bool) {
+	want := map[string]binding{}
+	for _, f := range fns {
+		mf := f.Manifest()
+		if mf == nil {
+			continue
+		}
+		for _, t := range mf.Triggers {
+			if t.Queue == nil && t.Stream == nil {
+				continue
+			}
+			b := binding{fn: f, m: mf, t: t, key: bindingKey(mf, t), label: label(mf.Name, t)}
+			want[b.key] = b
+		}
+	}
+	m.mu.Lock()
+	var stop []*running
+	for key, r := range m.running {
+		if _, ok := want[key]; !ok {
+			stop = append(stop, r)
+			delete(m.running, key)
+		}
+	}
+	for key := range m.failing {
+		if _, ok := want[key]; !ok {
+			delete(m.failing, key)
+		}
+	}
+	m.mu.Unlock()
+	for _, r := range stop {
+		r.cancel()
+		<-r.done
+		m.cfg.Logger.Info("trigger stopped", "trigger", r.label)
+	}
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		m.mu.Lock()
+		_, ok := m.running[key]
+		m.mu.Unlock()
+		if ok {
+			continue
+		}
+		if err := m.start(ctx, want[key]); err != nil {
+			failed = true
+			m.mu.Lock()
+			m.failing[key] = want[key].label + ": " + err.Error()
+			m.mu.Unlock()
+			m.cfg.Logger.Error("trigger did not start; retrying", "trigger", want[key].label, "error", err)
+		}
+	}
+	return failed
+}
+
+// start opens the binding's source and runs its consumer.
+func (m *Manager) start(ctx context.Context, b binding) error {
+	octx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	cfg := ConsumerConfig{Function: b.m.Name, Timeout: b.m.Timeout, Logger: m.cfg.Logger}
+	var src triggers.Source
+	var err error
+	switch {
+	case b.t.Queue != nil:
+		q := b.t.Queue
+		cfg.EventSource, cfg.Retries, cfg.Backoff, cfg.Filter, cfg.Concurrency = "queue/"+q.Name, q.Retries, q.Backoff, q.Filter, q.Prefetch
+		src, err = m.cfg.Queues.ConsumeQueue(octx, triggers.QueueOptions{
+			Queue: q.Name, Prefetch: q.Prefetch, DeadLetter: q.DeadLetter, MaxPriority: q.MaxPriority})
+	case b.t.Stream != nil:
+		s := b.t.Stream
+		cfg.EventSource, cfg.Retries, cfg.Backoff, cfg.Filter = "stream/"+s.Name, s.Retries, s.Backoff, s.Filter
+		cfg.Concurrency = min(b.m.Concurrency, 64)
+		src, err = m.cfg.Streams.ConsumeStream(octx, triggers.StreamOptions{
+			Stream: s.Name, Group: s.Group, FromOldest: s.From == "oldest", DeadLetter: s.DeadLetter,
+			Consumer:   fmt.Sprintf("%s/%s/%d", m.cfg.NodeID, b.m.Name, m.seq.Add(1)),
+			ClaimAfter: b.m.Timeout + 5*time.Second,
+		})
+	}
+	if err != nil {
+		return err
+	}
+	c := NewConsumer(cfg, src, b.fn, m.cfg.Effects)
+	rctx, rcancel := context.WithCancel(context.Background())
+	r := &running{cancel: rcancel, done: make(chan struct{}), consumer: c, label: b.label}
+	go func() { defer close(r.done); c.Run(rctx) }()
+	m.mu.Lock()
+	m.running[b.key] = r
+	delete(m.failing, b.key)
+	m.mu.Unlock()
+	m.cfg.Logger.Info("trigger started", "trigger", b.label)
+	return nil
+}
+
+func (m *Manager) stopAll() {
+	m.mu.Lock()
+	m.stopping = true
+	rs := make([]*running, 0, len(m.running))
+	for _, r := range m.running {
+		rs = append(rs, r)
+	}
+	m.running = map[string]*running{}
+	m.mu.Unlock()
+	for _, r := range rs {
+		r.cancel()
+	}
+	for _, r := range rs {
+		<-r.done
+	}
+}
+
+// NotReady lists the triggers whose consumer could not start, with why.
+func (m *Manager) NotReady() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, msg := range m.failing {
+		out = append(out, "trigger "+msg)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TriggerStats is one running trigger's counters.
+type TriggerStats struct {
+	Trigger                                         string
+	Handled, Skipped, Retried, DeadLettered, Errors int64
+}
+
+// Stats returns the counters of every running trigger.
+func (m *Manager) Stats() []TriggerStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]TriggerStats, 0, len(m.running))
+	for _, r := range m.running {
+		s := &r.consumer.Stats
+		out = append(out, TriggerStats{Trigger: r.label, Handled: s.Handled.Load(), Skipped: s.Skipped.Load(),
+			Retried: s.Retried.Load(), DeadLettered: s.DeadLettered.Load(), Errors: s.FilterErrors.Load()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Trigger < out[j].Trigger })
+	return out
+}
+
+// bindingKey identifies a trigger by everything that shapes its consumer, so that a deploy
+// that changes none of it keeps the consumer running.
+func bindingKey(m *manifest.Function, t manifest.Trigger) string {
+	if q := t.Queue; q != nil {
+		return fmt.Sprintf("%s|queue|%s|%d|%d|%s|%s|%d|%s|%s", m.Name, q.Name, q.Prefetch, q.Retries, q.Backoff,
+			q.DeadLetter, q.MaxPriority, q.Filter.String(), m.Timeout)
+	}
+	s := t.Stream
+	return fmt.Sprintf("%s|stream|%s|%s|%s|%d|%s|%s|%s|%s|%d", m.Name, s.Name, s.Group, s.From, s.Retries, s.Backoff,
+		s.DeadLetter, s.Filter.String(), m.Timeout, m.Concurrency)
+}
+
+func label(function string, t manifest.Trigger) string {
+	if t.Queue != nil {
+		return fmt.Sprintf("%s: queue %s", function, t.Queue.Name)
+	}
+	return fmt.Sprintf("%s: stream %s (group %s)", function, t.Stream.Name, t.Stream.Group)
+}
