@@ -81,8 +81,9 @@ func (b *breaker) record(probe bool, err error) {
 			b.openedAt = b.now()
 			b.probing = false
 		}
-	case err != nil && (errors.Is(err, ErrOverloaded) || errors.Is(err, ErrStopping) || errors.Is(err, ErrCircuitOpen)):
-		// Shed before reaching the function: says nothing about its health.
+	case err != nil && (shed(err) || errors.Is(err, context.Canceled)):
+		// Shed before reaching the function, or abandoned by the caller: says nothing
+		// about the function's health.
 		if probe {
 			b.probing = false
 		}

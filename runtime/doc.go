@@ -6,7 +6,7 @@
 // an fn.Result or an *Error with the HTTP status to answer. Each invocation passes, in order,
 // through the circuit breaker (breaker.go), the concurrency limit (limit.go), the deadline
 // (timeout.go) and a pool of warm plugin processes (pool.go, instance.go); the chain is built in
-// one place, newChain in version.go.
+// one place, newVersion in version.go.
 //
 // Versions: every deploy of a name makes a new version. It starts and becomes ready before it
 // takes traffic; the previous version then drains its in-flight invocations and stops. Versions

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -88,13 +89,19 @@ func codeFor(status int) string {
 	return "error"
 }
 
+// shed reports errors that turned a call away before it reached the function.
+func shed(err error) bool {
+	return errors.Is(err, ErrOverloaded) || errors.Is(err, ErrCircuitOpen) || errors.Is(err, ErrStopping)
+}
+
 // countsAsFailure says whether err should count against the circuit breaker: failures of the
-// function or its process, not a caller's bad input and not the gateway shedding load.
+// function or its process, not a caller's bad input, a caller giving up, or the gateway
+// shedding load.
 func countsAsFailure(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, ErrOverloaded) || errors.Is(err, ErrCircuitOpen) || errors.Is(err, ErrStopping) {
+	if shed(err) || errors.Is(err, context.Canceled) {
 		return false
 	}
 	var fe *fn.Error

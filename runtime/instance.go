@@ -68,8 +68,8 @@ func startInstance(ctx context.Context, spec instanceSpec) (*instance, error) {
 		// A fresh hash each start: a hash.Hash keeps state between uses.
 		secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
 	}
-	stdout := spec.Logs.Writer("stdout")
-	stderr := spec.Logs.Writer("stderr")
+	// One writer per source: the process's own stderr (crash traces) and the synced streams
+	// arrive in different chunks and must not merge into one line.
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		Plugins:          plugin.PluginSet{wire.PluginName: hostPlugin{}},
@@ -79,9 +79,9 @@ func startInstance(ctx context.Context, spec instanceSpec) (*instance, error) {
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     spec.StartTimeout,
 		Logger:           hclog.NewNullLogger(),
-		Stderr:           stderr,
-		SyncStdout:       stdout,
-		SyncStderr:       stderr,
+		Stderr:           spec.Logs.Writer("stderr"),
+		SyncStdout:       spec.Logs.Writer("stdout"),
+		SyncStderr:       spec.Logs.Writer("stderr"),
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(wire.MaxGRPCMessage), grpc.MaxCallSendMsgSize(wire.MaxGRPCMessage))},
 	})

@@ -116,15 +116,15 @@ func (l *Logs) add(stream, text string) {
 	}
 }
 
-// emit writes the line to the gateway's log: JSON lines from fn.Logger keep their level,
-// message and attributes; anything else is logged as it is.
+// emit writes the line to the gateway's log: JSON log records (fn.Logger's, with a message)
+// keep their level, message and attributes; anything else is logged as it is.
 func (l *Logs) emit(stream, text string) {
 	if l.logger == nil {
 		return
 	}
 	if strings.HasPrefix(text, "{") {
 		var rec map[string]any
-		if json.Unmarshal([]byte(text), &rec) == nil {
+		if json.Unmarshal([]byte(text), &rec) == nil && recordMessage(rec) != "" {
 			l.logger.Log(context.Background(), recordLevel(rec), recordMessage(rec), recordAttrs(l.function, rec)...)
 			return
 		}

@@ -29,7 +29,7 @@ type version struct {
 	active sync.WaitGroup
 }
 
-// newChain builds the invocation chain of a version, outermost first: the breaker fails fast
+// newVersion builds the invocation chain of a version, outermost first: the breaker fails fast
 // while the function is failing, the limit bounds what is in flight, the timeout sets the
 // deadline the plugin sees, and the pool picks a warm process.
 func newVersion(number int, m *manifest.Function, binary string, spec instanceSpec, restarts *atomic.Int64) *version {

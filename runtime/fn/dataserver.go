@@ -87,6 +87,9 @@ func (s *dataServer) reply(conn *wire.Conn, id uint64, resp *pb.Response) {
 	payload, err := proto.Marshal(resp)
 	if err != nil {
 		payload, _ = proto.Marshal(failure(pb.Failure_ERROR, 0, "encode response: "+err.Error()))
+	} else if len(payload) > wire.MaxPayload {
+		// Over the frame limit the gateway would drop the whole connection: fail this call only.
+		payload, _ = proto.Marshal(failure(pb.Failure_ERROR, 0, fmt.Sprintf("response of %d bytes exceeds the limit of %d", len(payload), wire.MaxPayload)))
 	}
 	_ = conn.Send(wire.Frame{Kind: wire.KindResponse, ID: id, Payload: payload})
 }
