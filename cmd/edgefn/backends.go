@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/edgefn/edgefn/triggers"
+	"github.com/edgefn/edgefn/triggers/amqp"
 	"github.com/edgefn/edgefn/triggers/memory"
+	"github.com/edgefn/edgefn/triggers/redis"
 )
 
-// backends are the queue and stream backends serve runs with: embedded unless a broker is
-// configured (SPEC 1).
+// backends are the queue and stream backends serve runs with: the embedded one unless a
+// broker is configured (SPEC 1: --redis takes the streams, --amqp the queues).
 type backends struct {
 	queues  triggers.Queues
 	streams triggers.Streams
@@ -17,13 +23,56 @@ type backends struct {
 	closers []func()
 }
 
+// brokerURL is the flag's value, or else EDGEFN_<NAME>_URL as SPEC 1 names it.
+func brokerURL(flag, env string) string {
+	if flag != "" {
+		return flag
+	}
+	return os.Getenv(env)
+}
+
 // openBackends connects what o configures and fills the rest with the embedded backend.
-func openBackends(_ context.Context, _ *serveOptions, logger *slog.Logger) (*backends, error) {
+func openBackends(ctx context.Context, o *serveOptions, logger *slog.Logger) (*backends, error) {
 	b := &backends{pingers: map[string]triggers.Pinger{}}
-	mem := memory.New(memory.Options{})
-	b.closers = append(b.closers, func() { mem.Close() })
-	b.queues, b.streams = mem, mem
-	logger.Warn("queues and streams use the embedded in-memory backend: their contents are lost on restart")
+	redisURL, amqpURL := brokerURL(o.redis, "EDGEFN_REDIS_URL"), brokerURL(o.amqp, "EDGEFN_AMQP_URL")
+	if redisURL == "" || amqpURL == "" {
+		mem := memory.New(memory.Options{})
+		b.closers = append(b.closers, func() { mem.Close() })
+		b.queues, b.streams = mem, mem
+		logger.Warn("embedded in-memory backend in use: its queues and streams are lost on restart",
+			"queues", amqpURL == "", "streams", redisURL == "")
+	}
+	if redisURL != "" {
+		opts, err := goredis.ParseURL(redisURL)
+		if err != nil {
+			b.close()
+			return nil, fmt.Errorf("--redis: %w", err)
+		}
+		// Each stream consumer holds a connection for its blocking reads.
+		opts.PoolSize = max(opts.PoolSize, 64)
+		client := goredis.NewClient(opts)
+		b.closers = append(b.closers, func() { client.Close() })
+		streams, err := redis.New(client, redis.Options{})
+		if err != nil {
+			b.close()
+			return nil, err
+		}
+		if err := streams.Ping(ctx); err != nil {
+			logger.Warn("redis is not answering yet; streams wait for it", "error", err)
+		}
+		b.streams = streams
+		b.pingers["redis"] = streams
+	}
+	if amqpURL != "" {
+		q, err := amqp.Dial(amqpURL, amqp.Options{Logger: logger, Name: "edgefn " + o.nodeID})
+		if err != nil {
+			b.close()
+			return nil, fmt.Errorf("--amqp: %w", err)
+		}
+		b.closers = append(b.closers, func() { q.Close() })
+		b.queues = q
+		b.pingers["rabbitmq"] = q
+	}
 	return b, nil
 }
 
@@ -42,4 +91,5 @@ func (b *backends) close() {
 	for i := len(b.closers) - 1; i >= 0; i-- {
 		b.closers[i]()
 	}
+	b.closers = nil
 }

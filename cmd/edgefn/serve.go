@@ -51,6 +51,8 @@ type serveOptions struct {
 	grace        time.Duration
 	logLevel     string
 	nodeID       string
+	redis        string
+	amqp         string
 }
 
 func newServeCmd() *cobra.Command {
@@ -74,6 +76,8 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&o.bodyLimit, "body-limit", "4MiB", "largest request body of a function call")
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "how long SIGTERM waits for in-flight work")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.redis, "redis", "", "Redis URL for streams (also EDGEFN_REDIS_URL); default embedded")
+	f.StringVar(&o.amqp, "amqp", "", "RabbitMQ URL for queues (also EDGEFN_AMQP_URL); default embedded")
 	f.StringVar(&o.nodeID, "node-id", defaultNodeID(), "this node's name in a cluster (stream consumer names)")
 	return cmd
 }

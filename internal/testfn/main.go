@@ -29,6 +29,9 @@ func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
 	if op == "" {
 		op = os.Getenv("DEFAULT_OP")
 	}
+	if force := os.Getenv("FORCE_OP"); force != "" {
+		op = force
+	}
 	switch op {
 	case "echo":
 		return fn.Bytes(200, "application/octet-stream", ev.Data), nil

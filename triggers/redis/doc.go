@@ -1,0 +1,49 @@
+// Package redis is edgefn's stream backend on Redis Streams (SPEC 1: `--redis URL`): functions'
+// emitted events enter a stream with XADD, and stream triggers consume them in consumer groups
+// (XREADGROUP), settle them with XACK, retry them through the pending entries list, reclaim
+// what dead consumers left pending (XAUTOCLAIM), and move what keeps failing to a dead-letter
+// stream.
+//
+// # Wire format (SPEC 5)
+//
+// A [triggers.Message] is one stream entry whose fields are:
+//
+//	field            Message field     notes
+//	id               ID                random 128-bit hex when the publisher left it empty
+//	type             Type              omitted when empty
+//	source           Source            omitted when empty
+//	subject          Subject           omitted when empty
+//	time             Time              RFC 3339 with nanoseconds, UTC; now when zero
+//	datacontenttype  ContentType       omitted when empty
+//	correlationid    CorrelationID     omitted when empty
+//	traceparent      Traceparent       omitted when empty
+//	h-<name>         Headers[<name>]   one field per header
+//	data             Data              always written, last; may be empty
+//
+// ReplyTo and Priority belong to queues and are not carried on streams.
+//
+// Reading is lenient, for entries written by other producers: the field names eventId,
+// eventType, timestamp and correlationId stand for id, type, time and correlationid when
+// those are absent (when both are present the alias is kept as a header); time and
+// timestamp are RFC 3339 or unix milliseconds; an entry without an id gets its stream entry
+// ID; an entry without a usable time gets the time of its stream entry ID; a missing data
+// field is empty data; and every other field becomes a header under its own name.
+//
+// A dead-lettered entry keeps the original fields (and gets an id field when it had none,
+// so its identity survives) and adds error (the reason) and attempts (decimal). Redrive
+// strips those two again.
+//
+// # Consumption
+//
+// Each source owns one dedicated connection of the client's pool for its blocking reads, so
+// that a context cancel or Close can end a blocked XREADGROUP at once with CLIENT UNBLOCK
+// (go-redis does not interrupt a blocked read when its context is canceled). Size the
+// client's pool for the number of sources plus the concurrent commands. Without the
+// permission to run CLIENT UNBLOCK, a read ends at its BLOCK timeout instead.
+//
+// Retry keeps the entry pending with this consumer and holds it in a bounded in-process
+// list; when it is due, XCLAIM hands it back to this consumer (the delivery count, and with
+// it Attempt, grows by one). Entries in that list are touched (XCLAIM JUSTID) so that other
+// consumers do not reclaim them before their delay. If the process dies, they are still
+// pending and another consumer reclaims them after ClaimAfter: at least once holds.
+package redis

@@ -1,0 +1,203 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/edgefn/edgefn/triggers"
+)
+
+const defaultTestURL = "redis://127.0.0.1:6379/0"
+
+func testURL() string {
+	if u := os.Getenv("EDGEFN_TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return defaultTestURL
+}
+
+// reachable probes the test Redis once per test binary.
+var reachable = sync.OnceValue(func() error {
+	opt, err := goredis.ParseURL(testURL())
+	if err != nil {
+		return fmt.Errorf("EDGEFN_TEST_REDIS_URL: %w", err)
+	}
+	opt.MaxRetries = -1
+	c := goredis.NewClient(opt)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return c.Ping(ctx).Err()
+})
+
+// testClient returns a client of the test Redis, closed when the test ends. When Redis
+// cannot be reached the test is skipped loudly, or fails when CI is set.
+func testClient(tb testing.TB) *goredis.Client {
+	tb.Helper()
+	if err := reachable(); err != nil {
+		msg := fmt.Sprintf("REDIS UNREACHABLE: %s: %v (set EDGEFN_TEST_REDIS_URL or start Redis)", testURL(), err)
+		if os.Getenv("CI") != "" {
+			tb.Fatal(msg)
+		}
+		tb.Skip(msg)
+	}
+	opt, err := goredis.ParseURL(testURL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := goredis.NewClient(opt)
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// dropAllConnections makes Redis drop every client connection but the one that asks, as a
+// broker restart would, without a restart: this Redis keeps nothing on disk.
+func dropAllConnections(t *testing.T) {
+	t.Helper()
+	opt, err := goredis.ParseURL(testURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := goredis.NewClient(opt)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n, err := c.Do(ctx, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes").Int()
+	if err != nil {
+		t.Fatalf("client kill: %v", err)
+	}
+	t.Logf("redis dropped %d connections", n)
+}
+
+// uniqueName returns a stream name no other test uses.
+func uniqueName(t testing.TB) string {
+	r := strings.NewReplacer("/", "-", " ", "-")
+	return fmt.Sprintf("edgefn-test-redis-%s-%d", r.Replace(t.Name()), time.Now().UnixNano())
+}
+
+// deleteKeys deletes keys when the test ends.
+func deleteKeys(tb testing.TB, c *goredis.Client, keys ...string) {
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := c.Del(ctx, keys...).Err(); err != nil {
+			tb.Logf("cleanup: del %v: %v", keys, err)
+		}
+	})
+}
+
+// newTestStreams returns the backend on a fresh client, with keys it touched deleted when
+// the test ends.
+func newTestStreams(t *testing.T, opts Options) (*recorder, *goredis.Client) {
+	t.Helper()
+	c := testClient(t)
+	s, err := New(c, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{Streams: s, keys: map[string]bool{}}
+	t.Cleanup(func() {
+		r.mu.Lock()
+		keys := make([]string, 0, len(r.keys))
+		for k := range r.keys {
+			keys = append(keys, k)
+		}
+		r.mu.Unlock()
+		if len(keys) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := c.Del(ctx, keys...).Err(); err != nil {
+			t.Logf("cleanup: del %v: %v", keys, err)
+		}
+	})
+	return r, c
+}
+
+// recorder is the backend under test, noting every stream it touches so that the test can
+// delete them: the conformance suite picks its own names.
+type recorder struct {
+	*Streams
+	mu   sync.Mutex
+	keys map[string]bool
+}
+
+func (r *recorder) note(keys ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range keys {
+		if k != "" {
+			r.keys[k] = true
+		}
+	}
+}
+
+func (r *recorder) PublishStream(ctx context.Context, stream string, msgs ...*triggers.Message) error {
+	r.note(stream)
+	return r.Streams.PublishStream(ctx, stream, msgs...)
+}
+
+func (r *recorder) ConsumeStream(ctx context.Context, opts triggers.StreamOptions) (triggers.Source, error) {
+	dlq := opts.DeadLetter
+	if dlq == "" {
+		dlq = opts.Stream + ".dlq"
+	}
+	r.note(opts.Stream, dlq)
+	return r.Streams.ConsumeStream(ctx, opts)
+}
+
+func (r *recorder) ListDead(ctx context.Context, name string, limit int) ([]triggers.DeadMessage, error) {
+	r.note(name)
+	return r.Streams.ListDead(ctx, name, limit)
+}
+
+func (r *recorder) Redrive(ctx context.Context, name, target string, limit int) (int, error) {
+	r.note(name, target)
+	return r.Streams.Redrive(ctx, name, target, limit)
+}
+
+func (r *recorder) Purge(ctx context.Context, name string) (int, error) {
+	r.note(name)
+	return r.Streams.Purge(ctx, name)
+}
+
+func ctxFor(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// receiveN receives until n deliveries arrived.
+func receiveN(t *testing.T, ctx context.Context, src triggers.Source, n int) []*triggers.Delivery {
+	t.Helper()
+	var out []*triggers.Delivery
+	for len(out) < n {
+		ds, err := src.Receive(ctx, n-len(out))
+		if err != nil {
+			t.Fatalf("receive after %d of %d: %v", len(out), n, err)
+		}
+		out = append(out, ds...)
+	}
+	return out
+}
+
+func consume(t *testing.T, s triggers.Streams, opts triggers.StreamOptions) triggers.Source {
+	t.Helper()
+	if opts.Consumer == "" {
+		opts.Consumer = "c1"
+	}
+	src, err := s.ConsumeStream(ctxFor(t, 10*time.Second), opts)
+	if err != nil {
+		t.Fatalf("consume %s/%s: %v", opts.Stream, opts.Group, err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return src
+}
