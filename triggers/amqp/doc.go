@@ -1,0 +1,73 @@
+// Package amqp is edgefn's RabbitMQ queue backend, used when `edgefn serve` runs with
+// --amqp URL (SPEC 1). It implements triggers.Queues, triggers.DeadLetters and
+// triggers.Pinger on one value, [Queues], and keeps every amqp091 type inside this package.
+//
+// Data enters through [Queues.PublishQueue]: each triggers.Message becomes one persistent
+// AMQP message on the default exchange, routed to the queue of the same name, and the call
+// returns once the broker confirmed it (publisher confirms). Data leaves through the
+// triggers.Source that [Queues.ConsumeQueue] opens: one channel per consumer, manual
+// acknowledgements, at most Prefetch unacknowledged deliveries.
+//
+// # Wire mapping (SPEC 5)
+//
+//	Message field   AMQP
+//	Data            body
+//	ID              message_id (a random 128-bit hex ID when empty)
+//	Type            type
+//	CorrelationID   correlation_id
+//	Time            timestamp (now when zero; AMQP timestamps have whole seconds)
+//	ContentType     content_type
+//	ReplyTo         reply_to
+//	Priority        priority (clamped to 0..255)
+//	Traceparent     header "traceparent"
+//	Subject         header "subject"
+//	Source          header "source"
+//	Headers         headers, as strings
+//	Delivery.Attempt  header "x-edgefn-attempt" (absent: 1), plus one when the broker
+//	                  redelivers (the Redelivered flag)
+//	dead letters    headers "error" and "attempts" added to the original message
+//
+// Every message is published with delivery_mode 2 (persistent). The header names above are
+// reserved: a Message.Headers entry with one of them is overwritten or dropped. On the way
+// in, header values of other types (numbers, booleans, times) are formatted as strings;
+// tables and arrays (RabbitMQ's x-death bookkeeping) are left out.
+//
+// # Declarations
+//
+// Queues are durable. A consumer declares its queue (with x-max-priority when MaxPriority
+// is above zero) and its dead-letter queue (no arguments). Publishing to a queue this
+// process has not seen first checks that it exists (a passive declare) and otherwise
+// declares it durable without arguments, so no message is dropped by the default exchange;
+// declare priority queues by opening their consumers before publishing to them. RabbitMQ
+// refuses to re-declare a queue with other arguments (PRECONDITION_FAILED); that is
+// reported as an error wrapping [ErrInequivalent], naming the queue, the arguments and
+// the broker's reason. After a reconnect everything this process declared is declared again.
+//
+// # Retries
+//
+// Retry never blocks the messages behind the retried one: the message is copied, with its
+// attempt header incremented, to a delay queue "<queue>.retry.<ms>" whose queue-level
+// x-message-ttl is <ms> and whose dead-letter target (x-dead-letter-exchange "",
+// x-dead-letter-routing-key <queue>) is the original queue; when the copy expires the
+// broker moves it back. The copy is confirmed before the original is acknowledged, so a
+// crash in between duplicates the message rather than losing it (at least once). Every
+// message of a delay queue has the same TTL, so they expire in order and none waits behind
+// a longer one. The delays are buckets: 100ms doubling up to 54m36.8s (100ms·2^15), then
+// 1h, then whole hours; a delay is rounded up to its bucket, so a retry is never early and
+// at most twice as late (a 700ms delay waits 800ms). A delay of zero or less requeues the
+// copy at the tail of the queue at once. Delay queues carry x-expires (twice the TTL plus a
+// minute), which a retry renews by declaring the queue again once (TTL + 1m)/2 passed since
+// the last time, so the ones that stop being used vanish and none vanishes under a copy. The
+// buckets and arguments are part of the wire contract between edgefn nodes: change them
+// and existing delay queues are PRECONDITION_FAILED.
+//
+// # Connections
+//
+// [Queues] owns two connections, one for publishing and one for consuming (RabbitMQ's
+// advice: flow control that blocks a publishing connection must not stall acks). When the
+// broker drops one, it is re-dialled with capped, jittered exponential backoff; consumers
+// re-subscribe on the new connection. Deliveries received before the drop cannot be
+// acknowledged any more: Ack returns an error and the broker redelivers them (at least
+// once). Receive does not fail during an outage, it waits. Ping fails while either
+// connection is down.
+package amqp

@@ -1,0 +1,248 @@
+package amqp
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
+)
+
+// brokerErr is why the test broker is unreachable, found once in TestMain.
+var brokerErr error
+
+func testURL() string {
+	if u := os.Getenv("EDGEFN_TEST_AMQP_URL"); u != "" {
+		return u
+	}
+	return "amqp://guest:guest@127.0.0.1:5672/"
+}
+
+func TestMain(m *testing.M) {
+	conn, err := amqp091.DialConfig(testURL(), amqp091.Config{Dial: amqp091.DefaultDial(3 * time.Second)})
+	if err != nil {
+		brokerErr = err
+		fmt.Fprintf(os.Stderr, "\n*** RABBITMQ UNREACHABLE at %s: %v\n*** RabbitMQ tests are SKIPPED (they fail when CI is set); set EDGEFN_TEST_AMQP_URL\n\n",
+			redact(testURL()), err)
+	} else {
+		conn.Close()
+	}
+	os.Exit(m.Run())
+}
+
+// needBroker skips tb when the broker is unreachable, or fails it under CI.
+func needBroker(tb testing.TB) {
+	tb.Helper()
+	if brokerErr == nil {
+		return
+	}
+	msg := fmt.Sprintf("RABBITMQ UNREACHABLE: %s: %v", redact(testURL()), brokerErr)
+	if os.Getenv("CI") != "" {
+		tb.Fatal(msg)
+	}
+	tb.Skip(msg)
+}
+
+func testLogger(tb testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// dialTest connects to the test broker (or to url, when given) and, at cleanup, deletes
+// every queue the backend declared or saw, with their delay queues, then closes it.
+func dialTest(tb testing.TB, opts Options, urls ...string) *Queues {
+	tb.Helper()
+	needBroker(tb)
+	u := testURL()
+	if len(urls) > 0 {
+		u = urls[0]
+	}
+	if opts.Logger == nil {
+		opts.Logger = testLogger(tb)
+	}
+	q, err := Dial(u, opts)
+	if err != nil {
+		tb.Fatalf("dial: %v", err)
+	}
+	tb.Cleanup(func() {
+		deleteQueues(tb, q.decls.names()...)
+		q.Close()
+	})
+	return q
+}
+
+// deleteQueues deletes queues and the delay queues of each, over a connection of its own.
+func deleteQueues(tb testing.TB, names ...string) {
+	tb.Helper()
+	conn, err := amqp091.Dial(testURL())
+	if err != nil {
+		tb.Errorf("cleanup: dial: %v", err)
+		return
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		tb.Errorf("cleanup: channel: %v", err)
+		return
+	}
+	defer ch.Close()
+	var all []string
+	for _, n := range names {
+		all = append(all, n)
+		for b := minRetryBucket; b <= maxRetryBucket; b = retryBucket(b + 1) {
+			all = append(all, delaySpec(n, b).name)
+		}
+	}
+	for _, n := range all {
+		if _, err := ch.QueueDelete(n, false, false, false); err != nil {
+			tb.Errorf("cleanup: delete %s: %v", n, err)
+			return
+		}
+	}
+}
+
+// uniqueName returns a queue name no other test uses.
+func uniqueName(tb testing.TB) string {
+	return "edgefn-test-amqp-" + sanitize(tb.Name()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+}
+
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
+
+func ctxFor(tb testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+// waitFor polls cond every 10ms until it holds, failing tb after d.
+func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// closeAllConnections makes the broker drop every client connection and waits until q has
+// reconnected both of its connections.
+func closeAllConnections(t *testing.T, q *Queues) {
+	t.Helper()
+	pub, sub := q.pubLink.generation(), q.subLink.generation()
+	out, err := exec.Command("rabbitmqctl", "close_all_connections", "test").CombinedOutput()
+	if err != nil {
+		t.Fatalf("rabbitmqctl close_all_connections: %v\n%s", err, out)
+	}
+	waitFor(t, 30*time.Second, "both connections to be re-established", func() bool {
+		return q.pubLink.generation() > pub && q.subLink.generation() > sub && q.Ping(context.Background()) == nil
+	})
+}
+
+// proxy is a TCP proxy to the broker that a test can cut, to simulate an outage: cut
+// connections are closed, and new ones are closed at once until the proxy is restored.
+type proxy struct {
+	ln     net.Listener
+	target string
+
+	mu    sync.Mutex
+	cut   bool
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+func startProxy(t *testing.T) (*proxy, string) {
+	t.Helper()
+	needBroker(t)
+	u, err := url.Parse(testURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "5672")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: host, conns: map[net.Conn]struct{}{}}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(func() {
+		ln.Close()
+		p.setCut(true)
+		p.wg.Wait()
+	})
+	u.Host = ln.Addr().String()
+	return p, u.String()
+}
+
+func (p *proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.cut {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
+		p.wg.Add(2)
+		p.mu.Unlock()
+		go p.pipe(c, up)
+		go p.pipe(up, c)
+	}
+}
+
+func (p *proxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+	p.mu.Lock()
+	delete(p.conns, dst)
+	delete(p.conns, src)
+	p.mu.Unlock()
+}
+
+func (p *proxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for c := range p.conns {
+			c.Close()
+		}
+	}
+}
