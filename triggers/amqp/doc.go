@@ -68,6 +68,14 @@
 // broker drops one, it is re-dialled with capped, jittered exponential backoff; consumers
 // re-subscribe on the new connection. Deliveries received before the drop cannot be
 // acknowledged any more: Ack returns an error and the broker redelivers them (at least
-// once). Receive does not fail during an outage, it waits. Ping fails while either
-// connection is down.
+// once). Receive does not fail during an outage, it waits; a publish waits for the
+// reconnect up to its ctx. Ping fails while either connection is down or while the broker
+// blocks publishing (a resource alarm).
+//
+// # Dead letters
+//
+// DeadLetter publishes the message with its original properties and headers, plus "error"
+// and "attempts", to the source's dead-letter queue, confirmed, then acknowledges it.
+// ListDead, Redrive and Purge (the triggers.DeadLetters of `edgefn dlq`) read a dead-letter
+// queue with basic.get on a temporary channel; see deadletters.go for the ordering caveat.
 package amqp
