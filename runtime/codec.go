@@ -3,71 +3,233 @@ package runtime
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
+
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/edgefn/edgefn/runtime/fn"
-	pb "github.com/edgefn/edgefn/runtime/proto"
+	"github.com/edgefn/edgefn/runtime/wire"
 )
 
-// encodeEvent is the host half of the event's trip to the plugin; the SDK decodes it.
-func encodeEvent(ev *fn.Event) (*pb.Event, error) {
-	out := &pb.Event{
-		Id:            ev.ID,
-		Type:          ev.Type,
-		Source:        ev.Source,
-		Subject:       ev.Subject,
-		Data:          ev.Data,
-		ContentType:   ev.ContentType,
-		CorrelationId: ev.CorrelationID,
-		Attempt:       int32(ev.Attempt),
-		Headers:       ev.Headers,
-		Method:        ev.Method,
-		Path:          ev.Path,
-		Params:        ev.Params,
-		RawQuery:      ev.Query.Encode(),
+// The host's half of the data path's encoding: requests out, responses in. The bytes are the
+// protobuf encoding of runtime/proto's Request and Response (function.proto is the schema and
+// codec_test.go checks the two agree), written and read with protowire directly: reflection
+// over generated types costs more than the rest of an invocation. Field numbers follow the
+// .proto file.
+
+// Event fields.
+const (
+	evID, evType, evSource, evSubject, evTime, evData, evContentType, evCorrelationID = 1, 2, 3, 4, 5, 6, 7, 8
+	evAttempt, evHeaders, evClaims, evMethod, evPath, evParams, evRawQuery            = 9, 10, 11, 12, 13, 14, 15
+)
+
+// Request, Response, Result, Message, Notification and Failure fields.
+const (
+	reqEvent, reqDeadline, reqTraceparent, reqRequestID                     = 1, 2, 3, 4
+	respResult, respFailure                                                 = 1, 2
+	resStatus, resHeaders, resBody, resEmits, resNotifications              = 1, 2, 3, 4, 5
+	msgKind, msgTarget, msgID, msgType, msgData, msgContentType, msgHeaders = 1, 2, 3, 4, 5, 6, 7
+	msgPriority, msgSubject                                                 = 8, 9
+	notTopic, notData                                                       = 1, 2
+	failKind, failStatus, failMessage                                       = 1, 2, 3
+	failError, failPanic, failCanceled, failBadRequest                      = 0, 1, 2, 3
+	kindQueue                                                               = 1
+)
+
+// buffers recycles encoding buffers; one that grew past maxPooled (a large body) is dropped
+// rather than kept.
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxPooled = 64 << 10
+
+func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
+
+func putBuffer(b *[]byte) {
+	if cap(*b) <= maxPooled {
+		*b = (*b)[:0]
+		buffers.Put(b)
 	}
+}
+
+// appendRequest appends the encoding of a Request carrying ev.
+func appendRequest(b []byte, ev *fn.Event, deadline int64, traceparent, requestID string) ([]byte, error) {
+	sp := getBuffer()
+	defer putBuffer(sp)
+	e, err := appendEvent((*sp)[:0], ev)
+	*sp = e
+	if err != nil {
+		return b, err
+	}
+	b = wire.AppendMessage(b, reqEvent, e)
+	b = wire.AppendVarint(b, reqDeadline, uint64(deadline))
+	b = wire.AppendString(b, reqTraceparent, traceparent)
+	b = wire.AppendString(b, reqRequestID, requestID)
+	return b, nil
+}
+
+func appendEvent(b []byte, ev *fn.Event) ([]byte, error) {
+	b = wire.AppendString(b, evID, ev.ID)
+	b = wire.AppendString(b, evType, ev.Type)
+	b = wire.AppendString(b, evSource, ev.Source)
+	b = wire.AppendString(b, evSubject, ev.Subject)
 	if !ev.Time.IsZero() {
-		out.TimeUnixNano = ev.Time.UnixNano()
+		b = wire.AppendVarint(b, evTime, uint64(ev.Time.UnixNano()))
 	}
+	b = wire.AppendBytes(b, evData, ev.Data)
+	b = wire.AppendString(b, evContentType, ev.ContentType)
+	b = wire.AppendString(b, evCorrelationID, ev.CorrelationID)
+	b = wire.AppendVarint(b, evAttempt, uint64(int64(ev.Attempt)))
+	b = wire.AppendMap(b, evHeaders, ev.Headers)
 	if len(ev.Claims) > 0 {
 		c, err := json.Marshal(ev.Claims)
 		if err != nil {
-			return nil, fmt.Errorf("encode claims: %w", err)
+			return b, fmt.Errorf("encode claims: %w", err)
 		}
-		out.ClaimsJson = c
+		b = wire.AppendBytes(b, evClaims, c)
 	}
-	return out, nil
+	b = wire.AppendString(b, evMethod, ev.Method)
+	b = wire.AppendString(b, evPath, ev.Path)
+	b = wire.AppendMap(b, evParams, ev.Params)
+	if len(ev.Query) > 0 {
+		b = wire.AppendString(b, evRawQuery, ev.Query.Encode())
+	}
+	return b, nil
 }
 
 // decodeResponse turns the plugin's answer into a Result or an error.
-func decodeResponse(resp *pb.Response) (*fn.Result, error) {
-	if f := resp.GetFailure(); f != nil {
-		switch f.GetKind() {
-		case pb.Failure_CANCELED:
-			return nil, ErrTimeout
-		case pb.Failure_PANIC:
-			return nil, &FunctionError{Detail: f.GetMessage(), Panic: true}
-		case pb.Failure_BAD_REQUEST:
-			return nil, &FunctionError{Detail: "plugin could not decode the request: " + f.GetMessage()}
+func decodeResponse(b []byte) (*fn.Result, error) {
+	var res *fn.Result
+	var fail *failure
+	err := wire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
+		switch num {
+		case respResult:
+			return wire.TakeMessage(typ, b, func(v []byte) (err error) { res, err = decodeResult(v); return err })
+		case respFailure:
+			return wire.TakeMessage(typ, b, func(v []byte) (err error) { fail, err = decodeFailure(v); return err })
 		}
-		if f.GetStatus() != 0 {
-			return nil, &fn.Error{Status: int(f.GetStatus()), Message: f.GetMessage()}
-		}
-		return nil, &FunctionError{Detail: f.GetMessage()}
-	}
-	r := resp.GetResult()
-	if r == nil {
+		return 0
+	})
+	switch {
+	case err != nil:
+		return nil, &FunctionError{Detail: "undecodable response: " + err.Error()}
+	case fail != nil:
+		return nil, fail.err()
+	case res == nil:
+		// An empty Result encodes as an empty message; proto3 leaves it present, so nil
+		// here means the plugin sent neither.
 		return nil, &FunctionError{Detail: "plugin sent an empty response"}
 	}
-	res := &fn.Result{Status: int(r.GetStatus()), Headers: r.GetHeaders(), Body: r.GetBody()}
-	for _, m := range r.GetEmits() {
-		res.Emitted = append(res.Emitted, fn.Message{
-			Queue: m.GetKind() == pb.Message_QUEUE, Target: m.GetTarget(), ID: m.GetId(), Type: m.GetType(),
-			Subject: m.GetSubject(), Data: m.GetData(), ContentType: m.GetContentType(), Headers: m.GetHeaders(),
-			Priority: int(m.GetPriority()),
-		})
-	}
-	for _, n := range r.GetNotifications() {
-		res.Notified = append(res.Notified, fn.Notification{Topic: n.GetTopic(), Data: n.GetData()})
-	}
 	return res, nil
+}
+
+type failure struct {
+	kind, status int64
+	message      string
+}
+
+func (f *failure) err() error {
+	switch f.kind {
+	case failCanceled:
+		return ErrTimeout
+	case failPanic:
+		return &FunctionError{Detail: f.message, Panic: true}
+	case failBadRequest:
+		return &FunctionError{Detail: "plugin could not decode the request: " + f.message}
+	}
+	if f.status != 0 {
+		return &fn.Error{Status: int(f.status), Message: f.message}
+	}
+	return &FunctionError{Detail: f.message}
+}
+
+func decodeFailure(b []byte) (*failure, error) {
+	f := &failure{}
+	return f, wire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
+		switch num {
+		case failKind:
+			return wire.TakeVarint(typ, b, &f.kind)
+		case failStatus:
+			return wire.TakeVarint(typ, b, &f.status)
+		case failMessage:
+			return wire.TakeString(typ, b, &f.message)
+		}
+		return 0
+	})
+}
+
+func decodeResult(b []byte) (*fn.Result, error) {
+	r := &fn.Result{}
+	var status int64
+	err := wire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
+		switch num {
+		case resStatus:
+			return wire.TakeVarint(typ, b, &status)
+		case resHeaders:
+			return wire.TakeMapEntry(typ, b, &r.Headers)
+		case resBody:
+			return wire.TakeBytes(typ, b, &r.Body)
+		case resEmits:
+			return wire.TakeMessage(typ, b, func(v []byte) error {
+				m, err := decodeMessage(v)
+				r.Emitted = append(r.Emitted, m)
+				return err
+			})
+		case resNotifications:
+			return wire.TakeMessage(typ, b, func(v []byte) error {
+				n, err := decodeNotification(v)
+				r.Notified = append(r.Notified, n)
+				return err
+			})
+		}
+		return 0
+	})
+	r.Status = int(int32(status))
+	return r, err
+}
+
+func decodeMessage(b []byte) (fn.Message, error) {
+	var m fn.Message
+	var kind, priority int64
+	err := wire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
+		switch num {
+		case msgKind:
+			return wire.TakeVarint(typ, b, &kind)
+		case msgTarget:
+			return wire.TakeString(typ, b, &m.Target)
+		case msgID:
+			return wire.TakeString(typ, b, &m.ID)
+		case msgType:
+			return wire.TakeString(typ, b, &m.Type)
+		case msgData:
+			return wire.TakeBytes(typ, b, &m.Data)
+		case msgContentType:
+			return wire.TakeString(typ, b, &m.ContentType)
+		case msgHeaders:
+			return wire.TakeMapEntry(typ, b, &m.Headers)
+		case msgPriority:
+			return wire.TakeVarint(typ, b, &priority)
+		case msgSubject:
+			return wire.TakeString(typ, b, &m.Subject)
+		}
+		return 0
+	})
+	m.Queue = kind == kindQueue
+	m.Priority = int(int32(priority))
+	return m, err
+}
+
+func decodeNotification(b []byte) (fn.Notification, error) {
+	var n fn.Notification
+	var data []byte
+	err := wire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
+		switch num {
+		case notTopic:
+			return wire.TakeString(typ, b, &n.Topic)
+		case notData:
+			return wire.TakeBytes(typ, b, &data)
+		}
+		return 0
+	})
+	n.Data = data
+	return n, err
 }

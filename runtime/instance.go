@@ -18,7 +18,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/edgefn/edgefn/runtime/fn"
 	pb "github.com/edgefn/edgefn/runtime/proto"
@@ -46,7 +45,7 @@ type instance struct {
 	next   atomic.Uint64
 
 	mu      sync.Mutex
-	pending map[uint64]chan *pb.Response
+	pending map[uint64]chan []byte
 	dead    bool
 
 	inflight atomic.Int64
@@ -112,8 +111,7 @@ func connect(ctx context.Context, client *plugin.Client, spec instanceSpec) (*in
 	if err != nil {
 		return nil, fmt.Errorf("connect data path: %w", err)
 	}
-	inst := &instance{client: client, data: wire.NewConn(c, 1024), pending: make(map[uint64]chan *pb.Response)}
-	go inst.data.WriteLoop()
+	inst := &instance{client: client, data: wire.NewConn(c), pending: make(map[uint64]chan []byte)}
 	go inst.readLoop()
 	return inst, nil
 }
@@ -124,16 +122,14 @@ func (i *instance) readLoop() {
 		if f.Kind != wire.KindResponse {
 			return
 		}
-		resp := &pb.Response{}
-		if err := proto.Unmarshal(f.Payload, resp); err != nil {
-			resp = &pb.Response{Outcome: &pb.Response_Failure{Failure: &pb.Failure{Message: "undecodable response: " + err.Error()}}}
-		}
 		i.mu.Lock()
 		ch := i.pending[f.ID]
 		delete(i.pending, f.ID)
 		i.mu.Unlock()
 		if ch != nil {
-			ch <- resp
+			// The caller decodes its own answer, in parallel with the next read; the
+			// frame's memory is reused, so it gets a copy.
+			ch <- append([]byte(nil), f.Payload...)
 		}
 	})
 	i.mu.Lock()
@@ -147,27 +143,28 @@ func (i *instance) readLoop() {
 
 // invoke sends one invocation and waits for its answer, the deadline, or the process's death.
 func (i *instance) invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
-	pe, err := encodeEvent(ev)
+	var deadline int64
+	if d, ok := ctx.Deadline(); ok {
+		deadline = d.UnixNano()
+	}
+	bp := getBuffer()
+	payload, err := appendRequest((*bp)[:0], ev, deadline, traceparent(ctx), RequestID(ctx))
+	*bp = payload
 	if err != nil {
+		putBuffer(bp)
 		return nil, &FunctionError{Detail: err.Error()}
 	}
-	req := &pb.Request{Event: pe, RequestId: RequestID(ctx), Traceparent: traceparent(ctx)}
-	if d, ok := ctx.Deadline(); ok {
-		req.DeadlineUnixNano = d.UnixNano()
-	}
-	payload, err := proto.Marshal(req)
-	if err != nil {
-		return nil, &FunctionError{Detail: "encode request: " + err.Error()}
-	}
 	if len(payload) > wire.MaxPayload {
+		putBuffer(bp)
 		return nil, &Error{Status: 413, Code: "too_large", Message: "event too large"}
 	}
 
 	id := i.next.Add(1)
-	ch := make(chan *pb.Response, 1)
+	ch := make(chan []byte, 1)
 	i.mu.Lock()
 	if i.dead {
 		i.mu.Unlock()
+		putBuffer(bp)
 		return nil, ErrCrashed
 	}
 	i.pending[id] = ch
@@ -175,8 +172,14 @@ func (i *instance) invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 	i.inflight.Add(1)
 	defer i.inflight.Add(-1)
 
-	if err := i.data.Send(wire.Frame{Kind: wire.KindRequest, ID: id, Payload: payload}); err != nil {
+	// Send has buffered or written the payload when it returns: its memory is free again.
+	err = i.data.Send(wire.Frame{Kind: wire.KindRequest, ID: id, Payload: payload})
+	putBuffer(bp)
+	if err != nil {
 		i.forget(id)
+		if errors.Is(err, wire.ErrTooLarge) {
+			return nil, &Error{Status: 413, Code: "too_large", Message: "event too large"}
+		}
 		return nil, ErrCrashed
 	}
 	select {

@@ -15,6 +15,9 @@ func Logger(ctx context.Context) *slog.Logger {
 	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
 		return l
 	}
+	if inv, ok := ctx.Value(invocationKey{}).(*invocation); ok {
+		return inv.logger()
+	}
 	return baseLogger
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // Frame kinds.
@@ -30,6 +31,10 @@ const MaxPayload = 64 << 20
 // ErrClosed is returned by Send after the connection was closed or failed.
 var ErrClosed = errors.New("wire: connection closed")
 
+// ErrTooLarge is returned by Send for a payload over MaxPayload: the peer would refuse it and
+// drop the connection with every call on it.
+var ErrTooLarge = errors.New("wire: payload over the frame limit")
+
 // Frame is one unit on the wire.
 type Frame struct {
 	Kind    byte
@@ -37,37 +42,61 @@ type Frame struct {
 	Payload []byte
 }
 
-// Conn is one side of a data path connection. Send is safe for concurrent use; ReadLoop is called
-// by exactly one goroutine; WriteLoop by exactly one other.
+// Conn is one side of a data path connection. Send is safe for concurrent use; ReadLoop is
+// called by exactly one goroutine.
+//
+// Senders write straight into a shared buffer under a lock, and whoever finds no other sender
+// waiting behind it flushes: under load many frames leave in one write, and an idle connection
+// pays no hand-off to a writer goroutine.
 type Conn struct {
 	c    net.Conn
-	out  chan Frame
 	done chan struct{}
+
+	waiting atomic.Int32 // senders queued for wmu
+	wmu     sync.Mutex
+	bw      *bufio.Writer
+	hdr     [HeaderSize]byte
 
 	closeOnce sync.Once
 	errMu     sync.Mutex
 	err       error
 }
 
-// NewConn wraps c. queue bounds the frames waiting for the writer; Send blocks when it is full.
-func NewConn(c net.Conn, queue int) *Conn {
-	return &Conn{c: c, out: make(chan Frame, queue), done: make(chan struct{})}
+// NewConn wraps c.
+func NewConn(c net.Conn) *Conn {
+	return &Conn{c: c, done: make(chan struct{}), bw: bufio.NewWriterSize(c, 64<<10)}
 }
 
-// Send queues f for the writer. It returns ErrClosed once the connection is closed. The payload
-// must not be modified after Send.
+// Send writes f, flushing unless another sender is about to. It returns ErrClosed once the
+// connection is closed or has failed. It blocks while the peer does not read.
 func (c *Conn) Send(f Frame) error {
+	if len(f.Payload) > MaxPayload {
+		return ErrTooLarge
+	}
+	c.waiting.Add(1)
+	c.wmu.Lock()
+	c.waiting.Add(-1)
+	defer c.wmu.Unlock()
 	select {
 	case <-c.done:
 		return ErrClosed
 	default:
 	}
-	select {
-	case c.out <- f:
-		return nil
-	case <-c.done:
+	binary.BigEndian.PutUint32(c.hdr[0:4], uint32(len(f.Payload)))
+	c.hdr[4] = f.Kind
+	binary.BigEndian.PutUint64(c.hdr[5:13], f.ID)
+	_, err := c.bw.Write(c.hdr[:])
+	if err == nil {
+		_, err = c.bw.Write(f.Payload)
+	}
+	if err == nil && c.waiting.Load() == 0 {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		c.fail(fmt.Errorf("wire: write: %w", err))
 		return ErrClosed
 	}
+	return nil
 }
 
 // Done is closed when the connection is closed or has failed.
@@ -80,7 +109,7 @@ func (c *Conn) Err() error {
 	return c.err
 }
 
-// Close closes the connection; queued frames not yet written are dropped. It is idempotent.
+// Close closes the connection; frames not yet flushed are dropped. It is idempotent.
 func (c *Conn) Close() error {
 	c.fail(ErrClosed)
 	return nil
@@ -94,48 +123,6 @@ func (c *Conn) fail(err error) {
 		close(c.done)
 		c.c.Close()
 	})
-}
-
-// WriteLoop writes queued frames until the connection closes. It writes everything that is
-// queued before it flushes, so concurrent invocations share syscalls.
-func (c *Conn) WriteLoop() {
-	bw := bufio.NewWriterSize(c.c, 64<<10)
-	var hdr [HeaderSize]byte
-	write := func(f Frame) error {
-		binary.BigEndian.PutUint32(hdr[0:4], uint32(len(f.Payload)))
-		hdr[4] = f.Kind
-		binary.BigEndian.PutUint64(hdr[5:13], f.ID)
-		if _, err := bw.Write(hdr[:]); err != nil {
-			return err
-		}
-		_, err := bw.Write(f.Payload)
-		return err
-	}
-	for {
-		var f Frame
-		select {
-		case f = <-c.out:
-		case <-c.done:
-			return
-		}
-		err := write(f)
-	drain:
-		for err == nil {
-			select {
-			case f = <-c.out:
-				err = write(f)
-			default:
-				break drain
-			}
-		}
-		if err == nil {
-			err = bw.Flush()
-		}
-		if err != nil {
-			c.fail(fmt.Errorf("wire: write: %w", err))
-			return
-		}
-	}
 }
 
 // ReadLoop reads frames and passes each to handle until the connection fails; it returns the

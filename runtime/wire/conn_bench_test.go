@@ -41,16 +41,14 @@ func (c *benchClient) call(payload []byte) ([]byte, error) {
 func startEchoPair(b *testing.B) *benchClient {
 	hostSide, pluginSide := unixPair(b)
 
-	plugin := wire.NewConn(pluginSide, 1024)
-	client := &benchClient{conn: wire.NewConn(hostSide, 1024), pending: map[uint64]chan []byte{}}
+	plugin := wire.NewConn(pluginSide)
+	client := &benchClient{conn: wire.NewConn(hostSide), pending: map[uint64]chan []byte{}}
 	var wg sync.WaitGroup
-	wg.Go(plugin.WriteLoop)
 	wg.Go(func() {
 		plugin.ReadLoop(func(f wire.Frame) {
 			plugin.Send(wire.Frame{Kind: wire.KindResponse, ID: f.ID, Payload: bytes.Clone(f.Payload)})
 		})
 	})
-	wg.Go(client.conn.WriteLoop)
 	wg.Go(func() {
 		client.conn.ReadLoop(func(f wire.Frame) {
 			client.mu.Lock()

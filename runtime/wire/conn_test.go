@@ -31,9 +31,8 @@ type wirePeer struct {
 
 func startWirePeer(t testing.TB, c net.Conn) *wirePeer {
 	t.Helper()
-	p := &wirePeer{conn: wire.NewConn(c, 64), frames: make(chan wire.Frame, 10000), readErr: make(chan error, 1)}
+	p := &wirePeer{conn: wire.NewConn(c), frames: make(chan wire.Frame, 10000), readErr: make(chan error, 1)}
 	var wg sync.WaitGroup
-	wg.Go(p.conn.WriteLoop)
 	wg.Go(func() {
 		p.readErr <- p.conn.ReadLoop(func(f wire.Frame) {
 			f.Payload = bytes.Clone(f.Payload)
@@ -173,9 +172,11 @@ func TestConnRoundTrip(t *testing.T) {
 func TestConnWireFormat(t *testing.T) {
 	ca, raw := net.Pipe()
 	a := startWirePeer(t, ca)
-	if err := a.conn.Send(wire.Frame{Kind: wire.KindResponse, ID: 0x0102030405060708, Payload: []byte("abc")}); err != nil {
-		t.Fatal(err)
-	}
+	// net.Pipe has no buffer: Send returns once the raw side has read the frame.
+	sent := make(chan error, 1)
+	go func() {
+		sent <- a.conn.Send(wire.Frame{Kind: wire.KindResponse, ID: 0x0102030405060708, Payload: []byte("abc")})
+	}()
 	got := make([]byte, wire.HeaderSize+3)
 	raw.SetReadDeadline(time.Now().Add(wireWait))
 	if _, err := io.ReadFull(raw, got); err != nil {
@@ -185,6 +186,9 @@ func TestConnWireFormat(t *testing.T) {
 	want := []byte{0, 0, 0, 3, wire.KindResponse, 1, 2, 3, 4, 5, 6, 7, 8, 'a', 'b', 'c'}
 	if !bytes.Equal(got, want) {
 		t.Errorf("on the wire: % x, want % x", got, want)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
 	}
 
 	// And a hand-made frame is read back.
@@ -348,15 +352,12 @@ func TestConnClose(t *testing.T) {
 	}
 }
 
-func TestSendBlockedOnFullQueueEndsOnClose(t *testing.T) {
-	ca, cb := net.Pipe()
+func TestSendBlockedOnAPeerThatDoesNotReadEndsOnClose(t *testing.T) {
+	ca, cb := net.Pipe() // unbuffered: a write blocks until the peer reads
 	defer cb.Close()
-	c := wire.NewConn(ca, 1) // no WriteLoop: the queue fills and stays full
-	if err := c.Send(wire.Frame{Kind: wire.KindRequest, ID: 1}); err != nil {
-		t.Fatal(err)
-	}
+	c := wire.NewConn(ca)
 	blocked := make(chan error, 1)
-	go func() { blocked <- c.Send(wire.Frame{Kind: wire.KindRequest, ID: 2}) }()
+	go func() { blocked <- c.Send(wire.Frame{Kind: wire.KindRequest, ID: 1, Payload: []byte("x")}) }()
 	c.Close()
 	select {
 	case err := <-blocked:
@@ -368,21 +369,14 @@ func TestSendBlockedOnFullQueueEndsOnClose(t *testing.T) {
 	}
 }
 
-func TestWriteLoopFailureClosesConn(t *testing.T) {
+func TestWriteFailureClosesConn(t *testing.T) {
 	ca, cb := net.Pipe()
 	cb.Close() // the peer is gone: the next write fails
-	c := wire.NewConn(ca, 8)
-	done := make(chan struct{})
-	go func() { defer close(done); c.WriteLoop() }()
-	if err := c.Send(wire.Frame{Kind: wire.KindRequest, ID: 1, Payload: []byte("x")}); err != nil {
-		t.Fatal(err)
+	c := wire.NewConn(ca)
+	if err := c.Send(wire.Frame{Kind: wire.KindRequest, ID: 1, Payload: []byte("x")}); !errors.Is(err, wire.ErrClosed) {
+		t.Fatalf("Send to a closed peer = %v, want ErrClosed", err)
 	}
 	waitDone(t, c)
-	select {
-	case <-done:
-	case <-time.After(wireWait):
-		t.Fatal("WriteLoop did not return")
-	}
 	if err := c.Err(); err == nil || !strings.Contains(err.Error(), "wire: write") {
 		t.Errorf("Err() = %v, want the write failure", err)
 	}
@@ -391,12 +385,26 @@ func TestWriteLoopFailureClosesConn(t *testing.T) {
 	}
 }
 
+func TestSendRefusesOversizedPayload(t *testing.T) {
+	ca, cb := net.Pipe()
+	defer cb.Close()
+	c := wire.NewConn(ca)
+	if err := c.Send(wire.Frame{Kind: wire.KindResponse, ID: 1, Payload: make([]byte, wire.MaxPayload+1)}); !errors.Is(err, wire.ErrTooLarge) {
+		t.Fatalf("Send of an oversized payload = %v, want ErrTooLarge", err)
+	}
+	select {
+	case <-c.Done():
+		t.Fatal("an oversized payload closed the connection")
+	default:
+	}
+}
+
 // TestReadLoopReusesPayloadBuffer shows why handle must copy what it keeps: the loop reads the
 // next frame into the same memory.
 func TestReadLoopReusesPayloadBuffer(t *testing.T) {
 	ca, cb := net.Pipe()
 	sender := startWirePeer(t, ca)
-	c := wire.NewConn(cb, 8)
+	c := wire.NewConn(cb)
 	kept := make(chan []byte, 2)
 	loop := make(chan error, 1)
 	go func() {

@@ -1,0 +1,148 @@
+package wire
+
+import "google.golang.org/protobuf/encoding/protowire"
+
+// Helpers for the protobuf payloads of frames, which both sides write and read with protowire
+// directly rather than through generated types. Zero values are left out, as proto3 does.
+
+// AppendString appends a string field unless s is empty.
+func AppendString(b []byte, num protowire.Number, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, s)
+}
+
+// AppendBytes appends a bytes (or embedded message) field unless v is empty.
+func AppendBytes(b []byte, num protowire.Number, v []byte) []byte {
+	if len(v) == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendBytes(b, v)
+}
+
+// AppendMessage appends an embedded message field, even an empty one (its presence counts).
+func AppendMessage(b []byte, num protowire.Number, m []byte) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendBytes(b, m)
+}
+
+// AppendVarint appends a varint field unless v is zero.
+func AppendVarint(b []byte, num protowire.Number, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.VarintType)
+	return protowire.AppendVarint(b, v)
+}
+
+// AppendMap appends a map<string, string> field: one entry message per pair.
+func AppendMap(b []byte, num protowire.Number, m map[string]string) []byte {
+	for k, v := range m {
+		n := protowire.SizeTag(1) + protowire.SizeBytes(len(k)) + protowire.SizeTag(2) + protowire.SizeBytes(len(v))
+		b = protowire.AppendTag(b, num, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(n))
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendString(b, k)
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendString(b, v)
+	}
+	return b
+}
+
+// Fields calls f for each field of the message b. f consumes the field's value from its b and
+// returns how many bytes it took, 0 to have the field skipped, or a negative protowire error.
+func Fields(b []byte, f func(num protowire.Number, typ protowire.Type, b []byte) int) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		m := f(num, typ, b)
+		if m == 0 {
+			m = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if m < 0 {
+			return protowire.ParseError(m)
+		}
+		b = b[m:]
+	}
+	return nil
+}
+
+// TakeBytes reads a length-delimited value into *dst as a copy (frame memory is reused).
+func TakeBytes(typ protowire.Type, b []byte, dst *[]byte) int {
+	if typ != protowire.BytesType {
+		return 0
+	}
+	v, n := protowire.ConsumeBytes(b)
+	if n >= 0 {
+		*dst = append([]byte(nil), v...)
+	}
+	return n
+}
+
+// TakeString reads a string value into *dst.
+func TakeString(typ protowire.Type, b []byte, dst *string) int {
+	if typ != protowire.BytesType {
+		return 0
+	}
+	v, n := protowire.ConsumeBytes(b)
+	if n >= 0 {
+		*dst = string(v)
+	}
+	return n
+}
+
+// TakeVarint reads a varint value into *dst.
+func TakeVarint(typ protowire.Type, b []byte, dst *int64) int {
+	if typ != protowire.VarintType {
+		return 0
+	}
+	v, n := protowire.ConsumeVarint(b)
+	if n >= 0 {
+		*dst = int64(v)
+	}
+	return n
+}
+
+// TakeMessage hands an embedded message's bytes (not a copy) to decode.
+func TakeMessage(typ protowire.Type, b []byte, decode func([]byte) error) int {
+	if typ != protowire.BytesType {
+		return 0
+	}
+	v, n := protowire.ConsumeBytes(b)
+	if n < 0 {
+		return n
+	}
+	if decode(v) != nil {
+		return -1
+	}
+	return n
+}
+
+// TakeMapEntry reads one map<string, string> entry into *m, making the map when nil.
+func TakeMapEntry(typ protowire.Type, b []byte, m *map[string]string) int {
+	var k, v string
+	n := TakeMessage(typ, b, func(entry []byte) error {
+		return Fields(entry, func(num protowire.Number, typ protowire.Type, b []byte) int {
+			switch num {
+			case 1:
+				return TakeString(typ, b, &k)
+			case 2:
+				return TakeString(typ, b, &v)
+			}
+			return 0
+		})
+	})
+	if n > 0 {
+		if *m == nil {
+			*m = make(map[string]string)
+		}
+		(*m)[k] = v
+	}
+	return n
+}
