@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,6 +72,7 @@ func dialTest(tb testing.TB, opts Options, urls ...string) *Queues {
 	if opts.Logger == nil {
 		opts.Logger = testLogger(tb)
 	}
+	opts.Name = testConnName
 	q, err := Dial(u, opts)
 	if err != nil {
 		tb.Fatalf("dial: %v", err)
@@ -147,12 +149,31 @@ func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
 
 // closeAllConnections makes the broker drop every client connection and waits until q has
 // reconnected both of its connections.
+// testConnName names this package's broker connections ("<name> publish", "<name> consume").
+const testConnName = "edgefn-amqp-test"
+
 func closeAllConnections(t *testing.T, q *Queues) {
 	t.Helper()
 	pub, sub := q.pubLink.generation(), q.subLink.generation()
-	out, err := exec.Command("rabbitmqctl", "close_all_connections", "test").CombinedOutput()
+	// Only this package's connections: other test packages share the broker.
+	out, err := exec.Command("rabbitmqctl", "-q", "list_connections", "pid", "client_properties").CombinedOutput()
 	if err != nil {
-		t.Fatalf("rabbitmqctl close_all_connections: %v\n%s", err, out)
+		t.Fatalf("rabbitmqctl list_connections: %v\n%s", err, out)
+	}
+	closed := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		// client_properties holds {"connection_name","<name> publish"}.
+		pid, props, ok := strings.Cut(strings.TrimSpace(line), "\t")
+		if !ok || !strings.Contains(props, `"`+testConnName+` `) {
+			continue
+		}
+		if out, err := exec.Command("rabbitmqctl", "close_connection", pid, "test").CombinedOutput(); err != nil {
+			t.Fatalf("rabbitmqctl close_connection: %v\n%s", err, out)
+		}
+		closed++
+	}
+	if closed == 0 {
+		t.Fatalf("no connection named %q to close in:\n%s", testConnName, out)
 	}
 	waitFor(t, 30*time.Second, "both connections to be re-established", func() bool {
 		return q.pubLink.generation() > pub && q.subLink.generation() > sub && q.Ping(context.Background()) == nil

@@ -52,13 +52,19 @@ func testClient(tb testing.TB) *goredis.Client {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	opt.ClientName = testClientName
 	c := goredis.NewClient(opt)
 	tb.Cleanup(func() { c.Close() })
 	return c
 }
 
-// dropAllConnections makes Redis drop every client connection but the one that asks, as a
-// broker restart would, without a restart: this Redis keeps nothing on disk.
+// testClientName names this package's connections, so that dropping them leaves alone the
+// other test packages that share the Redis.
+const testClientName = "edgefn-redis-test"
+
+// dropAllConnections makes Redis drop every connection of this package's clients, as a broker
+// restart would, without a restart (this Redis keeps nothing on disk) and without disturbing
+// other packages' tests that share it.
 func dropAllConnections(t *testing.T) {
 	t.Helper()
 	opt, err := goredis.ParseURL(testURL())
@@ -69,9 +75,30 @@ func dropAllConnections(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	n, err := c.Do(ctx, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes").Int()
+	list, err := c.ClientList(ctx).Result()
 	if err != nil {
-		t.Fatalf("client kill: %v", err)
+		t.Fatalf("client list: %v", err)
+	}
+	n := 0
+	for _, line := range strings.Split(list, "\n") {
+		var id string
+		named := false
+		for _, field := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(field, "id="); ok {
+				id = v
+			}
+			if field == "name="+testClientName {
+				named = true
+			}
+		}
+		if named && id != "" {
+			if err := c.Do(ctx, "CLIENT", "KILL", "ID", id).Err(); err == nil {
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no connection of this package's clients to drop")
 	}
 	t.Logf("redis dropped %d connections", n)
 }
