@@ -36,7 +36,8 @@ lint:
 
 ## proto: regenerate runtime/proto from function.proto (needs protoc; the Go plugins are installed here)
 proto:
-	GOBIN=$(CURDIR)/$(BIN)/tools $(GO) install $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC)
+	GOBIN=$(CURDIR)/$(BIN)/tools $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(CURDIR)/$(BIN)/tools $(GO) install $(PROTOC_GEN_GO_GRPC)
 	PATH="$(CURDIR)/$(BIN)/tools:$$PATH" protoc -I runtime/proto \
 		--go_out=paths=source_relative:runtime/proto \
 		--go-grpc_out=paths=source_relative:runtime/proto runtime/proto/function.proto
