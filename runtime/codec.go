@@ -14,27 +14,8 @@ import (
 // The host's half of the data path's encoding: requests out, responses in. The bytes are the
 // protobuf encoding of runtime/proto's Request and Response (function.proto is the schema and
 // codec_test.go checks the two agree), written and read with protowire directly: reflection
-// over generated types costs more than the rest of an invocation. Field numbers follow the
-// .proto file.
-
-// Event fields.
-const (
-	evID, evType, evSource, evSubject, evTime, evData, evContentType, evCorrelationID = 1, 2, 3, 4, 5, 6, 7, 8
-	evAttempt, evHeaders, evClaims, evMethod, evPath, evParams, evRawQuery            = 9, 10, 11, 12, 13, 14, 15
-)
-
-// Request, Response, Result, Message, Notification and Failure fields.
-const (
-	reqEvent, reqDeadline, reqTraceparent, reqRequestID                     = 1, 2, 3, 4
-	respResult, respFailure                                                 = 1, 2
-	resStatus, resHeaders, resBody, resEmits, resNotifications              = 1, 2, 3, 4, 5
-	msgKind, msgTarget, msgID, msgType, msgData, msgContentType, msgHeaders = 1, 2, 3, 4, 5, 6, 7
-	msgPriority, msgSubject                                                 = 8, 9
-	notTopic, notData                                                       = 1, 2
-	failKind, failStatus, failMessage                                       = 1, 2, 3
-	failError, failPanic, failCanceled, failBadRequest                      = 0, 1, 2, 3
-	kindQueue                                                               = 1
-)
+// over generated types costs more than the rest of an invocation. Field numbers are in
+// wire/schema.go.
 
 // buffers recycles encoding buffers; one that grew past maxPooled (a large body) is dropped
 // rather than kept.
@@ -60,38 +41,38 @@ func appendRequest(b []byte, ev *fn.Event, deadline int64, traceparent, requestI
 	if err != nil {
 		return b, err
 	}
-	b = wire.AppendMessage(b, reqEvent, e)
-	b = wire.AppendVarint(b, reqDeadline, uint64(deadline))
-	b = wire.AppendString(b, reqTraceparent, traceparent)
-	b = wire.AppendString(b, reqRequestID, requestID)
+	b = wire.AppendMessage(b, wire.RequestEvent, e)
+	b = wire.AppendVarint(b, wire.RequestDeadline, uint64(deadline))
+	b = wire.AppendString(b, wire.RequestTraceparent, traceparent)
+	b = wire.AppendString(b, wire.RequestID, requestID)
 	return b, nil
 }
 
 func appendEvent(b []byte, ev *fn.Event) ([]byte, error) {
-	b = wire.AppendString(b, evID, ev.ID)
-	b = wire.AppendString(b, evType, ev.Type)
-	b = wire.AppendString(b, evSource, ev.Source)
-	b = wire.AppendString(b, evSubject, ev.Subject)
+	b = wire.AppendString(b, wire.EventID, ev.ID)
+	b = wire.AppendString(b, wire.EventType, ev.Type)
+	b = wire.AppendString(b, wire.EventSource, ev.Source)
+	b = wire.AppendString(b, wire.EventSubject, ev.Subject)
 	if !ev.Time.IsZero() {
-		b = wire.AppendVarint(b, evTime, uint64(ev.Time.UnixNano()))
+		b = wire.AppendVarint(b, wire.EventTime, uint64(ev.Time.UnixNano()))
 	}
-	b = wire.AppendBytes(b, evData, ev.Data)
-	b = wire.AppendString(b, evContentType, ev.ContentType)
-	b = wire.AppendString(b, evCorrelationID, ev.CorrelationID)
-	b = wire.AppendVarint(b, evAttempt, uint64(int64(ev.Attempt)))
-	b = wire.AppendMap(b, evHeaders, ev.Headers)
+	b = wire.AppendBytes(b, wire.EventData, ev.Data)
+	b = wire.AppendString(b, wire.EventContentType, ev.ContentType)
+	b = wire.AppendString(b, wire.EventCorrelationID, ev.CorrelationID)
+	b = wire.AppendVarint(b, wire.EventAttempt, uint64(int64(ev.Attempt)))
+	b = wire.AppendMap(b, wire.EventHeaders, ev.Headers)
 	if len(ev.Claims) > 0 {
 		c, err := json.Marshal(ev.Claims)
 		if err != nil {
 			return b, fmt.Errorf("encode claims: %w", err)
 		}
-		b = wire.AppendBytes(b, evClaims, c)
+		b = wire.AppendBytes(b, wire.EventClaims, c)
 	}
-	b = wire.AppendString(b, evMethod, ev.Method)
-	b = wire.AppendString(b, evPath, ev.Path)
-	b = wire.AppendMap(b, evParams, ev.Params)
+	b = wire.AppendString(b, wire.EventMethod, ev.Method)
+	b = wire.AppendString(b, wire.EventPath, ev.Path)
+	b = wire.AppendMap(b, wire.EventParams, ev.Params)
 	if len(ev.Query) > 0 {
-		b = wire.AppendString(b, evRawQuery, ev.Query.Encode())
+		b = wire.AppendString(b, wire.EventRawQuery, ev.Query.Encode())
 	}
 	return b, nil
 }
@@ -102,9 +83,9 @@ func decodeResponse(b []byte) (*fn.Result, error) {
 	var fail *failure
 	err := wire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch num {
-		case respResult:
+		case wire.ResponseResult:
 			return wire.TakeMessage(typ, b, func(v []byte) (err error) { res, err = decodeResult(v); return err })
-		case respFailure:
+		case wire.ResponseFailure:
 			return wire.TakeMessage(typ, b, func(v []byte) (err error) { fail, err = decodeFailure(v); return err })
 		}
 		return 0
@@ -129,11 +110,11 @@ type failure struct {
 
 func (f *failure) err() error {
 	switch f.kind {
-	case failCanceled:
+	case wire.FailureCanceled:
 		return ErrTimeout
-	case failPanic:
+	case wire.FailurePanic:
 		return &FunctionError{Detail: f.message, Panic: true}
-	case failBadRequest:
+	case wire.FailureBadRequest:
 		return &FunctionError{Detail: "plugin could not decode the request: " + f.message}
 	}
 	if f.status != 0 {
@@ -146,11 +127,11 @@ func decodeFailure(b []byte) (*failure, error) {
 	f := &failure{}
 	return f, wire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch num {
-		case failKind:
+		case wire.FailureKind:
 			return wire.TakeVarint(typ, b, &f.kind)
-		case failStatus:
+		case wire.FailureStatus:
 			return wire.TakeVarint(typ, b, &f.status)
-		case failMessage:
+		case wire.FailureMessage:
 			return wire.TakeString(typ, b, &f.message)
 		}
 		return 0
@@ -162,19 +143,19 @@ func decodeResult(b []byte) (*fn.Result, error) {
 	var status int64
 	err := wire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch num {
-		case resStatus:
+		case wire.ResultStatus:
 			return wire.TakeVarint(typ, b, &status)
-		case resHeaders:
+		case wire.ResultHeaders:
 			return wire.TakeMapEntry(typ, b, &r.Headers)
-		case resBody:
+		case wire.ResultBody:
 			return wire.TakeBytes(typ, b, &r.Body)
-		case resEmits:
+		case wire.ResultEmits:
 			return wire.TakeMessage(typ, b, func(v []byte) error {
 				m, err := decodeMessage(v)
 				r.Emitted = append(r.Emitted, m)
 				return err
 			})
-		case resNotifications:
+		case wire.ResultNotifications:
 			return wire.TakeMessage(typ, b, func(v []byte) error {
 				n, err := decodeNotification(v)
 				r.Notified = append(r.Notified, n)
@@ -192,28 +173,28 @@ func decodeMessage(b []byte) (fn.Message, error) {
 	var kind, priority int64
 	err := wire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch num {
-		case msgKind:
+		case wire.MessageKind:
 			return wire.TakeVarint(typ, b, &kind)
-		case msgTarget:
+		case wire.MessageTarget:
 			return wire.TakeString(typ, b, &m.Target)
-		case msgID:
+		case wire.MessageID:
 			return wire.TakeString(typ, b, &m.ID)
-		case msgType:
+		case wire.MessageType:
 			return wire.TakeString(typ, b, &m.Type)
-		case msgData:
+		case wire.MessageData:
 			return wire.TakeBytes(typ, b, &m.Data)
-		case msgContentType:
+		case wire.MessageContentType:
 			return wire.TakeString(typ, b, &m.ContentType)
-		case msgHeaders:
+		case wire.MessageHeaders:
 			return wire.TakeMapEntry(typ, b, &m.Headers)
-		case msgPriority:
+		case wire.MessagePriority:
 			return wire.TakeVarint(typ, b, &priority)
-		case msgSubject:
+		case wire.MessageSubject:
 			return wire.TakeString(typ, b, &m.Subject)
 		}
 		return 0
 	})
-	m.Queue = kind == kindQueue
+	m.Queue = kind == wire.MessageKindQueue
 	m.Priority = int(int32(priority))
 	return m, err
 }
@@ -223,9 +204,9 @@ func decodeNotification(b []byte) (fn.Notification, error) {
 	var data []byte
 	err := wire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch num {
-		case notTopic:
+		case wire.NotificationTopic:
 			return wire.TakeString(typ, b, &n.Topic)
-		case notData:
+		case wire.NotificationData:
 			return wire.TakeBytes(typ, b, &data)
 		}
 		return 0

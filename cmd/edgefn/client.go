@@ -10,9 +10,10 @@ import (
 	"net/url"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/edgefn/edgefn/runtime"
 )
 
 // defaultServer is where the client commands find edgefn when --server is not given.
@@ -226,43 +227,14 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// functionInfo is one function as the admin API describes it.
-type functionInfo struct {
-	Name    string `json:"name"`
-	Version int    `json:"version"`
-	// State is the function's lifecycle state, such as "ready".
-	State string `json:"state"`
-	// Instances is the number of plugin processes; Ready of them are ready.
-	Instances int `json:"instances"`
-	Ready     int `json:"ready"`
-	// Triggers describe the bindings, such as "http GET /hello/{name}".
-	Triggers    []string  `json:"triggers"`
-	DeployedAt  time.Time `json:"deployedAt"`
-	Invocations int64     `json:"invocations"`
-	Failures    int64     `json:"failures"`
-	Inflight    int       `json:"inflight"`
-	Restarts    int64     `json:"restarts"`
-	// Breaker is the circuit breaker's state, such as "closed".
-	Breaker string `json:"breaker"`
-}
+// The admin API's answers are the runtime's own types, encoded as JSON.
+type (
+	functionInfo  = runtime.Info
+	versionResult = runtime.DeployResult
+	logLine       = runtime.LogLine
+)
 
 // functionList is the answer of GET /admin/v1/functions.
 type functionList struct {
 	Functions []functionInfo `json:"functions"`
-}
-
-// versionResult is the answer of a deploy or a rollback.
-type versionResult struct {
-	Name    string `json:"name"`
-	Version int    `json:"version"`
-	// Unchanged is true when a deploy uploaded what already runs.
-	Unchanged bool `json:"unchanged"`
-}
-
-// logLine is one line of a function's output, as GET .../logs streams them.
-type logLine struct {
-	Seq    uint64    `json:"seq"`
-	Time   time.Time `json:"time"`
-	Stream string    `json:"stream"`
-	Text   string    `json:"text"`
 }

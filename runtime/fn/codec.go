@@ -14,30 +14,8 @@ import (
 // The plugin's half of the data path's encoding: requests in, responses out. The bytes are the
 // protobuf encoding of runtime/proto's Request and Response (function.proto is the schema;
 // codec_test.go checks the two agree), read and written with protowire directly because
-// reflection over generated types costs more than a small handler. Field numbers follow the
-// .proto file.
-
-const (
-	evID, evType, evSource, evSubject, evTime, evData, evContentType, evCorrelationID = 1, 2, 3, 4, 5, 6, 7, 8
-	evAttempt, evHeaders, evClaims, evMethod, evPath, evParams, evRawQuery            = 9, 10, 11, 12, 13, 14, 15
-
-	reqEvent, reqDeadline, reqTraceparent, reqRequestID                     = 1, 2, 3, 4
-	respResult, respFailure                                                 = 1, 2
-	resStatus, resHeaders, resBody, resEmits, resNotifications              = 1, 2, 3, 4, 5
-	msgKind, msgTarget, msgID, msgType, msgData, msgContentType, msgHeaders = 1, 2, 3, 4, 5, 6, 7
-	msgPriority, msgSubject                                                 = 8, 9
-	notTopic, notData                                                       = 1, 2
-	failKind, failStatus, failMessage                                       = 1, 2, 3
-	kindQueue                                                               = 1
-)
-
-// Failure kinds (proto Failure.Kind).
-const (
-	failError      = 0
-	failPanic      = 1
-	failCanceled   = 2
-	failBadRequest = 3
-)
+// reflection over generated types costs more than a small handler. Field numbers are in
+// wire/schema.go.
 
 // request is a decoded Request.
 type request struct {
@@ -52,16 +30,16 @@ func decodeRequest(b []byte) (*request, error) {
 	r := &request{}
 	err := wire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch num {
-		case reqEvent:
+		case wire.RequestEvent:
 			return wire.TakeMessage(typ, b, func(v []byte) (err error) {
 				r.ev, err = decodeEvent(v)
 				return err
 			})
-		case reqDeadline:
+		case wire.RequestDeadline:
 			return wire.TakeVarint(typ, b, &r.deadline)
-		case reqTraceparent:
+		case wire.RequestTraceparent:
 			return wire.TakeString(typ, b, &r.traceparent)
-		case reqRequestID:
+		case wire.RequestID:
 			return wire.TakeString(typ, b, &r.requestID)
 		}
 		return 0
@@ -83,35 +61,35 @@ func decodeEvent(b []byte) (*Event, error) {
 	var rawQuery string
 	err := wire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch num {
-		case evID:
+		case wire.EventID:
 			return wire.TakeString(typ, b, &ev.ID)
-		case evType:
+		case wire.EventType:
 			return wire.TakeString(typ, b, &ev.Type)
-		case evSource:
+		case wire.EventSource:
 			return wire.TakeString(typ, b, &ev.Source)
-		case evSubject:
+		case wire.EventSubject:
 			return wire.TakeString(typ, b, &ev.Subject)
-		case evTime:
+		case wire.EventTime:
 			return wire.TakeVarint(typ, b, &t)
-		case evData:
+		case wire.EventData:
 			return wire.TakeBytes(typ, b, &ev.Data)
-		case evContentType:
+		case wire.EventContentType:
 			return wire.TakeString(typ, b, &ev.ContentType)
-		case evCorrelationID:
+		case wire.EventCorrelationID:
 			return wire.TakeString(typ, b, &ev.CorrelationID)
-		case evAttempt:
+		case wire.EventAttempt:
 			return wire.TakeVarint(typ, b, &attempt)
-		case evHeaders:
+		case wire.EventHeaders:
 			return wire.TakeMapEntry(typ, b, &ev.Headers)
-		case evClaims:
+		case wire.EventClaims:
 			return wire.TakeBytes(typ, b, &claims)
-		case evMethod:
+		case wire.EventMethod:
 			return wire.TakeString(typ, b, &ev.Method)
-		case evPath:
+		case wire.EventPath:
 			return wire.TakeString(typ, b, &ev.Path)
-		case evParams:
+		case wire.EventParams:
 			return wire.TakeMapEntry(typ, b, &ev.Params)
-		case evRawQuery:
+		case wire.EventRawQuery:
 			return wire.TakeString(typ, b, &rawQuery)
 		}
 		return 0
@@ -149,36 +127,36 @@ func fillEvent(ev *Event, rawQuery string) {
 
 // appendResult appends a Response carrying r's Result.
 func appendResult(b []byte, r *Result) []byte {
-	res := wire.AppendVarint(nil, resStatus, uint64(int64(r.Status)))
-	res = wire.AppendMap(res, resHeaders, r.Headers)
-	res = wire.AppendBytes(res, resBody, r.Body)
+	res := wire.AppendVarint(nil, wire.ResultStatus, uint64(int64(r.Status)))
+	res = wire.AppendMap(res, wire.ResultHeaders, r.Headers)
+	res = wire.AppendBytes(res, wire.ResultBody, r.Body)
 	for _, m := range r.Emitted {
 		var mb []byte
 		if m.Queue {
-			mb = wire.AppendVarint(mb, msgKind, kindQueue)
+			mb = wire.AppendVarint(mb, wire.MessageKind, wire.MessageKindQueue)
 		}
-		mb = wire.AppendString(mb, msgTarget, m.Target)
-		mb = wire.AppendString(mb, msgID, m.ID)
-		mb = wire.AppendString(mb, msgType, m.Type)
-		mb = wire.AppendBytes(mb, msgData, m.Data)
-		mb = wire.AppendString(mb, msgContentType, m.ContentType)
-		mb = wire.AppendMap(mb, msgHeaders, m.Headers)
-		mb = wire.AppendVarint(mb, msgPriority, uint64(int64(m.Priority)))
-		mb = wire.AppendString(mb, msgSubject, m.Subject)
-		res = wire.AppendMessage(res, resEmits, mb)
+		mb = wire.AppendString(mb, wire.MessageTarget, m.Target)
+		mb = wire.AppendString(mb, wire.MessageID, m.ID)
+		mb = wire.AppendString(mb, wire.MessageType, m.Type)
+		mb = wire.AppendBytes(mb, wire.MessageData, m.Data)
+		mb = wire.AppendString(mb, wire.MessageContentType, m.ContentType)
+		mb = wire.AppendMap(mb, wire.MessageHeaders, m.Headers)
+		mb = wire.AppendVarint(mb, wire.MessagePriority, uint64(int64(m.Priority)))
+		mb = wire.AppendString(mb, wire.MessageSubject, m.Subject)
+		res = wire.AppendMessage(res, wire.ResultEmits, mb)
 	}
 	for _, n := range r.Notified {
-		nb := wire.AppendString(nil, notTopic, n.Topic)
-		nb = wire.AppendBytes(nb, notData, n.Data)
-		res = wire.AppendMessage(res, resNotifications, nb)
+		nb := wire.AppendString(nil, wire.NotificationTopic, n.Topic)
+		nb = wire.AppendBytes(nb, wire.NotificationData, n.Data)
+		res = wire.AppendMessage(res, wire.ResultNotifications, nb)
 	}
-	return wire.AppendMessage(b, respResult, res)
+	return wire.AppendMessage(b, wire.ResponseResult, res)
 }
 
 // appendFailure appends a Response carrying a Failure.
 func appendFailure(b []byte, kind int, status int, msg string) []byte {
-	f := wire.AppendVarint(nil, failKind, uint64(kind))
-	f = wire.AppendVarint(f, failStatus, uint64(int64(status)))
-	f = wire.AppendString(f, failMessage, msg)
-	return wire.AppendMessage(b, respFailure, f)
+	f := wire.AppendVarint(nil, wire.FailureKind, uint64(kind))
+	f = wire.AppendVarint(f, wire.FailureStatus, uint64(int64(status)))
+	f = wire.AppendString(f, wire.FailureMessage, msg)
+	return wire.AppendMessage(b, wire.ResponseFailure, f)
 }

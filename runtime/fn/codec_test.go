@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/edgefn/edgefn/runtime/proto"
+	"github.com/edgefn/edgefn/runtime/wire"
 )
 
 func TestDecodeRequestReadsTheProtoSchema(t *testing.T) {
@@ -60,7 +61,7 @@ func TestAppendResultWritesTheProtoSchema(t *testing.T) {
 	if len(n) != 1 || n[0].GetTopic() != "orders.1" || string(n[0].GetData()) != `{"x":"y"}` {
 		t.Fatalf("notifications %v", n)
 	}
-	if err := proto.Unmarshal(appendFailure(nil, failPanic, 0, "boom"), &got); err != nil {
+	if err := proto.Unmarshal(appendFailure(nil, wire.FailurePanic, 0, "boom"), &got); err != nil {
 		t.Fatal(err)
 	}
 	if f := got.GetFailure(); f.GetKind() != pb.Failure_PANIC || f.GetMessage() != "boom" {

@@ -47,7 +47,7 @@ func (s *dataServer) serve(c net.Conn) {
 		case wire.KindRequest:
 			req, err := decodeRequest(f.Payload)
 			if err != nil {
-				s.reply(conn, f.ID, appendFailure(nil, failBadRequest, 0, "decode request: "+err.Error()))
+				s.reply(conn, f.ID, appendFailure(nil, wire.FailureBadRequest, 0, "decode request: "+err.Error()))
 				return
 			}
 			ctx, cancel := s.context(req)
@@ -84,7 +84,7 @@ func (s *dataServer) reply(conn *wire.Conn, id uint64, payload []byte) {
 	if errors.Is(err, wire.ErrTooLarge) {
 		// Over the frame limit the gateway would drop the whole connection: fail this call only.
 		msg := fmt.Sprintf("response of %d bytes exceeds the limit of %d", len(payload), wire.MaxPayload)
-		_ = conn.Send(wire.Frame{Kind: wire.KindResponse, ID: id, Payload: appendFailure(nil, failError, 0, msg)})
+		_ = conn.Send(wire.Frame{Kind: wire.KindResponse, ID: id, Payload: appendFailure(nil, wire.FailureError, 0, msg)})
 	}
 }
 
@@ -130,7 +130,7 @@ func (s *dataServer) run(ctx context.Context, ev *Event) (resp []byte) {
 	defer func() {
 		if p := recover(); p != nil {
 			Logger(ctx).Error("handler panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			resp = appendFailure(nil, failPanic, 0, fmt.Sprintf("panic: %v", p))
+			resp = appendFailure(nil, wire.FailurePanic, 0, fmt.Sprintf("panic: %v", p))
 		}
 	}()
 	res, err := s.handler.Handle(ctx, ev)
@@ -139,13 +139,13 @@ func (s *dataServer) run(ctx context.Context, ev *Event) (resp []byte) {
 	}
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return appendFailure(nil, failCanceled, 0, err.Error())
+			return appendFailure(nil, wire.FailureCanceled, 0, err.Error())
 		}
 		var fe *Error
 		if errors.As(err, &fe) {
-			return appendFailure(nil, failError, fe.Status, fe.Message)
+			return appendFailure(nil, wire.FailureError, fe.Status, fe.Message)
 		}
-		return appendFailure(nil, failError, 0, err.Error())
+		return appendFailure(nil, wire.FailureError, 0, err.Error())
 	}
 	if res == nil {
 		res = &Result{Status: 204}
