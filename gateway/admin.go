@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -180,17 +182,19 @@ func (s *Server) adminDeploy(c *fiber.Ctx) error {
 	if m == nil {
 		return sendError(c, fiber.StatusBadRequest, "invalid_manifest", fmt.Sprintf("the manifest does not declare function %q", name))
 	}
-	binary := up.binary
-	if binary == "" {
+	var res runtime.DeployResult
+	if up.binary != "" {
+		res, err = s.cfg.Host.DeployStaged(context.Background(), m, up.binary, up.sum)
+	} else {
 		if m.Build == "" {
 			return sendError(c, fiber.StatusBadRequest, "bad_upload", "the upload has no binary part and the manifest does not build")
 		}
-		binary = filepath.Join(up.dir, "handler")
+		binary := filepath.Join(up.dir, "handler")
 		if err := runtime.Build(context.Background(), m.Build, binary); err != nil {
 			return sendError(c, fiber.StatusUnprocessableEntity, "build_failed", err.Error())
 		}
+		res, err = s.cfg.Host.Deploy(context.Background(), m, binary)
 	}
-	res, err := s.cfg.Host.Deploy(context.Background(), m, binary)
 	if err != nil {
 		if errors.As(err, new(manifest.ErrorList)) {
 			return sendError(c, fiber.StatusConflict, "conflict", err.Error())
@@ -206,6 +210,7 @@ type upload struct {
 	manifestName string
 	manifest     []byte
 	binary       string
+	sum          string // the binary's SHA-256, computed while it was written
 }
 
 func (u *upload) cleanup() { os.RemoveAll(u.dir) }
@@ -253,7 +258,7 @@ func (s *Server) readUpload(c *fiber.Ctx) (*upload, error) {
 			}
 		case "binary":
 			up.binary = filepath.Join(dir, "upload")
-			err = saveFile(up.binary, part)
+			up.sum, err = saveFile(up.binary, part)
 		default:
 			err = fmt.Errorf("unexpected part %q (want manifest and binary)", part.FormName())
 		}
@@ -277,16 +282,18 @@ func partFileName(p *multipart.Part) string {
 	return params["filename"]
 }
 
-func saveFile(path string, r io.Reader) error {
+// saveFile writes r to a private file and returns its SHA-256.
+func saveFile(path string, r io.Reader) (string, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o700)
 	if err != nil {
-		return err
+		return "", err
 	}
-	_, err = io.Copy(f, r)
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(f, h), r)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	return hex.EncodeToString(h.Sum(nil)), err
 }
 
 // adminLogs answers the function's recent output as JSON lines; with follow=true it keeps

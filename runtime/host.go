@@ -72,8 +72,9 @@ type DeployResult struct {
 }
 
 // Deploy starts m as a new version of its function, with the plugin binary at binary (the
-// manifest's Handler when empty). The new version's processes are ready before it takes
-// traffic; the version it replaces drains in the background. Nothing changes when it fails.
+// manifest's Handler when empty), which is copied into the data directory. The new version's
+// processes are ready before it takes traffic; the version it replaces drains in the
+// background. Nothing changes when it fails.
 func (h *Host) Deploy(ctx context.Context, m *manifest.Function, binary string) (DeployResult, error) {
 	if binary == "" {
 		binary = m.Handler
@@ -81,33 +82,42 @@ func (h *Host) Deploy(ctx context.Context, m *manifest.Function, binary string) 
 	if binary == "" {
 		return DeployResult{}, fmt.Errorf("deploy %s: no binary (a build manifest must be built first)", m.Name)
 	}
+	return h.deploy(ctx, m, binary, "")
+}
+
+// DeployStaged is Deploy for a binary already in the data directory whose SHA-256 the caller
+// computed while writing it (an upload): it is moved into place rather than read again.
+func (h *Host) DeployStaged(ctx context.Context, m *manifest.Function, binary, sum string) (DeployResult, error) {
+	return h.deploy(ctx, m, binary, sum)
+}
+
+func (h *Host) deploy(ctx context.Context, m *manifest.Function, binary, staged string) (DeployResult, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err := h.checkConflicts(m); err != nil {
 		return DeployResult{}, err
 	}
-	sum, err := fileSHA256(binary)
-	if err != nil {
-		return DeployResult{}, fmt.Errorf("deploy %s: binary: %w", m.Name, err)
-	}
-	if m.SHA256 != "" && m.SHA256 != sum {
-		return DeployResult{}, fmt.Errorf("deploy %s: binary checksum %s does not match sha256 %s", m.Name, sum, m.SHA256)
-	}
-	if f := h.fns[m.Name]; f != nil {
-		if v := f.current.Load(); v != nil && string(v.manifest.Source) == string(m.Source) && v.sum == sum {
-			return DeployResult{Name: m.Name, Version: v.number, Unchanged: true}, nil
-		}
-	}
 	n := 1
 	if vs := h.store.versions(m.Name); len(vs) > 0 {
 		n = vs[len(vs)-1] + 1
 	}
-	path, sum, err := h.store.save(m.Name, n, m.File, m.Source, binary)
+	path, sum, err := h.store.save(m.Name, n, m.File, m.Source, binary, staged)
 	if err != nil {
 		return DeployResult{}, err
 	}
+	drop := func() { os.RemoveAll(filepath.Dir(path)) }
+	if m.SHA256 != "" && m.SHA256 != sum {
+		drop()
+		return DeployResult{}, fmt.Errorf("deploy %s: binary checksum %s does not match sha256 %s", m.Name, sum, m.SHA256)
+	}
+	if f := h.fns[m.Name]; f != nil {
+		if v := f.current.Load(); v != nil && string(v.manifest.Source) == string(m.Source) && v.sum == sum {
+			drop()
+			return DeployResult{Name: m.Name, Version: v.number, Unchanged: true}, nil
+		}
+	}
 	if err := h.activate(ctx, m, n, path, sum); err != nil {
-		os.RemoveAll(filepath.Dir(path))
+		drop()
 		return DeployResult{}, err
 	}
 	h.store.prune(m.Name)
@@ -121,7 +131,8 @@ func (h *Host) activate(ctx context.Context, m *manifest.Function, n int, binary
 		f = &Function{name: m.Name, logs: NewLogs(m.Name, h.cfg.Logger)}
 	}
 	spec := instanceSpec{
-		Function: m.Name, Version: n, Binary: binary, SHA256: sum, Env: m.Env,
+		// go-plugin checks the binary at every start when the manifest names a checksum.
+		Function: m.Name, Version: n, Binary: binary, SHA256: m.SHA256, Env: m.Env,
 		StartTimeout: h.cfg.StartTimeout, Logs: f.logs, Logger: h.cfg.Logger,
 	}
 	v := newVersion(n, m, binary, spec, &f.restarts)

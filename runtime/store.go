@@ -46,15 +46,21 @@ func (s *store) versionDir(name string, n int) string {
 	return filepath.Join(s.dir, name, "v"+strconv.Itoa(n))
 }
 
-// save copies the binary and writes the manifest of version n; it returns the stored binary's
-// path and checksum.
-func (s *store) save(name string, n int, file string, source []byte, binary string) (path, sum string, err error) {
+// save stores the binary and writes the manifest of version n; it returns the stored binary's
+// path and checksum. The binary is copied, or moved when staged is its known checksum.
+func (s *store) save(name string, n int, file string, source []byte, binary, staged string) (path, sum string, err error) {
 	dir := s.versionDir(name, n)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", "", fmt.Errorf("store %s v%d: %w", name, n, err)
 	}
 	path = filepath.Join(dir, "handler")
-	if sum, err = copyFile(binary, path); err != nil {
+	if staged != "" && os.Rename(binary, path) == nil {
+		sum = staged
+		err = os.Chmod(path, 0o700)
+	} else {
+		sum, err = copyFile(binary, path)
+	}
+	if err != nil {
 		os.RemoveAll(dir)
 		return "", "", fmt.Errorf("store %s v%d: %w", name, n, err)
 	}
@@ -165,20 +171,6 @@ func copyFile(src, dst string) (string, error) {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// fileSHA256 returns the hex SHA-256 of a file.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -51,7 +52,7 @@ func TestStoreSaveLoad(t *testing.T) {
 	source := []byte("name: orders\nruntime: go\n")
 
 	before := time.Now().UTC()
-	path, gotSum, err := s.save("orders", 1, "orders.yaml", source, bin)
+	path, gotSum, err := s.save("orders", 1, "orders.yaml", source, bin, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func TestStoreSaveLoad(t *testing.T) {
 
 func TestStoreSaveFailsCleanly(t *testing.T) {
 	s, _ := newTestStore(t)
-	if _, _, err := s.save("orders", 1, "orders.yaml", []byte("x"), filepath.Join(t.TempDir(), "missing")); err == nil {
+	if _, _, err := s.save("orders", 1, "orders.yaml", []byte("x"), filepath.Join(t.TempDir(), "missing"), ""); err == nil {
 		t.Fatal("save of a missing binary: no error")
 	}
 	if vs := s.versions("orders"); len(vs) != 0 {
@@ -103,7 +104,7 @@ func TestStoreSaveFailsCleanly(t *testing.T) {
 func TestStoreFileModes(t *testing.T) {
 	s, data := newTestStore(t)
 	bin, _ := storeBinary(t, "binary")
-	if _, _, err := s.save("orders", 3, "orders.yaml", []byte("name: orders\n"), bin); err != nil {
+	if _, _, err := s.save("orders", 3, "orders.yaml", []byte("name: orders\n"), bin, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.setCurrent("orders", 3); err != nil {
@@ -137,7 +138,7 @@ func TestStoreCurrentAndVersions(t *testing.T) {
 	}
 	// Saved out of order, and with numbers that sort differently as strings.
 	for _, n := range []int{2, 10, 1, 9} {
-		if _, _, err := s.save("orders", n, "orders.yaml", nil, bin); err != nil {
+		if _, _, err := s.save("orders", n, "orders.yaml", nil, bin, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -158,7 +159,7 @@ func TestStoreCurrentAndVersions(t *testing.T) {
 	}
 
 	// A function with versions but no current one is not listed.
-	if _, _, err := s.save("draft", 1, "draft.yaml", nil, bin); err != nil {
+	if _, _, err := s.save("draft", 1, "draft.yaml", nil, bin, ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.names(); !slices.Equal(got, []string{"orders"}) {
@@ -184,7 +185,7 @@ func TestStorePrune(t *testing.T) {
 			s, _ := newTestStore(t)
 			bin, _ := storeBinary(t, "binary")
 			for n := 1; n <= tc.saved; n++ {
-				if _, _, err := s.save("orders", n, "orders.yaml", nil, bin); err != nil {
+				if _, _, err := s.save("orders", n, "orders.yaml", nil, bin, ""); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -214,7 +215,7 @@ func TestStoreRemove(t *testing.T) {
 	s, data := newTestStore(t)
 	bin, _ := storeBinary(t, "binary")
 	for _, name := range []string{"orders", "billing"} {
-		if _, _, err := s.save(name, 1, name+".yaml", nil, bin); err != nil {
+		if _, _, err := s.save(name, 1, name+".yaml", nil, bin, ""); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.setCurrent(name, 1); err != nil {
@@ -274,7 +275,7 @@ func TestCopyFileChecksum(t *testing.T) {
 func TestStoreMetaIsJSON(t *testing.T) {
 	s, data := newTestStore(t)
 	bin, sum := storeBinary(t, "binary")
-	if _, _, err := s.save("orders", 4, "o.yaml", nil, bin); err != nil {
+	if _, _, err := s.save("orders", 4, "o.yaml", nil, bin, ""); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := os.ReadFile(filepath.Join(data, "functions", "orders", "v4", "meta.json"))
@@ -287,5 +288,41 @@ func TestStoreMetaIsJSON(t *testing.T) {
 	}
 	if m["version"] != float64(4) || m["file"] != "o.yaml" || m["sha256"] != sum || m["deployedAt"] == nil {
 		t.Errorf("meta.json = %s", raw)
+	}
+}
+
+// fileSHA256 returns the hex SHA-256 of a file.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func TestSaveMovesAStagedBinary(t *testing.T) {
+	s, err := newStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	staged := filepath.Join(t.TempDir(), "upload")
+	if err := os.WriteFile(staged, []byte("plugin bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := fileSHA256(staged)
+	path, sum, err := s.save("orders", 1, "orders.yaml", nil, staged, want)
+	if err != nil || sum != want {
+		t.Fatalf("save = %s, %v; want sum %s", sum, err, want)
+	}
+	if _, err := os.Stat(staged); !os.IsNotExist(err) {
+		t.Fatalf("the staged file is still there: %v", err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("stored binary: %v, %v", fi, err)
 	}
 }
