@@ -36,7 +36,7 @@ func openBackends(ctx context.Context, o *serveOptions, logger *slog.Logger) (*b
 	b := &backends{pingers: map[string]triggers.Pinger{}}
 	redisURL, amqpURL := brokerURL(o.redis, "EDGEFN_REDIS_URL"), brokerURL(o.amqp, "EDGEFN_AMQP_URL")
 	if redisURL == "" || amqpURL == "" {
-		mem := memory.New(memory.Options{})
+		mem := memory.New(memory.Options{MaxStreamLength: int(o.streamMaxLen)})
 		b.closers = append(b.closers, func() { mem.Close() })
 		b.queues, b.streams = mem, mem
 		logger.Warn("embedded in-memory backend in use: its queues and streams are lost on restart",
@@ -52,7 +52,7 @@ func openBackends(ctx context.Context, o *serveOptions, logger *slog.Logger) (*b
 		opts.PoolSize = max(opts.PoolSize, 64)
 		client := goredis.NewClient(opts)
 		b.closers = append(b.closers, func() { client.Close() })
-		streams, err := redis.New(client, redis.Options{})
+		streams, err := redis.New(client, redis.Options{MaxLen: o.streamMaxLen})
 		if err != nil {
 			b.close()
 			return nil, err

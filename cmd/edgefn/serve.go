@@ -53,6 +53,7 @@ type serveOptions struct {
 	nodeID       string
 	redis        string
 	amqp         string
+	streamMaxLen int64
 }
 
 func newServeCmd() *cobra.Command {
@@ -78,6 +79,7 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.redis, "redis", "", "Redis URL for streams (also EDGEFN_REDIS_URL); default embedded")
 	f.StringVar(&o.amqp, "amqp", "", "RabbitMQ URL for queues (also EDGEFN_AMQP_URL); default embedded")
+	f.Int64Var(&o.streamMaxLen, "stream-max-len", 100_000, "streams are trimmed to about this many entries (XADD MAXLEN ~)")
 	f.StringVar(&o.nodeID, "node-id", defaultNodeID(), "this node's name in a cluster (stream consumer names)")
 	return cmd
 }
