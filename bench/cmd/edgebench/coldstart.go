@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/edgefn/edgefn/bench/internal/harness"
+)
+
+// coldResult holds the cold starts and the parts they are made of.
+type coldResult struct {
+	api, cli []harness.ColdSample
+	// upload is a deploy refused once its upload is staged; handshake is exec to go-plugin
+	// handshake of the plugin alone; hash is one SHA-256 pass over the plugin binary.
+	upload, handshake, hash []time.Duration
+	binarySize              int64
+	// foreign is the share of the machine other processes used meanwhile.
+	foreign float64
+}
+
+// coldStarts starts a fresh edgefn and measures cold starts and their parts on it, again when
+// other processes disturbed them.
+func (b *bench) coldStarts(ctx context.Context) (coldResult, error) {
+	if err := b.waitQuiet(ctx, "cold starts"); err != nil {
+		return coldResult{}, err
+	}
+	srv, err := harness.StartEdgefn(ctx, b.bins, b.tmp)
+	if err != nil {
+		return coldResult{}, err
+	}
+	defer srv.Stop()
+	dir, err := os.MkdirTemp(b.tmp, "cold-")
+	if err != nil {
+		return coldResult{}, err
+	}
+	attempt := 0
+	res, other, err := leastDisturbed(ctx, b, "cold starts", func() (coldResult, float64, error) {
+		attempt++
+		before := snapshot(srv)
+		res, err := b.coldOnce(ctx, srv, dir, attempt)
+		return res, snapshot(srv).since(before).foreign(), err
+	})
+	if err != nil {
+		return res, err
+	}
+	res.foreign = other
+	b.logf("cold start via API: %s", describeCold(res.api))
+	b.logf("cold start via CLI: %s (other load %.0f%%)", describeCold(res.cli), 100*other)
+	if fi, err := os.Stat(b.bins.Hello); err == nil {
+		res.binarySize = fi.Size()
+	}
+	return res, nil
+}
+
+// coldOnce deploys hello under new names and routes, alternating the admin API and the CLI,
+// deleting each function after its first answer; then it times the parts.
+func (b *bench) coldOnce(ctx context.Context, srv *harness.Server, dir string, attempt int) (coldResult, error) {
+	var res coldResult
+	api := harness.ColdStart{Server: srv.URL, Binary: b.bins.Hello, Dir: dir}
+	cli := api
+	cli.CLI = b.bins.Edgefn
+	for i := range b.opts.coldStarts {
+		for _, c := range []struct {
+			cs   harness.ColdStart
+			name string
+			out  *[]harness.ColdSample
+		}{
+			{api, fmt.Sprintf("cold-api-%d-%d", attempt, i), &res.api},
+			{cli, fmt.Sprintf("cold-cli-%d-%d", attempt, i), &res.cli},
+		} {
+			s, err := c.cs.Once(ctx, c.name)
+			if err != nil {
+				return res, fmt.Errorf("%w\n%s", err, srv.Output())
+			}
+			*c.out = append(*c.out, s)
+			if err := c.cs.Delete(ctx, c.name); err != nil {
+				return res, err
+			}
+		}
+	}
+	for i := range b.opts.coldStarts {
+		d, err := api.Upload(ctx, fmt.Sprintf("upload-%d-%d", attempt, i))
+		if err != nil {
+			return res, err
+		}
+		res.upload = append(res.upload, d)
+	}
+	for range b.opts.coldStarts {
+		d, err := harness.PluginHandshake(ctx, b.bins.Hello)
+		if err != nil {
+			return res, err
+		}
+		res.handshake = append(res.handshake, d)
+	}
+	for range 5 {
+		d, err := harness.HashFile(b.bins.Hello)
+		if err != nil {
+			return res, err
+		}
+		res.hash = append(res.hash, d)
+	}
+	return res, nil
+}
+
+func describeCold(samples []harness.ColdSample) string {
+	first := make([]float64, len(samples))
+	deploy := make([]float64, len(samples))
+	for i, s := range samples {
+		first[i] = harness.Millis(s.FirstOK)
+		deploy[i] = harness.Millis(s.Deploy)
+	}
+	f, d := harness.Summarize(first), harness.Summarize(deploy)
+	return fmt.Sprintf("first 200 median %.1f ms (%.1f–%.1f), deploy call median %.1f ms", f.Median, f.Min, f.Max, d.Median)
+}
