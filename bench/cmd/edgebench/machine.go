@@ -1,12 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
+
+	"github.com/edgefn/edgefn/bench/internal/harness"
 )
 
 // machine describes where the numbers were taken.
@@ -18,7 +19,7 @@ type machine struct {
 }
 
 func describeMachine(ctx context.Context, wrk string) machine {
-	m := machine{cpus: runtime.NumCPU(), model: cpuModel(), loadBefore: loadAvg()}
+	m := machine{cpus: runtime.NumCPU(), model: harness.CPUModel(), loadBefore: harness.LoadAvg()}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.kernel = strings.TrimSpace(string(b))
 	}
@@ -44,33 +45,4 @@ func describeTree(ctx context.Context, repo string) string {
 		tree += " with uncommitted changes"
 	}
 	return tree
-}
-
-// cpuModel is the first "model name" of /proc/cpuinfo.
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return runtime.GOARCH
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return runtime.GOARCH
-}
-
-// loadAvg is the 1, 5 and 15 minute load average, which shows whether something else ran.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

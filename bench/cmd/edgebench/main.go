@@ -128,11 +128,11 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) error {
 	}
 	rep.waits = b.waits
 	rep.finished = time.Now().UTC()
-	rep.machine.loadAfter = loadAvg()
+	rep.machine.loadAfter = harness.LoadAvg()
 	text := rep.markdown()
 	fmt.Fprint(stdout, text)
 	if o.write != "" {
-		if err := rewriteResults(o.write, text); err != nil {
+		if err := harness.RewriteSection(o.write, startMarker, endMarker, text); err != nil {
 			return err
 		}
 		fmt.Fprintln(progress, "wrote the results section of", o.write)

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -261,7 +259,7 @@ func verdict(ok bool) string {
 
 // rps formats a summary of requests per second with thousands separators.
 func rps(s harness.Summary) string {
-	return fmt.Sprintf("%s (%s … %s)", thousands(s.Median), thousands(s.Min), thousands(s.Max))
+	return fmt.Sprintf("%s (%s … %s)", harness.Thousands(s.Median), harness.Thousands(s.Min), harness.Thousands(s.Max))
 }
 
 // num formats a summary with prec decimals, signed when sign is set.
@@ -271,34 +269,4 @@ func num(s harness.Summary, prec int, sign bool) string {
 		f = "%+." + fmt.Sprint(prec) + "f"
 	}
 	return fmt.Sprintf(f+" ("+f+" … "+f+")", s.Median, s.Min, s.Max)
-}
-
-func thousands(x float64) string {
-	s := fmt.Sprintf("%.0f", x)
-	var out []byte
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 && s[i-1] != '-' {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	return string(out)
-}
-
-// rewriteResults replaces what lies between the results markers of the file at path.
-func rewriteResults(path, text string) error {
-	old, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	i := bytes.Index(old, []byte(startMarker))
-	j := bytes.Index(old, []byte(endMarker))
-	if i < 0 || j < i {
-		return fmt.Errorf("%s: no %s … %s section to rewrite", path, startMarker, endMarker)
-	}
-	var out bytes.Buffer
-	out.Write(old[:i+len(startMarker)])
-	out.WriteString("\n" + text + "\n")
-	out.Write(old[j:])
-	return os.WriteFile(path, out.Bytes(), 0o644)
 }

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/edgefn/edgefn/bench/internal/harness"
+)
+
+// gateway is one `edgefn serve` started for one measurement, with its own data folder.
+type gateway struct {
+	srv  *harness.Server
+	http *http.Client
+	// started is just before the process was started, ready when /healthz and /readyz had
+	// both answered 200.
+	started, ready time.Time
+}
+
+// gatewayConfig is what one gateway serves.
+type gatewayConfig struct {
+	// name prefixes its folder under the run's temporary folder.
+	name string
+	// manifest is the YAML of its functions.
+	manifest string
+	// redis and amqp are the broker URLs it gets; empty leaves that kind embedded.
+	redis, amqp string
+}
+
+// startGateway starts edgefn with cfg and returns once it reports ready, polling every
+// millisecond: the time it became ready is where edgefn's measurements start.
+func (b *bench) startGateway(ctx context.Context, cfg gatewayConfig) (*gateway, error) {
+	dir, err := os.MkdirTemp(b.tmp, cfg.name+"-")
+	if err != nil {
+		return nil, err
+	}
+	manifest := filepath.Join(dir, "manifest.yaml")
+	if err := os.WriteFile(manifest, []byte(cfg.manifest), 0o644); err != nil {
+		return nil, err
+	}
+	args := []string{"serve", "--listen", "{addr}", "--data-dir", filepath.Join(dir, "data"),
+		"--manifests", manifest, "--log-level", "warn", "--grace", "5s"}
+	if cfg.redis != "" {
+		args = append(args, "--redis", cfg.redis)
+	}
+	if cfg.amqp != "" {
+		args = append(args, "--amqp", cfg.amqp)
+	}
+	g := &gateway{http: &http.Client{Timeout: 5 * time.Second}, started: time.Now()}
+	// No checks: StartServer returns once the process runs, and the finer poll below decides.
+	if g.srv, err = harness.StartServer(ctx, "edgefn", b.bins.edgefn, args); err != nil {
+		return nil, err
+	}
+	if err := g.waitReady(ctx); err != nil {
+		g.srv.Stop()
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *gateway) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for _, path := range []string{"/healthz", "/readyz"} {
+		for {
+			status, err := g.get(ctx, path, nil)
+			if err == nil && status == http.StatusOK {
+				break
+			}
+			if errors.Is(syscall.Kill(g.srv.Pid(), 0), syscall.ESRCH) {
+				return fmt.Errorf("edgefn exited before it was ready:\n%s", g.srv.Output())
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("edgefn not ready (GET %s: %d, %v):\n%s", path, status, err, g.srv.Output())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	g.ready = time.Now()
+	return nil
+}
+
+// get requests path and decodes a JSON answer into v, when v is not nil and the status is 200.
+func (g *gateway) get(ctx context.Context, path string, v any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.srv.URL+path, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := g.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if v != nil && resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(body, v); err != nil {
+			return resp.StatusCode, fmt.Errorf("GET %s: %w", path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// functionInfo is the part of the admin API's function state that a run watches.
+type functionInfo struct {
+	Invocations int64 `json:"invocations"`
+	Failures    int64 `json:"failures"`
+	Inflight    int64 `json:"inflight"`
+}
+
+// info returns the state of the function name (GET /admin/v1/functions/NAME).
+func (g *gateway) info(ctx context.Context, name string) (functionInfo, error) {
+	var fi functionInfo
+	status, err := g.get(ctx, "/admin/v1/functions/"+name, &fi)
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("GET /admin/v1/functions/%s: status %d", name, status)
+	}
+	return fi, err
+}
+
+// waitInvocations polls name's state every interval until it has been invoked want times and
+// nothing is in flight, and returns when it saw that. More invocations than want, or any
+// failure, is an error: each message must be handled once.
+func (g *gateway) waitInvocations(ctx context.Context, name string, want int64, interval time.Duration) (time.Time, error) {
+	for {
+		fi, err := g.info(ctx, name)
+		now := time.Now()
+		switch {
+		case err != nil:
+			return now, err
+		case fi.Failures > 0:
+			return now, fmt.Errorf("%s failed %d invocations:\n%s", name, fi.Failures, g.srv.Output())
+		case fi.Invocations > want:
+			return now, fmt.Errorf("%s was invoked %d times for %d messages", name, fi.Invocations, want)
+		case fi.Invocations == want && fi.Inflight == 0:
+			return now, nil
+		}
+		select {
+		case <-ctx.Done():
+			return now, fmt.Errorf("%s: %d of %d invocations: %w", name, fi.Invocations, want, ctx.Err())
+		case <-time.After(interval):
+		}
+	}
+}
+
+// stop stops the gateway (SIGTERM, then its grace period).
+func (g *gateway) stop() { g.srv.Stop() }

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"time"
+)
+
+// result is one run: msgs messages consumed and acknowledged in elapsed.
+type result struct {
+	msgs    int
+	elapsed time.Duration
+	// cpu is the CPU time per message during the timed part.
+	cpu cpuPerMessage
+	// other is the share of the machine's CPU that other processes used meanwhile.
+	other float64
+	// attempts is how many runs were made to get one that others did not disturb.
+	attempts int
+
+	// For edgefn on a broker: startup is from exec to ready, and early how many messages
+	// had been delivered (stream: read by the group; queue: invoked) by then.
+	startup time.Duration
+	early   int64
+	// For the stream runs: the XREADGROUP and XACK commands Redis served meanwhile.
+	calls *redisCalls
+	// For the embedded backends: when the last POST /burst returned, from the first call.
+	produced time.Duration
+}
+
+// rate is the result in messages per second.
+func (r result) rate() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.msgs) / r.elapsed.Seconds()
+}
+
+// extra describes the fields that only some runs have, for the progress log.
+func (r result) extra() string {
+	s := ""
+	if r.startup > 0 {
+		s += fmt.Sprintf("  startup %.0f ms, %d delivered before ready", ms(r.startup), r.early)
+	}
+	if r.calls != nil {
+		s += fmt.Sprintf("  %d XREADGROUP, %d XACK", r.calls.xreadgroup, r.calls.xack)
+	}
+	if r.produced > 0 {
+		s += fmt.Sprintf("  produced in %.3f s", r.produced.Seconds())
+	}
+	return s
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// pair is one round's baseline run and edgefn run of the same metric.
+type pair struct {
+	raw, edge result
+}
+
+// ratio is edgefn's rate over the baseline's.
+func (p pair) ratio() float64 {
+	if p.raw.rate() == 0 {
+		return 0
+	}
+	return p.edge.rate() / p.raw.rate()
+}
+
+// round is what one round measured; a metric that was not selected stays zero.
+type round struct {
+	stream, queue       pair
+	memQueue, memStream result
+}
