@@ -90,14 +90,32 @@ func (c *Consumer) Run(ctx context.Context) {
 		c.src.Close()
 	}()
 	slots := make(chan struct{}, c.cfg.Concurrency)
+	// Receive in batches: wait until a quarter of the slots are free (or all, when there are
+	// few), then take every free one. Asking for one entry whenever one slot frees up would
+	// make a broker round trip per message.
+	batch := max(1, c.cfg.Concurrency/4)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		// Ask only for as many as there are free slots, so nothing waits unhandled here.
-		free := c.cfg.Concurrency - len(slots)
-		if free == 0 {
-			free = 1
+		n := 0
+		for ; n < batch; n++ {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
 		}
-		ds, err := c.src.Receive(ctx, free)
+	more:
+		for ; n < c.cfg.Concurrency; n++ {
+			select {
+			case slots <- struct{}{}:
+			default:
+				break more
+			}
+		}
+		ds, err := c.src.Receive(ctx, n)
+		for range n - len(ds) {
+			<-slots
+		}
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, triggers.ErrClosed) {
 				return
@@ -113,11 +131,6 @@ func (c *Consumer) Run(ctx context.Context) {
 		}
 		backoff = 100 * time.Millisecond
 		for _, d := range ds {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				return // d stays unsettled: the source gives it back
-			}
 			wg.Add(1)
 			go func() {
 				defer func() { <-slots; wg.Done() }()
