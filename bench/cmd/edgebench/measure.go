@@ -17,7 +17,7 @@ type bench struct {
 	tmp  string
 	log  io.Writer
 	// waits records the wait for a quiet machine before each measurement.
-	waits []quietWait
+	waits []harness.QuietWait
 }
 
 // target is one server under test.
@@ -169,17 +169,11 @@ func (b *bench) waitQuiet(ctx context.Context, what string) error {
 	if err != nil {
 		return err
 	}
-	b.waits = append(b.waits, quietWait{waited: waited, busy: busy})
+	b.waits = append(b.waits, harness.QuietWait{Waited: waited, Busy: busy})
 	if waited > 1500*time.Millisecond {
 		b.logf("%s: waited %s for the machine to quiet down (now %.0f%% busy)", what, waited.Round(time.Second), 100*busy)
 	}
 	return nil
-}
-
-// quietWait is one wait before a measurement: how long, and how busy the machine still was.
-type quietWait struct {
-	waited time.Duration
-	busy   float64
 }
 
 func (b *bench) logf(format string, args ...any) {

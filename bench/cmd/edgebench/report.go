@@ -30,7 +30,7 @@ type report struct {
 	started, finished time.Time
 	rounds            []round
 	cold              coldResult
-	waits             []quietWait
+	waits             []harness.QuietWait
 }
 
 // perRound summarises f over rounds.
@@ -85,7 +85,7 @@ func (r *report) markdown() string {
 		r.started.Format("2006-01-02 15:04 MST"), m.cpus, m.model, m.kernel, m.goVersion, m.wrkVersion, m.loadBefore, m.loadAfter)
 	fmt.Fprintf(&b, "Command: `%s` (%d rounds; took %s), on %s.\n\n", r.command(), len(r.rounds),
 		r.finished.Sub(r.started).Round(time.Second), r.tree)
-	b.WriteString(r.quietNote())
+	b.WriteString(harness.QuietNote(r.waits, "the machine", r.opts.quiet, r.opts.quietWait))
 	if !r.valid() {
 		b.WriteString("**Some requests failed: these numbers are not valid (see the rounds).**\n\n")
 	}
@@ -99,25 +99,6 @@ func (r *report) markdown() string {
 	b.WriteString("\n")
 	r.coldTable(&b)
 	return b.String()
-}
-
-// quietNote says how long measurements waited for the machine to quiet down, and whether any
-// started on a busy machine.
-func (r *report) quietNote() string {
-	var total time.Duration
-	busy := 0
-	for _, w := range r.waits {
-		total += w.waited
-		if w.busy > r.opts.quiet {
-			busy++
-		}
-	}
-	note := fmt.Sprintf("Each measurement waited for the machine to be at most %.0f%% busy for a second (%s of waiting in all)",
-		100*r.opts.quiet, total.Round(time.Second))
-	if busy > 0 {
-		note += fmt.Sprintf("; %d of %d started busier after waiting %s", busy, len(r.waits), r.opts.quietWait)
-	}
-	return note + ".\n\n"
 }
 
 func (r *report) command() string {

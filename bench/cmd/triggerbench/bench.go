@@ -27,13 +27,7 @@ type bench struct {
 	prefix string
 	seq    int
 	// waits records the wait for a quiet machine before each measurement.
-	waits []quietWait
-}
-
-// quietWait is how long one measurement waited for a quiet machine, and how busy it was then.
-type quietWait struct {
-	waited time.Duration
-	busy   float64
+	waits []harness.QuietWait
 }
 
 // newBench connects to the brokers the selected metrics need.
@@ -177,7 +171,7 @@ func (b *bench) waitQuiet(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.waits = append(b.waits, quietWait{waited: time.Since(start), busy: busy})
+	b.waits = append(b.waits, harness.QuietWait{Waited: time.Since(start), Busy: busy})
 	if busy > b.opts.quiet {
 		b.logf("the machine is still %.0f%% busy after %s; measuring anyway", 100*busy, b.opts.quietWait)
 	}

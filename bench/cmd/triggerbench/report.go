@@ -24,7 +24,7 @@ type report struct {
 	machine           machine
 	started, finished time.Time
 	rounds            []round
-	waits             []quietWait
+	waits             []harness.QuietWait
 }
 
 // metric is one measured thing, with how to get its runs from a round.
@@ -99,7 +99,7 @@ func (r *report) markdown() string {
 		rounds = "round"
 	}
 	fmt.Fprintf(&b, "Command: `%s` (%d %s; took %s).\n\n", r.command(), len(r.rounds), rounds, r.finished.Sub(r.started).Round(time.Second))
-	b.WriteString(r.quietNote())
+	b.WriteString(harness.QuietNote(r.waits, "other benchmarks to end and for the machine", r.opts.quiet, r.opts.quietWait))
 	r.summaryTable(&b)
 	fmt.Fprintf(&b, "\nCells are the median over the rounds, with the lowest and highest round in parentheses; ratios are taken per round, "+
 		"edgefn against the baseline of the same round, then their median. A run during which other processes used more than %.0f%% of the machine "+
@@ -162,24 +162,6 @@ short (the bare Redis loop takes well under a second, the RabbitMQ one about hal
 which makes the queue ratio the noisiest number here and the tick-based CPU split coarse;
 more rounds (-rounds) narrow the medians, not the ranges.
 `
-
-// quietNote says how long measurements waited for the machine to quiet down.
-func (r *report) quietNote() string {
-	var total time.Duration
-	busy := 0
-	for _, w := range r.waits {
-		total += w.waited
-		if w.busy > r.opts.quiet {
-			busy++
-		}
-	}
-	note := fmt.Sprintf("Each measurement waited for other benchmarks to end and for the machine to be at most %.0f%% busy for a second (%s of waiting in all)",
-		100*r.opts.quiet, total.Round(time.Second))
-	if busy > 0 {
-		note += fmt.Sprintf("; %d of %d started busier after waiting %s", busy, len(r.waits), r.opts.quietWait)
-	}
-	return note + ".\n\n"
-}
 
 func (r *report) command() string {
 	o := r.opts

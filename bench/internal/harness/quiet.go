@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -40,4 +41,30 @@ func WaitQuiet(ctx context.Context, maxBusy float64, maxWait time.Duration) (bus
 			return busy, waited, nil
 		}
 	}
+}
+
+// QuietWait records one wait for a quiet machine before a measurement.
+type QuietWait struct {
+	Waited time.Duration
+	Busy   float64
+}
+
+// QuietNote is the report's sentence on how long measurements waited for a machine at most
+// quiet busy (what they waited for, e.g. "the machine"), and how many started busier anyway
+// after maxWait.
+func QuietNote(waits []QuietWait, what string, quiet float64, maxWait time.Duration) string {
+	var total time.Duration
+	busy := 0
+	for _, w := range waits {
+		total += w.Waited
+		if w.Busy > quiet {
+			busy++
+		}
+	}
+	note := fmt.Sprintf("Each measurement waited for %s to be at most %.0f%% busy for a second (%s of waiting in all)",
+		what, 100*quiet, total.Round(time.Second))
+	if busy > 0 {
+		note += fmt.Sprintf("; %d of %d started busier after waiting %s", busy, len(waits), maxWait)
+	}
+	return note + ".\n\n"
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -60,5 +61,14 @@ func TestThousands(t *testing.T) {
 		if got := Thousands(in); got != want {
 			t.Errorf("Thousands(%v) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestQuietNote(t *testing.T) {
+	waits := []QuietWait{{Waited: 2 * time.Second, Busy: 0.05}, {Waited: 60 * time.Second, Busy: 0.40}}
+	got := QuietNote(waits, "the machine", 0.15, time.Minute)
+	want := "Each measurement waited for the machine to be at most 15% busy for a second (1m2s of waiting in all); 1 of 2 started busier after waiting 1m0s.\n\n"
+	if got != want {
+		t.Errorf("got %q\nwant %q", got, want)
 	}
 }
