@@ -76,30 +76,7 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 		q := newQueues(t)
 		name := unique(t, "q")
 		src := open(t, q, triggers.QueueOptions{Queue: name})
-		publish(t, q, name, msgs("m", 2)...)
-		ds := receiveN(t, ctxFor(t, 10*time.Second), src, 2)
-		const delay = 700 * time.Millisecond
-		retried := time.Now()
-		if err := src.Retry(ctxFor(t, 5*time.Second), ds[0], delay); err != nil {
-			t.Fatal(err)
-		}
-		mustAck(t, src, ds[1])
-		// A message published after the retry is not held back behind it.
-		publish(t, q, name, &triggers.Message{ID: "later", Data: []byte("{}")})
-		d := receiveN(t, ctxFor(t, 10*time.Second), src, 1)[0]
-		if d.ID != "later" {
-			t.Fatalf("got %s first, want the newer message before the retried one", d.ID)
-		}
-		mustAck(t, src, d)
-		back := receiveN(t, ctxFor(t, 10*time.Second+f.RetryGranularity), src, 1)[0]
-		if back.ID != ds[0].ID || back.Attempt != 2 {
-			t.Fatalf("redelivered %s attempt %d, want %s attempt 2", back.ID, back.Attempt, ds[0].ID)
-		}
-		if el := time.Since(retried); el < delay {
-			t.Fatalf("redelivered after %s, before the %s delay", el, delay)
-		}
-		checkMessage(t, back, msgs("m", 1)[0])
-		mustAck(t, src, back)
+		checkRetry(t, src, func(ms ...*triggers.Message) { publish(t, q, name, ms...) }, f.RetryGranularity)
 	})
 
 	t.Run("DeadLetter", func(t *testing.T) {
@@ -350,4 +327,34 @@ func mustAck(t *testing.T, src triggers.Source, ds ...*triggers.Delivery) {
 	if err := src.Ack(ctxFor(t, 5*time.Second), ds...); err != nil {
 		t.Fatalf("ack: %v", err)
 	}
+}
+
+// checkRetry checks Retry on src, whose queue or stream publish feeds: the retried message
+// comes back no sooner than its delay, with attempt 2 and its fields, and a message published
+// after the retry is delivered before it.
+func checkRetry(t *testing.T, src triggers.Source, publish func(...*triggers.Message), granularity time.Duration) {
+	t.Helper()
+	publish(msgs("m", 2)...)
+	ds := receiveN(t, ctxFor(t, 10*time.Second), src, 2)
+	const delay = 700 * time.Millisecond
+	retried := time.Now()
+	if err := src.Retry(ctxFor(t, 5*time.Second), ds[0], delay); err != nil {
+		t.Fatal(err)
+	}
+	mustAck(t, src, ds[1])
+	publish(&triggers.Message{ID: "later", Data: []byte("{}")})
+	d := receiveN(t, ctxFor(t, 10*time.Second), src, 1)[0]
+	if d.ID != "later" {
+		t.Fatalf("got %s first, want the newer message before the retried one", d.ID)
+	}
+	mustAck(t, src, d)
+	back := receiveN(t, ctxFor(t, 10*time.Second+granularity), src, 1)[0]
+	if back.ID != ds[0].ID || back.Attempt != 2 {
+		t.Fatalf("redelivered %s attempt %d, want %s attempt 2", back.ID, back.Attempt, ds[0].ID)
+	}
+	if el := time.Since(retried); el < delay {
+		t.Fatalf("redelivered after %s, before the %s delay", el, delay)
+	}
+	checkMessage(t, back, msgs("m", 1)[0])
+	mustAck(t, src, back)
 }

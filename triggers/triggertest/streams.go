@@ -107,28 +107,7 @@ func RunStreams(t *testing.T, newStreams func(t *testing.T) triggers.Streams, f 
 		s := newStreams(t)
 		name := unique(t, "s")
 		src := open(t, s, triggers.StreamOptions{Stream: name, Group: "g"})
-		publish(t, s, name, msgs("m", 2)...)
-		ds := receiveN(t, ctxFor(t, 10*time.Second), src, 2)
-		const delay = 700 * time.Millisecond
-		retried := time.Now()
-		if err := src.Retry(ctxFor(t, 5*time.Second), ds[0], delay); err != nil {
-			t.Fatal(err)
-		}
-		mustAck(t, src, ds[1])
-		publish(t, s, name, &triggers.Message{ID: "later", Data: []byte("{}")})
-		d := receiveN(t, ctxFor(t, 10*time.Second), src, 1)[0]
-		if d.ID != "later" {
-			t.Fatalf("got %s first, want the newer entry before the retried one", d.ID)
-		}
-		mustAck(t, src, d)
-		back := receiveN(t, ctxFor(t, 10*time.Second+f.RetryGranularity), src, 1)[0]
-		if back.ID != ds[0].ID || back.Attempt != 2 {
-			t.Fatalf("redelivered %s attempt %d, want %s attempt 2", back.ID, back.Attempt, ds[0].ID)
-		}
-		if el := time.Since(retried); el < delay {
-			t.Fatalf("redelivered after %s, before the %s delay", el, delay)
-		}
-		mustAck(t, src, back)
+		checkRetry(t, src, func(ms ...*triggers.Message) { publish(t, s, name, ms...) }, f.RetryGranularity)
 	})
 
 	t.Run("PendingOfADeadConsumerIsClaimed", func(t *testing.T) {
