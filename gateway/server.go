@@ -52,7 +52,6 @@ type Server struct {
 	cfg    Config
 	app    *fiber.App
 	routes atomic.Pointer[router.Table[*route]]
-	ready  atomic.Bool
 	// shuttingDown makes /readyz fail while in-flight work finishes.
 	shuttingDown atomic.Bool
 	// stopping ends long-lived responses (log follows) at shutdown.
@@ -114,7 +113,6 @@ func New(cfg Config) (*Server, error) {
 
 // Serve answers requests on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	s.ready.Store(true)
 	return s.app.Listener(ln)
 }
 

@@ -194,7 +194,7 @@ func (h *Host) Rollback(ctx context.Context, name string) (DeployResult, error) 
 		}
 	}
 	if prev == 0 {
-		return DeployResult{}, &Error{Status: 409, Code: "no_previous_version", Message: errNoPrevious.Error()}
+		return DeployResult{}, &Error{Status: 409, Code: "no_previous_version", Message: "no previous version to roll back to"}
 	}
 	m, binary, sum, err := h.loadVersion(name, prev)
 	if err != nil {

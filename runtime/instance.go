@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os/exec"
@@ -47,8 +46,6 @@ type instance struct {
 	mu      sync.Mutex
 	pending map[uint64]chan []byte
 	dead    bool
-
-	inflight atomic.Int64
 }
 
 // startInstance starts a plugin process, completes the go-plugin handshake and connects to its
@@ -169,8 +166,6 @@ func (i *instance) invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 	}
 	i.pending[id] = ch
 	i.mu.Unlock()
-	i.inflight.Add(1)
-	defer i.inflight.Add(-1)
 
 	// Send has buffered or written the payload when it returns: its memory is free again.
 	err = i.data.Send(wire.Frame{Kind: wire.KindRequest, ID: id, Payload: payload})
@@ -237,4 +232,3 @@ func (hostPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.Cl
 }
 
 var _ plugin.GRPCPlugin = hostPlugin{}
-var _ io.Writer = (*lineWriter)(nil)

@@ -132,6 +132,8 @@ func (l *Logs) emit(stream, text string) {
 	l.logger.Info(text, "function", l.function, "stream", stream)
 }
 
+var _ io.Writer = (*lineWriter)(nil)
+
 // lineWriter turns a byte stream into lines; a line longer than maxLineBytes is cut.
 type lineWriter struct {
 	logs   *Logs

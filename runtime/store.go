@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -188,5 +187,3 @@ func writeFile(path string, data []byte) error {
 	}
 	return nil
 }
-
-var errNoPrevious = errors.New("no previous version to roll back to")
