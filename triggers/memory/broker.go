@@ -10,6 +10,10 @@
 //
 // The broker runs no goroutines. A blocked Receive waits on a channel that publishers close,
 // and on its own timer for the next retry or claim that falls due; Close wakes it.
+//
+// [Topics], a separate value, is the embedded WebSocket fan-out: publications enter through
+// PublishTopic, numbered per topic, and leave through the listeners of ListenTopics and,
+// for recovery, through TopicHistory.
 package memory
 
 import (

@@ -46,4 +46,36 @@
 // it Attempt, grows by one). Entries in that list are touched (XCLAIM JUSTID) so that other
 // consumers do not reclaim them before their delay. If the process dies, they are still
 // pending and another consumer reclaims them after ClaimAfter: at least once holds.
+//
+// # WebSocket topics
+//
+// [Topics] is the fan-out of WebSocket publications between gateway nodes (SPEC 7), in the
+// manner of Centrifugo's Redis engine. Each topic has two keys, which share a slot through
+// the hash tag:
+//
+//	key                     type    content
+//	<prefix>{<topic>}:meta  hash    e: the epoch (16 hex digits), o: the last offset
+//	<prefix>{<topic>}:h     stream  one entry per publication: o (offset), t (publish time,
+//	                                unix ms by Redis' clock), d (data); XADD MAXLEN Size
+//
+// The prefix is "edgefn:topics:" unless TopicsOptions says otherwise. One Lua script
+// publishes: it starts an epoch when the meta has none (dropping any history left from
+// the lost one), increments the offset, appends the entry, sets the history to expire
+// after the history TTL and the meta after MetaTTL (24h by default, so that a client
+// that missed nothing on a quiet topic still recovers), and PUBLISHes
+// "<epoch> <offset> <len(topic)> <topic><data>" on the one channel <prefix>pub. Since
+// PUBLISH runs inside the script, every node hears a topic's publications in offset order.
+//
+// Another script reads history: it starts the epoch too when there is none, so that a
+// subscriber that read a position stays in the epoch of the next publication, keeps the
+// meta for another MetaTTL, and returns the entries after the subscriber's position when
+// the history may hold them all. Entries older than the TTL by Redis' clock count as gone,
+// so nodes whose clocks disagree agree on what recovers.
+//
+// Each listener has a connection of its own, subscribed to the channel. After that
+// connection breaks, go-redis redials and subscribes again on the next receive (the
+// listener waits between failed attempts); a connection silent for two ping intervals is
+// replaced. Either way the listener's Resync is called once the new subscription is
+// confirmed. A listener that does not keep up makes Redis drop the connection
+// (client-output-buffer-limit pubsub), which ends the same way.
 package redis
