@@ -64,6 +64,21 @@ func (f *Function) Ready() bool {
 	return v != nil && v.pool.readyCount() > 0
 }
 
+// CanRun returns the error a call made now would fail with before reaching the function:
+// ErrNotFound, ErrNotReady, or ErrCircuitOpen. An async call checks it before answering 202.
+func (f *Function) CanRun() error {
+	v := f.current.Load()
+	switch {
+	case v == nil:
+		return ErrNotFound
+	case v.pool.readyCount() == 0:
+		return ErrNotReady
+	case v.breaker.State() == BreakerOpen:
+		return ErrCircuitOpen
+	}
+	return nil
+}
+
 // Info is a function's state, as the admin API reports it.
 type Info struct {
 	Name        string    `json:"name"`

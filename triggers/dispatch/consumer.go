@@ -37,6 +37,10 @@ type ConsumerConfig struct {
 	Timeout time.Duration
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// Async, when set, makes this the consumer of a function's async HTTP invocations: the
+	// runner decodes them and completes them with their outcome, and only the failures it
+	// calls retryable are retried.
+	Async AsyncRunner
 }
 
 // MaxBackoff caps the retry delay.
@@ -143,6 +147,10 @@ func (c *Consumer) Run(ctx context.Context) {
 // handle runs one delivery to its settlement. It does not stop when Run's context ends: a
 // delivery being handled finishes (within the timeout) so a shutdown loses no work.
 func (c *Consumer) handle(d *triggers.Delivery) {
+	if c.cfg.Async != nil {
+		c.handleAsync(d)
+		return
+	}
 	ev := toEvent(d, c.cfg.EventSource)
 	if c.cfg.Filter != nil {
 		ok, err := c.cfg.Filter.Match(filterEnv(ev))
@@ -172,6 +180,35 @@ func (c *Consumer) handle(d *triggers.Delivery) {
 	c.settleFailure(d, err)
 }
 
+// handleAsync runs one async HTTP invocation: invoke, carry out the effects, then complete
+// it with the result; a retryable failure is retried while attempts remain, and any other
+// (or the last) is completed as the caller's answer.
+func (c *Consumer) handleAsync(d *triggers.Delivery) {
+	ev, err := c.cfg.Async.Decode(d)
+	if err != nil {
+		c.deadLetter(d, err) // no attempt can decode it
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+	defer cancel()
+	res, err := c.fn.Invoke(ctx, ev)
+	if err == nil {
+		err = c.effects.Apply(ctx, c.cfg.Function, ev, res)
+	}
+	if err != nil && d.Attempt <= c.cfg.Retries && c.cfg.Async.Retryable(err) {
+		c.settleFailure(d, err)
+		return
+	}
+	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer ccancel()
+	if cerr := c.cfg.Async.Complete(cctx, c.cfg.Function, ev, res, err); cerr != nil {
+		c.settleFailure(d, cerr)
+		return
+	}
+	c.Stats.Handled.Add(1)
+	c.acks.ack(d)
+}
+
 func (c *Consumer) settleFailure(d *triggers.Delivery, cause error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -185,6 +222,14 @@ func (c *Consumer) settleFailure(d *triggers.Delivery, cause error) {
 		}
 		return
 	}
+	c.deadLetter(d, cause)
+}
+
+// deadLetter gives up on d.
+func (c *Consumer) deadLetter(d *triggers.Delivery, cause error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	log := c.cfg.Logger.With("function", c.cfg.Function, "trigger", c.cfg.EventSource, "id", d.ID, "attempt", d.Attempt)
 	c.Stats.DeadLettered.Add(1)
 	log.Error("delivery failed for good; dead-lettering", "error", cause)
 	if err := c.src.DeadLetter(ctx, d, cause.Error()); err != nil {

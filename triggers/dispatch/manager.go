@@ -25,6 +25,8 @@ type ManagerConfig struct {
 	Queues  triggers.Queues
 	Streams triggers.Streams
 	Effects *Effects
+	// Async runs async HTTP invocations; nil runs none.
+	Async AsyncRunner
 	// NodeID makes stream consumer names unique across gateway nodes.
 	NodeID string
 	Logger *slog.Logger
@@ -62,6 +64,7 @@ type binding struct {
 	fn    Function
 	m     *manifest.Function
 	t     manifest.Trigger
+	async bool // the function's async HTTP invocations, not t
 }
 
 // NewManager wires a manager; Run starts it.
@@ -133,6 +136,11 @@ func (m *Manager) reconcile(ctx context.Context, fns []Function) (failed bool) {
 			b := binding{fn: f, m: mf, t: t, key: bindingKey(mf, t), label: label(mf.Name, t)}
 			want[b.key] = b
 		}
+		if m.cfg.Async != nil { // any function can be invoked asynchronously (edgefn invoke --async)
+			b := binding{fn: f, m: mf, async: true, key: fmt.Sprintf("%s|async|%s|%d", mf.Name, mf.Timeout, mf.Concurrency),
+				label: mf.Name + ": async calls"}
+			want[b.key] = b
+		}
 	}
 	m.mu.Lock()
 	var stop []*running
@@ -184,6 +192,12 @@ func (m *Manager) start(ctx context.Context, b binding) error {
 	var src triggers.Source
 	var err error
 	switch {
+	case b.async:
+		// The function's retry defaults apply (SPEC 3): HTTP triggers name none.
+		queue := m.cfg.Async.Queue(b.m.Name)
+		cfg.EventSource, cfg.Retries, cfg.Backoff, cfg.Async = "async", manifest.DefaultRetries, manifest.DefaultBackoff, m.cfg.Async
+		cfg.Concurrency = min(b.m.Concurrency, 64)
+		src, err = m.cfg.Queues.ConsumeQueue(octx, triggers.QueueOptions{Queue: queue, Prefetch: cfg.Concurrency})
 	case b.t.Queue != nil:
 		q := b.t.Queue
 		cfg.EventSource, cfg.Retries, cfg.Backoff, cfg.Filter, cfg.Concurrency = "queue/"+q.Name, q.Retries, q.Backoff, q.Filter, q.Prefetch

@@ -1,0 +1,313 @@
+package async
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/edgefn/edgefn/runtime"
+	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/triggers"
+	"github.com/edgefn/edgefn/triggers/dispatch"
+)
+
+// QueuePrefix starts the name of every function's async invocation queue.
+const QueuePrefix = "edgefn.async."
+
+// TopicPrefix starts the WebSocket topic of every async request's reply.
+const TopicPrefix = "requests."
+
+// ErrForbidden is returned (wrapped) when a caller asks for another caller's request.
+var ErrForbidden = errors.New("async request belongs to another caller")
+
+// Config configures a Service.
+type Config struct {
+	// Store keeps the requests; required.
+	Store Store
+	// Queues carries the invocations; required.
+	Queues triggers.Queues
+	// Topics is the WebSocket fan-out the replies go out on, which also wakes this node's
+	// waiting GET /requests/{id}?wait= calls, whichever node answered; required.
+	Topics triggers.Topics
+	// TTL is how long a request and its reply are kept; default 5 minutes.
+	TTL time.Duration
+	// Meter creates the metrics; default a no-op meter.
+	Meter metric.Meter
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Service accepts async calls, runs them (as the dispatch.AsyncRunner of the trigger
+// manager) and answers for their replies.
+type Service struct {
+	cfg Config
+
+	mu      sync.Mutex
+	waiters map[string]map[chan struct{}]struct{}
+
+	requests metric.Int64Counter
+}
+
+var _ dispatch.AsyncRunner = (*Service)(nil)
+var _ triggers.TopicListener = (*Service)(nil)
+
+// New validates cfg; Start makes the service hear replies.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Queues == nil || cfg.Topics == nil {
+		return nil, errors.New("async: a store, a queue backend and a topics backend are required")
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = 5 * time.Minute
+	}
+	if cfg.Meter == nil {
+		cfg.Meter = noop.NewMeterProvider().Meter("edgefn/async")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Service{cfg: cfg, waiters: map[string]map[chan struct{}]struct{}{}}
+	var err error
+	if s.requests, err = cfg.Meter.Int64Counter("edgefn_async_requests",
+		metric.WithDescription("Async requests by outcome: accepted, completed (the function answered), failed (it did not)."),
+	); err != nil {
+		return nil, err
+	}
+	for _, o := range []string{"accepted", "completed", "failed"} {
+		s.requests.Add(context.Background(), 0, metric.WithAttributes(attribute.String("outcome", o)))
+	}
+	if _, err = cfg.Meter.Int64ObservableGauge("edgefn_async_pending",
+		metric.WithDescription("Async requests accepted and not answered yet (in the reply store, all nodes)."),
+		metric.WithInt64Callback(func(ctx context.Context, o metric.Int64Observer) error {
+			n, err := cfg.Store.Pending(ctx)
+			if err != nil {
+				return err
+			}
+			o.Observe(n)
+			return nil
+		})); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Start makes the service hear replies published on any node, until ctx ends.
+func (s *Service) Start(ctx context.Context) error {
+	return s.cfg.Topics.ListenTopics(ctx, s)
+}
+
+// Queue names the queue of function's async invocations (dispatch.AsyncRunner).
+func (s *Service) Queue(function string) string { return QueuePrefix + function }
+
+// Submit stores a pending request for ev and queues its invocation. owner is the JWT sub of
+// the caller ("" without one); caller and key are the Idempotency-Key scope and value. It
+// returns the request's ID: an earlier one when the key was seen (and then queues nothing).
+func (s *Service) Submit(ctx context.Context, function string, ev *fn.Event, owner, caller, key string) (string, error) {
+	rec := &Record{ID: newID(), Function: function, Owner: owner, State: Pending, Created: time.Now().UTC()}
+	id, created, err := s.cfg.Store.Create(ctx, rec, caller, key, s.cfg.TTL)
+	if err != nil || !created {
+		return id, err
+	}
+	ev.CorrelationID = id
+	data, err := encodeEvent(ev)
+	if err == nil {
+		err = s.cfg.Queues.PublishQueue(ctx, s.Queue(function), &triggers.Message{
+			ID: id, Type: "edgefn.async", Source: "http", Time: ev.Time, ContentType: "application/json",
+			Data: data, CorrelationID: id,
+		})
+	}
+	if err != nil {
+		// Nobody will run it: answer the request with the error, so it does not sit pending.
+		_ = s.complete(context.WithoutCancel(ctx), rec, 503, `{"error":{"code":"unavailable","message":"the call could not be queued"}}`)
+		return "", fmt.Errorf("async: queue %s: %w", id, err)
+	}
+	s.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", "accepted")))
+	return id, nil
+}
+
+// Get returns request id for a caller with claims (nil without a token): ErrNotFound when
+// unknown or expired, ErrForbidden when it belongs to another sub.
+func (s *Service) Get(ctx context.Context, id string, claims map[string]any) (*Record, error) {
+	rec, err := s.cfg.Store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Owner != "" {
+		if sub, _ := claims["sub"].(string); sub != rec.Owner {
+			return nil, ErrForbidden
+		}
+	}
+	return rec, nil
+}
+
+// Wait is Get that holds on, up to ctx, while the request is pending. It does not poll the
+// store: the reply's publication on requests.{id} wakes it, on whichever node it was made.
+func (s *Service) Wait(ctx context.Context, id string, claims map[string]any) (*Record, error) {
+	wake := s.addWaiter(id)
+	defer s.removeWaiter(id, wake)
+	for {
+		rec, err := s.Get(ctx, id, claims)
+		if err != nil || rec.State == Done {
+			return rec, err
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return rec, nil
+		}
+	}
+}
+
+// Access decides whether a WebSocket client with claims may subscribe to requests.{id}.
+func (s *Service) Access(ctx context.Context, id string, claims map[string]any) error {
+	_, err := s.Get(ctx, id, claims)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return errors.New("no such async request (or it expired)")
+	case errors.Is(err, ErrForbidden):
+		return errors.New("the async request belongs to another caller")
+	case err != nil:
+		s.cfg.Logger.Warn("async store unavailable", "error", err)
+		return errors.New("the async request cannot be checked now; try again")
+	}
+	return nil
+}
+
+// Decode rebuilds a queued invocation (dispatch.AsyncRunner).
+func (s *Service) Decode(d *triggers.Delivery) (*fn.Event, error) {
+	return decodeEvent(d.Data, d.CorrelationID, d.Attempt)
+}
+
+// Retryable says which failures are tried again: the function's process failing (crash,
+// timeout, not ready, overloaded, paused by its breaker) or an error without a status. A
+// status the function chose (fn.Errorf) is its answer.
+func (s *Service) Retryable(err error) bool {
+	var rerr *runtime.Error
+	if errors.As(err, &rerr) {
+		return true
+	}
+	status, _, _ := runtime.HTTPStatus(err)
+	return status >= 500
+}
+
+// Complete stores the outcome of a request and publishes it on requests.{id}
+// (dispatch.AsyncRunner). A request answered already (a redelivered invocation that ran
+// twice) keeps its first reply.
+func (s *Service) Complete(ctx context.Context, function string, ev *fn.Event, res *fn.Result, err error) error {
+	rec := &Record{ID: ev.CorrelationID, Function: function}
+	outcome := "completed"
+	if err != nil {
+		outcome = "failed"
+		status, code, msg := runtime.HTTPStatus(err)
+		rec.Status, rec.Headers = status, map[string]string{"Content-Type": "application/json"}
+		rec.Body = errorBody(code, msg, ev.CorrelationID)
+	} else {
+		rec.Status, rec.Headers, rec.Body = resultReply(res)
+	}
+	if err := s.store(ctx, rec); err != nil {
+		return err
+	}
+	s.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
+	return nil
+}
+
+// complete answers rec with a JSON error body of the gateway's own.
+func (s *Service) complete(ctx context.Context, rec *Record, status int, body string) error {
+	rec.Status, rec.Headers, rec.Body = status, map[string]string{"Content-Type": "application/json"}, []byte(body)
+	return s.store(ctx, rec)
+}
+
+// store completes rec in the store, then publishes it.
+func (s *Service) store(ctx context.Context, rec *Record) error {
+	err := s.cfg.Store.Complete(ctx, rec.ID, rec.Status, rec.Headers, rec.Body, s.cfg.TTL)
+	switch {
+	case errors.Is(err, ErrAlreadyDone):
+		return nil
+	case errors.Is(err, ErrNotFound):
+		s.cfg.Logger.Warn("async reply for an expired request dropped", "id", rec.ID, "function", rec.Function)
+		return nil
+	case err != nil:
+		return fmt.Errorf("async: store reply %s: %w", rec.ID, err)
+	}
+	rec.State, rec.Completed = Done, time.Now().UTC()
+	if _, err := s.cfg.Topics.PublishTopic(ctx, TopicPrefix+rec.ID, replyPublication(rec)); err != nil {
+		// The reply is stored: GET /requests/{id} has it. Subscribers and waiters on other
+		// nodes learn it from the store when they look again.
+		s.cfg.Logger.Warn("async reply stored but not published", "id", rec.ID, "error", err)
+		s.wake(rec.ID)
+	}
+	return nil
+}
+
+// Publication wakes the waiters of an async request whose reply was published, on any
+// node (triggers.TopicListener).
+func (s *Service) Publication(p *triggers.Publication) {
+	if id, ok := strings.CutPrefix(p.Topic, TopicPrefix); ok {
+		s.wake(id)
+	}
+}
+
+// Resync wakes every waiter: replies may have been published while the fan-out was down,
+// and waiters look in the store again (triggers.TopicListener).
+func (s *Service) Resync() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, set := range s.waiters {
+		for ch := range set {
+			signal(ch)
+		}
+	}
+}
+
+func (s *Service) addWaiter(id string) chan struct{} {
+	ch := make(chan struct{}, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := s.waiters[id]
+	if set == nil {
+		set = map[chan struct{}]struct{}{}
+		s.waiters[id] = set
+	}
+	set[ch] = struct{}{}
+	return ch
+}
+
+func (s *Service) removeWaiter(id string, ch chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.waiters[id], ch)
+	if len(s.waiters[id]) == 0 {
+		delete(s.waiters, id)
+	}
+}
+
+func (s *Service) wake(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ch := range s.waiters[id] {
+		signal(ch)
+	}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// newID returns 128 random bits in hex.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,111 @@
+package async
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+const defaultRedisTestURL = "redis://127.0.0.1:6379/0"
+
+func redisTestURL() string {
+	if u := os.Getenv("EDGEFN_TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return defaultRedisTestURL
+}
+
+// redisReachable probes the test Redis once per test binary.
+var redisReachable = sync.OnceValue(func() error {
+	opt, err := goredis.ParseURL(redisTestURL())
+	if err != nil {
+		return fmt.Errorf("EDGEFN_TEST_REDIS_URL: %w", err)
+	}
+	opt.MaxRetries = -1
+	c := goredis.NewClient(opt)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return c.Ping(ctx).Err()
+})
+
+// redisTestClient returns a client of the test Redis, closed when the test ends. When Redis
+// cannot be reached the test is skipped loudly, or fails when CI is set.
+func redisTestClient(tb testing.TB) *goredis.Client {
+	tb.Helper()
+	if err := redisReachable(); err != nil {
+		msg := fmt.Sprintf("REDIS UNREACHABLE: %s: %v (set EDGEFN_TEST_REDIS_URL or start Redis)", redisTestURL(), err)
+		if os.Getenv("CI") != "" {
+			tb.Fatal(msg)
+		}
+		tb.Skip(msg)
+	}
+	opt, err := goredis.ParseURL(redisTestURL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	opt.ClientName = "edgefn-async-test"
+	c := goredis.NewClient(opt)
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// redisTestPrefix returns a key prefix no other test uses, and deletes its keys when the
+// test ends.
+func redisTestPrefix(tb testing.TB, c *goredis.Client) string {
+	tb.Helper()
+	r := strings.NewReplacer("/", "-", " ", "-", "*", "-", "?", "-", "[", "-", "]", "-", `\`, "-")
+	prefix := fmt.Sprintf("edgefn-test-async:%s-%s:", r.Replace(tb.Name()), testID(tb)[:8])
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var keys []string
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		err := iter.Err()
+		if err == nil && len(keys) > 0 {
+			err = c.Del(ctx, keys...).Err()
+		}
+		if err != nil {
+			tb.Logf("cleanup: del %s*: %v", prefix, err)
+		}
+	})
+	return prefix
+}
+
+// testID returns a fresh correlation ID: 128 random bits in hex.
+func testID(tb testing.TB) string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		tb.Fatal(err)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// waitFor polls cond until it holds, failing the test when it does not within 5s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,273 @@
+// Package ws is the gateway's WebSocket endpoint (SPEC 7): browsers connect to GET /ws,
+// authenticate with a JWT, subscribe to topics allowed by the `kind: topics` rules, and
+// receive what functions notify (fn.Result.Notify) and what other clients publish. A client
+// publish on a topic also invokes the functions whose `websocket` trigger matches it.
+//
+// The Hub keeps a sharded registry of the topics this node's clients subscribe to, and
+// hears every publication of every node through a [triggers.Topics] backend (in process,
+// or Redis). The backend numbers publications per topic (epoch and offset) and keeps
+// recent ones, so a client that reconnects resubscribes with its last offset and gets
+// exactly what it missed, or `recovered:false`. The hub never blocks on a client: each
+// connection has a bounded send queue and one writer goroutine, and a client that does not
+// keep up is closed with 4008.
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/edgefn/edgefn/gateway/auth"
+	"github.com/edgefn/edgefn/runtime/manifest"
+	"github.com/edgefn/edgefn/triggers"
+	"github.com/edgefn/edgefn/triggers/dispatch"
+)
+
+// Config configures a Hub. Zero values mean the defaults given.
+type Config struct {
+	// Topics carries publications and their history; required.
+	Topics triggers.Topics
+	// Auth verifies the tokens of connections; nil refuses every token (connections stay
+	// anonymous).
+	Auth *auth.Verifier
+	// Effects carries out what functions triggered by client publishes emit and notify;
+	// nil fails those invocations.
+	Effects *dispatch.Effects
+	// AllowedOrigins lists the Origin values browsers may connect from; "*" allows any.
+	// Empty: the same origin only (the Origin's host is the request's Host). Clients that
+	// send no Origin (not browsers) are always allowed.
+	AllowedOrigins []string
+	// RequestAccess decides who may subscribe to requests.{id}, the reply topic of an async
+	// request (SPEC 8): nil when claims may. Unset: requests.* topics follow the rules.
+	RequestAccess func(ctx context.Context, id string, claims map[string]any) error
+	// MaxFrame bounds an inbound frame; larger ones close the connection with 1009.
+	// Default 64 KiB.
+	MaxFrame int
+	// MaxSubscriptions bounds the topics one connection subscribes to; default 128.
+	MaxSubscriptions int
+	// QueueMessages and QueueBytes bound a connection's send queue; a client whose queue
+	// overflows is closed with 4008. Defaults 1024 frames and 1 MiB.
+	QueueMessages, QueueBytes int
+	// PingInterval is how often the server pings; default 25s. IdleTimeout closes a client
+	// that sent nothing (not even a pong) for that long; default 60s.
+	PingInterval, IdleTimeout time.Duration
+	// WriteTimeout bounds one write to a client; a write that takes longer closes the
+	// client as slow. Default 10s.
+	WriteTimeout time.Duration
+	// CloseWait is how long the server waits for the client's answer to a close; default 2s.
+	CloseWait time.Duration
+	// Meter creates the hub's metrics; default a no-op meter.
+	Meter metric.Meter
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxFrame <= 0 {
+		c.MaxFrame = 64 << 10
+	}
+	if c.MaxSubscriptions <= 0 {
+		c.MaxSubscriptions = 128
+	}
+	if c.QueueMessages <= 0 {
+		c.QueueMessages = 1024
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = 1 << 20
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 60 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.CloseWait <= 0 {
+		c.CloseWait = 2 * time.Second
+	}
+	if c.Meter == nil {
+		c.Meter = noop.NewMeterProvider().Meter("edgefn/ws")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Hub owns the WebSocket connections of one gateway node.
+type Hub struct {
+	cfg      Config
+	registry registry
+	rules    atomic.Pointer[[]*manifest.TopicRule]
+	triggers atomic.Pointer[[]wsTrigger]
+
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	closing bool
+	wg      sync.WaitGroup // connection handlers
+
+	connections     metric.Int64UpDownCounter
+	publications    metric.Int64Counter
+	slowDisconnects metric.Int64Counter
+}
+
+// wsTrigger is a function's websocket trigger.
+type wsTrigger struct {
+	pattern string
+	fn      dispatch.Function
+}
+
+// New validates cfg and builds the hub; it listens to nothing until Start.
+func New(cfg Config) (*Hub, error) {
+	if cfg.Topics == nil {
+		return nil, errors.New("ws: a topics backend is required")
+	}
+	cfg.setDefaults()
+	h := &Hub{cfg: cfg, conns: map[*conn]struct{}{}}
+	h.registry.init()
+	var err error
+	m := cfg.Meter
+	if h.connections, err = m.Int64UpDownCounter("edgefn_ws_connections",
+		metric.WithDescription("Open WebSocket connections.")); err != nil {
+		return nil, err
+	}
+	if h.publications, err = m.Int64Counter("edgefn_ws_publications",
+		metric.WithDescription("Publications delivered to WebSocket topics with subscribers on this node.")); err != nil {
+		return nil, err
+	}
+	if h.slowDisconnects, err = m.Int64Counter("edgefn_ws_slow_disconnects",
+		metric.WithDescription("WebSocket clients closed with 4008 because they did not keep up.")); err != nil {
+		return nil, err
+	}
+	// Counters are exported from zero, not from their first event.
+	h.publications.Add(context.Background(), 0)
+	h.slowDisconnects.Add(context.Background(), 0)
+	empty := []*manifest.TopicRule{}
+	h.rules.Store(&empty)
+	h.triggers.Store(&[]wsTrigger{})
+	return h, nil
+}
+
+// Start makes the hub hear the publications of every node. It returns once it does;
+// the hub hears until ctx ends.
+func (h *Hub) Start(ctx context.Context) error {
+	if err := h.cfg.Topics.ListenTopics(ctx, h); err != nil {
+		return fmt.Errorf("ws: listen to topics: %w", err)
+	}
+	return nil
+}
+
+// SetRules replaces the topic rules; connections use them from their next operation.
+func (h *Hub) SetRules(rules []*manifest.TopicRule) {
+	rules = slices.Clone(rules)
+	h.rules.Store(&rules)
+}
+
+// SetFunctions takes the websocket triggers of the deployed functions.
+func (h *Hub) SetFunctions(fns []dispatch.Function) {
+	var ts []wsTrigger
+	for _, f := range fns {
+		m := f.Manifest()
+		if m == nil {
+			continue
+		}
+		for _, t := range m.Triggers {
+			if t.WebSocket != nil {
+				ts = append(ts, wsTrigger{pattern: t.WebSocket.Topic, fn: f})
+			}
+		}
+	}
+	h.triggers.Store(&ts)
+}
+
+// Notify publishes data (JSON) to topic: the dispatch.Notifier of functions' effects.
+func (h *Hub) Notify(ctx context.Context, topic string, data []byte) error {
+	if !manifest.ValidTopic(topic) {
+		return fmt.Errorf("invalid topic %q", topic)
+	}
+	if !json.Valid(data) {
+		return fmt.Errorf("notification to %q is not JSON", topic)
+	}
+	_, err := h.cfg.Topics.PublishTopic(ctx, topic, data)
+	return err
+}
+
+// Close sends 1001 to every client and waits (up to ctx) until their connections ended.
+// New connections are refused from then on.
+func (h *Hub) Close(ctx context.Context) error {
+	h.mu.Lock()
+	h.closing = true
+	for c := range h.conns {
+		c.out.close(CloseGoingAway, "server going away", false)
+	}
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		h.mu.Lock()
+		for c := range h.conns {
+			c.abort()
+		}
+		h.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// slowDisconnect counts and logs a client closed for not keeping up. The caller already
+// made its queue close with 4008 (or aborted it).
+func (h *Hub) slowDisconnect(c *conn) {
+	h.slowDisconnects.Add(context.Background(), 1)
+	h.cfg.Logger.Warn("websocket client too slow; closed", "ip", c.ip, "code", CloseSlow)
+}
+
+// register adds a connection; false when the hub is closing.
+func (h *Hub) register(c *conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return false
+	}
+	h.conns[c] = struct{}{}
+	h.wg.Add(1)
+	h.connections.Add(context.Background(), 1)
+	return true
+}
+
+func (h *Hub) unregister(c *conn) {
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+	h.connections.Add(context.Background(), -1)
+	h.wg.Done()
+}
+
+// matchTriggers returns the functions whose websocket trigger matches topic.
+func (h *Hub) matchTriggers(topic string) []dispatch.Function {
+	var out []dispatch.Function
+	for _, t := range *h.triggers.Load() {
+		if _, ok := manifest.MatchTopic(t.pattern, topic); ok {
+			out = append(out, t.fn)
+		}
+	}
+	return out
+}
+
+// isRequestTopic reports whether topic is requests.{id} and returns the id.
+func isRequestTopic(topic string) (string, bool) {
+	id, ok := strings.CutPrefix(topic, "requests.")
+	return id, ok && id != "" && !strings.Contains(id, ".")
+}
