@@ -8,9 +8,9 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 
 .PHONY: run test build functions bench lint proto fuzz clean
 
-## run: build edgefn and every function under functions/, then serve manifests/ on :8080
+## run: build edgefn and every function under functions/, then serve manifests/ and the demo page examples/web on :8080
 run: build functions
-	$(BIN)/edgefn serve --listen $(LISTEN) --manifests manifests/
+	$(BIN)/edgefn serve --listen $(LISTEN) --manifests manifests/ --static examples/web
 
 ## test: the whole suite (unit, golden, end-to-end) with the race detector
 test:

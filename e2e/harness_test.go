@@ -25,6 +25,7 @@ var bins struct {
 	testfn  string
 	hello   string
 	echo    string
+	notify  string
 	repoDir string
 }
 
@@ -49,6 +50,7 @@ func run(m *testing.M) int {
 		{&bins.testfn, "./internal/testfn"},
 		{&bins.hello, "./functions/hello"},
 		{&bins.echo, "./functions/echo"},
+		{&bins.notify, "./functions/notify"},
 	}
 	for _, b := range builds {
 		*b.out = filepath.Join(dir, filepath.Base(b.pkg))
@@ -90,11 +92,25 @@ func startGateway(t testing.TB, dataDir string, args ...string) *gateway {
 	return g
 }
 
+// restartGateway starts edgefn serve with args again on the address and data dir of g, which
+// must have stopped: clients that reconnect to the same URL find the new process.
+func restartGateway(t testing.TB, g *gateway, args ...string) *gateway {
+	t.Helper()
+	g2, err := launchGatewayAt(t, g.Addr, g.DataDir, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g2
+}
+
 func launchGateway(t testing.TB, dataDir string, args ...string) (*gateway, error) {
+	return launchGatewayAt(t, freeAddr(t), dataDir, args...)
+}
+
+func launchGatewayAt(t testing.TB, addr, dataDir string, args ...string) (*gateway, error) {
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	addr := freeAddr(t)
 	g := &gateway{t: t, Addr: addr, URL: "http://" + addr, DataDir: dataDir, logs: &syncBuffer{}, done: make(chan struct{})}
 	all := append([]string{"serve", "--listen", addr, "--data-dir", dataDir, "--grace", "5s"}, args...)
 	g.cmd = exec.Command(bins.edgefn, all...)
@@ -172,10 +188,10 @@ func freeAddr(t testing.TB) string {
 }
 
 // writeManifest writes a manifest into a temp folder and returns its path. {{testfn}},
-// {{hello}} and {{echo}} stand for the built plugins.
+// {{hello}}, {{echo}} and {{notify}} stand for the built plugins.
 func writeManifest(t testing.TB, yaml string) string {
 	t.Helper()
-	r := strings.NewReplacer("{{testfn}}", bins.testfn, "{{hello}}", bins.hello, "{{echo}}", bins.echo)
+	r := strings.NewReplacer("{{testfn}}", bins.testfn, "{{hello}}", bins.hello, "{{echo}}", bins.echo, "{{notify}}", bins.notify)
 	path := filepath.Join(t.TempDir(), "fn.yaml")
 	if err := os.WriteFile(path, []byte(r.Replace(yaml)), 0o600); err != nil {
 		t.Fatal(err)

@@ -135,6 +135,9 @@ func (s *Server) adminInvoke(c *fiber.Ctx) error {
 		ID: requestID(c), Source: "invoke", Time: time.Now().UTC(), Data: body,
 		ContentType: string(c.Request().Header.ContentType()), Attempt: 1, Headers: requestHeaders(c),
 	}
+	if s.cfg.Async != nil && wantsAsync("allowed", c.Get("Prefer")) {
+		return s.invokeAsync(c, f, ev)
+	}
 	ctx := runtime.WithRequestID(context.Background(), ev.ID)
 	res, err := f.Invoke(ctx, ev)
 	if err == nil {

@@ -60,7 +60,10 @@ func (s *Server) invoke(c *fiber.Ctx) error {
 			c.Set(fiber.HeaderAllow, allow)
 			return sendError(c, fiber.StatusMethodNotAllowed, "method_not_allowed", "method "+c.Method()+" not allowed on "+path)
 		}
-		return sendError(c, fiber.StatusNotFound, "not_found", "no route for "+c.Method()+" "+path)
+		if s.cfg.StaticDir != "" && (c.Method() == fiber.MethodGet || c.Method() == fiber.MethodHead) {
+			return c.Next() // the static files, then notFound
+		}
+		return notFound(c, path)
 	}
 	var claims map[string]any
 	if rt.trigger.Auth == "jwt" {
@@ -88,6 +91,9 @@ func (s *Server) invoke(c *fiber.Ctx) error {
 		Params:      params.Map(),
 		Query:       query(c),
 	}
+	if wantsAsync(rt.trigger.Async, c.Get("Prefer")) && (s.cfg.Async != nil || rt.trigger.Async == "always") {
+		return s.invokeAsync(c, rt.fn, ev)
+	}
 	ctx := runtime.WithRequestID(context.Background(), ev.ID)
 	if tp := c.Get("Traceparent"); tp != "" {
 		ctx = runtime.WithTraceparent(ctx, tp)
@@ -101,6 +107,11 @@ func (s *Server) invoke(c *fiber.Ctx) error {
 		return sendInvokeError(c, err)
 	}
 	return writeResult(c, res)
+}
+
+// notFound answers a request no route takes.
+func notFound(c *fiber.Ctx, path string) error {
+	return sendError(c, fiber.StatusNotFound, "not_found", "no route for "+c.Method()+" "+path)
 }
 
 // errEffects answers a call whose function succeeded but whose effects could not all be

@@ -11,9 +11,13 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
+	"github.com/edgefn/edgefn/gateway/async"
 	"github.com/edgefn/edgefn/gateway/auth"
+	"github.com/edgefn/edgefn/gateway/metrics"
 	"github.com/edgefn/edgefn/gateway/router"
+	"github.com/edgefn/edgefn/gateway/ws"
 	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/triggers/dispatch"
 )
@@ -41,6 +45,16 @@ type Config struct {
 	// Readiness, when set, lists what is not ready beyond the functions (brokers, triggers);
 	// /readyz answers 503 while it lists anything.
 	Readiness func(ctx context.Context) []string
+	// Async runs async calls (SPEC 8) and serves GET /requests/{id}; nil answers
+	// `Prefer: respond-async` synchronously and `async: always` routes with 503.
+	Async *async.Service
+	// WS serves GET /ws; nil answers it with 404.
+	WS *ws.Hub
+	// Metrics is served at GET /metrics; nil answers it with 404.
+	Metrics *metrics.Metrics
+	// StaticDir, when set, is served for GET and HEAD requests that match no route (an
+	// app's pages and scripts, such as examples/web).
+	StaticDir string
 	// Version is reported by the admin API.
 	Version string
 	// Logger; default slog.Default().
@@ -106,8 +120,19 @@ func New(cfg Config) (*Server, error) {
 	s.app.Use(s.requestID)
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
+	if cfg.Metrics != nil {
+		s.app.Get("/metrics", adaptor.HTTPHandler(cfg.Metrics.Handler()))
+	}
+	if cfg.WS != nil {
+		s.app.Get("/ws", cfg.WS.Handler())
+	}
+	s.app.Get("/requests/:id", s.getRequest)
 	s.mountAdmin()
 	s.app.Use(s.invoke)
+	if cfg.StaticDir != "" {
+		s.app.Static("/", cfg.StaticDir, fiber.Static{Index: "index.html"})
+		s.app.Use(func(c *fiber.Ctx) error { return notFound(c, string(c.Request().URI().Path())) })
+	}
 	return s, nil
 }
 

@@ -8,6 +8,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/edgefn/edgefn/gateway/async"
 	"github.com/edgefn/edgefn/triggers"
 	"github.com/edgefn/edgefn/triggers/amqp"
 	"github.com/edgefn/edgefn/triggers/memory"
@@ -19,6 +20,8 @@ import (
 type backends struct {
 	queues  triggers.Queues
 	streams triggers.Streams
+	topics  triggers.Topics
+	replies async.Store
 	pingers map[string]triggers.Pinger
 	closers []func()
 }
@@ -42,6 +45,13 @@ func openBackends(ctx context.Context, o *serveOptions, logger *slog.Logger) (*b
 		logger.Warn("embedded in-memory backend in use: its queues and streams are lost on restart",
 			"queues", amqpURL == "", "streams", redisURL == "")
 	}
+	history := triggers.HistoryOptions{Size: o.topicHistory, TTL: o.topicTTL}
+	if redisURL == "" {
+		topics := memory.NewTopics(history)
+		replies := async.NewMemoryStore()
+		b.closers = append(b.closers, func() { topics.Close() }, func() { replies.Close() })
+		b.topics, b.replies = topics, replies
+	}
 	if redisURL != "" {
 		opts, err := goredis.ParseURL(redisURL)
 		if err != nil {
@@ -62,6 +72,14 @@ func openBackends(ctx context.Context, o *serveOptions, logger *slog.Logger) (*b
 		}
 		b.streams = streams
 		b.pingers["redis"] = streams
+		topics, err := redis.NewTopics(client, history, redis.TopicsOptions{})
+		if err != nil {
+			b.close()
+			return nil, err
+		}
+		b.closers = append(b.closers, func() { topics.Close() })
+		b.topics = topics
+		b.replies = async.NewRedisStore(client, "")
 	}
 	if amqpURL != "" {
 		q, err := amqp.Dial(amqpURL, amqp.Options{Logger: logger, Name: "edgefn " + o.nodeID})

@@ -90,6 +90,8 @@ type request struct {
 	// getBody, when set, gives a fresh copy of the body, so that the request can be resent
 	// on a fresh connection.
 	getBody func() (io.ReadCloser, error)
+	// header holds extra request headers.
+	header http.Header
 }
 
 // do sends r and returns the response when its status is 2xx; the caller closes its body.
@@ -103,6 +105,9 @@ func (c *client) do(ctx context.Context, r request) (*http.Response, error) {
 		req.ContentLength = r.contentLength
 	}
 	req.GetBody = r.getBody
+	for k, v := range r.header {
+		req.Header[k] = v
+	}
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
 	}

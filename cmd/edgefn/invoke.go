@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,9 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 )
-
-// errAsyncUnavailable is the answer to --async and --wait until the async request API exists.
-var errAsyncUnavailable = errors.New("--async needs the async request API, not available yet")
 
 func newInvokeCmd() *cobra.Command {
 	var (
@@ -26,14 +22,11 @@ func newInvokeCmd() *cobra.Command {
 		Short: "Call a function and print its result",
 		Long: "invoke calls a function directly with --data as the event's data and prints the\n" +
 			"function's answer. --data takes JSON (or any text) inline, @FILE to read a file,\n" +
-			"or @- to read standard input.",
+			"or @- to read standard input. With --async the call is queued and invoke prints its\n" +
+			"correlation ID at once; --wait (which implies --async) then waits for the reply and\n" +
+			"prints it.",
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// TODO(issue 5): --async posts with Prefer: respond-async and prints the
-			// correlation ID; --wait then polls GET /requests/{id} for the reply.
-			if async || wait {
-				return errAsyncUnavailable
-			}
 			body, contentType, err := invokeBody(cmd, data)
 			if err != nil {
 				return err
@@ -42,13 +35,16 @@ func newInvokeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if async || wait {
+				return invokeAsync(cmd, c, args[0], body, contentType, wait)
+			}
 			return invoke(cmd, c, args[0], body, contentType)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVarP(&data, "data", "d", "", "the event's data: JSON or text inline, @FILE, or @- for stdin")
 	f.BoolVar(&async, "async", false, "run asynchronously and print the correlation ID")
-	f.BoolVar(&wait, "wait", false, "with --async: wait for the reply and print it")
+	f.BoolVar(&wait, "wait", false, "run asynchronously, wait for the reply and print it")
 	return cmd
 }
 
@@ -100,4 +96,41 @@ func invoke(cmd *cobra.Command, c *client, name string, body []byte, contentType
 		return fmt.Errorf("invoke %s: read response: %w", name, err)
 	}
 	return writeWithNewline(cmd.OutOrStdout(), out)
+}
+
+// invokeAsync queues a call with Prefer: respond-async and prints its ID, or with wait the
+// reply, fetched with GET /requests/{id}?wait= until it is there.
+func invokeAsync(cmd *cobra.Command, c *client, name string, body []byte, contentType string, wait bool) error {
+	var accepted struct {
+		ID string `json:"id"`
+	}
+	err := c.callJSON(cmd.Context(), request{
+		method: http.MethodPost, path: functionPath(name, "invoke"), body: bytes.NewReader(body),
+		contentType: contentType, header: http.Header{"Prefer": {"respond-async"}},
+	}, &accepted)
+	if err != nil {
+		return err
+	}
+	if accepted.ID == "" {
+		return fmt.Errorf("invoke %s: the server did not accept the call asynchronously", name)
+	}
+	if !wait {
+		_, err := fmt.Fprintln(cmd.OutOrStdout(), accepted.ID)
+		return err
+	}
+	for {
+		resp, err := c.do(cmd.Context(), request{method: http.MethodGet, path: "/requests/" + accepted.ID + "?wait=30s"})
+		if err != nil {
+			return err
+		}
+		out, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("invoke %s: read reply: %w", name, err)
+		}
+		// A function may answer 202 itself: the state header tells its reply from "pending".
+		if resp.Header.Get("Edgefn-Request-State") != "pending" {
+			return writeWithNewline(cmd.OutOrStdout(), out)
+		}
+	}
 }

@@ -80,10 +80,3 @@ func TestInvokeFailure(t *testing.T) {
 	res := runCLI(t, "invoke", "hello", "--server", url)
 	wantOutput(t, res, exitError, "", "edgefn: hello did not answer within 5s\n")
 }
-
-func TestInvokeAsyncNotYet(t *testing.T) {
-	for _, flag := range []string{"--async", "--wait"} {
-		res := runCLI(t, "invoke", "hello", flag)
-		wantOutput(t, res, exitError, "", "edgefn: --async needs the async request API, not available yet\n")
-	}
-}

@@ -13,7 +13,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/edgefn/edgefn/gateway"
+	"github.com/edgefn/edgefn/gateway/async"
 	"github.com/edgefn/edgefn/gateway/auth"
+	"github.com/edgefn/edgefn/gateway/metrics"
+	"github.com/edgefn/edgefn/gateway/ws"
 	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers/dispatch"
@@ -54,6 +57,11 @@ type serveOptions struct {
 	redis        string
 	amqp         string
 	streamMaxLen int64
+	origins      []string
+	static       string
+	topicHistory int
+	topicTTL     time.Duration
+	replyTTL     time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -80,6 +88,11 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&o.redis, "redis", "", "Redis URL for streams (also EDGEFN_REDIS_URL); default embedded")
 	f.StringVar(&o.amqp, "amqp", "", "RabbitMQ URL for queues (also EDGEFN_AMQP_URL); default embedded")
 	f.Int64Var(&o.streamMaxLen, "stream-max-len", 100_000, "streams are trimmed to about this many entries (XADD MAXLEN ~)")
+	f.StringSliceVar(&o.origins, "allowed-origins", nil, "Origins browsers may open /ws from, comma-separated; * for any (default: same origin only)")
+	f.StringVar(&o.static, "static", "", "folder whose files are served for GET requests no route takes (e.g. examples/web)")
+	f.IntVar(&o.topicHistory, "topic-history", 100, "publications each WebSocket topic keeps for resuming subscribers")
+	f.DurationVar(&o.topicTTL, "topic-history-ttl", 5*time.Minute, "how long WebSocket topics keep publications for resuming subscribers")
+	f.DurationVar(&o.replyTTL, "reply-ttl", 5*time.Minute, "how long async requests and their replies are kept")
 	f.StringVar(&o.nodeID, "node-id", defaultNodeID(), "this node's name in a cluster (stream consumer names)")
 	return cmd
 }
@@ -118,9 +131,31 @@ func serve(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	defer be.close()
+	mx, err := metrics.New()
+	if err != nil {
+		return err
+	}
 	effects := &dispatch.Effects{Queues: be.queues, Streams: be.streams}
+	asyncs, err := async.New(async.Config{
+		Store: be.replies, Queues: be.queues, Topics: be.topics, TTL: o.replyTTL,
+		Meter: mx.Meter("github.com/edgefn/edgefn/gateway/async"), Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	hub, err := ws.New(ws.Config{
+		Topics: be.topics, Auth: verifier, AllowedOrigins: o.origins, Effects: effects, RequestAccess: asyncs.Access,
+		Meter: mx.Meter("github.com/edgefn/edgefn/gateway/ws"), Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	if set != nil {
+		hub.SetRules(set.Topics)
+	}
+	effects.Notifier = hub // notifications from functions go to the WebSocket topics
 	triggerManager := dispatch.NewManager(dispatch.ManagerConfig{
-		Queues: be.queues, Streams: be.streams, Effects: effects, NodeID: o.nodeID, Logger: logger,
+		Queues: be.queues, Streams: be.streams, Effects: effects, Async: asyncs, NodeID: o.nodeID, Logger: logger,
 	})
 
 	var srv *gateway.Server
@@ -128,7 +163,9 @@ func serve(ctx context.Context, o *serveOptions) error {
 		DataDir: o.dataDir, Logger: logger, Drain: o.grace,
 		OnChange: func(fns []*runtime.Function) {
 			srv.SetFunctions(fns)
-			triggerManager.Update(asDispatch(fns))
+			dfns := asDispatch(fns)
+			triggerManager.Update(dfns)
+			hub.SetFunctions(dfns)
 		},
 	})
 	if err != nil {
@@ -137,6 +174,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 	srv, err = gateway.New(gateway.Config{
 		Host: host, Auth: verifier, AdminToken: o.adminToken, BodyLimit: bodyLimit,
 		DataDir: o.dataDir, Version: version, Logger: logger, Effects: effects,
+		WS: hub, Async: asyncs, Metrics: mx, StaticDir: o.static,
 		Readiness: func(ctx context.Context) []string {
 			return append(be.notReady(ctx), triggerManager.NotReady()...)
 		},
@@ -145,15 +183,33 @@ func serve(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	managerCtx, stopManager := context.WithCancel(context.Background())
+	if err := hub.Start(managerCtx); err != nil {
+		stopManager()
+		return err
+	}
+	if err := asyncs.Start(managerCtx); err != nil {
+		stopManager()
+		return err
+	}
 	go triggerManager.Run(managerCtx)
-	// Shutdown: stop taking HTTP calls and deliveries, let what is in flight finish, then
-	// stop the functions.
+	// Shutdown (SPEC 9): stop taking HTTP calls and deliveries, let what is in flight
+	// finish, close the WebSockets with 1001, then stop the functions.
 	shutdown := func() {
 		sctx, cancel := context.WithTimeout(context.Background(), o.grace)
 		defer cancel()
+		// Fiber's shutdown also waits for the upgraded WebSocket connections, so the hub
+		// closes them (1001) meanwhile rather than after.
+		wsClosed := make(chan struct{})
+		go func() {
+			defer close(wsClosed)
+			if err := hub.Close(sctx); err != nil {
+				logger.Warn("websocket clients did not close in time", "error", err)
+			}
+		}()
 		if err := srv.Shutdown(sctx); err != nil {
 			logger.Warn("http shutdown", "error", err)
 		}
+		<-wsClosed
 		stopManager()
 		triggerManager.Wait()
 		if err := host.Close(sctx); err != nil {

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -99,6 +100,21 @@ func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
 			msg = fn.ToQueue(in.Queue, "record", map[string]string{"from": ev.ID})
 		}
 		return fn.Status(202).Emit(msg), nil
+	case "notify": // notifies the topic in ?topic= with the request body
+		return fn.Status(202).Notify(ev.Query.Get("topic"), json.RawMessage(ev.Data)), nil
+	case "websocket.publish": // a client publish: refused when the data says {"reject": true},
+		// else recorded and echoed to audit.ws with the publisher's sub
+		var in struct{ Reject bool }
+		_ = ev.Decode(&in)
+		if in.Reject {
+			return nil, fn.Errorf(422, "rejected by testfn")
+		}
+		if err := record(ev); err != nil {
+			return nil, err
+		}
+		return fn.Status(200).Notify("audit.ws", map[string]any{
+			"sub": ev.Claims["sub"], "topic": ev.Subject, "source": ev.Source, "data": json.RawMessage(ev.Data),
+		}), nil
 	case "pong": // answers the data back, for reply-to
 		return fn.Bytes(200, "text/plain", append([]byte("pong:"), ev.Data...)), nil
 	}

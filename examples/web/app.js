@@ -1,0 +1,82 @@
+// The demo page: news.demo (fed by POST /notify/demo) and a chat on chat.lobby, over one
+// EdgefnClient. Every publication becomes <li id="news-EPOCH-OFFSET"> (or chat-...) with
+// data-epoch, data-offset and data-recovered, #state[data-state] says where the connection is,
+// and #notice says when publications were missed: the end-to-end test (e2e/browser_test.go)
+// waits on those.
+import { EdgefnClient } from "./edgefn.js";
+
+const $ = (id) => document.getElementById(id);
+
+const client = new EdgefnClient("/ws", {
+  // No token: the demo's topic rules (manifests/web.yaml) let anyone in. With JWTs, pass
+  // getToken: () => fetch("/my-token").then((r) => r.text()), and onUnauthorized.
+  onState(state, info) {
+    const why = info.code ? ` after ${info.code}${info.reason ? " " + info.reason : ""}` : "";
+    const retry = info.retryIn ? `, retry in ${(info.retryIn / 1000).toFixed(1)} s` : "";
+    $("state").textContent = state + why + retry;
+    $("state").dataset.state = state;
+    if (info.code) $("state").dataset.closeCode = info.code; // the last close code, kept
+  },
+});
+window.edgefnClient = client; // for the console, and for the end-to-end test
+
+function show(list, prefix, data, meta) {
+  const li = document.createElement("li");
+  li.id = `${prefix}-${meta.epoch}-${meta.offset}`; // a topic's offsets start again in a new epoch
+  li.dataset.epoch = meta.epoch;
+  li.dataset.offset = meta.offset;
+  li.dataset.recovered = String(meta.recovered);
+  const text = document.createElement("span");
+  text.className = "text";
+  text.textContent = typeof data?.text === "string" ? data.text : JSON.stringify(data);
+  const at = document.createElement("span");
+  at.className = "meta";
+  at.textContent = `#${meta.offset}` + (data?.at ? ` · ${new Date(data.at).toLocaleTimeString()}` : "");
+  li.append(text, at);
+  list.append(li);
+}
+
+function missed() {
+  // A real app reloads its state here (e.g. GET the list again); the demo just says so.
+  $("notice").textContent = "Some publications were missed while offline; the lists may have gaps.";
+}
+
+client.subscribe("news.demo", (data, meta) => show($("news"), "news", data, meta), { onRecoveryFailed: missed });
+client.subscribe("chat.lobby", (data, meta) => show($("chat"), "chat", data, meta), { onRecoveryFailed: missed });
+
+$("notify-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const input = $("notify-text");
+  $("notify-result").textContent = "";
+  try {
+    const res = await fetch("/notify/demo", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ text: input.value }),
+    });
+    if (!res.ok) {
+      const body = await res.json().catch(() => ({}));
+      throw new Error(body.error?.message || `HTTP ${res.status}`);
+    }
+    input.value = "";
+  } catch (err) {
+    $("notify-result").textContent = err.message;
+  }
+});
+
+$("chat-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const input = $("chat-text");
+  $("chat-error").textContent = "";
+  try {
+    await client.publish("chat.lobby", { text: input.value });
+    input.value = "";
+  } catch (err) {
+    $("chat-error").textContent = err.message;
+  }
+});
+
+$("reconnect").addEventListener("click", () => {
+  client.disconnect();
+  client.connect();
+});
