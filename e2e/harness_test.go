@@ -138,12 +138,31 @@ func launchGatewayAt(t testing.TB, addr, dataDir string, args ...string) (*gatew
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				g.awaitReady()
 				return g, nil
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	return g, fmt.Errorf("edgefn serve did not answer /healthz in time\n%s", g.logs.String())
+}
+
+// awaitReady waits a while for /readyz to say 200: the functions have a ready instance and
+// their queue and stream consumers have started (a stream trigger reading from "new" misses
+// what is published before). It does not fail: tests that start a gateway that cannot be
+// ready check /readyz themselves.
+func (g *gateway) awaitReady() {
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(g.URL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // stop sends SIGTERM and waits for the process.

@@ -169,6 +169,15 @@ func TestWSProtocol(t *testing.T) {
 	}
 	sub.mustOK(map[string]any{"op": "ping"})
 
+	// A connection subscribes to at most 128 topics.
+	many := dialWS(t, wsURL(g, ""), nil)
+	for i := 0; i < 128; i++ {
+		many.mustOK(map[string]any{"op": "subscribe", "topic": fmt.Sprintf("open.t%d", i)})
+	}
+	many.refused(map[string]any{"op": "subscribe", "topic": "open.one-too-many"}, "too_many_subscriptions")
+	many.mustOK(map[string]any{"op": "unsubscribe", "topic": "open.t0"})
+	many.mustOK(map[string]any{"op": "subscribe", "topic": "open.one-too-many"})
+
 	// A binary frame closes with 4400, a frame over 64 KiB with 1009.
 	bin := dialWS(t, wsURL(g, ""), nil)
 	bin.writeMu.Lock()

@@ -5,57 +5,20 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/edgefn/edgefn/internal/testredis"
 )
-
-const defaultRedisTestURL = "redis://127.0.0.1:6379/0"
-
-func redisTestURL() string {
-	if u := os.Getenv("EDGEFN_TEST_REDIS_URL"); u != "" {
-		return u
-	}
-	return defaultRedisTestURL
-}
-
-// redisReachable probes the test Redis once per test binary.
-var redisReachable = sync.OnceValue(func() error {
-	opt, err := goredis.ParseURL(redisTestURL())
-	if err != nil {
-		return fmt.Errorf("EDGEFN_TEST_REDIS_URL: %w", err)
-	}
-	opt.MaxRetries = -1
-	c := goredis.NewClient(opt)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return c.Ping(ctx).Err()
-})
 
 // redisTestClient returns a client of the test Redis, closed when the test ends. When Redis
 // cannot be reached the test is skipped loudly, or fails when CI is set.
 func redisTestClient(tb testing.TB) *goredis.Client {
 	tb.Helper()
-	if err := redisReachable(); err != nil {
-		msg := fmt.Sprintf("REDIS UNREACHABLE: %s: %v (set EDGEFN_TEST_REDIS_URL or start Redis)", redisTestURL(), err)
-		if os.Getenv("CI") != "" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
-	}
-	opt, err := goredis.ParseURL(redisTestURL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	opt.ClientName = "edgefn-async-test"
-	c := goredis.NewClient(opt)
-	tb.Cleanup(func() { c.Close() })
-	return c
+	return testredis.Client(tb, "edgefn-async-test")
 }
 
 // redisTestPrefix returns a key prefix no other test uses, and deletes its keys when the

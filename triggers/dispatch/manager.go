@@ -39,15 +39,24 @@ type ManagerConfig struct {
 // with backoff and reported by NotReady meanwhile.
 type Manager struct {
 	cfg     ManagerConfig
-	updates chan []Function
+	updates chan snapshot
 	seq     atomic.Int64
 
 	mu       sync.Mutex
 	running  map[string]*running
 	failing  map[string]string // key → label and last error, for NotReady
 	stopping bool
+	// updates counts Update calls and reconciled the one the last reconcile finished, so
+	// NotReady can tell that triggers are still starting.
+	updated, reconciled int64
 
 	done chan struct{}
+}
+
+// snapshot is the functions of one Update, numbered.
+type snapshot struct {
+	fns []Function
+	seq int64
 }
 
 type running struct {
@@ -75,15 +84,19 @@ func NewManager(cfg ManagerConfig) *Manager {
 	if cfg.NodeID == "" {
 		cfg.NodeID = newID()[:8]
 	}
-	return &Manager{cfg: cfg, updates: make(chan []Function, 1), running: map[string]*running{},
+	return &Manager{cfg: cfg, updates: make(chan snapshot, 1), running: map[string]*running{},
 		failing: map[string]string{}, done: make(chan struct{})}
 }
 
 // Update hands the manager the deployed functions. It does not block; the latest call wins.
 func (m *Manager) Update(fns []Function) {
+	m.mu.Lock()
+	m.updated++
+	snap := snapshot{fns: fns, seq: m.updated}
+	m.mu.Unlock()
 	for {
 		select {
-		case m.updates <- fns:
+		case m.updates <- snap:
 			return
 		default:
 		}
@@ -98,7 +111,7 @@ func (m *Manager) Update(fns []Function) {
 // handled finish.
 func (m *Manager) Run(ctx context.Context) {
 	defer close(m.done)
-	var current []Function
+	var current snapshot
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	backoff := 500 * time.Millisecond
@@ -112,7 +125,11 @@ func (m *Manager) Run(ctx context.Context) {
 			m.stopAll()
 			return
 		}
-		if m.reconcile(ctx, current) {
+		failed := m.reconcile(ctx, current.fns)
+		m.mu.Lock()
+		m.reconciled = max(m.reconciled, current.seq)
+		m.mu.Unlock()
+		if failed {
 			retry.Reset(backoff)
 		}
 	}
@@ -245,11 +262,15 @@ func (m *Manager) stopAll() {
 	}
 }
 
-// NotReady lists the triggers whose consumer could not start, with why.
+// NotReady lists the triggers whose consumer could not start, with why, and says so while
+// the consumers of the latest Update are still being started.
 func (m *Manager) NotReady() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []string
+	if m.reconciled < m.updated {
+		out = append(out, "triggers: starting the consumers of the latest deploy")
+	}
 	for _, msg := range m.failing {
 		out = append(out, "trigger "+msg)
 	}

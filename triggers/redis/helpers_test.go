@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -11,51 +10,18 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/edgefn/edgefn/internal/testredis"
+
 	"github.com/edgefn/edgefn/triggers"
 )
 
-const defaultTestURL = "redis://127.0.0.1:6379/0"
-
-func testURL() string {
-	if u := os.Getenv("EDGEFN_TEST_REDIS_URL"); u != "" {
-		return u
-	}
-	return defaultTestURL
-}
-
-// reachable probes the test Redis once per test binary.
-var reachable = sync.OnceValue(func() error {
-	opt, err := goredis.ParseURL(testURL())
-	if err != nil {
-		return fmt.Errorf("EDGEFN_TEST_REDIS_URL: %w", err)
-	}
-	opt.MaxRetries = -1
-	c := goredis.NewClient(opt)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return c.Ping(ctx).Err()
-})
+func testURL() string { return testredis.URL() }
 
 // testClient returns a client of the test Redis, closed when the test ends. When Redis
 // cannot be reached the test is skipped loudly, or fails when CI is set.
 func testClient(tb testing.TB) *goredis.Client {
 	tb.Helper()
-	if err := reachable(); err != nil {
-		msg := fmt.Sprintf("REDIS UNREACHABLE: %s: %v (set EDGEFN_TEST_REDIS_URL or start Redis)", testURL(), err)
-		if os.Getenv("CI") != "" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
-	}
-	opt, err := goredis.ParseURL(testURL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	opt.ClientName = testClientName
-	c := goredis.NewClient(opt)
-	tb.Cleanup(func() { c.Close() })
-	return c
+	return testredis.Client(tb, testClientName)
 }
 
 // testClientName names this package's connections, so that dropping them leaves alone the
