@@ -25,10 +25,11 @@ functions:
 	@mkdir -p $(BIN)/functions
 	@for f in $(FUNCTIONS); do echo "go build functions/$$f"; $(GO) build -o $(BIN)/functions/$$f ./functions/$$f || exit 1; done
 
-## bench: the HTTP and trigger benchmarks against their baselines; rewrites bench/README.md
+## bench: the HTTP, trigger and WebSocket benchmarks against their baselines; rewrites bench/README.md
 bench:
 	$(GO) run ./bench/cmd/edgebench -write bench/README.md
 	$(GO) run ./bench/cmd/triggerbench -write bench/README.md
+	$(GO) run ./bench/cmd/wsbench -write bench/README.md
 
 ## lint: formatting and vet
 lint:

@@ -1,0 +1,186 @@
+// Command wsbench measures edgefn's WebSocket endpoint (GET /ws) against a hand-written
+// Fiber WebSocket server speaking the same protocol (../../rawws), in one run on one machine:
+//
+//   - memory: the server's resident memory (VmRSS) per connection once -conns clients
+//     (10,000) are connected, subscribed to one topic and idle, and whether every dial and
+//     subscribe succeeded;
+//   - fan-out: with those clients, the time from the start of a publication (POST
+//     /admin/v1/publish) to the moment the last subscriber received it, over -pubs (50)
+//     publications sent one after the other;
+//   - deliveries: -subs (1,000) clients on -topics (100) topics, -publishers (4) HTTP
+//     publishers publishing as fast as they can for -duration (5s), round-robin over their
+//     topics; deliveries per second, and every client must receive every publication of its
+//     topic once and in order.
+//
+// The clients live in this process (a goroutine each), the server in its own, started for
+// each measurement on a fresh port (and for edgefn a fresh data folder) with a `kind: topics`
+// manifest that allows bench.* to anyone. Each round measures both servers, the baseline
+// first in odd rounds and edgefn first in even ones, never both at once. It reports the median
+// over the rounds with the lowest and highest round as markdown, and with -write FILE replaces
+// the part of FILE between <!-- ws-results:start --> and <!-- ws-results:end --> (appended
+// when missing) with that report.
+//
+// Usage, from the repository:
+//
+//	go run ./bench/cmd/wsbench -write bench/README.md
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/edgefn/edgefn/bench/internal/harness"
+)
+
+// options are wsbench's flags.
+type options struct {
+	// rounds is how many times each metric is measured on each server.
+	rounds int
+	// conns is the number of idle subscribers of the memory and fan-out measurement, and pubs
+	// the publications timed, after warmup ones that are not.
+	conns, pubs, warmup int
+	// settle is how long the connected clients stay idle before the server's memory is read.
+	settle time.Duration
+	// subs clients subscribe to topics topics (subs/topics each); publishers publish for
+	// duration in the deliveries measurement.
+	subs, topics, publishers int
+	duration                 time.Duration
+	// dialers is how many clients dial at once, and dialAttempts how often one dial is tried.
+	dialers, dialAttempts int
+	// topicHistory is edgefn's --topic-history; 0 leaves its default.
+	topicHistory int
+	// only, when not empty, limits the run to these metric groups: fanout, deliveries.
+	only []string
+	// write is the README whose section is replaced; empty writes nothing.
+	write string
+	// keep keeps the temporary folder (binaries, manifests, data dirs).
+	keep bool
+	// prebuilt, when set, is a folder with edgefn and rawws already built.
+	prebuilt string
+	// quiet is the busy share of the machine's CPU under which a measurement may start, and
+	// quietWait how long to wait for it before starting anyway.
+	quiet     float64
+	quietWait time.Duration
+	// maxOther is the share of the machine other processes may use during a fan-out or
+	// deliveries run before it is measured again, up to attempts runs in all.
+	maxOther float64
+	attempts int
+}
+
+// groups are the values -only accepts.
+var groups = []string{"fanout", "deliveries"}
+
+func (o options) runs(group string) bool {
+	return len(o.only) == 0 || slices.Contains(o.only, group)
+}
+
+func main() {
+	var o options
+	var only string
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each measures every metric on the baseline and on edgefn in turn")
+	flag.IntVar(&o.conns, "conns", 10_000, "idle subscribers of one topic (memory and fan-out)")
+	flag.IntVar(&o.pubs, "pubs", 50, "fan-out publications timed")
+	flag.IntVar(&o.warmup, "warmup", 1, "fan-out publications sent first and not timed")
+	flag.DurationVar(&o.settle, "settle", 2*time.Second, "how long the clients stay idle before the server's memory is read")
+	flag.IntVar(&o.subs, "subs", 1000, "subscribers of the deliveries measurement")
+	flag.IntVar(&o.topics, "topics", 100, "topics of the deliveries measurement (-subs spread evenly)")
+	flag.IntVar(&o.publishers, "publishers", 4, "concurrent HTTP publishers of the deliveries measurement")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "how long the publishers publish")
+	flag.IntVar(&o.dialers, "dialers", 200, "clients dialling at once")
+	flag.IntVar(&o.dialAttempts, "dial-attempts", 3, "tries of one dial before it counts as failed")
+	flag.IntVar(&o.topicHistory, "topic-history", 0, "edgefn's --topic-history (0: its default)")
+	flag.StringVar(&only, "only", "", "comma-separated metric groups to run: "+strings.Join(groups, ", ")+" (default all)")
+	flag.StringVar(&o.write, "write", "", "README whose ws-results section to rewrite (e.g. bench/README.md)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder")
+	flag.StringVar(&o.prebuilt, "prebuilt", "", "folder with edgefn and rawws already built (default: build them)")
+	flag.Float64Var(&o.quiet, "quiet", 0.15, "start a measurement only once the machine's CPU is at most this busy (0 to 1)")
+	flag.DurationVar(&o.quietWait, "quiet-wait", time.Minute, "longest wait for -quiet before measuring anyway")
+	flag.Float64Var(&o.maxOther, "max-other", 0.25, "measure a run again when other processes used more than this share of the machine (0 to 1)")
+	flag.IntVar(&o.attempts, "attempts", 3, "most runs of one measurement while others disturb it; the least disturbed is kept")
+	flag.Parse()
+	if only != "" {
+		o.only = strings.Split(only, ",")
+	}
+	if err := o.validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "wsbench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "wsbench:", err)
+		os.Exit(1)
+	}
+}
+
+func (o options) validate() error {
+	var errs []error
+	if o.rounds < 1 || o.conns < 1 || o.pubs < 1 || o.warmup < 0 || o.subs < 1 || o.topics < 1 || o.publishers < 1 ||
+		o.dialers < 1 || o.dialAttempts < 1 || o.attempts < 1 || o.topicHistory < 0 {
+		errs = append(errs, errors.New("-rounds, -conns, -pubs, -subs, -topics, -publishers, -dialers, -dial-attempts and -attempts must be positive; -warmup and -topic-history not negative"))
+	}
+	if o.duration <= 0 || o.settle < 0 {
+		errs = append(errs, errors.New("-duration must be positive and -settle not negative"))
+	}
+	if o.subs%o.topics != 0 {
+		errs = append(errs, fmt.Errorf("-subs %d must be a multiple of -topics %d", o.subs, o.topics))
+	}
+	if o.publishers > o.topics {
+		errs = append(errs, errors.New("-publishers must not exceed -topics: each topic has one publisher, which keeps its order"))
+	}
+	for _, g := range o.only {
+		if !slices.Contains(groups, g) {
+			errs = append(errs, fmt.Errorf("-only: unknown group %q (want %s)", g, strings.Join(groups, ", ")))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func run(ctx context.Context, o options, stdout, progress io.Writer) error {
+	if err := raiseFileLimit(max(o.conns, o.subs) + 256); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "wsbench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Fprintln(progress, "keeping", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+	bins, err := binaries(ctx, o, tmp, progress)
+	if err != nil {
+		return err
+	}
+	b := &bench{opts: o, bins: bins, tmp: tmp, log: progress}
+	rep := report{opts: o, machine: describeMachine(ctx), started: time.Now().UTC()}
+	for r := 1; r <= o.rounds; r++ {
+		rd, err := b.round(ctx, r)
+		if err != nil {
+			return err
+		}
+		rep.rounds = append(rep.rounds, rd)
+	}
+	rep.waits = b.waits
+	rep.finished = time.Now().UTC()
+	rep.machine.loadAfter = harness.LoadAvg()
+	text := rep.markdown()
+	fmt.Fprint(stdout, text)
+	if o.write != "" {
+		if err := harness.RewriteSection(o.write, startMarker, endMarker, text); err != nil {
+			return err
+		}
+		fmt.Fprintln(progress, "wrote the ws-results section of", o.write)
+	}
+	return nil
+}

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/edgefn/edgefn/bench/internal/harness"
+)
+
+// Issue 4's goals.
+const (
+	goalKiBPerConn = 20.0
+	goalFanoutP99  = 100 * time.Millisecond
+)
+
+// Markers around wsbench's results in the README.
+const (
+	startMarker = "<!-- ws-results:start -->"
+	endMarker   = "<!-- ws-results:end -->"
+)
+
+// servers are the report's columns: edgefn, then the baseline.
+var servers = []string{edgefnServer, rawServer}
+
+// report is everything one wsbench run measured.
+type report struct {
+	opts              options
+	machine           machine
+	started, finished time.Time
+	rounds            []round
+	waits             []harness.QuietWait
+}
+
+// markdown renders the results: the run's context, the summary and the rounds.
+func (r *report) markdown() string {
+	var b strings.Builder
+	m := r.machine
+	fmt.Fprintf(&b, "Measured %s on %d × %s (Linux %s, %s of memory), %s. Load average before %s, after %s.\n\n",
+		r.started.Format("2006-01-02 15:04 MST"), m.cpus, m.model, m.kernel, m.memTotal, m.goVersion, m.loadBefore, m.loadAfter)
+	rounds := "rounds"
+	if len(r.rounds) == 1 {
+		rounds = "round"
+	}
+	fmt.Fprintf(&b, "Command: `%s` (%d %s; took %s), on %s.\n\n", r.command(), len(r.rounds), rounds,
+		r.finished.Sub(r.started).Round(time.Second), m.tree)
+	b.WriteString(harness.QuietNote(r.waits, "other benchmarks to end and for the machine", r.opts.quiet, r.opts.quietWait))
+	b.WriteString("| metric | edgefn | baseline (rawws) | ratio (edgefn ÷ baseline) | goal | result |\n")
+	b.WriteString("| --- | ---: | ---: | ---: | --- | --- |\n")
+	if r.opts.runs("fanout") {
+		r.fanoutRows(&b)
+	}
+	if r.opts.runs("deliveries") {
+		r.deliveriesRows(&b)
+	}
+	fmt.Fprintf(&b, "\nCells are the median over the rounds, with the lowest and highest round in parentheses; ratios are taken per round, "+
+		"edgefn against the baseline of the same round, then their median. Errors are summed over the rounds. A timed run during which other "+
+		"processes used more than %.0f%% of the machine was measured again (up to %d times, keeping the least disturbed); a round still "+
+		"disturbed (in bold below) is left out of that metric's summary.\n\n", 100*r.opts.maxOther, r.opts.attempts)
+	if r.opts.runs("fanout") {
+		r.fanoutTable(&b)
+	}
+	if r.opts.runs("deliveries") {
+		r.deliveriesTable(&b)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// fanoutRounds returns the rounds whose fan-out runs others did not disturb, and a note
+// when that is not every round; with no such round, all of them, and says so.
+func (r *report) fanoutRounds() ([]round, string) {
+	return undisturbed(r.rounds, r.opts.maxOther, func(rd round, who string) float64 { return rd.fanout[who].other })
+}
+
+func (r *report) deliveriesRounds() ([]round, string) {
+	return undisturbed(r.rounds, r.opts.maxOther, func(rd round, who string) float64 { return rd.deliveries[who].other })
+}
+
+func undisturbed(rounds []round, maxOther float64, other func(round, string) float64) ([]round, string) {
+	var clean []round
+	for _, rd := range rounds {
+		if other(rd, edgefnServer) <= maxOther && other(rd, rawServer) <= maxOther {
+			clean = append(clean, rd)
+		}
+	}
+	switch {
+	case len(clean) == len(rounds):
+		return clean, ""
+	case len(clean) == 0:
+		return rounds, "; every round disturbed by other work, not conclusive"
+	}
+	return clean, fmt.Sprintf("; %d of %d rounds undisturbed", len(clean), len(rounds))
+}
+
+// row writes one summary row of a metric measured on both servers, f giving a round's value
+// of a server's result.
+func row(b *strings.Builder, label string, rounds []round, f func(round, string) float64, prec int, goal, result string) {
+	edge := perRound(rounds, func(rd round) float64 { return f(rd, edgefnServer) })
+	raw := perRound(rounds, func(rd round) float64 { return f(rd, rawServer) })
+	ratio := perRound(rounds, func(rd round) float64 { return f(rd, edgefnServer) / f(rd, rawServer) })
+	fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", label, num(edge, prec), num(raw, prec), num(ratio, 2), goal, result)
+}
+
+func (r *report) fanoutRows(b *strings.Builder) {
+	o := r.opts
+	conns := harness.Thousands(float64(o.conns))
+	kib := func(rd round, who string) float64 { return rd.fanout[who].kibPerConn() }
+	mem := perRound(r.rounds, func(rd round) float64 { return kib(rd, edgefnServer) })
+	row(b, fmt.Sprintf("server memory per connection: VmRSS growth ÷ clients, %s idle subscribers (KiB)", conns),
+		r.rounds, kib, 1, fmt.Sprintf("< %.0f KiB", goalKiBPerConn), verdict(mem.Median < goalKiBPerConn))
+	errs := func(who string) int64 {
+		var n int64
+		for _, rd := range r.rounds {
+			n += rd.fanout[who].errors()
+		}
+		return n
+	}
+	fmt.Fprintf(b, "| errors with %s subscribers: failed dials or subscribes, connections dropped, publications missed, out of order or repeated (all rounds) | %d | %d | — | none | %s |\n",
+		conns, errs(edgefnServer), errs(rawServer), verdict(errs(edgefnServer) == 0))
+	rounds, note := r.fanoutRounds()
+	pubs := fmt.Sprintf("%d publications to %s subscribers", o.pubs, conns)
+	p := func(q float64) func(round, string) float64 {
+		return func(rd round, who string) float64 { return ms(rd.fanout[who].p(q)) }
+	}
+	p99 := perRound(rounds, func(rd round) float64 { return p(99)(rd, edgefnServer) })
+	row(b, fmt.Sprintf("fan-out, publish → last subscriber, p50 of %s (ms%s)", pubs, note), rounds, p(50), 1, "—", "info")
+	row(b, fmt.Sprintf("fan-out, publish → last subscriber, p99 of %s (ms%s)", pubs, note), rounds, p(99), 1,
+		fmt.Sprintf("< %d ms", goalFanoutP99.Milliseconds()), verdict(p99.Median < ms(goalFanoutP99)))
+	row(b, fmt.Sprintf("fan-out, publish → median subscriber, p50 of %s (ms%s)", pubs, note), rounds,
+		func(rd round, who string) float64 { return ms(harness.Percentile(rd.fanout[who].median, 50)) }, 1, "—", "info")
+	row(b, fmt.Sprintf("CPU per delivery in the fan-out, server (µs%s)", note), rounds,
+		func(rd round, who string) float64 { return rd.fanout[who].cpu.server }, 2, "—", "info")
+}
+
+func (r *report) deliveriesRows(b *strings.Builder) {
+	o := r.opts
+	rounds, note := r.deliveriesRounds()
+	row(b, fmt.Sprintf("deliveries per second, %s subscribers on %d topics, %d HTTP publishers for %s (deliveries/s%s)",
+		harness.Thousands(float64(o.subs)), o.topics, o.publishers, o.duration, note), rounds,
+		func(rd round, who string) float64 { return rd.deliveries[who].rate() }, 0, "—", "info")
+	row(b, fmt.Sprintf("publications accepted per second in that run (publications/s%s)", note), rounds,
+		func(rd round, who string) float64 { return rd.deliveries[who].pubRate() }, 0, "—", "info")
+	errs := func(who string) int64 {
+		var n int64
+		for _, rd := range r.rounds {
+			n += rd.deliveries[who].errors()
+		}
+		return n
+	}
+	fmt.Fprintf(b, "| errors in that run: failed dials or subscribes or publishes, connections dropped, publications missed, out of order or repeated (all rounds) | %d | %d | — | none | %s |\n",
+		errs(edgefnServer), errs(rawServer), verdict(errs(edgefnServer) == 0))
+	row(b, fmt.Sprintf("CPU per delivery in that run, server (µs%s)", note), rounds,
+		func(rd round, who string) float64 { return rd.deliveries[who].cpu.server }, 2, "—", "info")
+}
+
+func (r *report) fanoutTable(b *strings.Builder) {
+	b.WriteString("| round | server | subscribed | connecting (s) | dial retries | VmRSS before → after (MiB) | KiB per connection | last subscriber p50, p99, max (ms) | median subscriber p50 (ms) | first publication, untimed (ms) | publish call p50 (ms) | CPU µs/delivery: server, wsbench | other load | runs | errors |\n")
+	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for i, rd := range r.rounds {
+		for _, who := range order(i + 1) {
+			x := rd.fanout[who]
+			warm := "—"
+			if len(x.warm) > 0 {
+				warm = fmt.Sprintf("%.1f", ms(x.warm[0]))
+			}
+			fmt.Fprintf(b, "| %d | %s | %d | %.1f | %d | %.0f → %.0f | %.1f | %.1f, %.1f, %.1f | %.1f | %s | %.2f | %s | %s | %d | %d |\n",
+				i+1, who, x.subscribed, x.dial.took.Seconds(), x.dial.retries, float64(x.rssBefore)/1024, float64(x.rssAfter)/1024,
+				x.kibPerConn(), ms(x.p(50)), ms(x.p(99)), ms(x.p(100)), ms(harness.Percentile(x.median, 50)), warm,
+				ms(harness.Percentile(x.publishCall, 50)), cpu(x.cpu), r.other(x.other), x.attempts, x.errors())
+		}
+	}
+	b.WriteString("\n")
+}
+
+func (r *report) deliveriesTable(b *strings.Builder) {
+	b.WriteString("| round | server | deliveries/s | publications/s | seconds | delivered | CPU µs/delivery: server, wsbench | cores busy | other load | runs | errors: missed, gaps, repeated, dropped, failed publishes |\n")
+	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for i, rd := range r.rounds {
+		for _, who := range order(i + 1) {
+			x := rd.deliveries[who]
+			cores := "?"
+			if x.cpu.ok {
+				cores = fmt.Sprintf("%.2f", (x.cpu.server+x.cpu.bench)*x.rate()/1e6)
+			}
+			fmt.Fprintf(b, "| %d | %s | %.0f | %.0f | %.2f | %d | %s | %s | %s | %d | %d, %d, %d, %d, %d |\n",
+				i+1, who, x.rate(), x.pubRate(), x.elapsed.Seconds(), x.delivered, cpu(x.cpu), cores, r.other(x.other), x.attempts,
+				x.missing, x.gaps, x.dupes, x.dropped, x.pubErrors+int64(x.dial.errors()))
+		}
+	}
+	b.WriteString("\n")
+}
+
+func (r *report) other(x float64) string {
+	s := fmt.Sprintf("%.0f%%", 100*x)
+	if x > r.opts.maxOther {
+		s = "**" + s + "**"
+	}
+	return s
+}
+
+func cpu(c cpuPer) string {
+	if !c.ok {
+		return "?"
+	}
+	return fmt.Sprintf("%.2f, %.2f", c.server, c.bench)
+}
+
+func (r *report) command() string {
+	o := r.opts
+	cmd := "go run ./bench/cmd/wsbench"
+	add := func(differs bool, flag string, v any) {
+		if differs {
+			cmd += fmt.Sprintf(" -%s %v", flag, v)
+		}
+	}
+	add(o.rounds != 3, "rounds", o.rounds)
+	add(o.conns != 10_000, "conns", o.conns)
+	add(o.pubs != 50, "pubs", o.pubs)
+	add(o.warmup != 1, "warmup", o.warmup)
+	add(o.settle != 2*time.Second, "settle", o.settle)
+	add(o.subs != 1000, "subs", o.subs)
+	add(o.topics != 100, "topics", o.topics)
+	add(o.publishers != 4, "publishers", o.publishers)
+	add(o.duration != 5*time.Second, "duration", o.duration)
+	add(o.dialers != 200, "dialers", o.dialers)
+	add(o.dialAttempts != 3, "dial-attempts", o.dialAttempts)
+	add(o.topicHistory != 0, "topic-history", o.topicHistory)
+	add(len(o.only) > 0, "only", strings.Join(o.only, ","))
+	add(o.quiet != 0.15, "quiet", o.quiet)
+	add(o.quietWait != time.Minute, "quiet-wait", o.quietWait)
+	add(o.maxOther != 0.25, "max-other", o.maxOther)
+	add(o.attempts != 3, "attempts", o.attempts)
+	add(o.prebuilt != "", "prebuilt", o.prebuilt)
+	add(o.write != "", "write", o.write)
+	return cmd
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "**pass**"
+	}
+	return "**FAIL**"
+}
+
+// perRound summarises f over rounds.
+func perRound(rounds []round, f func(round) float64) harness.Summary {
+	xs := make([]float64, len(rounds))
+	for i, rd := range rounds {
+		xs[i] = f(rd)
+	}
+	return harness.Summarize(xs)
+}
+
+// num formats a summary with prec decimals, with thousands separators when prec is 0.
+func num(s harness.Summary, prec int) string {
+	if prec == 0 {
+		return fmt.Sprintf("%s (%s … %s)", harness.Thousands(s.Median), harness.Thousands(s.Min), harness.Thousands(s.Max))
+	}
+	f := "%." + fmt.Sprint(prec) + "f"
+	return fmt.Sprintf(f+" ("+f+" … "+f+")", s.Median, s.Min, s.Max)
+}
