@@ -41,33 +41,31 @@ func (c *conn) close(code int, reason string) {
 	c.out.close(code, reason, false)
 }
 
-// writeLoop writes queued frames and pings until the connection closes. It owns all data
+// writeLoop writes what is queued (frames, then a due ping, then a close) and returns when
+// the queue is empty: the queue starts it again when something comes. It owns all data
 // writes; control frames (pong replies, the 1009 close) go through WriteControl, which is
 // safe beside it.
-func (c *conn) writeLoop(done chan<- struct{}) {
-	defer close(done)
+func (c *conn) writeLoop() {
 	cfg := &c.hub.cfg
-	ping := time.NewTicker(cfg.PingInterval)
-	defer ping.Stop()
 	for {
-		select {
-		case <-c.out.wake:
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
-				c.abort()
-				return
-			}
-			continue
-		case <-c.ctx.Done():
+		frames, ping, closing, idle := c.out.take()
+		if idle {
 			return
 		}
-		frames, closing := c.out.take()
 		for _, f := range frames {
 			_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
 			if err := c.ws.WriteMessage(websocket.TextMessage, f); err != nil {
 				if isTimeout(err) {
 					c.hub.slowDisconnect(c)
 				}
+				c.out.finish()
+				c.abort()
+				return
+			}
+		}
+		if ping && closing == nil {
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
+				c.out.finish()
 				c.abort()
 				return
 			}
@@ -77,6 +75,7 @@ func (c *conn) writeLoop(done chan<- struct{}) {
 			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(cfg.WriteTimeout))
 			// The reader ends when the client answers the close, or soon after.
 			_ = c.ws.SetReadDeadline(time.Now().Add(cfg.CloseWait))
+			c.out.finish()
 			return
 		}
 	}

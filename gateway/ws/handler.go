@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -68,10 +69,10 @@ func (h *Hub) serve(wc *fws.Conn) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
 		hub: h, ws: wc.Conn, ctx: ctx, cancel: cancel, ip: wc.IP(),
-		out:    newSendQueue(h.cfg.QueueMessages, h.cfg.QueueBytes),
 		claims: map[string]any{"sub": ""},
 		subs:   map[string]*subscription{},
 	}
+	c.out = newSendQueue(h.cfg.QueueMessages, h.cfg.QueueBytes, c.writeLoop)
 	if !h.register(c) {
 		cancel()
 		msg := websocket.FormatCloseMessage(CloseGoingAway, "server going away")
@@ -79,8 +80,15 @@ func (h *Hub) serve(wc *fws.Conn) {
 		return
 	}
 	defer h.unregister(c)
-	writerDone := make(chan struct{})
-	go c.writeLoop(writerDone)
+	// Pings go through the writer, which runs only when there is something to write.
+	var ping atomic.Pointer[time.Timer]
+	ping.Store(time.AfterFunc(h.cfg.PingInterval, func() {
+		if ctx.Err() != nil {
+			return // the connection ended: no more pings
+		}
+		c.out.pingDue()
+		ping.Load().Reset(h.cfg.PingInterval)
+	}))
 	if token := wc.Query("token"); token != "" {
 		claims, err := h.verify(token)
 		if err != nil {
@@ -93,7 +101,8 @@ func (h *Hub) serve(wc *fws.Conn) {
 	}
 	c.readLoop()
 	cancel()
-	<-writerDone
+	ping.Load().Stop()
+	<-c.out.stop()
 	c.mu.Lock()
 	if c.expiry != nil {
 		c.expiry.Stop()

@@ -5,17 +5,23 @@ import (
 	"unicode/utf8"
 )
 
-// sendQueue is a connection's bounded outbox. Enqueuing never blocks: when the queue is
-// over its limits the connection is marked slow and the writer closes it with 4008. It
-// holds no memory while empty, so idle connections stay small.
+// sendQueue is a connection's bounded outbox and the switch of its writer. Enqueuing never
+// blocks: when the queue is over its limits the connection is marked slow and the writer
+// closes it with 4008. The writer goroutine runs only while there is something to write,
+// at most one at a time, so an idle connection holds neither a goroutine nor a buffer.
 type sendQueue struct {
 	mu       sync.Mutex
 	frames   [][]byte
 	bytes    int
+	ping     bool        // a ping is due
 	closing  *closeFrame // set once; the writer sends it after what is queued (or instead)
 	maxLen   int
 	maxBytes int
-	wake     chan struct{} // capacity 1: the writer has something to do
+
+	running bool          // a writer is running
+	stopped bool          // no writer may start again: the connection is ending
+	done    chan struct{} // closed when the running writer returns
+	start   func()        // starts a writer goroutine
 }
 
 // closeFrame is a close the writer sends, then ends the connection.
@@ -40,8 +46,26 @@ func truncateReason(s string) string {
 	return s
 }
 
-func newSendQueue(maxLen, maxBytes int) *sendQueue {
-	return &sendQueue{maxLen: maxLen, maxBytes: maxBytes, wake: make(chan struct{}, 1)}
+// newSendQueue returns a queue whose writer start runs (in a goroutine of its own).
+func newSendQueue(maxLen, maxBytes int, start func()) *sendQueue {
+	return &sendQueue{maxLen: maxLen, maxBytes: maxBytes, start: start}
+}
+
+// wakeLocked reports whether the caller must start a writer (and marks it running).
+func (q *sendQueue) wakeLocked() bool {
+	if q.running || q.stopped {
+		return false
+	}
+	q.running, q.done = true, make(chan struct{})
+	return true
+}
+
+func (q *sendQueue) unlockAndWake() {
+	start := q.wakeLocked()
+	q.mu.Unlock()
+	if start {
+		go q.start()
+	}
 }
 
 // push queues frame. It reports false when the connection is closing, or when the queue
@@ -55,15 +79,24 @@ func (q *sendQueue) push(frame []byte) (ok, overflow bool) {
 	if len(q.frames) >= q.maxLen || q.bytes+len(frame) > q.maxBytes {
 		q.closing = &closeFrame{code: CloseSlow, reason: "slow: send queue full", drop: true}
 		q.frames, q.bytes = nil, 0
-		q.mu.Unlock()
-		q.signal()
+		q.unlockAndWake()
 		return false, true
 	}
 	q.frames = append(q.frames, frame)
 	q.bytes += len(frame)
-	q.mu.Unlock()
-	q.signal()
+	q.unlockAndWake()
 	return true, false
+}
+
+// pingDue asks the writer for a ping.
+func (q *sendQueue) pingDue() {
+	q.mu.Lock()
+	if q.closing != nil {
+		q.mu.Unlock()
+		return
+	}
+	q.ping = true
+	q.unlockAndWake()
 }
 
 // close asks the writer to send a close frame after the frames already queued (or at once
@@ -78,23 +111,49 @@ func (q *sendQueue) close(code int, reason string, drop bool) bool {
 	if drop {
 		q.frames, q.bytes = nil, 0
 	}
-	q.mu.Unlock()
-	q.signal()
+	q.unlockAndWake()
 	return true
 }
 
-// take returns what the writer should write now, and the close to send after it.
-func (q *sendQueue) take() ([][]byte, *closeFrame) {
+// take returns what the writer should write now: frames, then a ping, then the close. When
+// there is nothing, the writer is marked stopped and must return (idle is true).
+func (q *sendQueue) take() (frames [][]byte, ping bool, closing *closeFrame, idle bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	frames := q.frames
-	q.frames, q.bytes = nil, 0
-	return frames, q.closing
+	frames, ping, closing = q.frames, q.ping, q.closing
+	q.frames, q.bytes, q.ping = nil, 0, false
+	if len(frames) == 0 && !ping && closing == nil {
+		if q.running {
+			q.running = false
+			close(q.done)
+		}
+		return nil, false, nil, true
+	}
+	return frames, ping, closing, false
 }
 
-func (q *sendQueue) signal() {
-	select {
-	case q.wake <- struct{}{}:
-	default:
+// finish marks the writer returned for good (after a close or a failed write): no writer
+// starts again.
+func (q *sendQueue) finish() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.stopped = true
+	if q.running {
+		q.running = false
+		close(q.done)
 	}
+}
+
+// stop makes sure no writer starts again and returns a channel closed once the running
+// writer (if any) returned.
+func (q *sendQueue) stop() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.stopped = true
+	if q.running {
+		return q.done
+	}
+	done := make(chan struct{})
+	close(done)
+	return done
 }

@@ -59,7 +59,7 @@ func (h *historyOnly) add(from, to uint64) []*triggers.Publication {
 
 // liveSub registers a live subscription of a connection without a socket to t.x.
 func liveSub(h *Hub) *conn {
-	c := &conn{hub: h, out: newSendQueue(100, 1<<20), ctx: context.Background()}
+	c := &conn{hub: h, out: newSendQueue(100, 1<<20, func() {}), ctx: context.Background()}
 	sub := h.registry.add(c, "t.x")
 	sub.topics.mu.Lock()
 	sub.live = true
@@ -71,7 +71,7 @@ func liveSub(h *Hub) *conn {
 // offsets decodes the publication frames queued for c.
 func offsets(t *testing.T, c *conn) []string {
 	t.Helper()
-	frames, _ := c.out.take()
+	frames, _, _, _ := c.out.take()
 	var out []string
 	for _, f := range frames {
 		var p struct{ Offset string }
@@ -113,7 +113,7 @@ func TestDeliverFillsGapsAndDropsDuplicates(t *testing.T) {
 	topics.mu.Unlock()
 	far := topics.add(20, 20)
 	h.Publication(far[0])
-	frames, closing := c.out.take()
+	frames, _, closing, _ := c.out.take()
 	if len(frames) != 0 || closing == nil || closing.code != CloseRestart {
 		t.Fatalf("unrecoverable gap: %d frames, close %+v; want a 1012 close", len(frames), closing)
 	}
@@ -125,7 +125,7 @@ func TestSubscribeBuffersPublicationsUntilItsReply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &conn{hub: h, out: newSendQueue(100, 1<<20), ctx: context.Background(), subs: map[string]*subscription{}}
+	c := &conn{hub: h, out: newSendQueue(100, 1<<20, func() {}), ctx: context.Background(), subs: map[string]*subscription{}}
 	sub := h.registry.add(c, "t.x")
 	// Publications that arrive while the subscription is not live wait for it.
 	for _, p := range topics.add(1, 2) {
@@ -134,7 +134,7 @@ func TestSubscribeBuffersPublicationsUntilItsReply(t *testing.T) {
 	if len(sub.pending) != 2 {
 		t.Fatalf("%d pending, want 2", len(sub.pending))
 	}
-	if frames, _ := c.out.take(); len(frames) != 0 {
+	if frames, _, _, _ := c.out.take(); len(frames) != 0 {
 		t.Fatalf("%d frames went out before the reply", len(frames))
 	}
 }
