@@ -150,7 +150,8 @@ func New(cfg Config) (*Hub, error) {
 		metric.WithDescription("WebSocket clients closed with 4008 because they did not keep up.")); err != nil {
 		return nil, err
 	}
-	// Counters are exported from zero, not from their first event.
+	// Series are exported from zero, not from their first event.
+	h.connections.Add(context.Background(), 0)
 	h.publications.Add(context.Background(), 0)
 	h.slowDisconnects.Add(context.Background(), 0)
 	empty := []*manifest.TopicRule{}
