@@ -30,6 +30,7 @@ bench:
 	$(GO) run ./bench/cmd/edgebench -write bench/README.md
 	$(GO) run ./bench/cmd/triggerbench -write bench/README.md
 	$(GO) run ./bench/cmd/wsbench -write bench/README.md
+	$(GO) run ./bench/cmd/asyncbench -write bench/README.md
 
 ## lint: formatting and vet
 lint:
