@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -66,7 +67,7 @@ func (s *Server) adminPublish(c *fiber.Ctx) error {
 		ReplyTo: req.ReplyTo, Priority: req.Priority, Headers: req.Headers,
 	}
 	if msg.ID == "" {
-		msg.ID = newID()
+		msg.ID = id.New()
 	}
 	var err error
 	if req.Queue != "" {

@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
@@ -18,6 +16,7 @@ import (
 	"github.com/edgefn/edgefn/gateway/metrics"
 	"github.com/edgefn/edgefn/gateway/router"
 	"github.com/edgefn/edgefn/gateway/ws"
+	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/triggers/dispatch"
 )
@@ -155,14 +154,14 @@ const localRequestID = "edgefn.requestID"
 
 // requestID gives every request an ID (the caller's X-Request-ID when it is sane) and echoes it.
 func (s *Server) requestID(c *fiber.Ctx) error {
-	id := c.Get(fiber.HeaderXRequestID)
-	if !saneRequestID(id) {
-		id = newID()
+	rid := c.Get(fiber.HeaderXRequestID)
+	if !saneRequestID(rid) {
+		rid = id.New()
 	} else {
-		id = string([]byte(id)) // the header's memory is reused after the request
+		rid = string([]byte(rid)) // the header's memory is reused after the request
 	}
-	c.Locals(localRequestID, id)
-	c.Set(fiber.HeaderXRequestID, id)
+	c.Locals(localRequestID, rid)
+	c.Set(fiber.HeaderXRequestID, rid)
 	return c.Next()
 }
 
@@ -183,11 +182,4 @@ func saneRequestID(id string) bool {
 		}
 	}
 	return true
-}
-
-// newID returns 128 random bits in hex.
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -2,8 +2,6 @@ package async
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 
+	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/fn"
 	"github.com/edgefn/edgefn/triggers"
@@ -112,26 +111,26 @@ func (s *Service) Queue(function string) string { return QueuePrefix + function 
 // the caller ("" without one); caller and key are the Idempotency-Key scope and value. It
 // returns the request's ID: an earlier one when the key was seen (and then queues nothing).
 func (s *Service) Submit(ctx context.Context, function string, ev *fn.Event, owner, caller, key string) (string, error) {
-	rec := &Record{ID: newID(), Function: function, Owner: owner, State: Pending, Created: time.Now().UTC()}
-	id, created, err := s.cfg.Store.Create(ctx, rec, caller, key, s.cfg.TTL)
+	rec := &Record{ID: id.New(), Function: function, Owner: owner, State: Pending, Created: time.Now().UTC()}
+	rid, created, err := s.cfg.Store.Create(ctx, rec, caller, key, s.cfg.TTL)
 	if err != nil || !created {
-		return id, err
+		return rid, err
 	}
-	ev.CorrelationID = id
+	ev.CorrelationID = rid
 	data, err := encodeEvent(ev)
 	if err == nil {
 		err = s.cfg.Queues.PublishQueue(ctx, s.Queue(function), &triggers.Message{
-			ID: id, Type: "edgefn.async", Source: "http", Time: ev.Time, ContentType: "application/json",
-			Data: data, CorrelationID: id,
+			ID: rid, Type: "edgefn.async", Source: "http", Time: ev.Time, ContentType: "application/json",
+			Data: data, CorrelationID: rid,
 		})
 	}
 	if err != nil {
 		// Nobody will run it: answer the request with the error, so it does not sit pending.
 		_ = s.complete(context.WithoutCancel(ctx), rec, 503, `{"error":{"code":"unavailable","message":"the call could not be queued"}}`)
-		return "", fmt.Errorf("async: queue %s: %w", id, err)
+		return "", fmt.Errorf("async: queue %s: %w", rid, err)
 	}
 	s.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", "accepted")))
-	return id, nil
+	return rid, nil
 }
 
 // Get returns request id for a caller with claims (nil without a token): ErrNotFound when
@@ -303,11 +302,4 @@ func signal(ch chan struct{}) {
 	case ch <- struct{}{}:
 	default:
 	}
-}
-
-// newID returns 128 random bits in hex.
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

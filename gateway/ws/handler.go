@@ -2,8 +2,6 @@ package ws
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net/url"
 	"strconv"
@@ -121,13 +119,6 @@ func (h *Hub) verify(token string) (map[string]any, error) {
 		return nil, errors.New("this server verifies no tokens")
 	}
 	return h.cfg.Auth.Verify(token)
-}
-
-// newID returns 128 random bits in hex.
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/fn"
 	"github.com/edgefn/edgefn/runtime/manifest"
@@ -226,7 +227,7 @@ func (c *conn) invoke(name string, f interface {
 	Invoke(context.Context, *fn.Event) (*fn.Result, error)
 }, topic string, data []byte, claims map[string]any) *replyError {
 	ev := &fn.Event{
-		ID: newID(), Type: "websocket.publish", Source: "websocket/" + topic, Subject: topic,
+		ID: id.New(), Type: "websocket.publish", Source: "websocket/" + topic, Subject: topic,
 		Time: time.Now().UTC(), Data: data, ContentType: "application/json", Attempt: 1, Claims: claims,
 	}
 	ctx := runtime.WithRequestID(c.ctx, ev.ID)

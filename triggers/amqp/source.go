@@ -10,6 +10,7 @@ import (
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
+	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -128,7 +129,7 @@ func (s *source) subscribe(conn *amqp091.Connection) (*subscription, error) {
 		closed:    ch.NotifyClose(make(chan *amqp091.Error, 1)),
 		cancelled: ch.NotifyCancel(make(chan string, 1)),
 	}
-	tag := s.q.opts.Name + "-" + newID()[:16] // unique on the channel; named for rabbitmqctl
+	tag := s.q.opts.Name + "-" + id.New()[:16] // unique on the channel; named for rabbitmqctl
 	if sub.dels, err = ch.Consume(s.opts.Queue, tag, false, false, false, false, nil); err != nil {
 		return nil, fmt.Errorf("consume: %w", err)
 	}

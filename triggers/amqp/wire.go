@@ -1,8 +1,6 @@
 package amqp
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,6 +8,7 @@ import (
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
+	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -25,17 +24,10 @@ const (
 	headerAttempts = "attempts"
 )
 
-// newID returns a random 128-bit ID in hex.
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return hex.EncodeToString(b[:])
-}
-
 // fill sets the ID and Time publishers owe a message that has none.
 func fill(m *triggers.Message) {
 	if m.ID == "" {
-		m.ID = newID()
+		m.ID = id.New()
 	}
 	if m.Time.IsZero() {
 		m.Time = time.Now()

@@ -2,12 +2,11 @@ package dispatch
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/runtime/fn"
 	"github.com/edgefn/edgefn/triggers"
 )
@@ -73,7 +72,7 @@ func (e *Effects) Apply(ctx context.Context, function string, cause *fn.Event, r
 // Reply publishes res's body to the reply-to queue of an RPC request (SPEC 5), with the
 // request's correlation ID.
 func (e *Effects) Reply(ctx context.Context, replyTo, correlationID string, res *fn.Result) error {
-	msg := &triggers.Message{ID: newID(), CorrelationID: correlationID, Time: time.Now().UTC()}
+	msg := &triggers.Message{ID: id.New(), CorrelationID: correlationID, Time: time.Now().UTC()}
 	if res != nil {
 		msg.Data = res.Body
 		msg.ContentType = res.Headers["Content-Type"]
@@ -91,13 +90,7 @@ func (e *Effects) Reply(ctx context.Context, replyTo, correlationID string, res 
 // a retried invocation emits the same IDs.
 func effectID(causeID, function string, i int) string {
 	if causeID == "" {
-		return newID()
+		return id.New()
 	}
 	return causeID + "/" + function + "/" + strconv.Itoa(i)
-}
-
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
 )
@@ -82,7 +83,7 @@ func NewManager(cfg ManagerConfig) *Manager {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.NodeID == "" {
-		cfg.NodeID = newID()[:8]
+		cfg.NodeID = id.New()[:8]
 	}
 	return &Manager{cfg: cfg, updates: make(chan snapshot, 1), running: map[string]*running{},
 		failing: map[string]string{}, done: make(chan struct{})}

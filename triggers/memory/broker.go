@@ -17,8 +17,6 @@
 package memory
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"slices"
 	"strconv"
@@ -171,13 +169,6 @@ func lockPair(an string, a *sync.Mutex, bn string, b *sync.Mutex) (unlock func()
 		a.Lock()
 	}
 	return func() { a.Unlock(); b.Unlock() }
-}
-
-// newID returns a random 128-bit ID in hex.
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
-	return hex.EncodeToString(b[:])
 }
 
 // copyMessage copies m deeply enough that neither the publisher nor a handler can change

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -135,7 +136,7 @@ func (q *queue) publish(now time.Time, ms ...*triggers.Message) error {
 	for _, m := range ms {
 		c := copyMessage(m)
 		if c.ID == "" {
-			c.ID = newID()
+			c.ID = id.New()
 		}
 		if c.Time.IsZero() {
 			c.Time = now

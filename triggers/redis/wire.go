@@ -1,8 +1,6 @@
 package redis
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"sort"
@@ -10,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -39,17 +38,10 @@ const (
 
 var aliasNames = [...]string{aliasID, aliasType, aliasTime, aliasCorrelationID}
 
-// newID returns a random 128-bit ID in hex.
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:]) // never fails (crypto/rand.Read)
-	return hex.EncodeToString(b[:])
-}
-
 // fill sets the ID and Time a publisher owes a message that lacks them.
 func fill(m *triggers.Message) {
 	if m.ID == "" {
-		m.ID = newID()
+		m.ID = id.New()
 	}
 	if m.Time.IsZero() {
 		m.Time = time.Now().UTC()
