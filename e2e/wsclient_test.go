@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -130,7 +131,7 @@ func (c *wsClient) request(req map[string]any) wsFrame {
 	req["id"] = id
 	b, _ := json.Marshal(req)
 	c.sendRaw(string(b))
-	return c.reply(itoa(id))
+	return c.reply(strconv.Itoa(id))
 }
 
 // reply waits for the reply whose raw id is id ("" for replies without an id).
@@ -225,9 +226,4 @@ func (c *wsClient) err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.closeErr
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }

@@ -74,7 +74,7 @@ func (s *Server) getRequest(c *fiber.Ctx) error {
 	}
 	id := c.Params("id")
 	var claims map[string]any
-	if _, ok := c.GetReqHeaders()[fiber.HeaderAuthorization]; ok {
+	if c.Get(fiber.HeaderAuthorization) != "" {
 		var err error
 		if claims, err = s.verify(c); err != nil {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_token"`)

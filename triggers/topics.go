@@ -34,6 +34,24 @@ type TopicListener interface {
 	Resync()
 }
 
+// TopicListeners hands every call to each of its listeners in turn, so that one fan-out
+// connection serves them all.
+type TopicListeners []TopicListener
+
+// Publication passes p to every listener.
+func (ls TopicListeners) Publication(p *Publication) {
+	for _, l := range ls {
+		l.Publication(p)
+	}
+}
+
+// Resync passes the resync to every listener.
+func (ls TopicListeners) Resync() {
+	for _, l := range ls {
+		l.Resync()
+	}
+}
+
 // HistoryOptions bound what a topic keeps for recovery.
 type HistoryOptions struct {
 	// Size is how many recent publications a topic keeps; default 100.

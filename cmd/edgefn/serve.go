@@ -19,6 +19,7 @@ import (
 	"github.com/edgefn/edgefn/gateway/ws"
 	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/manifest"
+	"github.com/edgefn/edgefn/triggers"
 	"github.com/edgefn/edgefn/triggers/dispatch"
 )
 
@@ -183,13 +184,10 @@ func serve(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	managerCtx, stopManager := context.WithCancel(context.Background())
-	if err := hub.Start(managerCtx); err != nil {
+	// One fan-out connection feeds the hub (subscribers) and the async service (waiters).
+	if err := be.topics.ListenTopics(managerCtx, triggers.TopicListeners{hub, asyncs}); err != nil {
 		stopManager()
-		return err
-	}
-	if err := asyncs.Start(managerCtx); err != nil {
-		stopManager()
-		return err
+		return fmt.Errorf("listen to websocket topics: %w", err)
 	}
 	go triggerManager.Run(managerCtx)
 	// Shutdown (SPEC 9): stop taking HTTP calls and deliveries, let what is in flight

@@ -35,8 +35,8 @@ type Config struct {
 	Store Store
 	// Queues carries the invocations; required.
 	Queues triggers.Queues
-	// Topics is the WebSocket fan-out the replies go out on, which also wakes this node's
-	// waiting GET /requests/{id}?wait= calls, whichever node answered; required.
+	// Topics is the WebSocket fan-out the replies go out on; required. Hearing them (as a
+	// TopicListener) wakes this node's GET /requests/{id}?wait= calls, whichever node answered.
 	Topics triggers.Topics
 	// TTL is how long a request and its reply are kept; default 5 minutes.
 	TTL time.Duration
@@ -60,7 +60,8 @@ type Service struct {
 var _ dispatch.AsyncRunner = (*Service)(nil)
 var _ triggers.TopicListener = (*Service)(nil)
 
-// New validates cfg; Start makes the service hear replies.
+// New validates cfg. The service is a [triggers.TopicListener]: its owner registers it with
+// cfg.Topics.ListenTopics so that replies published on any node wake waiting callers.
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Queues == nil || cfg.Topics == nil {
 		return nil, errors.New("async: a store, a queue backend and a topics backend are required")
@@ -97,11 +98,6 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// Start makes the service hear replies published on any node, until ctx ends.
-func (s *Service) Start(ctx context.Context) error {
-	return s.cfg.Topics.ListenTopics(ctx, s)
 }
 
 // Queue names the queue of function's async invocations (dispatch.AsyncRunner).
@@ -237,7 +233,6 @@ func (s *Service) store(ctx context.Context, rec *Record) error {
 	case err != nil:
 		return fmt.Errorf("async: store reply %s: %w", rec.ID, err)
 	}
-	rec.State, rec.Completed = Done, time.Now().UTC()
 	if _, err := s.cfg.Topics.PublishTopic(ctx, TopicPrefix+rec.ID, replyPublication(rec)); err != nil {
 		// The reply is stored: GET /requests/{id} has it. Subscribers and waiters on other
 		// nodes learn it from the store when they look again.

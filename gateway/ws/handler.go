@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,7 +73,7 @@ func (h *Hub) serve(wc *fws.Conn) {
 	if !h.register(c) {
 		cancel()
 		msg := websocket.FormatCloseMessage(CloseGoingAway, "server going away")
-		_ = wc.WriteControl(websocket.CloseMessage, msg, deadline(h.cfg.WriteTimeout))
+		_ = wc.WriteControl(websocket.CloseMessage, msg, time.Now().Add(h.cfg.WriteTimeout))
 		return
 	}
 	defer h.unregister(c)
@@ -120,7 +119,3 @@ func (h *Hub) verify(token string) (map[string]any, error) {
 	}
 	return h.cfg.Auth.Verify(token)
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
-
-func deadline(d time.Duration) time.Time { return time.Now().Add(d) }

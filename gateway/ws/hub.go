@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 
+	"github.com/edgefn/edgefn/gateway/async"
 	"github.com/edgefn/edgefn/gateway/auth"
 	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
@@ -128,7 +129,8 @@ type wsTrigger struct {
 	fn      dispatch.Function
 }
 
-// New validates cfg and builds the hub; it listens to nothing until Start.
+// New validates cfg and builds the hub. The hub is a [triggers.TopicListener]: it hears
+// publications once its owner registers it with cfg.Topics.ListenTopics.
 func New(cfg Config) (*Hub, error) {
 	if cfg.Topics == nil {
 		return nil, errors.New("ws: a topics backend is required")
@@ -158,15 +160,6 @@ func New(cfg Config) (*Hub, error) {
 	h.rules.Store(&empty)
 	h.triggers.Store(&[]wsTrigger{})
 	return h, nil
-}
-
-// Start makes the hub hear the publications of every node. It returns once it does;
-// the hub hears until ctx ends.
-func (h *Hub) Start(ctx context.Context) error {
-	if err := h.cfg.Topics.ListenTopics(ctx, h); err != nil {
-		return fmt.Errorf("ws: listen to topics: %w", err)
-	}
-	return nil
 }
 
 // SetRules replaces the topic rules; connections use them from their next operation.
@@ -269,6 +262,6 @@ func (h *Hub) matchTriggers(topic string) []dispatch.Function {
 
 // isRequestTopic reports whether topic is requests.{id} and returns the id.
 func isRequestTopic(topic string) (string, bool) {
-	id, ok := strings.CutPrefix(topic, "requests.")
+	id, ok := strings.CutPrefix(topic, async.TopicPrefix)
 	return id, ok && id != "" && !strings.Contains(id, ".")
 }

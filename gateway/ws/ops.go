@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/edgefn/edgefn/internal/id"
@@ -20,7 +21,7 @@ func (c *conn) handle(frame []byte) {
 		id = r.ID
 	}
 	if rerr != nil {
-		c.send(encodeReply(nil, id, reply{err: rerr}))
+		c.send(encodeReply(id, reply{err: rerr}))
 		return
 	}
 	var rep *reply
@@ -28,7 +29,7 @@ func (c *conn) handle(frame []byte) {
 	case "auth":
 		var bad bool
 		if rep, bad = c.auth(r.Token); bad {
-			c.send(encodeReply(nil, id, *rep))
+			c.send(encodeReply(id, *rep))
 			c.close(CloseUnauthorized, "unauthorized")
 			return
 		}
@@ -46,7 +47,7 @@ func (c *conn) handle(frame []byte) {
 		rep = &reply{err: errReply(codeUnknownOp, "unknown op "+quote(r.Op))}
 	}
 	if rep != nil {
-		c.send(encodeReply(nil, id, *rep))
+		c.send(encodeReply(id, *rep))
 	}
 }
 
@@ -130,7 +131,7 @@ func (c *conn) subscribe(r *request) *reply {
 	}
 	if len(c.subs) >= c.hub.cfg.MaxSubscriptions {
 		c.mu.Unlock()
-		return &reply{err: errReply(codeTooMany, "a connection may subscribe to at most "+itoa(c.hub.cfg.MaxSubscriptions)+" topics")}
+		return &reply{err: errReply(codeTooMany, "a connection may subscribe to at most "+strconv.Itoa(c.hub.cfg.MaxSubscriptions)+" topics")}
 	}
 	sub := c.hub.registry.add(c, r.Topic)
 	c.subs[r.Topic] = sub
@@ -161,7 +162,7 @@ func (c *conn) subscribe(r *request) *reply {
 	t := sub.topics
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	c.send(encodeReply(nil, r.ID, rep))
+	c.send(encodeReply(r.ID, rep))
 	for _, p := range sub.pending {
 		if p.Epoch != top.Epoch || p.Offset > top.Offset {
 			c.send(encodePublication(p))

@@ -87,9 +87,9 @@ type reply struct {
 	pubs      []*triggers.Publication
 }
 
-// encodeReply appends the JSON reply to the request with raw id.
-func encodeReply(b []byte, id json.RawMessage, r reply) []byte {
-	b = append(b, '{')
+// encodeReply is the JSON reply to the request with raw id.
+func encodeReply(id json.RawMessage, r reply) []byte {
+	b := []byte{'{'}
 	if len(id) > 0 {
 		b = append(b, `"id":`...)
 		b = append(b, id...)

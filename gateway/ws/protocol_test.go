@@ -65,7 +65,7 @@ func TestEncodeReply(t *testing.T) {
 		if c.id != "" {
 			id = json.RawMessage(c.id)
 		}
-		got := string(encodeReply(nil, id, c.r))
+		got := string(encodeReply(id, c.r))
 		if got != c.want {
 			t.Errorf("got  %s\nwant %s", got, c.want)
 		}
@@ -96,7 +96,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		if rerr != nil {
 			rep = reply{err: rerr}
 		}
-		out := encodeReply(nil, id, rep)
+		out := encodeReply(id, rep)
 		if !json.Valid(out) {
 			t.Fatalf("reply to %q is not JSON: %s", frame, out)
 		}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -15,6 +17,9 @@ type historyOnly struct {
 	mu    sync.Mutex
 	epoch string
 	pubs  []*triggers.Publication // consecutive offsets
+	// duringRead and afterRead, when set, run inside TopicHistory before and after it takes
+	// its snapshot: publications that race with a subscribe.
+	duringRead, afterRead func()
 }
 
 func (h *historyOnly) PublishTopic(context.Context, string, []byte) (triggers.Position, error) {
@@ -24,6 +29,14 @@ func (h *historyOnly) PublishTopic(context.Context, string, []byte) (triggers.Po
 func (h *historyOnly) ListenTopics(context.Context, triggers.TopicListener) error { return nil }
 
 func (h *historyOnly) TopicHistory(_ context.Context, _ string, since *triggers.Position) (triggers.Position, []*triggers.Publication, bool, error) {
+	if f := h.duringRead; f != nil {
+		h.duringRead = nil
+		f()
+	}
+	if f := h.afterRead; f != nil {
+		h.afterRead = nil
+		defer f()
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	top := triggers.Position{Epoch: h.epoch}
@@ -119,22 +132,45 @@ func TestDeliverFillsGapsAndDropsDuplicates(t *testing.T) {
 	}
 }
 
-func TestSubscribeBuffersPublicationsUntilItsReply(t *testing.T) {
+// TestSubscribeRacingPublications subscribes with recovery while publications arrive before
+// and after the history read: the client gets the reply first, then every later publication
+// exactly once, in order.
+func TestSubscribeRacingPublications(t *testing.T) {
 	topics := &historyOnly{epoch: "e1"}
 	h, err := New(Config{Topics: topics})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &conn{hub: h, out: newSendQueue(100, 1<<20, func() {}), ctx: context.Background(), subs: map[string]*subscription{}}
-	sub := h.registry.add(c, "t.x")
-	// Publications that arrive while the subscription is not live wait for it.
-	for _, p := range topics.add(1, 2) {
-		h.Publication(p)
+	allow, err := manifest.CompileRule("true")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(sub.pending) != 2 {
-		t.Fatalf("%d pending, want 2", len(sub.pending))
+	h.SetRules([]*manifest.TopicRule{{Match: "t.*", Subscribe: allow, Publish: allow}})
+	topics.add(1, 3)
+	// 4 arrives before the history read (it is in the history, and buffered), 5 after it
+	// (only buffered).
+	topics.duringRead = func() { h.Publication(topics.add(4, 4)[0]) }
+	topics.afterRead = func() { h.Publication(topics.add(5, 5)[0]) }
+	c := &conn{hub: h, out: newSendQueue(100, 1<<20, func() {}), ctx: context.Background(),
+		claims: map[string]any{"sub": ""}, subs: map[string]*subscription{}}
+	since := "2"
+	if rep := c.subscribe(&request{ID: json.RawMessage("1"), Op: "subscribe", Topic: "t.x", Epoch: "e1", Since: &since}); rep != nil {
+		t.Fatalf("subscribe failed: %+v", rep.err)
 	}
-	if frames, _, _, _ := c.out.take(); len(frames) != 0 {
-		t.Fatalf("%d frames went out before the reply", len(frames))
+	h.Publication(topics.pubs[4]) // 5 again: a duplicate
+	h.Publication(topics.add(6, 6)[0])
+
+	frames, _, _, _ := c.out.take()
+	var got []string
+	for _, f := range frames {
+		got = append(got, string(f))
+	}
+	want := []string{
+		`{"id":1,"ok":true,"epoch":"e1","offset":"4","recovered":true,"publications":[{"offset":"3","data":3},{"offset":"4","data":4}]}`,
+		`{"topic":"t.x","offset":"5","data":5}`,
+		`{"topic":"t.x","offset":"6","data":6}`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("frames:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

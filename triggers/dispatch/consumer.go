@@ -165,10 +165,7 @@ func (c *Consumer) handle(d *triggers.Delivery) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
 	defer cancel()
-	res, err := c.fn.Invoke(ctx, ev)
-	if err == nil {
-		err = c.effects.Apply(ctx, c.cfg.Function, ev, res)
-	}
+	res, err := c.run(ctx, ev)
 	if err == nil && d.ReplyTo != "" {
 		err = c.effects.Reply(ctx, d.ReplyTo, d.CorrelationID, res)
 	}
@@ -191,10 +188,7 @@ func (c *Consumer) handleAsync(d *triggers.Delivery) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
 	defer cancel()
-	res, err := c.fn.Invoke(ctx, ev)
-	if err == nil {
-		err = c.effects.Apply(ctx, c.cfg.Function, ev, res)
-	}
+	res, err := c.run(ctx, ev)
 	if err != nil && d.Attempt <= c.cfg.Retries && c.cfg.Async.Retryable(err) {
 		c.settleFailure(d, err)
 		return
@@ -209,32 +203,46 @@ func (c *Consumer) handleAsync(d *triggers.Delivery) {
 	c.acks.ack(d)
 }
 
+// run invokes the function and carries out the effects of its result.
+func (c *Consumer) run(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
+	res, err := c.fn.Invoke(ctx, ev)
+	if err == nil {
+		err = c.effects.Apply(ctx, c.cfg.Function, ev, res)
+	}
+	return res, err
+}
+
+// settleFailure retries d after its backoff while attempts remain, else dead-letters it.
 func (c *Consumer) settleFailure(d *triggers.Delivery, cause error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	log := c.cfg.Logger.With("function", c.cfg.Function, "trigger", c.cfg.EventSource, "id", d.ID, "attempt", d.Attempt)
-	if d.Attempt <= c.cfg.Retries {
-		delay := Backoff(c.cfg.Backoff, d.Attempt)
-		c.Stats.Retried.Add(1)
-		log.Warn("delivery failed; retrying", "error", cause, "delay", delay.String())
-		if err := c.src.Retry(ctx, d, delay); err != nil {
-			log.Error("retry failed; the broker will redeliver", "error", err)
-		}
+	if d.Attempt > c.cfg.Retries {
+		c.deadLetter(d, cause)
 		return
 	}
-	c.deadLetter(d, cause)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	delay := Backoff(c.cfg.Backoff, d.Attempt)
+	c.Stats.Retried.Add(1)
+	log := c.deliveryLog(d)
+	log.Warn("delivery failed; retrying", "error", cause, "delay", delay.String())
+	if err := c.src.Retry(ctx, d, delay); err != nil {
+		log.Error("retry failed; the broker will redeliver", "error", err)
+	}
 }
 
 // deadLetter gives up on d.
 func (c *Consumer) deadLetter(d *triggers.Delivery, cause error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	log := c.cfg.Logger.With("function", c.cfg.Function, "trigger", c.cfg.EventSource, "id", d.ID, "attempt", d.Attempt)
 	c.Stats.DeadLettered.Add(1)
+	log := c.deliveryLog(d)
 	log.Error("delivery failed for good; dead-lettering", "error", cause)
 	if err := c.src.DeadLetter(ctx, d, cause.Error()); err != nil {
 		log.Error("dead-letter failed; the broker will redeliver", "error", err)
 	}
+}
+
+func (c *Consumer) deliveryLog(d *triggers.Delivery) *slog.Logger {
+	return c.cfg.Logger.With("function", c.cfg.Function, "trigger", c.cfg.EventSource, "id", d.ID, "attempt", d.Attempt)
 }
 
 // Backoff is the delay before retry number attempt (1 for the first retry): base doubled for
