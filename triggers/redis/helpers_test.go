@@ -31,7 +31,14 @@ const testClientName = "edgefn-redis-test"
 // dropAllConnections makes Redis drop every connection of this package's clients, as a broker
 // restart would, without a restart (this Redis keeps nothing on disk) and without disturbing
 // other packages' tests that share it.
-func dropAllConnections(t *testing.T) {
+func dropAllConnections(t *testing.T) { dropConnections(t, "") }
+
+// dropPubSub makes Redis drop this package's fan-out (pubsub) connections only, as a network
+// failure would.
+func dropPubSub(t *testing.T) { dropConnections(t, "pubsub") }
+
+// dropConnections kills this package's connections of the given CLIENT LIST type ("": all).
+func dropConnections(t *testing.T, clientType string) {
 	t.Helper()
 	opt, err := goredis.ParseURL(testURL())
 	if err != nil {
@@ -41,7 +48,11 @@ func dropAllConnections(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	list, err := c.ClientList(ctx).Result()
+	args := []any{"CLIENT", "LIST"}
+	if clientType != "" {
+		args = append(args, "TYPE", clientType)
+	}
+	list, err := c.Do(ctx, args...).Text()
 	if err != nil {
 		t.Fatalf("client list: %v", err)
 	}
@@ -53,18 +64,14 @@ func dropAllConnections(t *testing.T) {
 			if v, ok := strings.CutPrefix(field, "id="); ok {
 				id = v
 			}
-			if field == "name="+testClientName {
-				named = true
-			}
+			named = named || field == "name="+testClientName
 		}
-		if named && id != "" {
-			if err := c.Do(ctx, "CLIENT", "KILL", "ID", id).Err(); err == nil {
-				n++
-			}
+		if named && id != "" && c.Do(ctx, "CLIENT", "KILL", "ID", id).Err() == nil {
+			n++
 		}
 	}
 	if n == 0 {
-		t.Fatal("no connection of this package's clients to drop")
+		t.Fatalf("no %s connection of this package's clients to drop", clientType)
 	}
 	t.Logf("redis dropped %d connections", n)
 }

@@ -60,41 +60,6 @@ func deletePrefix(t *testing.T, c *goredis.Client, prefix string) {
 	}
 }
 
-// dropPubSub makes Redis drop this package's fan-out connections (and only those), as a
-// network failure would.
-func dropPubSub(t *testing.T) {
-	t.Helper()
-	opt, err := goredis.ParseURL(testURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := goredis.NewClient(opt)
-	defer c.Close()
-	ctx := ctxFor(t, 5*time.Second)
-	list, err := c.Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub").Text()
-	if err != nil {
-		t.Fatalf("client list: %v", err)
-	}
-	n := 0
-	for _, line := range strings.Split(list, "\n") {
-		var id string
-		named := false
-		for _, field := range strings.Fields(line) {
-			if v, ok := strings.CutPrefix(field, "id="); ok {
-				id = v
-			}
-			named = named || field == "name="+testClientName
-		}
-		if named && id != "" && c.Do(ctx, "CLIENT", "KILL", "ID", id).Err() == nil {
-			n++
-		}
-	}
-	if n == 0 {
-		t.Fatal("no fan-out connection of this package to drop")
-	}
-	t.Logf("redis dropped %d fan-out connections", n)
-}
-
 func TestNewTopicsValidates(t *testing.T) {
 	_, err := NewTopics(nil, triggers.HistoryOptions{TTL: time.Microsecond}, TopicsOptions{Prefix: "a{b"})
 	for _, want := range []string{"client: required", "ttl:", "prefix:"} {
