@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+
+	"github.com/edgefn/edgefn/bench/internal/harness"
 )
 
 // The two ways a run calls hello.
@@ -100,25 +102,12 @@ func openLoop(ctx context.Context, o options, mode, url, wsURL string) (result, 
 		}()
 	}
 
-	lag := make([]time.Duration, 0, total-warm)
 	start := time.Now().Add(10 * time.Millisecond)
-	func() {
-		lockPreciseTimer()
-		defer unlockPreciseTimer()
-		defer close(jobs)
-		for i := range total {
-			due := start.Add(time.Duration(i) * interval)
-			sleepUntil(due)
-			if ctx.Err() != nil {
-				return
-			}
-			if i >= warm {
-				lag = append(lag, time.Since(due))
-			}
-			samples[i].due = due
-			jobs <- i
-		}
-	}()
+	lag, _ := harness.Pace(ctx, start, interval, total, warm, func(i int, due time.Time) {
+		samples[i].due = due
+		jobs <- i
+	})
+	close(jobs)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return result{}, err

@@ -29,27 +29,23 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"runtime"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/edgefn/edgefn/bench/internal/harness"
 )
+
+// cmd describes asyncbench to the scaffolding the benchmark commands share.
+var cmd = harness.Command{Name: "asyncbench", Section: "async-results", Attempts: 2,
+	Programs: []harness.Program{harness.Edgefn, harness.Hello}}
 
 // options are asyncbench's flags.
 type options struct {
 	rounds                    int
 	rate, conns               int
 	duration, warmup, timeout time.Duration
-	write, prebuilt           string
-	keep                      bool
-	quiet, maxOther           float64
-	quietWait                 time.Duration
-	attempts                  int
+	// Options are the flags every benchmark command has.
+	harness.Options
 }
 
 func main() {
@@ -60,41 +56,27 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "how long requests are sent at -rate before recording starts")
 	flag.IntVar(&o.conns, "conns", 64, "HTTP connections of the sender")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Second, "bound on one request, and on the wait for the last replies")
-	flag.StringVar(&o.write, "write", "", "README whose async-results section to rewrite (e.g. bench/README.md)")
-	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder")
-	flag.StringVar(&o.prebuilt, "prebuilt", "", "folder with edgefn and hello already built (default: build them)")
-	flag.Float64Var(&o.quiet, "quiet", 0.15, "start a measurement only once the machine's CPU is at most this busy (0 to 1)")
-	flag.DurationVar(&o.quietWait, "quiet-wait", time.Minute, "longest wait for -quiet before measuring anyway")
-	flag.Float64Var(&o.maxOther, "max-other", 0.25, "measure a run again when other processes used more than this share of the machine (0 to 1)")
-	flag.IntVar(&o.attempts, "attempts", 2, "most runs of one measurement while others disturb it; the least disturbed is kept")
+	cmd.Flags(flag.CommandLine, &o.Options)
 	flag.Parse()
-	if o.rounds < 1 || o.rate < 1 || o.conns < 1 || o.attempts < 1 || o.duration <= 0 || o.warmup < 0 || o.timeout <= 0 ||
+	var invalid error
+	if o.rounds < 1 || o.rate < 1 || o.conns < 1 || o.Attempts < 1 || o.duration <= 0 || o.warmup < 0 || o.timeout <= 0 ||
 		time.Second/time.Duration(o.rate) <= 0 {
-		fmt.Fprintln(os.Stderr, "asyncbench: -rounds, -rate (at most 1e9), -conns, -attempts, -duration and -timeout must be positive, -warmup not negative")
-		os.Exit(2)
+		invalid = errors.New("-rounds, -rate (at most 1e9), -conns, -attempts, -duration and -timeout must be positive, -warmup not negative")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "asyncbench:", err)
-		os.Exit(1)
-	}
+	cmd.Main(invalid, func(ctx context.Context) error { return run(ctx, o, os.Stdout, os.Stderr) })
 }
 
 func run(ctx context.Context, o options, stdout, progress io.Writer) error {
-	tmp, err := os.MkdirTemp("", "asyncbench-")
+	tmp, cleanup, err := cmd.TempDir(o.Keep, progress)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		fmt.Fprintln(progress, "keeping", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
-	edgefn, hello, err := binaries(ctx, o, tmp, progress)
+	defer cleanup()
+	bins, err := cmd.Build(ctx, o.Prebuilt, tmp, progress, "edgefn and ./functions/hello")
 	if err != nil {
 		return err
 	}
+	edgefn, hello := bins[0], bins[1]
 	rep := report{opts: o, machine: describeMachine(ctx), started: time.Now().UTC()}
 	for n := 1; n <= o.rounds; n++ {
 		rd, waits, err := round(ctx, o, n, edgefn, hello, tmp, progress)
@@ -105,46 +87,10 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) error {
 		rep.rounds = append(rep.rounds, rd)
 	}
 	rep.finished = time.Now().UTC()
-	rep.machine.loadAfter = harness.LoadAvg()
+	rep.machine.LoadAfter = harness.LoadAvg()
 	text := rep.markdown()
 	fmt.Fprint(stdout, text+"\n")
-	if o.write != "" {
-		if err := harness.RewriteSection(o.write, startMarker, endMarker, text); err != nil {
-			return err
-		}
-		fmt.Fprintln(progress, "wrote the async-results section of", o.write)
-	}
-	return nil
-}
-
-// binaries builds edgefn and the hello plugin into tmp, or takes them from -prebuilt.
-func binaries(ctx context.Context, o options, tmp string, progress io.Writer) (edgefn, hello string, err error) {
-	dir := tmp
-	if o.prebuilt != "" {
-		dir = o.prebuilt
-	}
-	edgefn, hello = filepath.Join(dir, "edgefn"), filepath.Join(dir, "hello")
-	if o.prebuilt != "" {
-		for _, p := range []string{edgefn, hello} {
-			if _, err := os.Stat(p); err != nil {
-				return "", "", fmt.Errorf("prebuilt binaries: %w", err)
-			}
-		}
-		return edgefn, hello, nil
-	}
-	repo, err := harness.RepoRoot(ctx)
-	if err != nil {
-		return "", "", err
-	}
-	fmt.Fprintln(progress, "building edgefn and ./functions/hello")
-	for _, x := range []struct{ out, pkg string }{{edgefn, "./cmd/edgefn"}, {hello, "./functions/hello"}} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", x.out, x.pkg)
-		cmd.Dir = repo
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", "", fmt.Errorf("go build %s: %w\n%s", x.pkg, err, out)
-		}
-	}
-	return edgefn, hello, nil
+	return cmd.WriteSection(o.Write, text, progress)
 }
 
 // helloManifest serves hello on POST /hello/{name}; HTTP routes allow async by default.
@@ -200,27 +146,26 @@ func round(ctx context.Context, o options, n int, edgefn, hello, tmp string, pro
 	}
 	var waits []harness.QuietWait
 	for _, m := range rd.order {
-		var best result
-		bestOther := 2.0
-		for try := 1; try <= o.attempts; try++ {
-			busy, waited, err := harness.WaitQuiet(ctx, o.quiet, o.quietWait)
+		best, _, tries, err := harness.LeastDisturbed(o.Options, func(int) (result, float64, error) {
+			busy, waited, err := harness.WaitQuiet(ctx, o.Quiet, o.QuietWait)
 			if err != nil {
-				return rd, waits, err
+				return result{}, 0, err
 			}
 			waits = append(waits, harness.QuietWait{Waited: waited, Busy: busy})
 			res, err := measure(ctx, o, srv, m, url, wsURL)
 			if err != nil {
-				return rd, waits, fmt.Errorf("round %d, %s: %w\n%s", n, m, err, srv.Output())
+				return res, 0, fmt.Errorf("round %d, %s: %w\n%s", n, m, err, srv.Output())
 			}
-			rd.tries[m] = try
-			if res.other < bestOther {
-				best, bestOther = res, res.other
+			if res.other > o.MaxOther {
+				// Said after every disturbed run, the last one included.
+				fmt.Fprintf(progress, "round %d %s: other processes used %.0f%% of the machine; measuring again\n", n, m, 100*res.other)
 			}
-			if res.other <= o.maxOther {
-				break
-			}
-			fmt.Fprintf(progress, "round %d %s: other processes used %.0f%% of the machine; measuring again\n", n, m, 100*res.other)
+			return res, res.other, nil
+		}, nil)
+		if err != nil {
+			return rd, waits, err
 		}
+		rd.tries[m] = tries
 		rd.runs[m] = best
 		r := best
 		line := fmt.Sprintf("round %d %-5s answer p50 %.3f p99 %.3f ms", n, m, ms(pct(r.answer, 50)), ms(pct(r.answer, 99)))
@@ -239,20 +184,12 @@ func round(ctx context.Context, o options, n int, edgefn, hello, tmp string, pro
 // measure runs the open loop once and measures the share of the machine that processes
 // other than the server, its plugin and asyncbench used meanwhile.
 func measure(ctx context.Context, o options, srv *harness.Server, mode, url, wsURL string) (result, error) {
-	mb0, mt0, errM := harness.MachineCPU()
-	s0, c0, errS := srv.CPU()
-	self0 := harness.SelfCPU()
+	before := harness.Snapshot(srv)
 	res, err := openLoop(ctx, o, mode, url, wsURL)
 	if err != nil {
 		return res, err
 	}
-	mb1, mt1, errM1 := harness.MachineCPU()
-	s1, c1, errS1 := srv.CPU()
-	self1 := harness.SelfCPU()
-	if err := errors.Join(errM, errS, errM1, errS1); err == nil && mt1 > mt0 {
-		ours := (s1 - s0) + (c1 - c0) + (self1 - self0)
-		res.other = max(0, float64(mb1-mb0-ours)/float64(mt1-mt0))
-	}
+	res.other = harness.Snapshot(srv).Since(before).Other()
 	return res, nil
 }
 
@@ -260,26 +197,12 @@ func ms(d time.Duration) float64 { return harness.Millis(d) }
 
 func pct(sorted []time.Duration, p float64) time.Duration { return harness.Percentile(sorted, p) }
 
-// machine describes where the numbers were taken.
+// machine describes where the numbers were taken, with the tree built.
 type machine struct {
-	cpus                           int
-	model, kernel, goVersion, tree string
-	loadBefore, loadAfter          string
+	harness.Machine
+	tree string
 }
 
 func describeMachine(ctx context.Context) machine {
-	m := machine{cpus: runtime.NumCPU(), model: harness.CPUModel(), loadBefore: harness.LoadAvg(), tree: "a tree outside git"}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.kernel = strings.TrimSpace(string(b))
-	}
-	if out, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output(); err == nil {
-		m.goVersion = strings.TrimSpace(string(out))
-	}
-	if out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output(); err == nil {
-		m.tree = "commit " + strings.TrimSpace(string(out))
-		if st, err := exec.CommandContext(ctx, "git", "status", "--porcelain").Output(); err == nil && len(st) > 0 {
-			m.tree += " with uncommitted changes"
-		}
-	}
-	return m
+	return machine{Machine: harness.DescribeMachine(ctx), tree: harness.Tree(ctx, ".", true)}
 }

@@ -8,12 +8,6 @@ import (
 	"github.com/edgefn/edgefn/bench/internal/harness"
 )
 
-// Markers around asyncbench's results in the README.
-const (
-	startMarker = "<!-- async-results:start -->"
-	endMarker   = "<!-- async-results:end -->"
-)
-
 // report is everything one asyncbench run measured.
 type report struct {
 	opts              options
@@ -24,21 +18,13 @@ type report struct {
 }
 
 func (r *report) command() string {
-	cmd := "go run ./bench/cmd/asyncbench"
 	o := r.opts
-	if o.rounds != 3 {
-		cmd += fmt.Sprintf(" -rounds %d", o.rounds)
-	}
-	if o.rate != 500 {
-		cmd += fmt.Sprintf(" -rate %d", o.rate)
-	}
-	if o.duration != 10*time.Second {
-		cmd += " -duration " + o.duration.String()
-	}
-	if o.write != "" {
-		cmd += " -write " + o.write
-	}
-	return cmd
+	cl := cmd.CommandLine()
+	cl.Add(o.rounds != 3, "rounds", o.rounds)
+	cl.Add(o.rate != 500, "rate", o.rate)
+	cl.Add(o.duration != 10*time.Second, "duration", o.duration)
+	cl.Add(o.Write != "", "write", o.Write)
+	return cl.String()
 }
 
 // metric is one row of the summary: a value per round for the async call, and the sync
@@ -55,14 +41,14 @@ func (r *report) markdown() string {
 	m := r.machine
 	o := r.opts
 	fmt.Fprintf(&b, "Measured %s on %d × %s (Linux %s), %s. Load average before %s, after %s.\n\n",
-		r.started.Format("2006-01-02 15:04 MST"), m.cpus, m.model, m.kernel, m.goVersion, m.loadBefore, m.loadAfter)
+		r.started.Format("2006-01-02 15:04 MST"), m.CPUs, m.Model, m.Kernel, m.GoVersion, m.LoadBefore, m.LoadAfter)
 	rounds := "rounds"
 	if len(r.rounds) == 1 {
 		rounds = "round"
 	}
 	fmt.Fprintf(&b, "Command: `%s` (%d %s; took %s), on %s.\n\n", r.command(), len(r.rounds), rounds,
 		r.finished.Sub(r.started).Round(time.Second), m.tree)
-	b.WriteString(harness.QuietNote(r.waits, "the machine", o.quiet, o.quietWait))
+	b.WriteString(harness.QuietNote(r.waits, "the machine", o.Quiet, o.QuietWait))
 
 	at := fmt.Sprintf("at %d req/s for %s, open loop", o.rate, o.duration)
 	p := func(sel func(result) []time.Duration, q float64) func(result) float64 {
@@ -107,7 +93,7 @@ func (r *report) markdown() string {
 
 	fmt.Fprintf(&b, "\nCells are the median over the rounds, with the lowest and highest round in parentheses; differences are taken "+
 		"per round, then their median. A run during which other processes used more than %.0f%% of the machine was measured "+
-		"again (up to %d runs, keeping the least disturbed).\n\n", 100*o.maxOther, o.attempts)
+		"again (up to %d runs, keeping the least disturbed).\n\n", 100*o.MaxOther, o.Attempts)
 
 	b.WriteString("| round | call | answer p50, p99 (ms) | 202 → reply p50, p99 (ms) | end to end p50, p99 (ms) | replies in the subscribe reply | rate achieved | sender lag p99 (ms) | other load | runs | failed |\n")
 	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")

@@ -35,13 +35,11 @@ func (b *bench) coldStarts(ctx context.Context) (coldResult, error) {
 	if err != nil {
 		return coldResult{}, err
 	}
-	attempt := 0
-	res, other, err := leastDisturbed(ctx, b, "cold starts", func() (coldResult, float64, error) {
-		attempt++
-		before := snapshot(srv)
+	res, other, _, err := harness.LeastDisturbed(b.opts.Options, func(attempt int) (coldResult, float64, error) {
+		before := harness.Snapshot(srv)
 		res, err := b.coldOnce(ctx, srv, dir, attempt)
-		return res, snapshot(srv).since(before).foreign(), err
-	})
+		return res, harness.Snapshot(srv).Since(before).Other(), err
+	}, b.again(ctx, "cold starts"))
 	if err != nil {
 		return res, err
 	}

@@ -27,12 +27,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/edgefn/edgefn/bench/internal/harness"
 )
+
+// cmd describes edgebench to the scaffolding the benchmark commands share.
+var cmd = harness.Command{Name: "edgebench", Section: "results", Programs: harness.HelloPrograms, Attempts: 3}
 
 // options are edgebench's flags.
 type options struct {
@@ -46,20 +47,9 @@ type options struct {
 	latencyDuration time.Duration
 	// coldStarts is how many deploys each of the API and the CLI cold start takes.
 	coldStarts int
-	// write is the README whose results section is replaced; empty writes nothing.
-	write string
-	// keep keeps the temporary folder (binaries, data dirs) for inspection.
-	keep bool
-	// prebuilt, when set, is a folder with edgefn, hello and rawfiber already built.
-	prebuilt string
-	// quiet is the busy share of the machine's CPU under which a measurement may start, and
-	// quietWait how long to wait for it before starting anyway.
-	quiet     float64
-	quietWait time.Duration
-	// maxOther is the share of the machine other processes may use during a throughput or
-	// latency run before it is measured again, up to attempts runs in all.
-	maxOther float64
-	attempts int
+	// Options are the flags every benchmark command has. MaxOther applies to the throughput,
+	// latency and cold start runs.
+	harness.Options
 }
 
 func main() {
@@ -72,24 +62,13 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 2000, "open-loop rate, requests per second")
 	flag.DurationVar(&o.latencyDuration, "latency-duration", 10*time.Second, "open-loop run length")
 	flag.IntVar(&o.coldStarts, "coldstarts", 20, "cold starts through the admin API, and as many through the CLI")
-	flag.StringVar(&o.write, "write", "", "README whose results section to rewrite (e.g. bench/README.md)")
-	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder")
-	flag.Float64Var(&o.quiet, "quiet", 0.15, "start a measurement only once the machine's CPU is at most this busy (0 to 1)")
-	flag.DurationVar(&o.quietWait, "quiet-wait", time.Minute, "longest wait for -quiet before measuring anyway")
-	flag.Float64Var(&o.maxOther, "max-other", 0.25, "measure a run again when other processes used more than this share of the machine (0 to 1)")
-	flag.IntVar(&o.attempts, "attempts", 3, "most runs of one measurement while others disturb it; the least disturbed is kept")
-	flag.StringVar(&o.prebuilt, "prebuilt", "", "folder with edgefn, hello and rawfiber already built (default: build them)")
+	cmd.Flags(flag.CommandLine, &o.Options)
 	flag.Parse()
-	if o.rounds < 1 || o.coldStarts < 1 || o.rate < 1 || o.conns < 1 || o.threads < 1 || o.attempts < 1 {
-		fmt.Fprintln(os.Stderr, "edgebench: -rounds, -coldstarts, -rate, -conns, -threads and -attempts must be positive")
-		os.Exit(2)
+	var invalid error
+	if o.rounds < 1 || o.coldStarts < 1 || o.rate < 1 || o.conns < 1 || o.threads < 1 || o.Attempts < 1 {
+		invalid = errors.New("-rounds, -coldstarts, -rate, -conns, -threads and -attempts must be positive")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "edgebench:", err)
-		os.Exit(1)
-	}
+	cmd.Main(invalid, func(ctx context.Context) error { return run(ctx, o, os.Stdout, os.Stderr) })
 }
 
 func run(ctx context.Context, o options, stdout, progress io.Writer) error {
@@ -97,15 +76,11 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "edgebench-")
+	tmp, cleanup, err := cmd.TempDir(o.Keep, progress)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		fmt.Fprintln(progress, "keeping", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
+	defer cleanup()
 	bins, tree, err := binaries(ctx, o, tmp, progress)
 	if err != nil {
 		return err
@@ -128,14 +103,9 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) error {
 	}
 	rep.waits = b.waits
 	rep.finished = time.Now().UTC()
-	rep.machine.loadAfter = harness.LoadAvg()
-	text := rep.markdown()
-	fmt.Fprint(stdout, text)
-	if o.write != "" {
-		if err := harness.RewriteSection(o.write, startMarker, endMarker, text); err != nil {
-			return err
-		}
-		fmt.Fprintln(progress, "wrote the results section of", o.write)
+	rep.machine.LoadAfter = harness.LoadAvg()
+	if err := cmd.Publish(stdout, progress, o.Write, rep.markdown()); err != nil {
+		return err
 	}
 	if !rep.valid() {
 		return errors.New("some requests failed: the numbers above are not valid")
@@ -146,15 +116,15 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) error {
 // binaries builds what the run needs into tmp, or takes it from -prebuilt, and says what it
 // was built from.
 func binaries(ctx context.Context, o options, tmp string, progress io.Writer) (harness.Binaries, string, error) {
-	if o.prebuilt != "" {
-		bins, err := harness.Prebuilt(o.prebuilt)
+	if o.Prebuilt != "" {
+		bins, err := harness.Prebuilt(o.Prebuilt)
 		return bins, "binaries built beforehand", err
 	}
 	repo, err := harness.RepoRoot(ctx)
 	if err != nil {
 		return harness.Binaries{}, "", err
 	}
-	tree := describeTree(ctx, repo)
+	tree := harness.Tree(ctx, repo, false)
 	fmt.Fprintln(progress, "building edgefn, functions/hello and bench/rawfiber from", tree)
 	bins, err := harness.Build(ctx, repo, tmp)
 	return bins, tree, err

@@ -77,10 +77,10 @@ func (b *bench) measure(ctx context.Context, n int, t target) (measurement, erro
 		return r, err
 	}
 	w.Duration = b.opts.duration
-	tp, _, err := leastDisturbed(ctx, b, prefix+" hello", func() (throughputRun, float64, error) {
+	tp, _, _, err := harness.LeastDisturbed(b.opts.Options, func(int) (throughputRun, float64, error) {
 		tp, err := b.throughput(ctx, srv, w, hello)
 		return tp, tp.foreign, err
-	})
+	}, b.again(ctx, prefix+" hello"))
 	if err != nil {
 		return r, err
 	}
@@ -94,11 +94,11 @@ func (b *bench) measure(ctx context.Context, n int, t target) (measurement, erro
 		b.logf("%s 404     %9.0f req/s", prefix, r.notFound.RPS)
 	}
 	ol := harness.OpenLoop{Rate: b.opts.rate, Duration: b.opts.latencyDuration, Warmup: time.Second, Conns: b.opts.conns}
-	r.latency, r.foreignLatency, err = leastDisturbed(ctx, b, prefix+" latency", func() (harness.LatencyResult, float64, error) {
-		before := snapshot(srv)
+	r.latency, r.foreignLatency, _, err = harness.LeastDisturbed(b.opts.Options, func(int) (harness.LatencyResult, float64, error) {
+		before := harness.Snapshot(srv)
 		l, err := ol.Run(ctx, hello)
-		return l, snapshot(srv).since(before).foreign(), err
-	})
+		return l, harness.Snapshot(srv).Since(before).Other(), err
+	}, b.again(ctx, prefix+" latency"))
 	if err != nil {
 		return r, err
 	}
@@ -113,30 +113,13 @@ func (b *bench) measure(ctx context.Context, n int, t target) (measurement, erro
 	return r, nil
 }
 
-// leastDisturbed runs a measurement up to -attempts times, until other processes used at most
-// -max-other of the machine during one, waiting for a quiet machine before each new attempt.
-// It returns the least disturbed run and how disturbed it was. The rule looks only at other
-// processes' CPU, never at the result, so it cannot pick flattering numbers.
-func leastDisturbed[T any](ctx context.Context, b *bench, what string, run func() (T, float64, error)) (T, float64, error) {
-	var best T
-	bestOther := 2.0
-	for attempt := 1; attempt <= b.opts.attempts; attempt++ {
-		v, other, err := run()
-		if err != nil {
-			return best, 0, err
-		}
-		if other < bestOther {
-			best, bestOther = v, other
-		}
-		if other <= b.opts.maxOther || attempt == b.opts.attempts {
-			break
-		}
+// again says that other processes disturbed the measurement what, and waits for a quiet
+// machine before it is measured again (see harness.LeastDisturbed).
+func (b *bench) again(ctx context.Context, what string) func(other float64) error {
+	return func(other float64) error {
 		b.logf("%s: other processes used %.0f%% of the machine; measuring again", what, 100*other)
-		if err := b.waitQuiet(ctx, what); err != nil {
-			return best, 0, err
-		}
+		return b.waitQuiet(ctx, what)
 	}
-	return best, bestOther, nil
 }
 
 // throughputRun is one wrk run and the CPU it took.
@@ -149,23 +132,23 @@ type throughputRun struct {
 // throughput runs w against url and accounts for the CPU time it took, per request.
 func (b *bench) throughput(ctx context.Context, srv *harness.Server, w harness.Wrk, url string) (throughputRun, error) {
 	var tp throughputRun
-	before := snapshot(srv)
+	before := harness.Snapshot(srv)
 	var err error
 	if tp.wrk, err = w.Run(ctx, url); err != nil {
 		return tp, err
 	}
-	used := snapshot(srv).since(before)
-	tp.foreign = used.foreign()
-	if used.ok && tp.wrk.Requests > 0 {
+	used := harness.Snapshot(srv).Since(before)
+	tp.foreign = used.Other()
+	if used.OK && tp.wrk.Requests > 0 {
 		perReq := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(tp.wrk.Requests) }
-		tp.cpu = cpuPerRequest{server: perReq(used.server), plugin: perReq(used.children), wrk: perReq(tp.wrk.CPU)}
+		tp.cpu = cpuPerRequest{server: perReq(used.Server), plugin: perReq(used.Children), wrk: perReq(tp.wrk.CPU)}
 	}
 	return tp, nil
 }
 
 // waitQuiet waits for the machine to be quiet before a measurement, and says so when it was not.
 func (b *bench) waitQuiet(ctx context.Context, what string) error {
-	busy, waited, err := harness.WaitQuiet(ctx, b.opts.quiet, b.opts.quietWait)
+	busy, waited, err := harness.WaitQuiet(ctx, b.opts.Quiet, b.opts.QuietWait)
 	if err != nil {
 		return err
 	}

@@ -33,32 +33,13 @@ type report struct {
 	waits             []harness.QuietWait
 }
 
-// perRound summarises f over rounds.
-func perRound(rounds []round, f func(round) float64) harness.Summary {
-	xs := make([]float64, len(rounds))
-	for i, rd := range rounds {
-		xs[i] = f(rd)
-	}
-	return harness.Summarize(xs)
-}
-
 // undisturbed returns the rounds in which other processes used at most -max-other of the
 // machine during both runs of a kind (foreign tells how much they used), and a note for the
 // table when that is not every round. With no such round it returns them all, and says so.
 func (r *report) undisturbed(foreign func(measurement) float64) ([]round, string) {
-	var clean []round
-	for _, rd := range r.rounds {
-		if foreign(rd.raw) <= r.opts.maxOther && foreign(rd.edge) <= r.opts.maxOther {
-			clean = append(clean, rd)
-		}
-	}
-	switch {
-	case len(clean) == len(r.rounds):
-		return clean, ""
-	case len(clean) == 0:
-		return r.rounds, " — every round disturbed by other work, not conclusive"
-	}
-	return clean, fmt.Sprintf(" — %d of %d rounds undisturbed", len(clean), len(r.rounds))
+	return harness.Undisturbed(r.rounds, func(rd round) bool {
+		return foreign(rd.raw) <= r.opts.MaxOther && foreign(rd.edge) <= r.opts.MaxOther
+	}, " — ")
 }
 
 func percentileMs(l harness.LatencyResult, p float64) float64 {
@@ -82,10 +63,10 @@ func (r *report) markdown() string {
 	var b strings.Builder
 	m := r.machine
 	fmt.Fprintf(&b, "Measured %s on %d × %s (Linux %s), %s, %s. Load average before %s, after %s.\n\n",
-		r.started.Format("2006-01-02 15:04 MST"), m.cpus, m.model, m.kernel, m.goVersion, m.wrkVersion, m.loadBefore, m.loadAfter)
+		r.started.Format("2006-01-02 15:04 MST"), m.CPUs, m.Model, m.Kernel, m.GoVersion, m.wrkVersion, m.LoadBefore, m.LoadAfter)
 	fmt.Fprintf(&b, "Command: `%s` (%d rounds; took %s), on %s.\n\n", r.command(), len(r.rounds),
 		r.finished.Sub(r.started).Round(time.Second), r.tree)
-	b.WriteString(harness.QuietNote(r.waits, "the machine", r.opts.quiet, r.opts.quietWait))
+	b.WriteString(harness.QuietNote(r.waits, "the machine", r.opts.Quiet, r.opts.QuietWait))
 	if !r.valid() {
 		b.WriteString("**Some requests failed: these numbers are not valid (see the rounds).**\n\n")
 	}
@@ -94,7 +75,7 @@ func (r *report) markdown() string {
 		"Ratios and differences are taken per round, edgefn against the baseline run just before it, then their median. "+
 		"A run during which other processes used more than %.0f%% of the machine was measured again (up to %d times, keeping the least disturbed); "+
 		"a round still disturbed (in bold below) is left out of that metric's summary. "+
-		"Cold starts are the median of %d deploys (fastest … slowest).\n\n", 100*r.opts.maxOther, r.opts.attempts, len(r.cold.api))
+		"Cold starts are the median of %d deploys (fastest … slowest).\n\n", 100*r.opts.MaxOther, r.opts.Attempts, len(r.cold.api))
 	r.roundsTable(&b)
 	b.WriteString("\n")
 	r.coldTable(&b)
@@ -103,29 +84,19 @@ func (r *report) markdown() string {
 
 func (r *report) command() string {
 	o := r.opts
-	cmd := "go run ./bench/cmd/edgebench"
+	cl := cmd.CommandLine()
 	defaults := options{rounds: 5, threads: 2, conns: 64, duration: 10 * time.Second, warmup: 2 * time.Second,
 		rate: 2000, latencyDuration: 10 * time.Second, coldStarts: 20}
-	add := func(differs bool, flag string, v any) {
-		if differs {
-			cmd += fmt.Sprintf(" -%s %v", flag, v)
-		}
-	}
-	add(o.rounds != defaults.rounds, "rounds", o.rounds)
-	add(o.threads != defaults.threads, "threads", o.threads)
-	add(o.conns != defaults.conns, "conns", o.conns)
-	add(o.duration != defaults.duration, "duration", o.duration)
-	add(o.warmup != defaults.warmup, "warmup", o.warmup)
-	add(o.rate != defaults.rate, "rate", o.rate)
-	add(o.latencyDuration != defaults.latencyDuration, "latency-duration", o.latencyDuration)
-	add(o.coldStarts != defaults.coldStarts, "coldstarts", o.coldStarts)
-	add(o.quiet != 0.15, "quiet", o.quiet)
-	add(o.quietWait != time.Minute, "quiet-wait", o.quietWait)
-	add(o.maxOther != 0.25, "max-other", o.maxOther)
-	add(o.attempts != 3, "attempts", o.attempts)
-	add(o.prebuilt != "", "prebuilt", o.prebuilt)
-	add(o.write != "", "write", o.write)
-	return cmd
+	cl.Add(o.rounds != defaults.rounds, "rounds", o.rounds)
+	cl.Add(o.threads != defaults.threads, "threads", o.threads)
+	cl.Add(o.conns != defaults.conns, "conns", o.conns)
+	cl.Add(o.duration != defaults.duration, "duration", o.duration)
+	cl.Add(o.warmup != defaults.warmup, "warmup", o.warmup)
+	cl.Add(o.rate != defaults.rate, "rate", o.rate)
+	cl.Add(o.latencyDuration != defaults.latencyDuration, "latency-duration", o.latencyDuration)
+	cl.Add(o.coldStarts != defaults.coldStarts, "coldstarts", o.coldStarts)
+	cl.AddShared(o.Options)
+	return cl.String()
 }
 
 func (r *report) summaryTable(b *strings.Builder) {
@@ -134,42 +105,42 @@ func (r *report) summaryTable(b *strings.Builder) {
 	b.WriteString("| --- | ---: | ---: | ---: | --- | --- |\n")
 
 	tps, tpNote := r.undisturbed(func(m measurement) float64 { return m.foreignHello })
-	edge := perRound(tps, func(rd round) float64 { return rd.edge.hello.RPS })
-	raw := perRound(tps, func(rd round) float64 { return rd.raw.hello.RPS })
-	ratio := perRound(tps, func(rd round) float64 { return rd.edge.hello.RPS / rd.raw.hello.RPS })
+	edge := harness.PerRound(tps, func(rd round) float64 { return rd.edge.hello.RPS })
+	raw := harness.PerRound(tps, func(rd round) float64 { return rd.raw.hello.RPS })
+	ratio := harness.PerRound(tps, func(rd round) float64 { return rd.edge.hello.RPS / rd.raw.hello.RPS })
 	fmt.Fprintf(b, "| throughput, GET /hello/x, `wrk -t%d -c%d -d%s` (req/s%s) | %s | %s | %s | ≥ %.1f × baseline | %s |\n",
-		o.threads, o.conns, o.duration, tpNote, rps(edge), rps(raw), num(ratio, 2, false), goalRatio, verdict(ratio.Median >= goalRatio))
+		o.threads, o.conns, o.duration, tpNote, edge.Thousands(), raw.Thousands(), ratio.Format(2, false), goalRatio, harness.Verdict(ratio.Median >= goalRatio))
 
 	lats, latNote := r.undisturbed(func(m measurement) float64 { return m.foreignLatency })
 	for _, p := range []float64{50, 99, 99.9} {
-		e := perRound(lats, func(rd round) float64 { return percentileMs(rd.edge.latency, p) })
-		a := perRound(lats, func(rd round) float64 { return percentileMs(rd.raw.latency, p) })
-		d := perRound(lats, func(rd round) float64 { return percentileMs(rd.edge.latency, p) - percentileMs(rd.raw.latency, p) })
+		e := harness.PerRound(lats, func(rd round) float64 { return percentileMs(rd.edge.latency, p) })
+		a := harness.PerRound(lats, func(rd round) float64 { return percentileMs(rd.raw.latency, p) })
+		d := harness.PerRound(lats, func(rd round) float64 { return percentileMs(rd.edge.latency, p) - percentileMs(rd.raw.latency, p) })
 		goal, result := "—", "info"
 		if p == 99 {
-			goal, result = fmt.Sprintf("< %.0f ms added", goalP99), verdict(d.Median < goalP99)
+			goal, result = fmt.Sprintf("< %.0f ms added", goalP99), harness.Verdict(d.Median < goalP99)
 		}
 		fmt.Fprintf(b, "| latency p%g at %d req/s for %s, open loop (ms%s) | %s | %s | %s | %s | %s |\n",
-			p, o.rate, o.latencyDuration, latNote, num(e, 2, false), num(a, 2, false), num(d, 2, true), goal, result)
+			p, o.rate, o.latencyDuration, latNote, e.Format(2, false), a.Format(2, false), d.Format(2, true), goal, result)
 	}
 
 	api := coldSummary(r.cold.api)
 	cli := coldSummary(r.cold.cli)
 	fmt.Fprintf(b, "| cold start, admin API deploy → first 200 (ms) | %s | — | — | < %.0f ms | %s |\n",
-		num(api, 1, false), goalColdRun, verdict(api.Median < goalColdRun))
+		api.Format(1, false), goalColdRun, harness.Verdict(api.Median < goalColdRun))
 	fmt.Fprintf(b, "| cold start, `edgefn deploy` CLI → first 200 (ms) | %s | — | — | < %.0f ms | %s |\n",
-		num(cli, 1, false), goalColdRun, verdict(cli.Median < goalColdRun))
+		cli.Format(1, false), goalColdRun, harness.Verdict(cli.Median < goalColdRun))
 
-	ec := perRound(tps, func(rd round) float64 { return rd.edge.cpu.total() })
-	rc := perRound(tps, func(rd round) float64 { return rd.raw.cpu.total() })
-	cr := perRound(tps, func(rd round) float64 { return rd.raw.cpu.total() / rd.edge.cpu.total() })
+	ec := harness.PerRound(tps, func(rd round) float64 { return rd.edge.cpu.total() })
+	rc := harness.PerRound(tps, func(rd round) float64 { return rd.raw.cpu.total() })
+	cr := harness.PerRound(tps, func(rd round) float64 { return rd.raw.cpu.total() / rd.edge.cpu.total() })
 	fmt.Fprintf(b, "| CPU per request in the throughput run, server + plugin + wrk (µs%s) | %s | %s | %s (baseline ÷ edgefn) | — | info |\n",
-		tpNote, num(ec, 1, false), num(rc, 1, false), num(cr, 2, false))
+		tpNote, ec.Format(1, false), rc.Format(1, false), cr.Format(2, false))
 
-	nf := perRound(tps, func(rd round) float64 { return rd.edge.notFound.RPS })
-	nfRatio := perRound(tps, func(rd round) float64 { return rd.edge.notFound.RPS / rd.raw.hello.RPS })
+	nf := harness.PerRound(tps, func(rd round) float64 { return rd.edge.notFound.RPS })
+	nfRatio := harness.PerRound(tps, func(rd round) float64 { return rd.edge.notFound.RPS / rd.raw.hello.RPS })
 	fmt.Fprintf(b, "| gateway alone: GET of a path with no route, 404 (req/s%s) | %s | %s (hello) | %s | — | info |\n",
-		tpNote, rps(nf), rps(raw), num(nfRatio, 2, false))
+		tpNote, nf.Thousands(), raw.Thousands(), nfRatio.Format(2, false))
 }
 
 func (r *report) roundsTable(b *strings.Builder) {
@@ -196,12 +167,7 @@ func (r *report) roundsTable(b *strings.Builder) {
 }
 
 // load formats a share of the machine used by other processes, marked when it is over -max-other.
-func (r *report) load(foreign float64) string {
-	if foreign > r.opts.maxOther {
-		return fmt.Sprintf("**%.0f%%**", 100*foreign)
-	}
-	return fmt.Sprintf("%.0f%%", 100*foreign)
-}
+func (r *report) load(foreign float64) string { return harness.OtherLoad(foreign, r.opts.MaxOther) }
 
 func (r *report) coldTable(b *strings.Builder) {
 	c := r.cold
@@ -212,11 +178,11 @@ func (r *report) coldTable(b *strings.Builder) {
 	hash := summarizeMs(len(c.hash), func(i int) time.Duration { return c.hash[i] })
 	fmt.Fprintf(b, "Other processes used %s of the machine during the cold starts.\n\n", r.load(c.foreign))
 	b.WriteString("| part of a cold start | ms, median (fastest … slowest) |\n| --- | ---: |\n")
-	fmt.Fprintf(b, "| admin API deploy call, until it returns | %s |\n", num(deployAPI, 1, false))
-	fmt.Fprintf(b, "| `edgefn deploy` CLI, until it exits | %s |\n", num(deployCLI, 1, false))
-	fmt.Fprintf(b, "| admin API upload alone: a deploy refused after staging the binary | %s |\n", num(up, 1, false))
-	fmt.Fprintf(b, "| hello plugin alone: exec → go-plugin handshake line | %s |\n", num(hs, 1, false))
-	fmt.Fprintf(b, "| one SHA-256 pass over the %.1f MB plugin binary | %s |\n", float64(c.binarySize)/1e6, num(hash, 1, false))
+	fmt.Fprintf(b, "| admin API deploy call, until it returns | %s |\n", deployAPI.Format(1, false))
+	fmt.Fprintf(b, "| `edgefn deploy` CLI, until it exits | %s |\n", deployCLI.Format(1, false))
+	fmt.Fprintf(b, "| admin API upload alone: a deploy refused after staging the binary | %s |\n", up.Format(1, false))
+	fmt.Fprintf(b, "| hello plugin alone: exec → go-plugin handshake line | %s |\n", hs.Format(1, false))
+	fmt.Fprintf(b, "| one SHA-256 pass over the %.1f MB plugin binary | %s |\n", float64(c.binarySize)/1e6, hash.Format(1, false))
 }
 
 func coldSummary(s []harness.ColdSample) harness.Summary {
@@ -229,25 +195,4 @@ func summarizeMs(n int, at func(int) time.Duration) harness.Summary {
 		xs[i] = harness.Millis(at(i))
 	}
 	return harness.Summarize(xs)
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "**pass**"
-	}
-	return "**FAIL**"
-}
-
-// rps formats a summary of requests per second with thousands separators.
-func rps(s harness.Summary) string {
-	return fmt.Sprintf("%s (%s … %s)", harness.Thousands(s.Median), harness.Thousands(s.Min), harness.Thousands(s.Max))
-}
-
-// num formats a summary with prec decimals, signed when sign is set.
-func num(s harness.Summary, prec int, sign bool) string {
-	f := "%." + fmt.Sprint(prec) + "f"
-	if sign {
-		f = "%+." + fmt.Sprint(prec) + "f"
-	}
-	return fmt.Sprintf(f+" ("+f+" … "+f+")", s.Median, s.Min, s.Max)
 }

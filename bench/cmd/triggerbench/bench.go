@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"time"
 
@@ -34,12 +33,12 @@ type bench struct {
 func newBench(ctx context.Context, o options, bs bins, tmp string, log io.Writer) (*bench, error) {
 	b := &bench{opts: o, bins: bs, tmp: tmp, log: log, prefix: fmt.Sprintf("%x", time.Now().Unix())}
 	var err error
-	if o.runs("stream") {
+	if o.only.Runs("stream") {
 		if b.redis, err = dialRedis(ctx, o.redisURL); err != nil {
 			return nil, err
 		}
 	}
-	if o.runs("queue") {
+	if o.only.Runs("queue") {
 		if b.rabbit, err = dialRabbit(o.amqpURL); err != nil {
 			b.close()
 			return nil, err
@@ -72,17 +71,17 @@ func (b *bench) logf(format string, args ...any) {
 func (b *bench) round(ctx context.Context, n int) (round, error) {
 	var rd round
 	var err error
-	if b.opts.runs("stream") {
+	if b.opts.only.Runs("stream") {
 		if rd.stream, err = b.pair(ctx, n, "stream", b.streamRaw, b.streamEdgefn); err != nil {
 			return rd, err
 		}
 	}
-	if b.opts.runs("queue") {
+	if b.opts.only.Runs("queue") {
 		if rd.queue, err = b.pair(ctx, n, "queue", b.queueRaw, b.queueEdgefn); err != nil {
 			return rd, err
 		}
 	}
-	if b.opts.runs("embedded") {
+	if b.opts.only.Runs("embedded") {
 		if rd.memQueue, err = b.measure(ctx, n, "embedded queue", func(ctx context.Context) (result, error) {
 			return b.embedded(ctx, "queue")
 		}); err != nil {
@@ -118,62 +117,33 @@ func (b *bench) pair(ctx context.Context, n int, what string, raw, edge func(con
 	return p, nil
 }
 
-// measure runs one measurement up to -attempts times, until other processes used at most
-// -max-other of the machine during one, and keeps the least disturbed. The rule looks only at
-// other processes' CPU, never at the result, so it cannot pick flattering numbers.
+// measure runs one measurement until other processes did not disturb it (see
+// harness.LeastDisturbed), logging each run, and keeps the least disturbed.
 func (b *bench) measure(ctx context.Context, n int, what string, run func(context.Context) (result, error)) (result, error) {
-	var best result
-	for attempt := 1; attempt <= b.opts.attempts; attempt++ {
+	best, _, runs, err := harness.LeastDisturbed(b.opts.Options, func(int) (result, float64, error) {
 		r, err := run(ctx)
 		if err != nil {
-			return best, fmt.Errorf("round %d, %s: %w", n, what, err)
+			return r, 0, fmt.Errorf("round %d, %s: %w", n, what, err)
 		}
 		b.logf("round %d %-16s %9.0f msgs/s  %6.3f s  CPU µs/msg: gateway %.1f, plugin %.1f, broker %.1f, bench %.1f  other load %.0f%%%s",
 			n, what, r.rate(), r.elapsed.Seconds(), r.cpu.gateway, r.cpu.plugin, r.cpu.broker, r.cpu.bench, 100*r.other, r.extra())
-		if attempt == 1 || r.other < best.other {
-			best = r
-		}
-		best.attempts = attempt
-		if r.other <= b.opts.maxOther {
-			break
-		}
-		if attempt < b.opts.attempts {
-			b.logf("round %d %s: other processes used %.0f%% of the machine; measuring again", n, what, 100*r.other)
-		}
-	}
-	return best, nil
+		return r, r.other, nil
+	}, func(other float64) error {
+		b.logf("round %d %s: other processes used %.0f%% of the machine; measuring again", n, what, 100*other)
+		return nil
+	})
+	best.attempts = runs
+	return best, err
 }
 
 // waitQuiet waits until no other benchmark runs on the machine (another triggerbench,
 // edgebench, wrk or a `go test -bench` of bench/; up to 15 minutes), then until the machine's
 // CPU has been quiet for a second (up to -quiet-wait), and records how long that took.
 func (b *bench) waitQuiet(ctx context.Context) error {
-	start := time.Now()
-	logged := false
-	for time.Since(start) < 15*time.Minute {
-		others := slices.DeleteFunc(pidsNamed("triggerbench", "edgebench", "wrk", "bench.test"), func(pid int) bool {
-			return pid == os.Getpid()
-		})
-		if len(others) == 0 {
-			break
-		}
-		if !logged {
-			b.logf("another benchmark is running (pids %v); waiting for it to finish", others)
-			logged = true
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
-	busy, _, err := harness.WaitQuiet(ctx, b.opts.quiet, b.opts.quietWait)
+	w, err := b.opts.WaitTurn(ctx, b.log, "triggerbench", "edgebench", "wrk", "bench.test")
 	if err != nil {
 		return err
 	}
-	b.waits = append(b.waits, harness.QuietWait{Waited: time.Since(start), Busy: busy})
-	if busy > b.opts.quiet {
-		b.logf("the machine is still %.0f%% busy after %s; measuring anyway", 100*busy, b.opts.quietWait)
-	}
+	b.waits = append(b.waits, w)
 	return nil
 }

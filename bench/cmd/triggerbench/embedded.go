@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/edgefn/edgefn/bench/internal/harness"
 )
 
 // noopName is the measured function's name, and the stream trigger's default group.
@@ -52,7 +53,7 @@ func (b *bench) embedded(ctx context.Context, kind string) (result, error) {
 	if err := b.waitQuiet(ctx); err != nil {
 		return result{}, err
 	}
-	u0 := snapshot(g, nil)
+	u0 := harness.Snapshot(g.srv)
 	start := time.Now()
 	if err := b.produce(ctx, g, kind, target); err != nil {
 		return result{}, err
@@ -65,8 +66,8 @@ func (b *bench) embedded(ctx context.Context, kind string) (result, error) {
 		return result{}, err
 	}
 	res.elapsed = end.Sub(start)
-	u := snapshot(g, nil).since(u0)
-	res.cpu, res.other = u.perMessage(n), u.other()
+	u := harness.Snapshot(g.srv).Since(u0)
+	res.cpu, res.other = perMessage(u, n), u.Other()
 	return res, nil
 }
 
@@ -104,18 +105,12 @@ func (b *bench) produce(ctx context.Context, g *gateway, kind, target string) er
 
 // post sends an empty POST to url and wants 202.
 func post(ctx context.Context, client *http.Client, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	status, body, err := harness.Call(ctx, client, http.MethodPost, url, 4<<10)
 	if err != nil {
 		return err
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("status %d: %s", resp.StatusCode, body)
+	if status != http.StatusAccepted {
+		return fmt.Errorf("status %d: %s", status, body)
 	}
 	return nil
 }

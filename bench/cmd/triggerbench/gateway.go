@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -89,25 +88,16 @@ func (g *gateway) waitReady(ctx context.Context) error {
 
 // get requests path and decodes a JSON answer into v, when v is not nil and the status is 200.
 func (g *gateway) get(ctx context.Context, path string, v any) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.srv.URL+path, nil)
+	status, body, err := harness.Call(ctx, g.http, http.MethodGet, g.srv.URL+path, 1<<20)
 	if err != nil {
-		return 0, err
+		return status, err
 	}
-	resp, err := g.http.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	if v != nil && resp.StatusCode == http.StatusOK {
+	if v != nil && status == http.StatusOK {
 		if err := json.Unmarshal(body, v); err != nil {
-			return resp.StatusCode, fmt.Errorf("GET %s: %w", path, err)
+			return status, fmt.Errorf("GET %s: %w", path, err)
 		}
 	}
-	return resp.StatusCode, nil
+	return status, nil
 }
 
 // functionInfo is the part of the admin API's function state that a run watches.

@@ -8,6 +8,7 @@ import (
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
+	"github.com/edgefn/edgefn/bench/internal/harness"
 	"github.com/edgefn/edgefn/triggers"
 	"github.com/edgefn/edgefn/triggers/amqp"
 )
@@ -28,7 +29,7 @@ type rabbitSide struct {
 }
 
 func dialRabbit(url string) (*rabbitSide, error) {
-	r := &rabbitSide{url: url, pids: pidsNamed("beam.smp")}
+	r := &rabbitSide{url: url, pids: harness.PidsNamed("beam.smp")}
 	var err error
 	if r.conn, err = amqp091.Dial(url); err != nil {
 		return nil, fmt.Errorf("rabbitmq: %w", err)
@@ -122,7 +123,7 @@ func (b *bench) queueRaw(ctx context.Context) (result, error) {
 	if err := b.waitQuiet(ctx); err != nil {
 		return result{}, err
 	}
-	u0 := snapshot(nil, r.pids)
+	u0 := harness.Snapshot(nil, r.pids...)
 	start := time.Now()
 	dels, err := ch.Consume(queue, "", false, false, false, false, nil)
 	if err != nil {
@@ -148,12 +149,12 @@ func (b *bench) queueRaw(ctx context.Context) (result, error) {
 		}
 	}
 	elapsed := time.Since(start)
-	u := snapshot(nil, r.pids).since(u0)
+	u := harness.Snapshot(nil, r.pids...).Since(u0)
 	ch.Close()
 	if left, err := r.ready(queue); err != nil || left != 0 {
 		return result{}, fmt.Errorf("baseline left %d messages on %s (%v)", left, queue, err)
 	}
-	return result{msgs: n, elapsed: elapsed, cpu: u.perMessage(n), other: u.other()}, nil
+	return result{msgs: n, elapsed: elapsed, cpu: perMessage(u, n), other: u.Other()}, nil
 }
 
 // queueEdgefn starts a gateway whose noop consumes a pre-published queue (prefetch 64), and
@@ -177,7 +178,7 @@ func (b *bench) queueEdgefn(ctx context.Context) (result, error) {
 		return result{}, err
 	}
 	defer g.stop()
-	u0 := snapshot(g, r.pids)
+	u0 := harness.Snapshot(g.srv, r.pids...)
 	res := result{msgs: n, startup: g.ready.Sub(g.started)}
 	fi, err := g.info(ctx, noopName)
 	if err != nil {
@@ -194,8 +195,8 @@ func (b *bench) queueEdgefn(ctx context.Context) (result, error) {
 		return result{}, err
 	}
 	res.elapsed = end.Sub(g.ready)
-	u := snapshot(g, r.pids).since(u0)
-	res.cpu, res.other = u.perMessage(n), u.other()
+	u := harness.Snapshot(g.srv, r.pids...).Since(u0)
+	res.cpu, res.other = perMessage(u, n), u.Other()
 	g.stop()
 	if left, err := r.ready(queue); err != nil || left != 0 {
 		return result{}, fmt.Errorf("edgefn left %d messages on %s (%v)", left, queue, err)

@@ -12,12 +12,6 @@ import (
 // bare consumer of the same broker.
 const goalRatio = 0.7
 
-// Markers around triggerbench's section of the README.
-const (
-	startMarker = "<!-- triggers:start -->"
-	endMarker   = "<!-- triggers:end -->"
-)
-
 // report is everything one triggerbench run measured.
 type report struct {
 	opts              options
@@ -58,32 +52,13 @@ func (r *report) metrics() []metric {
 // machine during m's runs, and a note for the table when that is not every round. With no
 // such round it returns them all, and says so.
 func (r *report) undisturbed(m metric) ([]round, string) {
-	var clean []round
-	for _, rd := range r.rounds {
-		ok := m.edge(rd).other <= r.opts.maxOther
+	return harness.Undisturbed(r.rounds, func(rd round) bool {
+		ok := m.edge(rd).other <= r.opts.MaxOther
 		if m.raw != nil {
-			ok = ok && m.raw(rd).other <= r.opts.maxOther
+			ok = ok && m.raw(rd).other <= r.opts.MaxOther
 		}
-		if ok {
-			clean = append(clean, rd)
-		}
-	}
-	switch {
-	case len(clean) == len(r.rounds):
-		return clean, ""
-	case len(clean) == 0:
-		return r.rounds, "; every round disturbed by other work, not conclusive"
-	}
-	return clean, fmt.Sprintf("; %d of %d rounds undisturbed", len(clean), len(r.rounds))
-}
-
-// perRound summarises f over rounds.
-func perRound(rounds []round, f func(round) float64) harness.Summary {
-	xs := make([]float64, len(rounds))
-	for i, rd := range rounds {
-		xs[i] = f(rd)
-	}
-	return harness.Summarize(xs)
+		return ok
+	}, "; ")
 }
 
 // markdown renders the whole section: what is measured, the run's context, the tables.
@@ -93,18 +68,18 @@ func (r *report) markdown() string {
 	m := r.machine
 	b.WriteString("### Results\n\n")
 	fmt.Fprintf(&b, "Measured %s on %d × %s (Linux %s), %s, Redis %s, RabbitMQ %s. Load average before %s, after %s.\n\n",
-		r.started.Format("2006-01-02 15:04 MST"), m.cpus, m.model, m.kernel, m.goVersion, m.redisVersion, m.rabbitMQ, m.loadBefore, m.loadAfter)
+		r.started.Format("2006-01-02 15:04 MST"), m.CPUs, m.Model, m.Kernel, m.GoVersion, m.redisVersion, m.rabbitMQ, m.LoadBefore, m.LoadAfter)
 	rounds := "rounds"
 	if len(r.rounds) == 1 {
 		rounds = "round"
 	}
 	fmt.Fprintf(&b, "Command: `%s` (%d %s; took %s).\n\n", r.command(), len(r.rounds), rounds, r.finished.Sub(r.started).Round(time.Second))
-	b.WriteString(harness.QuietNote(r.waits, "other benchmarks to end and for the machine", r.opts.quiet, r.opts.quietWait))
+	b.WriteString(harness.QuietNote(r.waits, "other benchmarks to end and for the machine", r.opts.Quiet, r.opts.QuietWait))
 	r.summaryTable(&b)
 	fmt.Fprintf(&b, "\nCells are the median over the rounds, with the lowest and highest round in parentheses; ratios are taken per round, "+
 		"edgefn against the baseline of the same round, then their median. A run during which other processes used more than %.0f%% of the machine "+
 		"was measured again (up to %d times, keeping the least disturbed); a round still disturbed (in bold below) is left out of that metric's summary.\n\n",
-		100*r.opts.maxOther, r.opts.attempts)
+		100*r.opts.MaxOther, r.opts.Attempts)
 	r.roundsTable(&b)
 	b.WriteString(noise)
 	return b.String()
@@ -165,28 +140,18 @@ more rounds (-rounds) narrow the medians, not the ranges.
 
 func (r *report) command() string {
 	o := r.opts
-	cmd := "go run ./bench/cmd/triggerbench"
-	add := func(differs bool, flag string, v any) {
-		if differs {
-			cmd += fmt.Sprintf(" -%s %v", flag, v)
-		}
-	}
-	add(o.rounds != 3, "rounds", o.rounds)
-	add(o.streamMsgs != 50_000, "stream-msgs", o.streamMsgs)
-	add(o.queueMsgs != 20_000, "queue-msgs", o.queueMsgs)
-	add(o.embeddedMsgs != 50_000, "embedded-msgs", o.embeddedMsgs)
-	add(o.burst != 100, "burst", o.burst)
-	add(o.producers != 2, "producers", o.producers)
-	add(o.redisURL != "redis://127.0.0.1:6379/0", "redis", o.redisURL)
-	add(o.amqpURL != "amqp://guest:guest@127.0.0.1:5672/", "amqp", o.amqpURL)
-	add(len(o.only) > 0, "only", strings.Join(o.only, ","))
-	add(o.quiet != 0.15, "quiet", o.quiet)
-	add(o.quietWait != time.Minute, "quiet-wait", o.quietWait)
-	add(o.maxOther != 0.25, "max-other", o.maxOther)
-	add(o.attempts != 3, "attempts", o.attempts)
-	add(o.prebuilt != "", "prebuilt", o.prebuilt)
-	add(o.write != "", "write", o.write)
-	return cmd
+	cl := cmd.CommandLine()
+	cl.Add(o.rounds != 3, "rounds", o.rounds)
+	cl.Add(o.streamMsgs != 50_000, "stream-msgs", o.streamMsgs)
+	cl.Add(o.queueMsgs != 20_000, "queue-msgs", o.queueMsgs)
+	cl.Add(o.embeddedMsgs != 50_000, "embedded-msgs", o.embeddedMsgs)
+	cl.Add(o.burst != 100, "burst", o.burst)
+	cl.Add(o.producers != 2, "producers", o.producers)
+	cl.Add(o.redisURL != "redis://127.0.0.1:6379/0", "redis", o.redisURL)
+	cl.Add(o.amqpURL != "amqp://guest:guest@127.0.0.1:5672/", "amqp", o.amqpURL)
+	cl.Add(o.only.List != "", "only", o.only.List)
+	cl.AddShared(o.Options)
+	return cl.String()
 }
 
 func (r *report) summaryTable(b *strings.Builder) {
@@ -194,27 +159,27 @@ func (r *report) summaryTable(b *strings.Builder) {
 	b.WriteString("| --- | ---: | ---: | ---: | --- | --- |\n")
 	var cpuRows []string
 	for _, m := range r.metrics() {
-		if !r.opts.runs(m.group) {
+		if !r.opts.only.Runs(m.group) {
 			continue
 		}
 		rounds, note := r.undisturbed(m)
-		edge := perRound(rounds, func(rd round) float64 { return m.edge(rd).rate() })
-		edgeCPU := perRound(rounds, func(rd round) float64 { return m.edge(rd).cpu.total() })
+		edge := harness.PerRound(rounds, func(rd round) float64 { return m.edge(rd).rate() })
+		edgeCPU := harness.PerRound(rounds, func(rd round) float64 { return m.edge(rd).cpu.total() })
 		if m.raw == nil {
-			fmt.Fprintf(b, "| %s (msgs/s%s) | %s | — | — | none set | info |\n", m.label, note, rate(edge))
+			fmt.Fprintf(b, "| %s (msgs/s%s) | %s | — | — | none set | info |\n", m.label, note, edge.Thousands())
 			cpuRows = append(cpuRows, fmt.Sprintf("| CPU per message, %s: gateway + plugins + triggerbench (µs%s) | %s | — | — | — | info |\n",
-				m.short, note, num(edgeCPU, 1)))
+				m.short, note, edgeCPU.Format(1, false)))
 			continue
 		}
-		raw := perRound(rounds, func(rd round) float64 { return m.raw(rd).rate() })
-		ratio := perRound(rounds, func(rd round) float64 { return pair{raw: m.raw(rd), edge: m.edge(rd)}.ratio() })
-		goal, result := fmt.Sprintf("≥ %.1f × baseline", goalRatio), verdict(ratio.Median >= goalRatio)
+		raw := harness.PerRound(rounds, func(rd round) float64 { return m.raw(rd).rate() })
+		ratio := harness.PerRound(rounds, func(rd round) float64 { return pair{raw: m.raw(rd), edge: m.edge(rd)}.ratio() })
+		goal, result := fmt.Sprintf("≥ %.1f × baseline", goalRatio), harness.Verdict(ratio.Median >= goalRatio)
 		fmt.Fprintf(b, "| %s (msgs/s%s) | %s | %s (%s) | %s | %s | %s |\n",
-			m.label, note, rate(edge), rate(raw), m.baseline, num(ratio, 2), goal, result)
-		rawCPU := perRound(rounds, func(rd round) float64 { return m.raw(rd).cpu.total() })
-		cpuRatio := perRound(rounds, func(rd round) float64 { return m.edge(rd).cpu.total() / m.raw(rd).cpu.total() })
+			m.label, note, edge.Thousands(), raw.Thousands(), m.baseline, ratio.Format(2, false), goal, result)
+		rawCPU := harness.PerRound(rounds, func(rd round) float64 { return m.raw(rd).cpu.total() })
+		cpuRatio := harness.PerRound(rounds, func(rd round) float64 { return m.edge(rd).cpu.total() / m.raw(rd).cpu.total() })
 		cpuRows = append(cpuRows, fmt.Sprintf("| CPU per message, %s: gateway + plugin + %s + triggerbench (µs%s) | %s | %s | %s | — | info |\n",
-			m.short, m.brokerName, note, num(edgeCPU, 1), num(rawCPU, 1), num(cpuRatio, 2)))
+			m.short, m.brokerName, note, edgeCPU.Format(1, false), rawCPU.Format(1, false), cpuRatio.Format(2, false)))
 	}
 	for _, row := range cpuRows {
 		b.WriteString(row)
@@ -226,7 +191,7 @@ func (r *report) roundsTable(b *strings.Builder) {
 	b.WriteString("| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for i, rd := range r.rounds {
 		for _, m := range r.metrics() {
-			if !r.opts.runs(m.group) {
+			if !r.opts.only.Runs(m.group) {
 				continue
 			}
 			runs := []struct {
@@ -264,33 +229,12 @@ func (r *report) roundRow(n int, metric, who string, x result) string {
 		calls = fmt.Sprintf("%.0f, %.0f", per(x.calls.xreadgroup), per(x.calls.xack))
 	}
 	if x.startup > 0 {
-		start = fmt.Sprintf("%.0f, %d", ms(x.startup), x.early)
+		start = fmt.Sprintf("%.0f, %d", harness.Millis(x.startup), x.early)
 	}
 	if x.produced > 0 {
 		produced = fmt.Sprintf("%.2f", x.produced.Seconds())
 	}
-	other := fmt.Sprintf("%.0f%%", 100*x.other)
-	if x.other > r.opts.maxOther {
-		other = "**" + other + "**"
-	}
+	other := harness.OtherLoad(x.other, r.opts.MaxOther)
 	return fmt.Sprintf("| %d | %s | %s | %.0f | %.3f | %s | %s | %s | %s | %s | %s | %d |\n",
 		n, metric, who, x.rate(), x.elapsed.Seconds(), cpu, cores, calls, start, produced, other, x.attempts)
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "**pass**"
-	}
-	return "**FAIL**"
-}
-
-// rate formats a summary of messages per second with thousands separators.
-func rate(s harness.Summary) string {
-	return fmt.Sprintf("%s (%s … %s)", harness.Thousands(s.Median), harness.Thousands(s.Min), harness.Thousands(s.Max))
-}
-
-// num formats a summary with prec decimals.
-func num(s harness.Summary, prec int) string {
-	f := "%." + fmt.Sprint(prec) + "f"
-	return fmt.Sprintf(f+" ("+f+" … "+f+")", s.Median, s.Min, s.Max)
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"time"
+
+	"github.com/edgefn/edgefn/bench/internal/harness"
 )
 
 // result is one run: msgs messages consumed and acknowledged in elapsed.
@@ -38,7 +40,7 @@ func (r result) rate() float64 {
 func (r result) extra() string {
 	s := ""
 	if r.startup > 0 {
-		s += fmt.Sprintf("  startup %.0f ms, %d delivered before ready", ms(r.startup), r.early)
+		s += fmt.Sprintf("  startup %.0f ms, %d delivered before ready", harness.Millis(r.startup), r.early)
 	}
 	if r.calls != nil {
 		s += fmt.Sprintf("  %d XREADGROUP, %d XACK", r.calls.xreadgroup, r.calls.xack)
@@ -48,8 +50,6 @@ func (r result) extra() string {
 	}
 	return s
 }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // pair is one round's baseline run and edgefn run of the same metric.
 type pair struct {
@@ -68,4 +68,24 @@ func (p pair) ratio() float64 {
 type round struct {
 	stream, queue       pair
 	memQueue, memStream result
+}
+
+// cpuPerMessage is the CPU time of a run per message, in µs: the gateway, its plugins, the
+// broker and triggerbench (the baseline consumer itself, or the producers and the polling).
+// When the machine is saturated, messages per second are about cores ÷ their sum.
+type cpuPerMessage struct {
+	gateway, plugin, broker, bench float64
+	ok                             bool
+}
+
+func (c cpuPerMessage) total() float64 { return c.gateway + c.plugin + c.broker + c.bench }
+
+// perMessage splits the CPU time u of a run among its msgs messages: the gateway is the
+// server, its plugins are the server's children, and the broker the further processes counted.
+func perMessage(u harness.Usage, msgs int) cpuPerMessage {
+	if !u.OK || msgs <= 0 {
+		return cpuPerMessage{}
+	}
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(msgs) }
+	return cpuPerMessage{gateway: us(u.Server), plugin: us(u.Children), broker: us(u.Procs), bench: us(u.Self), ok: true}
 }

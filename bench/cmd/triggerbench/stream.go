@@ -9,6 +9,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/edgefn/edgefn/bench/internal/harness"
 	"github.com/edgefn/edgefn/triggers"
 	"github.com/edgefn/edgefn/triggers/redis"
 )
@@ -32,7 +33,7 @@ func dialRedis(ctx context.Context, url string) (*redisSide, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-redis: %w", err)
 	}
-	r := &redisSide{url: url, client: goredis.NewClient(opts), pids: pidsNamed("redis-server")}
+	r := &redisSide{url: url, client: goredis.NewClient(opts), pids: harness.PidsNamed("redis-server")}
 	if err := r.client.Ping(ctx).Err(); err != nil {
 		r.close()
 		return nil, fmt.Errorf("redis at %s: %w", url, err)
@@ -159,7 +160,7 @@ func (b *bench) streamRaw(ctx context.Context) (result, error) {
 		return result{}, err
 	}
 	c0 := r.calls(ctx)
-	u0 := snapshot(nil, r.pids)
+	u0 := harness.Snapshot(nil, r.pids...)
 	start := time.Now()
 	ids := make([]string, 0, rawBatch)
 	for got := 0; got < n; {
@@ -179,12 +180,12 @@ func (b *bench) streamRaw(ctx context.Context) (result, error) {
 		got += len(ids)
 	}
 	elapsed := time.Since(start)
-	u := snapshot(nil, r.pids).since(u0)
+	u := harness.Snapshot(nil, r.pids...).Since(u0)
 	calls := r.calls(ctx).since(c0)
 	if ok, err := r.drained(ctx, stream, group, last); !ok {
 		return result{}, fmt.Errorf("baseline group not drained at the end (%v)", err)
 	}
-	return result{msgs: n, elapsed: elapsed, cpu: u.perMessage(n), other: u.other(), calls: &calls}, nil
+	return result{msgs: n, elapsed: elapsed, cpu: perMessage(u, n), other: u.Other(), calls: &calls}, nil
 }
 
 // streamEdgefn starts a gateway whose noop consumes a pre-filled stream through a new group
@@ -209,7 +210,7 @@ func (b *bench) streamEdgefn(ctx context.Context) (result, error) {
 	}
 	defer g.stop()
 	c0 := r.calls(ctx)
-	u0 := snapshot(g, r.pids)
+	u0 := harness.Snapshot(g.srv, r.pids...)
 	res := result{msgs: n, startup: g.ready.Sub(g.started)}
 	if grp, err := r.group(ctx, stream, noopName); err == nil {
 		res.early = grp.EntriesRead
@@ -227,9 +228,9 @@ func (b *bench) streamEdgefn(ctx context.Context) (result, error) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	res.elapsed = time.Since(g.ready)
-	u := snapshot(g, r.pids).since(u0)
+	u := harness.Snapshot(g.srv, r.pids...).Since(u0)
 	calls := r.calls(ctx).since(c0)
-	res.cpu, res.other, res.calls = u.perMessage(n), u.other(), &calls
+	res.cpu, res.other, res.calls = perMessage(u, n), u.Other(), &calls
 	// Every invocation has ended by now: an entry is acknowledged after its invocation.
 	fi, err := g.info(ctx, noopName)
 	if err != nil {

@@ -4,11 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/edgefn/edgefn/bench/internal/harness"
@@ -49,7 +44,7 @@ func order(n int) []string {
 // round measures every selected metric once on each server.
 func (b *bench) round(ctx context.Context, n int) (round, error) {
 	rd := round{first: order(n)[0], fanout: map[string]fanoutResult{}, deliveries: map[string]deliveriesResult{}}
-	if b.opts.runs("fanout") {
+	if b.opts.only.Runs("fanout") {
 		for _, who := range order(n) {
 			r, err := b.fanout(ctx, who)
 			if err != nil {
@@ -60,7 +55,7 @@ func (b *bench) round(ctx context.Context, n int) (round, error) {
 			rd.fanout[who] = r
 		}
 	}
-	if b.opts.runs("deliveries") {
+	if b.opts.only.Runs("deliveries") {
 		for _, who := range order(n) {
 			r, err := b.deliveries(ctx, who)
 			if err != nil {
@@ -74,82 +69,33 @@ func (b *bench) round(ctx context.Context, n int) (round, error) {
 	return rd, nil
 }
 
-// attempt runs one timed run up to -attempts times, until other processes used at most
-// -max-other of the machine during one, and returns the least disturbed with the number of
-// runs made. The rule looks only at other processes' CPU, never at the result.
+// attempt runs one timed run until other processes did not disturb it (see
+// harness.LeastDisturbed), each run once no other benchmark runs and the machine is quiet, and
+// returns the least disturbed with the number of runs made.
 func attempt[R any](ctx context.Context, b *bench, what string, run func(context.Context) (R, float64, error)) (R, int, error) {
-	var best R
-	bestOther := 2.0
-	for a := 1; a <= b.opts.attempts; a++ {
+	best, _, runs, err := harness.LeastDisturbed(b.opts.Options, func(int) (R, float64, error) {
 		if err := b.waitQuiet(ctx); err != nil {
-			return best, a, err
+			var none R
+			return none, 0, err
 		}
-		r, other, err := run(ctx)
-		if err != nil {
-			return best, a, err
-		}
-		if other < bestOther {
-			best, bestOther = r, other
-		}
-		if other <= b.opts.maxOther {
-			return best, a, nil
-		}
-		if a < b.opts.attempts {
-			b.logf("%s: other processes used %.0f%% of the machine; measuring again", what, 100*other)
-		}
-	}
-	return best, b.opts.attempts, nil
+		return run(ctx)
+	}, func(other float64) error {
+		b.logf("%s: other processes used %.0f%% of the machine; measuring again", what, 100*other)
+		return nil
+	})
+	return best, runs, err
 }
 
 // waitQuiet waits until no other benchmark runs on the machine (edgebench, triggerbench, wrk,
 // another wsbench or a `go test -bench` of bench/; up to 15 minutes), then until the machine's
 // CPU has been quiet for a second (up to -quiet-wait), and records how long that took.
 func (b *bench) waitQuiet(ctx context.Context) error {
-	start := time.Now()
-	logged := false
-	for time.Since(start) < 15*time.Minute {
-		others := slices.DeleteFunc(pidsNamed("wsbench", "triggerbench", "edgebench", "wrk", "bench.test"), func(pid int) bool {
-			return pid == os.Getpid()
-		})
-		if len(others) == 0 {
-			break
-		}
-		if !logged {
-			b.logf("another benchmark is running (pids %v); waiting for it to finish", others)
-			logged = true
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
-	busy, _, err := harness.WaitQuiet(ctx, b.opts.quiet, b.opts.quietWait)
+	w, err := b.opts.WaitTurn(ctx, b.log, "wsbench", "triggerbench", "edgebench", "wrk", "bench.test")
 	if err != nil {
 		return err
 	}
-	b.waits = append(b.waits, harness.QuietWait{Waited: time.Since(start), Busy: busy})
-	if busy > b.opts.quiet {
-		b.logf("the machine is still %.0f%% busy after %s; measuring anyway", 100*busy, b.opts.quietWait)
-	}
+	b.waits = append(b.waits, w)
 	return nil
 }
 
-// pidsNamed returns the processes whose command name (/proc/PID/comm) is one of names.
-func pidsNamed(names ...string) []int {
-	var pids []int
-	comms, _ := filepath.Glob("/proc/[0-9]*/comm")
-	for _, c := range comms {
-		b, err := os.ReadFile(c)
-		if err != nil {
-			continue
-		}
-		if slices.Contains(names, strings.TrimSpace(string(b))) {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(c)))
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func ms(d time.Duration) float64 { return harness.Millis(d) }

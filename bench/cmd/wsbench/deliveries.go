@@ -108,7 +108,7 @@ func (r *deliveriesResult) publishFor(ctx context.Context, f *fleet, pub *publis
 	var want int64 // frames the clients must receive in this run
 	received0, _, _, _ := f.counts()
 	seqs0 := append([]int64(nil), seqs...)
-	u0 := snapshot(srv)
+	u0 := harness.Snapshot(srv)
 	start := time.Now()
 	deadline := start.Add(d)
 	var wg sync.WaitGroup
@@ -150,8 +150,8 @@ func (r *deliveriesResult) publishFor(ctx context.Context, f *fleet, pub *publis
 		lastAt = max(lastAt, c.lastAt.Load())
 	}
 	r.elapsed = time.Duration(lastAt) - start.Sub(f.base)
-	u := snapshot(srv).since(u0)
-	r.cpu, r.other = u.per(r.delivered), u.other()
+	u := harness.Snapshot(srv).Since(u0)
+	r.cpu, r.other = perDelivery(u, r.delivered), u.Other()
 	return nil
 }
 

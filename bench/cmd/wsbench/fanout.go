@@ -79,7 +79,7 @@ func (b *bench) fanout(ctx context.Context, who string) (fanoutResult, error) {
 	}
 	per := b.opts.warmup + b.opts.pubs
 	f := dialFleet(ctx, fleetConfig{addr: srv.Addr, n: b.opts.conns, topicOf: func(int) int { return fanTopic },
-		timed: per * b.opts.attempts, dialers: b.opts.dialers, attempts: b.opts.dialAttempts})
+		timed: per * b.opts.Attempts, dialers: b.opts.dialers, attempts: b.opts.dialAttempts})
 	defer f.close()
 	res.subscribed, res.dial = len(f.clients), f.dial
 	if res.subscribed == 0 {
@@ -123,7 +123,7 @@ func (r *fanoutResult) timePublications(ctx context.Context, f *fleet, pub *publ
 	r.missed, r.pubErrors, r.abandoned = 0, 0, 0
 	n := len(f.clients)
 	times := make([]time.Duration, n)
-	u0 := snapshot(srv)
+	u0 := harness.Snapshot(srv)
 	for k := range warmup + pubs {
 		seq := *next
 		*next++
@@ -169,8 +169,8 @@ func (r *fanoutResult) timePublications(ctx context.Context, f *fleet, pub *publ
 			break
 		}
 	}
-	u := snapshot(srv).since(u0)
-	r.cpu, r.other = u.per(int64(n)*int64(warmup+pubs)), u.other()
+	u := harness.Snapshot(srv).Since(u0)
+	r.cpu, r.other = perDelivery(u, int64(n)*int64(warmup+pubs)), u.Other()
 	slices.Sort(r.last)
 	slices.Sort(r.median)
 	slices.Sort(r.publishCall)

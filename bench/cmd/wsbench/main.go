@@ -32,14 +32,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"slices"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/edgefn/edgefn/bench/internal/harness"
 )
+
+// cmd describes wsbench to the scaffolding the benchmark commands share.
+var cmd = harness.Command{Name: "wsbench", Section: "ws-results", Attempts: 3,
+	Programs: []harness.Program{harness.Edgefn, {Name: "rawws", Package: "./bench/rawws"}}}
 
 // options are wsbench's flags.
 type options struct {
@@ -58,34 +58,15 @@ type options struct {
 	dialers, dialAttempts int
 	// topicHistory is edgefn's --topic-history; 0 leaves its default.
 	topicHistory int
-	// only, when not empty, limits the run to these metric groups: fanout, deliveries.
-	only []string
-	// write is the README whose section is replaced; empty writes nothing.
-	write string
-	// keep keeps the temporary folder (binaries, manifests, data dirs).
-	keep bool
-	// prebuilt, when set, is a folder with edgefn and rawws already built.
-	prebuilt string
-	// quiet is the busy share of the machine's CPU under which a measurement may start, and
-	// quietWait how long to wait for it before starting anyway.
-	quiet     float64
-	quietWait time.Duration
-	// maxOther is the share of the machine other processes may use during a fan-out or
-	// deliveries run before it is measured again, up to attempts runs in all.
-	maxOther float64
-	attempts int
-}
-
-// groups are the values -only accepts.
-var groups = []string{"fanout", "deliveries"}
-
-func (o options) runs(group string) bool {
-	return len(o.only) == 0 || slices.Contains(o.only, group)
+	// only, when it names some, limits the run to these metric groups: fanout, deliveries.
+	only harness.Only
+	// Options are the flags every benchmark command has. MaxOther applies to the fan-out and
+	// deliveries runs.
+	harness.Options
 }
 
 func main() {
-	var o options
-	var only string
+	o := options{only: harness.Only{Groups: []string{"fanout", "deliveries"}}}
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each measures every metric on the baseline and on edgefn in turn")
 	flag.IntVar(&o.conns, "conns", 10_000, "idle subscribers of one topic (memory and fan-out)")
 	flag.IntVar(&o.pubs, "pubs", 50, "fan-out publications timed")
@@ -98,34 +79,16 @@ func main() {
 	flag.IntVar(&o.dialers, "dialers", 200, "clients dialling at once")
 	flag.IntVar(&o.dialAttempts, "dial-attempts", 3, "tries of one dial before it counts as failed")
 	flag.IntVar(&o.topicHistory, "topic-history", 0, "edgefn's --topic-history (0: its default)")
-	flag.StringVar(&only, "only", "", "comma-separated metric groups to run: "+strings.Join(groups, ", ")+" (default all)")
-	flag.StringVar(&o.write, "write", "", "README whose ws-results section to rewrite (e.g. bench/README.md)")
-	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder")
-	flag.StringVar(&o.prebuilt, "prebuilt", "", "folder with edgefn and rawws already built (default: build them)")
-	flag.Float64Var(&o.quiet, "quiet", 0.15, "start a measurement only once the machine's CPU is at most this busy (0 to 1)")
-	flag.DurationVar(&o.quietWait, "quiet-wait", time.Minute, "longest wait for -quiet before measuring anyway")
-	flag.Float64Var(&o.maxOther, "max-other", 0.25, "measure a run again when other processes used more than this share of the machine (0 to 1)")
-	flag.IntVar(&o.attempts, "attempts", 3, "most runs of one measurement while others disturb it; the least disturbed is kept")
+	o.only.Flag(flag.CommandLine)
+	cmd.Flags(flag.CommandLine, &o.Options)
 	flag.Parse()
-	if only != "" {
-		o.only = strings.Split(only, ",")
-	}
-	if err := o.validate(); err != nil {
-		fmt.Fprintln(os.Stderr, "wsbench:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "wsbench:", err)
-		os.Exit(1)
-	}
+	cmd.Main(o.validate(), func(ctx context.Context) error { return run(ctx, o, os.Stdout, os.Stderr) })
 }
 
 func (o options) validate() error {
 	var errs []error
 	if o.rounds < 1 || o.conns < 1 || o.pubs < 1 || o.warmup < 0 || o.subs < 1 || o.topics < 1 || o.publishers < 1 ||
-		o.dialers < 1 || o.dialAttempts < 1 || o.attempts < 1 || o.topicHistory < 0 {
+		o.dialers < 1 || o.dialAttempts < 1 || o.Attempts < 1 || o.topicHistory < 0 {
 		errs = append(errs, errors.New("-rounds, -conns, -pubs, -subs, -topics, -publishers, -dialers, -dial-attempts and -attempts must be positive; -warmup and -topic-history not negative"))
 	}
 	if o.duration <= 0 || o.settle < 0 {
@@ -137,11 +100,7 @@ func (o options) validate() error {
 	if o.publishers > o.topics {
 		errs = append(errs, errors.New("-publishers must not exceed -topics: each topic has one publisher, which keeps its order"))
 	}
-	for _, g := range o.only {
-		if !slices.Contains(groups, g) {
-			errs = append(errs, fmt.Errorf("-only: unknown group %q (want %s)", g, strings.Join(groups, ", ")))
-		}
-	}
+	errs = append(errs, o.only.Check())
 	return errors.Join(errs...)
 }
 
@@ -149,38 +108,22 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) error {
 	if err := raiseFileLimit(max(o.conns, o.subs) + 256); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "wsbench-")
+	tmp, cleanup, err := cmd.TempDir(o.Keep, progress)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		fmt.Fprintln(progress, "keeping", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
+	defer cleanup()
 	bins, err := binaries(ctx, o, tmp, progress)
 	if err != nil {
 		return err
 	}
 	b := &bench{opts: o, bins: bins, tmp: tmp, log: progress}
 	rep := report{opts: o, machine: describeMachine(ctx), started: time.Now().UTC()}
-	for r := 1; r <= o.rounds; r++ {
-		rd, err := b.round(ctx, r)
-		if err != nil {
-			return err
-		}
-		rep.rounds = append(rep.rounds, rd)
+	if rep.rounds, err = harness.Rounds(ctx, o.rounds, b.round); err != nil {
+		return err
 	}
 	rep.waits = b.waits
 	rep.finished = time.Now().UTC()
-	rep.machine.loadAfter = harness.LoadAvg()
-	text := rep.markdown()
-	fmt.Fprint(stdout, text)
-	if o.write != "" {
-		if err := harness.RewriteSection(o.write, startMarker, endMarker, text); err != nil {
-			return err
-		}
-		fmt.Fprintln(progress, "wrote the ws-results section of", o.write)
-	}
-	return nil
+	rep.machine.LoadAfter = harness.LoadAvg()
+	return cmd.Publish(stdout, progress, o.Write, rep.markdown())
 }

@@ -14,12 +14,6 @@ const (
 	goalFanoutP99  = 100 * time.Millisecond
 )
 
-// Markers around wsbench's results in the README.
-const (
-	startMarker = "<!-- ws-results:start -->"
-	endMarker   = "<!-- ws-results:end -->"
-)
-
 // servers are the report's columns: edgefn, then the baseline.
 var servers = []string{edgefnServer, rawServer}
 
@@ -37,30 +31,30 @@ func (r *report) markdown() string {
 	var b strings.Builder
 	m := r.machine
 	fmt.Fprintf(&b, "Measured %s on %d × %s (Linux %s, %s of memory), %s. Load average before %s, after %s.\n\n",
-		r.started.Format("2006-01-02 15:04 MST"), m.cpus, m.model, m.kernel, m.memTotal, m.goVersion, m.loadBefore, m.loadAfter)
+		r.started.Format("2006-01-02 15:04 MST"), m.CPUs, m.Model, m.Kernel, m.memTotal, m.GoVersion, m.LoadBefore, m.LoadAfter)
 	rounds := "rounds"
 	if len(r.rounds) == 1 {
 		rounds = "round"
 	}
 	fmt.Fprintf(&b, "Command: `%s` (%d %s; took %s), on %s.\n\n", r.command(), len(r.rounds), rounds,
 		r.finished.Sub(r.started).Round(time.Second), m.tree)
-	b.WriteString(harness.QuietNote(r.waits, "other benchmarks to end and for the machine", r.opts.quiet, r.opts.quietWait))
+	b.WriteString(harness.QuietNote(r.waits, "other benchmarks to end and for the machine", r.opts.Quiet, r.opts.QuietWait))
 	b.WriteString("| metric | edgefn | baseline (rawws) | ratio (edgefn ÷ baseline) | goal | result |\n")
 	b.WriteString("| --- | ---: | ---: | ---: | --- | --- |\n")
-	if r.opts.runs("fanout") {
+	if r.opts.only.Runs("fanout") {
 		r.fanoutRows(&b)
 	}
-	if r.opts.runs("deliveries") {
+	if r.opts.only.Runs("deliveries") {
 		r.deliveriesRows(&b)
 	}
 	fmt.Fprintf(&b, "\nCells are the median over the rounds, with the lowest and highest round in parentheses; ratios are taken per round, "+
 		"edgefn against the baseline of the same round, then their median. Errors are summed over the rounds. A timed run during which other "+
 		"processes used more than %.0f%% of the machine was measured again (up to %d times, keeping the least disturbed); a round still "+
-		"disturbed (in bold below) is left out of that metric's summary.\n\n", 100*r.opts.maxOther, r.opts.attempts)
-	if r.opts.runs("fanout") {
+		"disturbed (in bold below) is left out of that metric's summary.\n\n", 100*r.opts.MaxOther, r.opts.Attempts)
+	if r.opts.only.Runs("fanout") {
 		r.fanoutTable(&b)
 	}
-	if r.opts.runs("deliveries") {
+	if r.opts.only.Runs("deliveries") {
 		r.deliveriesTable(&b)
 	}
 	return strings.TrimSuffix(b.String(), "\n")
@@ -69,35 +63,27 @@ func (r *report) markdown() string {
 // fanoutRounds returns the rounds whose fan-out runs others did not disturb, and a note
 // when that is not every round; with no such round, all of them, and says so.
 func (r *report) fanoutRounds() ([]round, string) {
-	return undisturbed(r.rounds, r.opts.maxOther, func(rd round, who string) float64 { return rd.fanout[who].other })
+	return r.undisturbed(func(rd round, who string) float64 { return rd.fanout[who].other })
 }
 
 func (r *report) deliveriesRounds() ([]round, string) {
-	return undisturbed(r.rounds, r.opts.maxOther, func(rd round, who string) float64 { return rd.deliveries[who].other })
+	return r.undisturbed(func(rd round, who string) float64 { return rd.deliveries[who].other })
 }
 
-func undisturbed(rounds []round, maxOther float64, other func(round, string) float64) ([]round, string) {
-	var clean []round
-	for _, rd := range rounds {
-		if other(rd, edgefnServer) <= maxOther && other(rd, rawServer) <= maxOther {
-			clean = append(clean, rd)
-		}
-	}
-	switch {
-	case len(clean) == len(rounds):
-		return clean, ""
-	case len(clean) == 0:
-		return rounds, "; every round disturbed by other work, not conclusive"
-	}
-	return clean, fmt.Sprintf("; %d of %d rounds undisturbed", len(clean), len(rounds))
+// undisturbed keeps the rounds in which other processes used at most -max-other of the
+// machine during both servers' runs, other giving that share for a server's run.
+func (r *report) undisturbed(other func(round, string) float64) ([]round, string) {
+	return harness.Undisturbed(r.rounds, func(rd round) bool {
+		return other(rd, edgefnServer) <= r.opts.MaxOther && other(rd, rawServer) <= r.opts.MaxOther
+	}, "; ")
 }
 
 // row writes one summary row of a metric measured on both servers, f giving a round's value
 // of a server's result.
 func row(b *strings.Builder, label string, rounds []round, f func(round, string) float64, prec int, goal, result string) {
-	edge := perRound(rounds, func(rd round) float64 { return f(rd, edgefnServer) })
-	raw := perRound(rounds, func(rd round) float64 { return f(rd, rawServer) })
-	ratio := perRound(rounds, func(rd round) float64 { return f(rd, edgefnServer) / f(rd, rawServer) })
+	edge := harness.PerRound(rounds, func(rd round) float64 { return f(rd, edgefnServer) })
+	raw := harness.PerRound(rounds, func(rd round) float64 { return f(rd, rawServer) })
+	ratio := harness.PerRound(rounds, func(rd round) float64 { return f(rd, edgefnServer) / f(rd, rawServer) })
 	fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", label, num(edge, prec), num(raw, prec), num(ratio, 2), goal, result)
 }
 
@@ -105,9 +91,9 @@ func (r *report) fanoutRows(b *strings.Builder) {
 	o := r.opts
 	conns := harness.Thousands(float64(o.conns))
 	kib := func(rd round, who string) float64 { return rd.fanout[who].kibPerConn() }
-	mem := perRound(r.rounds, func(rd round) float64 { return kib(rd, edgefnServer) })
+	mem := harness.PerRound(r.rounds, func(rd round) float64 { return kib(rd, edgefnServer) })
 	row(b, fmt.Sprintf("server memory per connection: VmRSS growth ÷ clients, %s idle subscribers (KiB)", conns),
-		r.rounds, kib, 1, fmt.Sprintf("< %.0f KiB", goalKiBPerConn), verdict(mem.Median < goalKiBPerConn))
+		r.rounds, kib, 1, fmt.Sprintf("< %.0f KiB", goalKiBPerConn), harness.Verdict(mem.Median < goalKiBPerConn))
 	errs := func(who string) int64 {
 		var n int64
 		for _, rd := range r.rounds {
@@ -116,16 +102,16 @@ func (r *report) fanoutRows(b *strings.Builder) {
 		return n
 	}
 	fmt.Fprintf(b, "| errors with %s subscribers: failed dials or subscribes, connections dropped, publications missed, out of order or repeated (all rounds) | %d | %d | — | none | %s |\n",
-		conns, errs(edgefnServer), errs(rawServer), verdict(errs(edgefnServer) == 0))
+		conns, errs(edgefnServer), errs(rawServer), harness.Verdict(errs(edgefnServer) == 0))
 	rounds, note := r.fanoutRounds()
 	pubs := fmt.Sprintf("%d publications to %s subscribers", o.pubs, conns)
 	p := func(q float64) func(round, string) float64 {
 		return func(rd round, who string) float64 { return ms(rd.fanout[who].p(q)) }
 	}
-	p99 := perRound(rounds, func(rd round) float64 { return p(99)(rd, edgefnServer) })
+	p99 := harness.PerRound(rounds, func(rd round) float64 { return p(99)(rd, edgefnServer) })
 	row(b, fmt.Sprintf("fan-out, publish → last subscriber, p50 of %s (ms%s)", pubs, note), rounds, p(50), 1, "—", "info")
 	row(b, fmt.Sprintf("fan-out, publish → last subscriber, p99 of %s (ms%s)", pubs, note), rounds, p(99), 1,
-		fmt.Sprintf("< %d ms", goalFanoutP99.Milliseconds()), verdict(p99.Median < ms(goalFanoutP99)))
+		fmt.Sprintf("< %d ms", goalFanoutP99.Milliseconds()), harness.Verdict(p99.Median < ms(goalFanoutP99)))
 	row(b, fmt.Sprintf("fan-out, publish → median subscriber, p50 of %s (ms%s)", pubs, note), rounds,
 		func(rd round, who string) float64 { return ms(harness.Percentile(rd.fanout[who].median, 50)) }, 1, "—", "info")
 	row(b, fmt.Sprintf("CPU per delivery in the fan-out, server (µs%s)", note), rounds,
@@ -148,7 +134,7 @@ func (r *report) deliveriesRows(b *strings.Builder) {
 		return n
 	}
 	fmt.Fprintf(b, "| errors in that run: failed dials or subscribes or publishes, connections dropped, publications missed, out of order or repeated (all rounds) | %d | %d | — | none | %s |\n",
-		errs(edgefnServer), errs(rawServer), verdict(errs(edgefnServer) == 0))
+		errs(edgefnServer), errs(rawServer), harness.Verdict(errs(edgefnServer) == 0))
 	row(b, fmt.Sprintf("CPU per delivery in that run, server (µs%s)", note), rounds,
 		func(rd round, who string) float64 { return rd.deliveries[who].cpu.server }, 2, "—", "info")
 }
@@ -190,13 +176,7 @@ func (r *report) deliveriesTable(b *strings.Builder) {
 	b.WriteString("\n")
 }
 
-func (r *report) other(x float64) string {
-	s := fmt.Sprintf("%.0f%%", 100*x)
-	if x > r.opts.maxOther {
-		s = "**" + s + "**"
-	}
-	return s
-}
+func (r *report) other(x float64) string { return harness.OtherLoad(x, r.opts.MaxOther) }
 
 func cpu(c cpuPer) string {
 	if !c.ok {
@@ -207,55 +187,28 @@ func cpu(c cpuPer) string {
 
 func (r *report) command() string {
 	o := r.opts
-	cmd := "go run ./bench/cmd/wsbench"
-	add := func(differs bool, flag string, v any) {
-		if differs {
-			cmd += fmt.Sprintf(" -%s %v", flag, v)
-		}
-	}
-	add(o.rounds != 3, "rounds", o.rounds)
-	add(o.conns != 10_000, "conns", o.conns)
-	add(o.pubs != 50, "pubs", o.pubs)
-	add(o.warmup != 1, "warmup", o.warmup)
-	add(o.settle != 2*time.Second, "settle", o.settle)
-	add(o.subs != 1000, "subs", o.subs)
-	add(o.topics != 100, "topics", o.topics)
-	add(o.publishers != 4, "publishers", o.publishers)
-	add(o.duration != 5*time.Second, "duration", o.duration)
-	add(o.dialers != 200, "dialers", o.dialers)
-	add(o.dialAttempts != 3, "dial-attempts", o.dialAttempts)
-	add(o.topicHistory != 0, "topic-history", o.topicHistory)
-	add(len(o.only) > 0, "only", strings.Join(o.only, ","))
-	add(o.quiet != 0.15, "quiet", o.quiet)
-	add(o.quietWait != time.Minute, "quiet-wait", o.quietWait)
-	add(o.maxOther != 0.25, "max-other", o.maxOther)
-	add(o.attempts != 3, "attempts", o.attempts)
-	add(o.prebuilt != "", "prebuilt", o.prebuilt)
-	add(o.write != "", "write", o.write)
-	return cmd
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "**pass**"
-	}
-	return "**FAIL**"
-}
-
-// perRound summarises f over rounds.
-func perRound(rounds []round, f func(round) float64) harness.Summary {
-	xs := make([]float64, len(rounds))
-	for i, rd := range rounds {
-		xs[i] = f(rd)
-	}
-	return harness.Summarize(xs)
+	cl := cmd.CommandLine()
+	cl.Add(o.rounds != 3, "rounds", o.rounds)
+	cl.Add(o.conns != 10_000, "conns", o.conns)
+	cl.Add(o.pubs != 50, "pubs", o.pubs)
+	cl.Add(o.warmup != 1, "warmup", o.warmup)
+	cl.Add(o.settle != 2*time.Second, "settle", o.settle)
+	cl.Add(o.subs != 1000, "subs", o.subs)
+	cl.Add(o.topics != 100, "topics", o.topics)
+	cl.Add(o.publishers != 4, "publishers", o.publishers)
+	cl.Add(o.duration != 5*time.Second, "duration", o.duration)
+	cl.Add(o.dialers != 200, "dialers", o.dialers)
+	cl.Add(o.dialAttempts != 3, "dial-attempts", o.dialAttempts)
+	cl.Add(o.topicHistory != 0, "topic-history", o.topicHistory)
+	cl.Add(o.only.List != "", "only", o.only.List)
+	cl.AddShared(o.Options)
+	return cl.String()
 }
 
 // num formats a summary with prec decimals, with thousands separators when prec is 0.
 func num(s harness.Summary, prec int) string {
 	if prec == 0 {
-		return fmt.Sprintf("%s (%s … %s)", harness.Thousands(s.Median), harness.Thousands(s.Min), harness.Thousands(s.Max))
+		return s.Thousands()
 	}
-	f := "%." + fmt.Sprint(prec) + "f"
-	return fmt.Sprintf(f+" ("+f+" … "+f+")", s.Median, s.Min, s.Max)
+	return s.Format(prec, false)
 }

@@ -3,6 +3,9 @@
 // a loopback port, drives load at it (wrk for throughput, an open-loop sender for latency) and
 // times cold starts through the admin API and the CLI. Measurements leave as plain values
 // (requests per second, sorted latencies, durations); summarising them is the caller's job.
+// It also holds what the benchmark commands share around their measurements: their common
+// flags, the wait for a quiet machine and the retry of disturbed runs, the machine's
+// description and the report's cells.
 package harness
 
 import (
@@ -15,6 +18,15 @@ import (
 	"strings"
 )
 
+// Program is one binary a benchmark runs, built from the repository.
+type Program struct {
+	// Name is the binary's file name in the folder it is built into, such as "edgefn".
+	Name string
+	// Package is the Go package it is built from, relative to the repository root, such as
+	// "./cmd/edgefn".
+	Package string
+}
+
 // Binaries are the programs the benchmarks run, built from one checkout.
 type Binaries struct {
 	// Edgefn is the gateway binary (./cmd/edgefn), also used as the CLI.
@@ -23,6 +35,21 @@ type Binaries struct {
 	Hello string
 	// RawFiber is the baseline server of ./bench/rawfiber.
 	RawFiber string
+}
+
+// The programs every benchmark builds, or most do.
+var (
+	// Edgefn is the gateway, also used as the CLI.
+	Edgefn = Program{Name: "edgefn", Package: "./cmd/edgefn"}
+	// Hello is the plugin of functions/hello.
+	Hello = Program{Name: "hello", Package: "./functions/hello"}
+)
+
+// HelloPrograms are the programs of Binaries, in the order of its fields.
+var HelloPrograms = []Program{Edgefn, Hello, {Name: "rawfiber", Package: "./bench/rawfiber"}}
+
+func helloBinaries(paths []string) Binaries {
+	return Binaries{Edgefn: paths[0], Hello: paths[1], RawFiber: paths[2]}
 }
 
 // RepoRoot returns the folder of the edgefn module that the working directory is in.
@@ -41,38 +68,53 @@ func RepoRoot(ctx context.Context) (string, error) {
 // Prebuilt returns the binaries already built in dir (edgefn, hello, rawfiber), checking that
 // each exists.
 func Prebuilt(dir string) (Binaries, error) {
-	b := Binaries{
-		Edgefn:   filepath.Join(dir, "edgefn"),
-		Hello:    filepath.Join(dir, "hello"),
-		RawFiber: filepath.Join(dir, "rawfiber"),
+	paths, err := FindPrograms(dir, HelloPrograms...)
+	if err != nil {
+		return Binaries{}, err
 	}
-	for _, p := range []string{b.Edgefn, b.Hello, b.RawFiber} {
-		if _, err := os.Stat(p); err != nil {
-			return Binaries{}, fmt.Errorf("prebuilt binaries: %w", err)
-		}
-	}
-	return b, nil
+	return helloBinaries(paths), nil
 }
 
 // Build builds the gateway, the hello plugin and the baseline from repo into dir, as users
 // build them (no race detector, default flags).
 func Build(ctx context.Context, repo, dir string) (Binaries, error) {
-	b := Binaries{
-		Edgefn:   filepath.Join(dir, "edgefn"),
-		Hello:    filepath.Join(dir, "hello"),
-		RawFiber: filepath.Join(dir, "rawfiber"),
+	paths, err := BuildPrograms(ctx, repo, dir, HelloPrograms...)
+	if err != nil {
+		return Binaries{}, err
 	}
-	builds := []struct{ out, pkg string }{
-		{b.Edgefn, "./cmd/edgefn"},
-		{b.Hello, "./functions/hello"},
-		{b.RawFiber, "./bench/rawfiber"},
-	}
-	for _, x := range builds {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", x.out, x.pkg)
-		cmd.Dir = repo
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return Binaries{}, fmt.Errorf("go build %s: %w\n%s", x.pkg, err, out)
+	return helloBinaries(paths), nil
+}
+
+// FindPrograms returns the paths of progs already built in dir, in order, checking that each
+// exists.
+func FindPrograms(dir string, progs ...Program) ([]string, error) {
+	paths := programPaths(dir, progs)
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("prebuilt binaries: %w", err)
 		}
 	}
-	return b, nil
+	return paths, nil
+}
+
+// BuildPrograms builds progs from repo into dir, as users build them (no race detector,
+// default flags), and returns their paths, in order.
+func BuildPrograms(ctx context.Context, repo, dir string, progs ...Program) ([]string, error) {
+	paths := programPaths(dir, progs)
+	for i, p := range progs {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", paths[i], p.Package)
+		cmd.Dir = repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go build %s: %w\n%s", p.Package, err, out)
+		}
+	}
+	return paths, nil
+}
+
+func programPaths(dir string, progs []Program) []string {
+	paths := make([]string, len(progs))
+	for i, p := range progs {
+		paths[i] = filepath.Join(dir, p.Name)
+	}
+	return paths
 }

@@ -75,18 +75,12 @@ func (c ColdStart) Once(ctx context.Context, name string) (ColdSample, error) {
 
 // Delete removes the function name through the admin API.
 func (c ColdStart) Delete(ctx context.Context, name string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.Server+"/admin/v1/functions/"+name, nil)
+	status, body, err := Call(ctx, http.DefaultClient, http.MethodDelete, c.Server+"/admin/v1/functions/"+name, 4<<10)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return fmt.Errorf("delete %s: %d %s", name, resp.StatusCode, body)
+	if status != http.StatusOK {
+		return fmt.Errorf("delete %s: %d %s", name, status, body)
 	}
 	return nil
 }

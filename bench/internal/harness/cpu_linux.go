@@ -33,6 +33,12 @@ func (s *Server) CPU() (self, children time.Duration, err error) {
 	return self, children, nil
 }
 
+// processCPU returns the CPU time (user and system) process pid has used so far.
+func processCPU(pid int) (time.Duration, error) {
+	cpu, _, _, err := procCPU(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	return cpu, err
+}
+
 // procCPU reads a /proc/PID/stat file: the process's utime+stime, the cutime+cstime of its
 // children that ended and were waited for, and its parent's PID.
 func procCPU(path string) (cpu, ended time.Duration, ppid int, err error) {

@@ -14,6 +14,8 @@ func (s *Server) CPU() (self, children time.Duration, err error) {
 	return 0, 0, errNoProc
 }
 
+func processCPU(int) (time.Duration, error) { return 0, errNoProc }
+
 // MachineCPU is only implemented on Linux.
 func MachineCPU() (busy, total time.Duration, err error) { return 0, 0, errNoProc }
 

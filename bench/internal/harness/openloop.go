@@ -90,27 +90,9 @@ func (o OpenLoop) Run(ctx context.Context, url string) (LatencyResult, error) {
 		}()
 	}
 
-	lag := make([]time.Duration, 0, total-warm)
 	start := time.Now().Add(10 * time.Millisecond)
-	scheduled := make(chan error, 1)
-	go func() {
-		lockPreciseTimer()
-		defer unlockPreciseTimer()
-		defer close(jobs)
-		for i := range total {
-			due := start.Add(time.Duration(i) * interval)
-			if err := sleepPrecise(ctx, due); err != nil {
-				scheduled <- err
-				return
-			}
-			if i >= warm {
-				lag = append(lag, time.Since(due))
-			}
-			jobs <- job{i: i, due: due}
-		}
-		scheduled <- nil
-	}()
-	err := <-scheduled
+	lag, err := Pace(ctx, start, interval, total, warm, func(i int, due time.Time) { jobs <- job{i: i, due: due} })
+	close(jobs)
 	wg.Wait()
 	if err != nil {
 		return LatencyResult{}, err

@@ -1,12 +1,9 @@
 package harness
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
-	"runtime"
-	"strings"
 )
 
 // RewriteSection replaces what lies between the start and end markers of the file at path
@@ -50,31 +47,48 @@ func Thousands(x float64) string {
 	return string(out)
 }
 
-// CPUModel is the first "model name" of /proc/cpuinfo.
-func CPUModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return runtime.GOARCH
+// Verdict is the result cell of a goal: met or not.
+func Verdict(ok bool) string {
+	if ok {
+		return "**pass**"
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return runtime.GOARCH
+	return "**FAIL**"
 }
 
-// LoadAvg is the 1, 5 and 15 minute load average, which shows whether something else ran.
-func LoadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
+// OtherLoad formats the share of the machine that other processes used during a run, in bold
+// when it is over maxOther: a run still disturbed.
+func OtherLoad(share, maxOther float64) string {
+	s := fmt.Sprintf("%.0f%%", 100*share)
+	if share > maxOther {
+		s = "**" + s + "**"
 	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
+	return s
+}
+
+// PerRound summarises f over rounds.
+func PerRound[R any](rounds []R, f func(R) float64) Summary {
+	xs := make([]float64, len(rounds))
+	for i, rd := range rounds {
+		xs[i] = f(rd)
 	}
-	return strings.Join(f[:3], " ")
+	return Summarize(xs)
+}
+
+// Undisturbed returns the rounds that clean accepts (those in which other processes did not
+// disturb a metric's runs), and a note for the table when that is not every round, after sep.
+// With no such round it returns them all, and says so.
+func Undisturbed[R any](rounds []R, clean func(R) bool, sep string) ([]R, string) {
+	var kept []R
+	for _, rd := range rounds {
+		if clean(rd) {
+			kept = append(kept, rd)
+		}
+	}
+	switch {
+	case len(kept) == len(rounds):
+		return kept, ""
+	case len(kept) == 0:
+		return rounds, sep + "every round disturbed by other work, not conclusive"
+	}
+	return kept, fmt.Sprintf("%s%d of %d rounds undisturbed", sep, len(kept), len(rounds))
 }

@@ -3,7 +3,6 @@ package harness
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -109,21 +108,12 @@ func (s *Server) waitReady(ctx context.Context, checks []Check) error {
 }
 
 func (s *Server) check(ctx context.Context, client *http.Client, c Check) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+c.Path, nil)
+	status, body, err := Call(ctx, client, http.MethodGet, s.URL+c.Path, 1<<20)
 	if err != nil {
 		return err
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != c.Status || c.Body != "" && string(body) != c.Body {
-		return fmt.Errorf("GET %s: %d %q, want %d %q", c.Path, resp.StatusCode, body, c.Status, c.Body)
+	if status != c.Status || c.Body != "" && string(body) != c.Body {
+		return fmt.Errorf("GET %s: %d %q, want %d %q", c.Path, status, body, c.Status, c.Body)
 	}
 	return nil
 }

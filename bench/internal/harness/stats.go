@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -11,6 +12,21 @@ type Summary struct {
 	Median, Min, Max float64
 	// N is how many measurements there were.
 	N int
+}
+
+// Format formats s as "median (lowest … highest)" with prec decimals, each signed ("+0.12")
+// when signed is set.
+func (s Summary) Format(prec int, signed bool) string {
+	f := "%." + fmt.Sprint(prec) + "f"
+	if signed {
+		f = "%+." + fmt.Sprint(prec) + "f"
+	}
+	return fmt.Sprintf(f+" ("+f+" … "+f+")", s.Median, s.Min, s.Max)
+}
+
+// Thousands formats s as "median (lowest … highest)" rounded, with commas between thousands.
+func (s Summary) Thousands() string {
+	return fmt.Sprintf("%s (%s … %s)", Thousands(s.Median), Thousands(s.Min), Thousands(s.Max))
 }
 
 // Summarize summarises xs; the median of an even count is the mean of the middle two.

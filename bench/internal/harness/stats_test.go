@@ -49,3 +49,16 @@ func TestPercentile(t *testing.T) {
 		t.Errorf("p99 of nothing = %s, want 0", got)
 	}
 }
+
+func TestSummaryCells(t *testing.T) {
+	s := Summary{Median: 1234.5, Min: -12.4, Max: 56789, N: 3}
+	if got, want := s.Format(2, false), "1234.50 (-12.40 … 56789.00)"; got != want {
+		t.Errorf("Format = %q, want %q", got, want)
+	}
+	if got, want := s.Format(1, true), "+1234.5 (-12.4 … +56789.0)"; got != want {
+		t.Errorf("signed Format = %q, want %q", got, want)
+	}
+	if got, want := s.Thousands(), "1,234 (-12 … 56,789)"; got != want {
+		t.Errorf("Thousands = %q, want %q", got, want)
+	}
+}
