@@ -42,6 +42,8 @@ type instance struct {
 	client *plugin.Client
 	data   *wire.Conn
 	next   atomic.Uint64
+	// batches: the plugin takes batch frames (SDK 0.2 and later).
+	batches bool
 
 	mu      sync.Mutex
 	pending map[uint64]chan []byte
@@ -108,7 +110,7 @@ func connect(ctx context.Context, client *plugin.Client, spec instanceSpec) (*in
 	if err != nil {
 		return nil, fmt.Errorf("connect data path: %w", err)
 	}
-	inst := &instance{client: client, data: wire.NewConn(c), pending: make(map[uint64]chan []byte)}
+	inst := &instance{client: client, data: wire.NewConn(c), batches: open.GetBatches(), pending: make(map[uint64]chan []byte)}
 	go inst.readLoop()
 	return inst, nil
 }
@@ -116,7 +118,7 @@ func connect(ctx context.Context, client *plugin.Client, spec instanceSpec) (*in
 // readLoop hands responses to their callers until the plugin goes away, then fails the rest.
 func (i *instance) readLoop() {
 	i.data.ReadLoop(func(f wire.Frame) {
-		if f.Kind != wire.KindResponse {
+		if f.Kind != wire.KindResponse && f.Kind != wire.KindBatchResponse {
 			return
 		}
 		i.mu.Lock()
@@ -190,6 +192,73 @@ func (i *instance) invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 			return nil, ErrTimeout
 		}
 		return nil, ctx.Err()
+	}
+}
+
+// invokeBatch sends evs in one batch frame and waits for all their answers, the deadline, or
+// the process's death; out[k] gets the outcome of evs[k]. A plugin built with an SDK that
+// predates batches, or a batch too large for one frame, gets the invocations one by one.
+func (i *instance) invokeBatch(ctx context.Context, evs []*fn.Event, out []outcome) {
+	if !i.batches || len(evs) == 1 {
+		invokeEach(ctx, InvokerFunc(i.invoke), evs, out)
+		return
+	}
+	var deadline int64
+	if d, ok := ctx.Deadline(); ok {
+		deadline = d.UnixNano()
+	}
+	tp, rid := traceparent(ctx), RequestID(ctx)
+	bp, sp := getBuffer(), getBuffer()
+	defer putBuffer(sp)
+	payload := (*bp)[:0]
+	sent := make([]int, 0, len(evs)) // which of evs the frame carries, in its order
+	for k, ev := range evs {
+		req, err := appendRequest((*sp)[:0], ev, deadline, tp, rid)
+		*sp = req
+		if err != nil {
+			// An event that cannot be encoded fails alone; the batch goes on without it.
+			out[k] = outcome{err: &FunctionError{Detail: err.Error()}}
+			continue
+		}
+		payload = wire.AppendMessage(payload, wire.BatchRequests, req)
+		sent = append(sent, k)
+	}
+	*bp = payload
+	defer putBuffer(bp)
+	if len(payload) > wire.MaxPayload {
+		invokeEach(ctx, InvokerFunc(i.invoke), evs, out)
+		return
+	}
+	id := i.next.Add(1)
+	ch := make(chan []byte, 1)
+	i.mu.Lock()
+	if i.dead {
+		i.mu.Unlock()
+		fillOutcomes(out, sent, ErrCrashed)
+		return
+	}
+	i.pending[id] = ch
+	i.mu.Unlock()
+	if err := i.data.Send(wire.Frame{Kind: wire.KindBatchRequest, ID: id, Payload: payload}); err != nil {
+		i.forget(id)
+		fillOutcomes(out, sent, ErrCrashed)
+		return
+	}
+	select {
+	case resp, ok := <-ch:
+		if !ok {
+			fillOutcomes(out, sent, ErrCrashed)
+			return
+		}
+		decodeBatchResponse(resp, out, sent)
+	case <-ctx.Done():
+		i.forget(id)
+		_ = i.data.Send(wire.Frame{Kind: wire.KindCancel, ID: id})
+		err := ctx.Err()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = ErrTimeout
+		}
+		fillOutcomes(out, sent, err)
 	}
 }
 

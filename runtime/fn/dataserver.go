@@ -10,7 +10,10 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/edgefn/edgefn/runtime/wire"
 )
@@ -47,7 +50,7 @@ func (s *dataServer) serve(c net.Conn) {
 		case wire.KindRequest:
 			req, err := decodeRequest(f.Payload)
 			if err != nil {
-				s.reply(conn, f.ID, appendFailure(nil, wire.FailureBadRequest, 0, "decode request: "+err.Error()))
+				s.reply(conn, wire.KindResponse, f.ID, appendFailure(nil, wire.FailureBadRequest, 0, "decode request: "+err.Error()))
 				return
 			}
 			ctx, cancel := s.context(req)
@@ -61,7 +64,17 @@ func (s *dataServer) serve(c net.Conn) {
 				delete(cancels, id)
 				mu.Unlock()
 				cancel()
-				s.reply(conn, id, resp)
+				s.reply(conn, wire.KindResponse, id, resp)
+			})
+		case wire.KindBatchRequest:
+			s.runBatch(conn, pool, f, func(cancel context.CancelFunc) {
+				mu.Lock()
+				cancels[f.ID] = cancel
+				mu.Unlock()
+			}, func() {
+				mu.Lock()
+				delete(cancels, f.ID)
+				mu.Unlock()
 			})
 		case wire.KindCancel:
 			mu.Lock()
@@ -79,12 +92,86 @@ func (s *dataServer) serve(c net.Conn) {
 	mu.Unlock()
 }
 
-func (s *dataServer) reply(conn *wire.Conn, id uint64, payload []byte) {
-	err := conn.Send(wire.Frame{Kind: wire.KindResponse, ID: id, Payload: payload})
+// runBatch runs every invocation of a batch frame on its own worker and answers them all in one
+// frame once the last is done. The invocations share the batch's deadline and cancellation;
+// each keeps its own request ID and trace context. register and unregister keep the batch's
+// cancel where a KindCancel frame finds it.
+func (s *dataServer) runBatch(conn *wire.Conn, pool *workers, f wire.Frame, register func(context.CancelFunc), unregister func()) {
+	var raw [][]byte
+	err := wire.Fields(f.Payload, func(num protowire.Number, typ protowire.Type, b []byte) int {
+		if num != wire.BatchRequests {
+			return 0
+		}
+		return wire.TakeMessage(typ, b, func(v []byte) error {
+			raw = append(raw, v)
+			return nil
+		})
+	})
+	if err != nil {
+		// The frame itself is broken: there is no telling how many answers the host expects.
+		conn.Send(wire.Frame{Kind: wire.KindBatchResponse, ID: f.ID})
+		return
+	}
+	reqs := make([]*request, len(raw))
+	resps := make([][]byte, len(raw))
+	var deadline int64
+	for i, b := range raw {
+		req, err := decodeRequest(b)
+		if err != nil {
+			resps[i] = appendFailure(nil, wire.FailureBadRequest, 0, "decode request: "+err.Error())
+			continue
+		}
+		reqs[i] = req
+		if deadline == 0 || (req.deadline != 0 && req.deadline < deadline) {
+			deadline = req.deadline
+		}
+	}
+	base, cancel := context.WithCancel(context.Background())
+	if deadline != 0 {
+		base, cancel = context.WithDeadline(context.Background(), time.Unix(0, deadline))
+	}
+	register(cancel)
+	id := f.ID
+	var left atomic.Int64
+	left.Store(int64(len(raw)) + 1) // +1: the loop below holds the batch open until all started
+	finish := func() {
+		if left.Add(-1) != 0 {
+			return
+		}
+		unregister()
+		cancel()
+		size := 0
+		for _, r := range resps {
+			size += len(r) + 8
+		}
+		out := make([]byte, 0, size)
+		for _, r := range resps {
+			out = wire.AppendMessage(out, wire.BatchResponses, r)
+		}
+		s.reply(conn, wire.KindBatchResponse, id, out)
+	}
+	for i, req := range reqs {
+		if req == nil {
+			finish()
+			continue
+		}
+		ctx := context.WithValue(base, invocationKey{},
+			&invocation{function: s.function, requestID: req.requestID, traceparent: req.traceparent})
+		pool.run(func() {
+			resps[i] = s.run(ctx, req.ev)
+			finish()
+		})
+	}
+	finish()
+}
+
+func (s *dataServer) reply(conn *wire.Conn, kind byte, id uint64, payload []byte) {
+	err := conn.Send(wire.Frame{Kind: kind, ID: id, Payload: payload})
 	if errors.Is(err, wire.ErrTooLarge) {
-		// Over the frame limit the gateway would drop the whole connection: fail this call only.
+		// Over the frame limit the gateway would drop the whole connection: fail this call only
+		// (a batch's answers together: the host then retries each message on its own).
 		msg := fmt.Sprintf("response of %d bytes exceeds the limit of %d", len(payload), wire.MaxPayload)
-		_ = conn.Send(wire.Frame{Kind: wire.KindResponse, ID: id, Payload: appendFailure(nil, wire.FailureError, 0, msg)})
+		_ = conn.Send(wire.Frame{Kind: kind, ID: id, Payload: appendFailure(nil, wire.FailureError, 0, msg)})
 	}
 }
 

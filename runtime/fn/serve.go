@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -16,12 +17,20 @@ import (
 	"github.com/edgefn/edgefn/runtime/wire"
 )
 
+// gcPercent is the plugin's garbage-collection target when GOGC is not set (see Serve).
+const gcPercent = 400
+
 // SDKVersion is the version of this SDK, reported to the gateway.
-const SDKVersion = "0.1.0"
+const SDKVersion = "0.2.0"
 
 // Serve runs h as an edgefn function plugin. It returns only when the gateway stops the
 // plugin; run outside edgefn it prints how to use the binary and exits.
 func Serve(h Handler) {
+	// A function's live heap is small and its allocations per invocation are many: collect
+	// less often than Go's default, unless the manifest's env sets GOGC.
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: wire.Handshake,
 		Plugins:         plugin.PluginSet{wire.PluginName: &grpcPlugin{handler: h}},
@@ -79,5 +88,5 @@ func (s *controlServer) Open(_ context.Context, req *pb.OpenRequest) (*pb.OpenRe
 	if s.err != nil {
 		return nil, s.err
 	}
-	return &pb.OpenResponse{Socket: s.socket, Sdk: SDKVersion}, nil
+	return &pb.OpenResponse{Socket: s.socket, Sdk: SDKVersion, Batches: true}, nil
 }

@@ -17,8 +17,14 @@ const (
 	KindRequest byte = 1
 	// KindResponse carries a proto.Response from the plugin to the host.
 	KindResponse byte = 2
-	// KindCancel tells the plugin to cancel the invocation with the frame's ID; it has no payload.
+	// KindCancel tells the plugin to cancel the invocation (or the batch) with the frame's ID;
+	// it has no payload.
 	KindCancel byte = 3
+	// KindBatchRequest carries a proto.BatchRequest: several invocations under one ID. Only
+	// plugins whose Open answered batches=true get it.
+	KindBatchRequest byte = 4
+	// KindBatchResponse carries the proto.BatchResponse answering the batch with the frame's ID.
+	KindBatchResponse byte = 5
 )
 
 // HeaderSize is the size of a frame header.

@@ -19,6 +19,7 @@ const (
 	ResultStatus, ResultHeaders, ResultBody, ResultEmits, ResultNotifications = 1, 2, 3, 4, 5
 	NotificationTopic, NotificationData                                       = 1, 2
 	FailureKind, FailureStatus, FailureMessage                                = 1, 2, 3
+	BatchRequests, BatchResponses                                             = 1, 1
 )
 
 // Message fields, and Message.Kind's QUEUE (STREAM is 0).

@@ -18,6 +18,14 @@ type Invoker interface {
 	Invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 }
 
+// BatchInvoker is an Invoker that also runs several events as one batch, returning each
+// one's result and error in order (runtime.Function implements it). A consumer whose function
+// takes batches hands it each receive's deliveries together.
+type BatchInvoker interface {
+	Invoker
+	InvokeBatch(ctx context.Context, evs []*fn.Event) ([]*fn.Result, []error)
+}
+
 // ConsumerConfig configures one Consumer.
 type ConsumerConfig struct {
 	// Function names the function, for logs and the source of emitted messages.
@@ -98,6 +106,18 @@ func (c *Consumer) Run(ctx context.Context) {
 	// few), then take every free one. Asking for one entry whenever one slot frees up would
 	// make a broker round trip per message.
 	batch := max(1, c.cfg.Concurrency/4)
+	// A function that takes batches gets each receive's deliveries in one invocation; a
+	// receive then takes at most half the slots, so that the next batch is read while this
+	// one runs.
+	batcher, _ := c.fn.(BatchInvoker)
+	if c.cfg.Async != nil {
+		batcher = nil
+	}
+	most := c.cfg.Concurrency
+	if batcher != nil {
+		most = max(1, c.cfg.Concurrency/2)
+		batch = min(batch, most)
+	}
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		n := 0
@@ -109,7 +129,7 @@ func (c *Consumer) Run(ctx context.Context) {
 			}
 		}
 	more:
-		for ; n < c.cfg.Concurrency; n++ {
+		for ; n < most; n++ {
 			select {
 			case slots <- struct{}{}:
 			default:
@@ -134,6 +154,14 @@ func (c *Consumer) Run(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		if batcher != nil && len(ds) > 0 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.handleBatch(batcher, ds, func() { <-slots })
+			}()
+			continue
+		}
 		for _, d := range ds {
 			wg.Add(1)
 			go func() {
@@ -144,28 +172,63 @@ func (c *Consumer) Run(ctx context.Context) {
 	}
 }
 
-// handle runs one delivery to its settlement. It does not stop when Run's context ends: a
-// delivery being handled finishes (within the timeout) so a shutdown loses no work.
-func (c *Consumer) handle(d *triggers.Delivery) {
-	if c.cfg.Async != nil {
-		c.handleAsync(d)
-		return
-	}
-	ev := toEvent(d, c.cfg.EventSource)
-	if c.cfg.Filter != nil {
-		ok, err := c.cfg.Filter.Match(filterEnv(ev))
-		if err != nil {
-			c.Stats.FilterErrors.Add(1)
-		}
-		if !ok {
+// handleBatch runs the deliveries the filter passes as one batch, then settles each: those
+// without effects at once, the others (effects, a reply, a retry or a dead letter, all broker
+// round trips) concurrently. release is called once per delivery when it is settled.
+func (c *Consumer) handleBatch(b BatchInvoker, ds []*triggers.Delivery, release func()) {
+	evs := make([]*fn.Event, 0, len(ds))
+	run := ds[:0:0]
+	for _, d := range ds {
+		ev := toEvent(d, c.cfg.EventSource)
+		if !c.passes(ev) {
 			c.Stats.Skipped.Add(1)
 			c.acks.ack(d)
-			return
+			release()
+			continue
 		}
+		evs, run = append(evs, ev), append(run, d)
+	}
+	if len(run) == 0 {
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
 	defer cancel()
-	res, err := c.run(ctx, ev)
+	results, errs := b.InvokeBatch(ctx, evs)
+	var wg sync.WaitGroup
+	for k, d := range run {
+		res, err := results[k], errs[k]
+		if err == nil && d.ReplyTo == "" && (res == nil || len(res.Emitted)+len(res.Notified) == 0) {
+			c.Stats.Handled.Add(1)
+			c.acks.ack(d)
+			release()
+			continue
+		}
+		wg.Go(func() {
+			defer release()
+			c.settle(ctx, d, evs[k], res, err)
+		})
+	}
+	wg.Wait()
+}
+
+// passes applies the filter: false means skip (acknowledge without invoking).
+func (c *Consumer) passes(ev *fn.Event) bool {
+	if c.cfg.Filter == nil {
+		return true
+	}
+	ok, err := c.cfg.Filter.Match(filterEnv(ev))
+	if err != nil {
+		c.Stats.FilterErrors.Add(1)
+	}
+	return ok
+}
+
+// settle carries out the effects of a successful invocation and answers its reply-to, then
+// acknowledges d; a failure of any of it (or of the invocation) retries or dead-letters d.
+func (c *Consumer) settle(ctx context.Context, d *triggers.Delivery, ev *fn.Event, res *fn.Result, err error) {
+	if err == nil {
+		err = c.effects.Apply(ctx, c.cfg.Function, ev, res)
+	}
 	if err == nil && d.ReplyTo != "" {
 		err = c.effects.Reply(ctx, d.ReplyTo, d.CorrelationID, res)
 	}
@@ -175,6 +238,25 @@ func (c *Consumer) handle(d *triggers.Delivery) {
 		return
 	}
 	c.settleFailure(d, err)
+}
+
+// handle runs one delivery to its settlement. It does not stop when Run's context ends: a
+// delivery being handled finishes (within the timeout) so a shutdown loses no work.
+func (c *Consumer) handle(d *triggers.Delivery) {
+	if c.cfg.Async != nil {
+		c.handleAsync(d)
+		return
+	}
+	ev := toEvent(d, c.cfg.EventSource)
+	if !c.passes(ev) {
+		c.Stats.Skipped.Add(1)
+		c.acks.ack(d)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+	defer cancel()
+	res, err := c.fn.Invoke(ctx, ev)
+	c.settle(ctx, d, ev, res, err)
 }
 
 // handleAsync runs one async HTTP invocation: invoke, carry out the effects, then complete

@@ -1,0 +1,239 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/wire"
+)
+
+// Batches: queue and stream triggers hand a function what they received together, and the
+// whole batch travels the invocation chain as one: one hold on the version, one breaker
+// decision, one deadline, one frame each way. Per message there is no frame, syscall, timer or
+// wake-up of its own, which is what a plugin call per message costs.
+
+// outcome is one event's answer in a batch.
+type outcome struct {
+	res *fn.Result
+	err error
+}
+
+// batchInvoker is a stage of the invocation chain that takes batches.
+type batchInvoker interface {
+	invokeBatch(ctx context.Context, evs []*fn.Event, out []outcome)
+}
+
+// InvokeBatch runs evs on the current version as one batch and returns each event's result
+// and error, in order. The events share the function's deadline; the plugin runs them
+// concurrently (a plugin built before batches existed gets them one by one).
+func (f *Function) InvokeBatch(ctx context.Context, evs []*fn.Event) ([]*fn.Result, []error) {
+	out := make([]outcome, len(evs))
+	for {
+		v := f.current.Load()
+		if v == nil {
+			fillOutcomes(out, nil, ErrNotFound)
+			break
+		}
+		if v.acquire() {
+			f.invocations.Add(int64(len(evs)))
+			invokeBatch(ctx, v.chain, evs, out)
+			v.release()
+			for _, o := range out {
+				if countsAsFailure(o.err) {
+					f.failures.Add(1)
+				}
+			}
+			break
+		}
+		if f.current.Load() == v {
+			fillOutcomes(out, nil, ErrNotFound)
+			break
+		}
+	}
+	results, errs := make([]*fn.Result, len(out)), make([]error, len(out))
+	for k, o := range out {
+		results[k], errs[k] = o.res, o.err
+	}
+	return results, errs
+}
+
+// invokeBatch hands evs to next as a batch when it takes batches, or else runs them
+// concurrently one by one.
+func invokeBatch(ctx context.Context, next Invoker, evs []*fn.Event, out []outcome) {
+	if b, ok := next.(batchInvoker); ok {
+		b.invokeBatch(ctx, evs, out)
+		return
+	}
+	invokeEach(ctx, next, evs, out)
+}
+
+// invokeEach runs evs one invocation each, concurrently.
+func invokeEach(ctx context.Context, next Invoker, evs []*fn.Event, out []outcome) {
+	if len(evs) == 1 {
+		out[0].res, out[0].err = next.Invoke(ctx, evs[0])
+		return
+	}
+	var wg sync.WaitGroup
+	for k, ev := range evs {
+		wg.Go(func() { out[k].res, out[k].err = next.Invoke(ctx, ev) })
+	}
+	wg.Wait()
+}
+
+// fillOutcomes fails the outcomes at the indices only (every one when only is nil).
+func fillOutcomes(out []outcome, only []int, err error) {
+	if only == nil {
+		for k := range out {
+			out[k] = outcome{err: err}
+		}
+		return
+	}
+	for _, k := range only {
+		out[k] = outcome{err: err}
+	}
+}
+
+// decodeBatchResponse decodes a BatchResponse into the outcomes at the indices sent, in order.
+// A response short of answers (a plugin that could not send them) fails the rest.
+func decodeBatchResponse(b []byte, out []outcome, sent []int) {
+	j := 0
+	err := wire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
+		if num != wire.BatchResponses {
+			return 0
+		}
+		return wire.TakeMessage(typ, b, func(v []byte) error {
+			if j < len(sent) {
+				res, err := decodeResponse(v)
+				out[sent[j]] = outcome{res: res, err: err}
+			}
+			j++
+			return nil
+		})
+	})
+	if err == nil && j == len(sent) {
+		return
+	}
+	detail := "the plugin's batch answer is malformed"
+	if err == nil {
+		detail = "the plugin answered part of a batch"
+		if failure, ferr := decodeFailure(b); ferr == nil && failure != nil {
+			// The plugin could not send the answers (too large together): it says why.
+			detail = failure.err().Error()
+		}
+	}
+	for _, k := range sent[min(j, len(sent)):] {
+		out[k] = outcome{err: &FunctionError{Detail: detail}}
+	}
+}
+
+// invokeBatch: the breaker decides once for the batch, and counts each outcome.
+func (b *breaker) invokeBatch(ctx context.Context, evs []*fn.Event, out []outcome) {
+	probe, err := b.admit()
+	if err != nil {
+		fillOutcomes(out, nil, err)
+		return
+	}
+	invokeBatch(ctx, b.next, evs, out)
+	for k, o := range out {
+		b.record(probe && k == 0, o.err)
+	}
+}
+
+// invokeBatch takes a slot per event. When fewer are free than the batch needs, it runs the
+// part it has slots for and waits for more for the rest, up to the limiter's wait from the
+// first; what finds no slot by then fails with ErrOverloaded.
+func (l *limiter) invokeBatch(ctx context.Context, evs []*fn.Event, out []outcome) {
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for start := 0; start < len(evs); {
+		n := 0
+		for start+n < len(evs) {
+			select {
+			case l.slots <- struct{}{}:
+				n++
+				continue
+			default:
+			}
+			if n > 0 {
+				break
+			}
+			if t == nil {
+				t = time.NewTimer(l.wait)
+			}
+			select {
+			case l.slots <- struct{}{}:
+				n++
+				continue
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			fillOutcomes(out[start:], nil, ErrOverloaded)
+			return
+		}
+		invokeBatch(ctx, l.next, evs[start:start+n], out[start:start+n])
+		for range n {
+			<-l.slots
+		}
+		start += n
+	}
+}
+
+// timeout is the chain's deadline stage (see withTimeout).
+type timeout struct {
+	next Invoker
+	d    time.Duration
+}
+
+func (t *timeout) Invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	res, err := t.next.Invoke(ctx, ev)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, ErrCrashed) {
+		return nil, ErrTimeout
+	}
+	return res, err
+}
+
+func (t *timeout) invokeBatch(ctx context.Context, evs []*fn.Event, out []outcome) {
+	ctx, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	invokeBatch(ctx, t.next, evs, out)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		for k, o := range out {
+			if o.err != nil && !errors.Is(o.err, ErrCrashed) {
+				out[k] = outcome{err: ErrTimeout}
+			}
+		}
+	}
+}
+
+// invokeBatch runs the batch on the next ready instance, waiting for one while none is.
+func (p *pool) invokeBatch(ctx context.Context, evs []*fn.Event, out []outcome) {
+	for {
+		p.mu.Lock()
+		wait := p.ready
+		p.mu.Unlock()
+		if inst := p.pick(); inst != nil {
+			inst.invokeBatch(ctx, evs, out)
+			return
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			fillOutcomes(out, nil, ErrNotReady)
+			return
+		case <-p.ctx.Done():
+			fillOutcomes(out, nil, ErrStopping)
+			return
+		}
+	}
+}
