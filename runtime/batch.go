@@ -41,9 +41,12 @@ func (f *Function) InvokeBatch(ctx context.Context, evs []*fn.Event) ([]*fn.Resu
 		}
 		if v.acquire() {
 			f.invocations.Add(int64(len(evs)))
+			start := time.Now()
 			invokeBatch(ctx, v.chain, evs, out)
 			v.release()
+			took := time.Since(start)
 			for _, o := range out {
+				f.record(ctx, o.err, took)
 				if countsAsFailure(o.err) {
 					f.failures.Add(1)
 				}

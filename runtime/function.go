@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/edgefn/edgefn/runtime/fn"
 	"github.com/edgefn/edgefn/runtime/manifest"
 )
@@ -19,6 +21,15 @@ type Function struct {
 	invocations atomic.Int64
 	failures    atomic.Int64
 	restarts    atomic.Int64
+
+	meters *meters
+	series invocationAttrs
+	attrs  attribute.Set // {function}
+}
+
+func newFunction(name string, logs *Logs, m *meters) *Function {
+	return &Function{name: name, logs: logs, meters: m, series: invocationAttrs{function: name},
+		attrs: attribute.NewSet(attribute.String("function", name))}
 }
 
 // Name returns the function's name.
@@ -40,11 +51,14 @@ func (f *Function) Invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 	for {
 		v := f.current.Load()
 		if v == nil {
+			f.record(ctx, ErrNotFound, 0)
 			return nil, ErrNotFound
 		}
 		if v.acquire() {
 			f.invocations.Add(1)
+			start := time.Now()
 			res, err := v.invoke(ctx, ev)
+			f.record(ctx, err, time.Since(start))
 			if countsAsFailure(err) {
 				f.failures.Add(1)
 			}
@@ -53,6 +67,7 @@ func (f *Function) Invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 		// v is draining: a newer version was published before it started to, or the
 		// function was deleted; load again.
 		if f.current.Load() == v {
+			f.record(ctx, ErrNotFound, 0)
 			return nil, ErrNotFound
 		}
 	}

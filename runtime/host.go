@@ -9,7 +9,10 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/edgefn/edgefn/runtime/manifest"
 )
@@ -27,6 +30,8 @@ type Config struct {
 	// OnChange is called, with every deployed function, after a deploy, rollback or delete has
 	// changed what is current. The gateway rebuilds its route table there. Calls are serialized.
 	OnChange func(fns []*Function)
+	// Meter creates the runtime's instruments (SPEC 9); nil records nothing.
+	Meter metric.Meter
 }
 
 // Host deploys, keeps and stops functions. Deploys, rollbacks and deletes are serialized;
@@ -37,6 +42,10 @@ type Host struct {
 
 	mu  sync.Mutex // serializes changes and guards fns
 	fns map[string]*Function
+	// all is fns sorted, swapped on every change: readers that must not wait for a deploy
+	// (the metrics) take it.
+	all    atomic.Pointer[[]*Function]
+	meters *meters
 
 	drains sync.WaitGroup
 }
@@ -59,8 +68,16 @@ func NewHost(cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Host{cfg: cfg, store: st, fns: make(map[string]*Function)}, nil
+	h := &Host{cfg: cfg, store: st, fns: make(map[string]*Function)}
+	h.all.Store(&[]*Function{})
+	if h.meters, err = newMeters(cfg.Meter, h); err != nil {
+		return nil, fmt.Errorf("runtime metrics: %w", err)
+	}
+	return h, nil
 }
+
+// functions returns every deployed function without waiting for a change in progress.
+func (h *Host) functions() []*Function { return *h.all.Load() }
 
 // DeployResult says what a deploy did.
 type DeployResult struct {
@@ -128,12 +145,12 @@ func (h *Host) deploy(ctx context.Context, m *manifest.Function, binary, staged 
 func (h *Host) activate(ctx context.Context, m *manifest.Function, n int, binary, sum string) error {
 	f := h.fns[m.Name]
 	if f == nil {
-		f = &Function{name: m.Name, logs: NewLogs(m.Name, h.cfg.Logger)}
+		f = newFunction(m.Name, NewLogs(m.Name, h.cfg.Logger), h.meters)
 	}
 	spec := instanceSpec{
 		// go-plugin checks the binary at every start when the manifest names a checksum.
 		Function: m.Name, Version: n, Binary: binary, SHA256: m.SHA256, Env: m.Env,
-		StartTimeout: h.cfg.StartTimeout, Logs: f.logs, Logger: h.cfg.Logger,
+		StartTimeout: h.cfg.StartTimeout, Logs: f.logs, Logger: h.cfg.Logger, Meters: h.meters,
 	}
 	v := newVersion(n, m, binary, spec, &f.restarts)
 	v.sum = sum
@@ -289,6 +306,8 @@ func (h *Host) sortedLocked() []*Function {
 }
 
 func (h *Host) changed() {
+	all := h.sortedLocked()
+	h.all.Store(&all)
 	if h.cfg.OnChange != nil {
 		h.cfg.OnChange(h.sortedLocked())
 	}

@@ -34,6 +34,8 @@ type instanceSpec struct {
 	StartTimeout time.Duration
 	Logs         *Logs
 	Logger       *slog.Logger
+	// Meters count the start; nil counts nothing.
+	Meters *meters
 }
 
 // instance is one running plugin process and its data path. It fails every in-flight
@@ -83,11 +85,13 @@ func startInstance(ctx context.Context, spec instanceSpec) (*instance, error) {
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(wire.MaxGRPCMessage), grpc.MaxCallSendMsgSize(wire.MaxGRPCMessage))},
 	})
+	began := time.Now()
 	inst, err := connect(ctx, client, spec)
 	if err != nil {
 		client.Kill()
 		return nil, err
 	}
+	spec.Meters.recordStart(spec.Function, time.Since(began))
 	return inst, nil
 }
 

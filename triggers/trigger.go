@@ -122,6 +122,13 @@ type Streams interface {
 	ConsumeStream(ctx context.Context, opts StreamOptions) (Source, error)
 }
 
+// Lagger is the optional capability of a Source to say how far behind its consumer is: the
+// ready messages of its queue, or the entries of its stream not yet delivered to its group
+// (the metric edgefn_trigger_lag).
+type Lagger interface {
+	Lag(ctx context.Context) (int64, error)
+}
+
 // DeadLetters is the optional capability behind `edgefn dlq`: inspect, re-drive and purge
 // a dead-letter queue or stream. Backends that offer it implement it on the same value as
 // Queues or Streams.

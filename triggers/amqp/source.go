@@ -295,3 +295,18 @@ func (s *source) Close() error {
 	s.q.mu.Unlock()
 	return nil
 }
+
+// Lag is how many messages of the queue are ready for a consumer (queue.declare passive).
+// Messages waiting out a retry delay sit in their delay queues and are not counted.
+func (s *source) Lag(ctx context.Context) (int64, error) {
+	var n int
+	err := s.q.withChannel(ctx, s.q.pubLink, func(ch *amqp091.Channel) error {
+		q, err := ch.QueueDeclarePassive(s.main.name, true, false, false, false, nil)
+		n = q.Messages
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("amqp: lag of %s: %w", s.main.name, err)
+	}
+	return int64(n), nil
+}

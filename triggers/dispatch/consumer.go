@@ -5,10 +5,14 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/fn"
 	"github.com/edgefn/edgefn/triggers"
 )
@@ -67,6 +71,10 @@ type Consumer struct {
 	effects *Effects
 	acks    *ackBatcher
 	Stats   Stats
+	// base is the context invocations start from: it names the trigger kind for the
+	// runtime's metrics.
+	base  context.Context
+	attrs attribute.Set
 }
 
 // NewConsumer wires a consumer; Run starts it.
@@ -83,7 +91,15 @@ func NewConsumer(cfg ConsumerConfig, src triggers.Source, f Invoker, effects *Ef
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Consumer{cfg: cfg, src: src, fn: f, effects: effects}
+	kind := runtime.TriggerQueue
+	switch {
+	case cfg.Async != nil:
+		kind = runtime.TriggerAsync
+	case strings.HasPrefix(cfg.EventSource, "stream/"):
+		kind = runtime.TriggerStream
+	}
+	c := &Consumer{cfg: cfg, src: src, fn: f, effects: effects,
+		base: runtime.WithTrigger(context.Background(), kind), attrs: triggerAttrs(cfg)}
 	c.acks = newAckBatcher(src, cfg.Logger.With("function", cfg.Function, "trigger", cfg.EventSource))
 	return c
 }
@@ -191,7 +207,7 @@ func (c *Consumer) handleBatch(b BatchInvoker, ds []*triggers.Delivery, release 
 	if len(run) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(c.base, c.cfg.Timeout)
 	defer cancel()
 	results, errs := b.InvokeBatch(ctx, evs)
 	var wg sync.WaitGroup
@@ -253,7 +269,7 @@ func (c *Consumer) handle(d *triggers.Delivery) {
 		c.acks.ack(d)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(c.base, c.cfg.Timeout)
 	defer cancel()
 	res, err := c.fn.Invoke(ctx, ev)
 	c.settle(ctx, d, ev, res, err)
@@ -268,7 +284,7 @@ func (c *Consumer) handleAsync(d *triggers.Delivery) {
 		c.deadLetter(d, err) // no attempt can decode it
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(c.base, c.cfg.Timeout)
 	defer cancel()
 	res, err := c.run(ctx, ev)
 	if err != nil && d.Attempt <= c.cfg.Retries && c.cfg.Async.Retryable(err) {
@@ -303,24 +319,25 @@ func (c *Consumer) settleFailure(d *triggers.Delivery, cause error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	delay := Backoff(c.cfg.Backoff, d.Attempt)
-	c.Stats.Retried.Add(1)
 	log := c.deliveryLog(d)
 	log.Warn("delivery failed; retrying", "error", cause, "delay", delay.String())
 	if err := c.src.Retry(ctx, d, delay); err != nil {
 		log.Error("retry failed; the broker will redeliver", "error", err)
 	}
+	c.Stats.Retried.Add(1)
 }
 
 // deadLetter gives up on d.
 func (c *Consumer) deadLetter(d *triggers.Delivery, cause error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c.Stats.DeadLettered.Add(1)
 	log := c.deliveryLog(d)
 	log.Error("delivery failed for good; dead-lettering", "error", cause)
 	if err := c.src.DeadLetter(ctx, d, cause.Error()); err != nil {
 		log.Error("dead-letter failed; the broker will redeliver", "error", err)
+		return
 	}
+	c.Stats.DeadLettered.Add(1)
 }
 
 func (c *Consumer) deliveryLog(d *triggers.Delivery) *slog.Logger {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
@@ -31,6 +33,8 @@ type ManagerConfig struct {
 	// NodeID makes stream consumer names unique across gateway nodes.
 	NodeID string
 	Logger *slog.Logger
+	// Meter creates the triggers' instruments; nil records nothing.
+	Meter metric.Meter
 }
 
 // Manager runs a Consumer for every queue and stream trigger of the deployed functions.
@@ -85,8 +89,14 @@ func NewManager(cfg ManagerConfig) *Manager {
 	if cfg.NodeID == "" {
 		cfg.NodeID = id.New()[:8]
 	}
-	return &Manager{cfg: cfg, updates: make(chan snapshot, 1), running: map[string]*running{},
+	m := &Manager{cfg: cfg, updates: make(chan snapshot, 1), running: map[string]*running{},
 		failing: map[string]string{}, done: make(chan struct{})}
+	if cfg.Meter != nil {
+		if err := m.instrument(cfg.Meter); err != nil {
+			cfg.Logger.Error("trigger metrics unavailable", "error", err)
+		}
+	}
+	return m
 }
 
 // Update hands the manager the deployed functions. It does not block; the latest call wins.

@@ -198,3 +198,10 @@ func (c *streamSource) held(d *triggers.Delivery) (*pending, error) {
 	}
 	return p, nil
 }
+
+// Lag is how many entries of the stream the group has not been delivered yet.
+func (s *streamSource) Lag(context.Context) (int64, error) {
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	return int64(s.s.end() - max(s.g.next, s.s.base)), nil
+}

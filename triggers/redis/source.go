@@ -392,3 +392,27 @@ func transient(err error) bool {
 		goredis.IsMasterDownError(err) || goredis.IsClusterDownError(err) ||
 		goredis.IsTryAgainError(err) || goredis.IsMaxClientsError(err)
 }
+
+// Lag is the group's lag as Redis counts it (XINFO GROUPS): the entries not yet delivered to
+// it. Redis cannot tell after entries were deleted from the middle of the stream; then Lag
+// counts the entries after the group's last delivered one.
+func (s *source) Lag(ctx context.Context) (int64, error) {
+	groups, err := s.client.XInfoGroups(ctx, s.stream).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis: lag of %s/%s: %w", s.stream, s.group, err)
+	}
+	for _, g := range groups {
+		if g.Name != s.group {
+			continue
+		}
+		if g.Lag >= 0 {
+			return g.Lag, nil
+		}
+		n, err := s.client.XLen(ctx, s.stream).Result()
+		if err != nil {
+			return 0, fmt.Errorf("redis: lag of %s/%s: %w", s.stream, s.group, err)
+		}
+		return max(0, n-g.EntriesRead), nil
+	}
+	return 0, fmt.Errorf("redis: lag of %s/%s: no such group", s.stream, s.group)
+}

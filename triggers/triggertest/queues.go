@@ -53,6 +53,27 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 		expectNothing(t, again, 500*time.Millisecond)
 	})
 
+	t.Run("Lag", func(t *testing.T) {
+		q := newQueues(t)
+		name := unique(t, "q")
+		src := open(t, q, triggers.QueueOptions{Queue: name, Prefetch: 2})
+		publish(t, q, name, msgs("m", 5)...)
+		got := receiveN(t, ctxFor(t, 10*time.Second), src, 2)
+		checkLag(t, src, 3)
+		if err := src.Ack(ctxFor(t, 5*time.Second), got...); err != nil {
+			t.Fatal(err)
+		}
+		got = receiveN(t, ctxFor(t, 10*time.Second), src, 2)
+		if err := src.Ack(ctxFor(t, 5*time.Second), got...); err != nil {
+			t.Fatal(err)
+		}
+		got = receiveN(t, ctxFor(t, 10*time.Second), src, 1)
+		checkLag(t, src, 0)
+		if err := src.Ack(ctxFor(t, 5*time.Second), got...); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("UnackedAreRedeliveredAfterClose", func(t *testing.T) {
 		q := newQueues(t)
 		name := unique(t, "q")

@@ -53,6 +53,21 @@ func RunStreams(t *testing.T, newStreams func(t *testing.T) triggers.Streams, f 
 		expectNothing(t, again, 700*time.Millisecond)
 	})
 
+	t.Run("Lag", func(t *testing.T) {
+		s := newStreams(t)
+		name := unique(t, "s")
+		publish(t, s, name, msgs("m", 5)...)
+		src := open(t, s, triggers.StreamOptions{Stream: name, Group: "g", FromOldest: true})
+		checkLag(t, src, 5)
+		got := receiveN(t, ctxFor(t, 10*time.Second), src, 2)
+		checkLag(t, src, 3)
+		got = append(got, receiveN(t, ctxFor(t, 10*time.Second), src, 3)...)
+		checkLag(t, src, 0)
+		if err := src.Ack(ctxFor(t, 5*time.Second), got...); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("NewGroupStartsAtTheEnd", func(t *testing.T) {
 		s := newStreams(t)
 		name := unique(t, "s")

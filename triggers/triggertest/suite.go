@@ -143,3 +143,24 @@ func (c *collector) count() int {
 	defer c.mu.Unlock()
 	return len(c.seen)
 }
+
+// checkLag waits until src reports want as its lag (a broker may count deliveries pushed to a
+// consumer a moment after it handed them over), failing after 10s.
+func checkLag(t *testing.T, src triggers.Source, want int64) {
+	t.Helper()
+	l, ok := src.(triggers.Lagger)
+	if !ok {
+		t.Fatalf("%T does not report its lag (triggers.Lagger)", src)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := l.Lag(ctxFor(t, 5*time.Second))
+		if err == nil && got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lag %d (error %v), want %d", got, err, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
