@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/edgefn/edgefn/runtime/fn"
@@ -17,10 +18,15 @@ import (
 // decision, one deadline, one frame each way. Per message there is no frame, syscall, timer or
 // wake-up of its own, which is what a plugin call per message costs.
 
-// outcome is one event's answer in a batch.
+// outcome is one event's answer in a batch, and what travels with the event: its
+// invocation span and the traceparent the plugin gets for it.
 type outcome struct {
 	res *fn.Result
 	err error
+
+	span        trace.Span   // in: the event's invocation span; nil when not traced
+	traceparent string       // in: for the plugin; "" gives it the batch's
+	ran         handlerTimes // out: when the plugin ran the handler
 }
 
 // batchInvoker is a stage of the invocation chain that takes batches.
@@ -30,9 +36,19 @@ type batchInvoker interface {
 
 // InvokeBatch runs evs on the current version as one batch and returns each event's result
 // and error, in order. The events share the function's deadline; the plugin runs them
-// concurrently (a plugin built before batches existed gets them one by one).
-func (f *Function) InvokeBatch(ctx context.Context, evs []*fn.Event) ([]*fn.Result, []error) {
+// concurrently (a plugin built before batches existed gets them one by one). parents, when
+// not nil, holds each event's own context, whose span its invocation span is a child of
+// (each message of a stream has its own trace); ctx's deadline and values rule the batch.
+func (f *Function) InvokeBatch(ctx context.Context, evs []*fn.Event, parents []context.Context) ([]*fn.Result, []error) {
 	out := make([]outcome, len(evs))
+	for k, ev := range evs {
+		parent := ctx
+		if parents != nil && parents[k] != nil {
+			parent = parents[k]
+		}
+		ectx, span := f.startInvoke(parent, ev)
+		out[k].span, out[k].traceparent = span, pluginTraceparent(ectx)
+	}
 	for {
 		v := f.current.Load()
 		if v == nil {
@@ -53,6 +69,8 @@ func (f *Function) InvokeBatch(ctx context.Context, evs []*fn.Event) ([]*fn.Resu
 			}
 			break
 		}
+		// v is draining: a newer version was published before it started to, or the
+		// function was deleted; load again.
 		if f.current.Load() == v {
 			fillOutcomes(out, nil, ErrNotFound)
 			break
@@ -61,6 +79,7 @@ func (f *Function) InvokeBatch(ctx context.Context, evs []*fn.Event) ([]*fn.Resu
 	results, errs := make([]*fn.Result, len(out)), make([]error, len(out))
 	for k, o := range out {
 		results[k], errs[k] = o.res, o.err
+		endInvoke(o.span, o.err)
 	}
 	return results, errs
 }
@@ -75,15 +94,22 @@ func invokeBatch(ctx context.Context, next Invoker, evs []*fn.Event, out []outco
 	invokeEach(ctx, next, evs, out)
 }
 
-// invokeEach runs evs one invocation each, concurrently.
+// invokeEach runs evs one invocation each, concurrently, each under ctx with its own span.
 func invokeEach(ctx context.Context, next Invoker, evs []*fn.Event, out []outcome) {
+	one := func(k int) {
+		ectx := ctx
+		if out[k].span != nil {
+			ectx = trace.ContextWithSpan(ctx, out[k].span)
+		}
+		out[k].res, out[k].err = next.Invoke(ectx, evs[k])
+	}
 	if len(evs) == 1 {
-		out[0].res, out[0].err = next.Invoke(ctx, evs[0])
+		one(0)
 		return
 	}
 	var wg sync.WaitGroup
-	for k, ev := range evs {
-		wg.Go(func() { out[k].res, out[k].err = next.Invoke(ctx, ev) })
+	for k := range evs {
+		wg.Go(func() { one(k) })
 	}
 	wg.Wait()
 }
@@ -92,12 +118,12 @@ func invokeEach(ctx context.Context, next Invoker, evs []*fn.Event, out []outcom
 func fillOutcomes(out []outcome, only []int, err error) {
 	if only == nil {
 		for k := range out {
-			out[k] = outcome{err: err}
+			out[k].res, out[k].err = nil, err
 		}
 		return
 	}
 	for _, k := range only {
-		out[k] = outcome{err: err}
+		out[k].res, out[k].err = nil, err
 	}
 }
 
@@ -111,8 +137,8 @@ func decodeBatchResponse(b []byte, out []outcome, sent []int) {
 		}
 		return wire.TakeMessage(typ, b, func(v []byte) error {
 			if j < len(sent) {
-				res, err := decodeResponse(v)
-				out[sent[j]] = outcome{res: res, err: err}
+				o := &out[sent[j]]
+				o.res, o.ran, o.err = decodeAnswer(v)
 			}
 			j++
 			return nil
@@ -130,7 +156,7 @@ func decodeBatchResponse(b []byte, out []outcome, sent []int) {
 		}
 	}
 	for _, k := range sent[min(j, len(sent)):] {
-		out[k] = outcome{err: &FunctionError{Detail: detail}}
+		out[k].res, out[k].err = nil, &FunctionError{Detail: detail}
 	}
 }
 
@@ -213,7 +239,7 @@ func (t *timeout) invokeBatch(ctx context.Context, evs []*fn.Event, out []outcom
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		for k, o := range out {
 			if o.err != nil && !errors.Is(o.err, ErrCrashed) {
-				out[k] = outcome{err: ErrTimeout}
+				out[k].res, out[k].err = nil, ErrTimeout
 			}
 		}
 	}

@@ -79,28 +79,43 @@ func appendEvent(b []byte, ev *fn.Event) ([]byte, error) {
 
 // decodeResponse turns the plugin's answer into a Result or an error.
 func decodeResponse(b []byte) (*fn.Result, error) {
+	res, _, err := decodeAnswer(b)
+	return res, err
+}
+
+// handlerTimes are when the plugin's handler started and returned (unix nanoseconds; zero
+// from a plugin that does not say).
+type handlerTimes struct{ started, finished int64 }
+
+// decodeAnswer decodes a Response: the Result or the error, and when the handler ran.
+func decodeAnswer(b []byte) (*fn.Result, handlerTimes, error) {
 	var res *fn.Result
 	var fail *failure
+	var t handlerTimes
 	err := wire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch num {
 		case wire.ResponseResult:
 			return wire.TakeMessage(typ, b, func(v []byte) (err error) { res, err = decodeResult(v); return err })
 		case wire.ResponseFailure:
 			return wire.TakeMessage(typ, b, func(v []byte) (err error) { fail, err = decodeFailure(v); return err })
+		case wire.ResponseStarted:
+			return wire.TakeVarint(typ, b, &t.started)
+		case wire.ResponseFinished:
+			return wire.TakeVarint(typ, b, &t.finished)
 		}
 		return 0
 	})
 	switch {
 	case err != nil:
-		return nil, &FunctionError{Detail: "undecodable response: " + err.Error()}
+		return nil, t, &FunctionError{Detail: "undecodable response: " + err.Error()}
 	case fail != nil:
-		return nil, fail.err()
+		return nil, t, fail.err()
 	case res == nil:
 		// An empty Result encodes as an empty message; proto3 leaves it present, so nil
 		// here means the plugin sent neither.
-		return nil, &FunctionError{Detail: "plugin sent an empty response"}
+		return nil, t, &FunctionError{Detail: "plugin sent an empty response"}
 	}
-	return res, nil
+	return res, t, nil
 }
 
 type failure struct {

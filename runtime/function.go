@@ -22,13 +22,14 @@ type Function struct {
 	failures    atomic.Int64
 	restarts    atomic.Int64
 
-	meters *meters
-	series invocationAttrs
-	attrs  attribute.Set // {function}
+	meters   *meters
+	series   invocationAttrs
+	attrs    attribute.Set // {function}
+	spanName string
 }
 
 func newFunction(name string, logs *Logs, m *meters) *Function {
-	return &Function{name: name, logs: logs, meters: m, series: invocationAttrs{function: name},
+	return &Function{name: name, logs: logs, meters: m, series: invocationAttrs{function: name}, spanName: "invoke " + name,
 		attrs: attribute.NewSet(attribute.String("function", name))}
 }
 
@@ -57,7 +58,9 @@ func (f *Function) Invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 		if v.acquire() {
 			f.invocations.Add(1)
 			start := time.Now()
-			res, err := v.invoke(ctx, ev)
+			sctx, span := f.startInvoke(ctx, ev)
+			res, err := v.invoke(sctx, ev)
+			endInvoke(span, err)
 			f.record(ctx, err, time.Since(start))
 			if countsAsFailure(err) {
 				f.failures.Add(1)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
 	"github.com/edgefn/edgefn/runtime/fn"
@@ -41,9 +42,10 @@ type instanceSpec struct {
 // instance is one running plugin process and its data path. It fails every in-flight
 // invocation with ErrCrashed when the process dies.
 type instance struct {
-	client *plugin.Client
-	data   *wire.Conn
-	next   atomic.Uint64
+	function string
+	client   *plugin.Client
+	data     *wire.Conn
+	next     atomic.Uint64
 	// batches: the plugin takes batch frames (SDK 0.2 and later).
 	batches bool
 
@@ -114,7 +116,8 @@ func connect(ctx context.Context, client *plugin.Client, spec instanceSpec) (*in
 	if err != nil {
 		return nil, fmt.Errorf("connect data path: %w", err)
 	}
-	inst := &instance{client: client, data: wire.NewConn(c), batches: open.GetBatches(), pending: make(map[uint64]chan []byte)}
+	inst := &instance{function: spec.Function, client: client, data: wire.NewConn(c), batches: open.GetBatches(),
+		pending: make(map[uint64]chan []byte)}
 	go inst.readLoop()
 	return inst, nil
 }
@@ -151,7 +154,7 @@ func (i *instance) invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 		deadline = d.UnixNano()
 	}
 	bp := getBuffer()
-	payload, err := appendRequest((*bp)[:0], ev, deadline, traceparent(ctx), RequestID(ctx))
+	payload, err := appendRequest((*bp)[:0], ev, deadline, pluginTraceparent(ctx), RequestID(ctx))
 	*bp = payload
 	if err != nil {
 		putBuffer(bp)
@@ -188,7 +191,9 @@ func (i *instance) invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 		if !ok {
 			return nil, ErrCrashed
 		}
-		return decodeResponse(resp)
+		res, ran, err := decodeAnswer(resp)
+		recordHandler(ctx, i.function, ran)
+		return res, err
 	case <-ctx.Done():
 		i.forget(id)
 		_ = i.data.Send(wire.Frame{Kind: wire.KindCancel, ID: id})
@@ -211,12 +216,16 @@ func (i *instance) invokeBatch(ctx context.Context, evs []*fn.Event, out []outco
 	if d, ok := ctx.Deadline(); ok {
 		deadline = d.UnixNano()
 	}
-	tp, rid := traceparent(ctx), RequestID(ctx)
+	rid := RequestID(ctx)
 	bp, sp := getBuffer(), getBuffer()
 	defer putBuffer(sp)
 	payload := (*bp)[:0]
 	sent := make([]int, 0, len(evs)) // which of evs the frame carries, in its order
 	for k, ev := range evs {
+		tp := out[k].traceparent
+		if tp == "" {
+			tp = pluginTraceparent(ctx)
+		}
 		req, err := appendRequest((*sp)[:0], ev, deadline, tp, rid)
 		*sp = req
 		if err != nil {
@@ -255,6 +264,11 @@ func (i *instance) invokeBatch(ctx context.Context, evs []*fn.Event, out []outco
 			return
 		}
 		decodeBatchResponse(resp, out, sent)
+		for _, k := range sent {
+			if out[k].span != nil {
+				recordHandler(trace.ContextWithSpan(ctx, out[k].span), i.function, out[k].ran)
+			}
+		}
 	case <-ctx.Done():
 		i.forget(id)
 		_ = i.data.Send(wire.Frame{Kind: wire.KindCancel, ID: id})

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/edgefn/edgefn/internal/id"
+	"github.com/edgefn/edgefn/internal/tracectx"
 	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/fn"
 	"github.com/edgefn/edgefn/triggers"
@@ -117,7 +118,7 @@ func (s *Service) Submit(ctx context.Context, function string, ev *fn.Event, own
 	if err == nil {
 		err = s.cfg.Queues.PublishQueue(ctx, s.Queue(function), &triggers.Message{
 			ID: rid, Type: "edgefn.async", Source: "http", Time: ev.Time, ContentType: "application/json",
-			Data: data, CorrelationID: rid,
+			Data: data, CorrelationID: rid, Traceparent: tracectx.Traceparent(ctx),
 		})
 	}
 	if err != nil {

@@ -13,8 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/edgefn/edgefn/internal/tracectx"
 	"github.com/edgefn/edgefn/runtime/wire"
 )
 
@@ -155,8 +157,7 @@ func (s *dataServer) runBatch(conn *wire.Conn, pool *workers, f wire.Frame, regi
 			finish()
 			continue
 		}
-		ctx := context.WithValue(base, invocationKey{},
-			&invocation{function: s.function, requestID: req.requestID, traceparent: req.traceparent})
+		ctx := s.invocationContext(base, req)
 		pool.run(func() {
 			resps[i] = s.run(ctx, req.ev)
 			finish()
@@ -186,14 +187,28 @@ type invocation struct {
 
 type invocationKey struct{}
 
-// context builds the invocation's context: its deadline and what its logger will say.
+// context builds the invocation's context: its deadline, its trace context and what its
+// logger will say.
 func (s *dataServer) context(req *request) (context.Context, context.CancelFunc) {
-	ctx := context.WithValue(context.Background(), invocationKey{},
-		&invocation{function: s.function, requestID: req.requestID, traceparent: req.traceparent})
+	ctx := s.invocationContext(context.Background(), req)
 	if req.deadline != 0 {
 		return context.WithDeadline(ctx, time.Unix(0, req.deadline))
 	}
 	return context.WithCancel(ctx)
+}
+
+// invocationContext returns parent carrying what the handler's ctx knows of req: its log
+// fields, and its trace context as the remote parent of spans the handler starts with
+// OpenTelemetry (the gateway's invocation span).
+func (s *dataServer) invocationContext(parent context.Context, req *request) context.Context {
+	ctx := context.WithValue(parent, invocationKey{},
+		&invocation{function: s.function, requestID: req.requestID, traceparent: req.traceparent})
+	if req.traceparent != "" {
+		if sc, err := tracectx.Parse(req.traceparent); err == nil {
+			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+		}
+	}
+	return ctx
 }
 
 // logger returns the invocation's logger, made on first use.
@@ -214,11 +229,15 @@ func (inv *invocation) logger() *slog.Logger {
 // run calls the handler, recovering a panic into a failure of this invocation only, and
 // returns the encoded Response.
 func (s *dataServer) run(ctx context.Context, ev *Event) (resp []byte) {
+	started := time.Now().UnixNano()
 	defer func() {
 		if p := recover(); p != nil {
 			Logger(ctx).Error("handler panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			resp = appendFailure(nil, wire.FailurePanic, 0, fmt.Sprintf("panic: %v", p))
 		}
+		// When the handler ran, for the gateway's trace of the invocation.
+		resp = wire.AppendVarint(resp, wire.ResponseStarted, uint64(started))
+		resp = wire.AppendVarint(resp, wire.ResponseFinished, uint64(time.Now().UnixNano()))
 	}()
 	res, err := s.handler.Handle(ctx, ev)
 	if err == nil && res != nil && res.err != nil {

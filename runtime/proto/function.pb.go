@@ -786,9 +786,13 @@ type Response struct {
 	//
 	//	*Response_Result
 	//	*Response_Failure
-	Outcome       isResponse_Outcome `protobuf_oneof:"outcome"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Outcome isResponse_Outcome `protobuf_oneof:"outcome"`
+	// started_unix_nano and finished_unix_nano are when the handler began and returned, as
+	// the plugin saw it: the gateway records them as the invocation's handler span.
+	StartedUnixNano  int64 `protobuf:"varint,3,opt,name=started_unix_nano,json=startedUnixNano,proto3" json:"started_unix_nano,omitempty"`
+	FinishedUnixNano int64 `protobuf:"varint,4,opt,name=finished_unix_nano,json=finishedUnixNano,proto3" json:"finished_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Response) Reset() {
@@ -844,6 +848,20 @@ func (x *Response) GetFailure() *Failure {
 		}
 	}
 	return nil
+}
+
+func (x *Response) GetStartedUnixNano() int64 {
+	if x != nil {
+		return x.StartedUnixNano
+	}
+	return 0
+}
+
+func (x *Response) GetFinishedUnixNano() int64 {
+	if x != nil {
+		return x.FinishedUnixNano
+	}
+	return 0
 }
 
 type isResponse_Outcome interface {
@@ -1034,10 +1052,12 @@ const file_function_proto_rawDesc = "" +
 	"\x05ERROR\x10\x00\x12\t\n" +
 	"\x05PANIC\x10\x01\x12\f\n" +
 	"\bCANCELED\x10\x02\x12\x0f\n" +
-	"\vBAD_REQUEST\x10\x03\"\x82\x01\n" +
+	"\vBAD_REQUEST\x10\x03\"\xdc\x01\n" +
 	"\bResponse\x123\n" +
 	"\x06result\x18\x01 \x01(\v2\x19.edgefn.runtime.v1.ResultH\x00R\x06result\x126\n" +
-	"\afailure\x18\x02 \x01(\v2\x1a.edgefn.runtime.v1.FailureH\x00R\afailureB\t\n" +
+	"\afailure\x18\x02 \x01(\v2\x1a.edgefn.runtime.v1.FailureH\x00R\afailure\x12*\n" +
+	"\x11started_unix_nano\x18\x03 \x01(\x03R\x0fstartedUnixNano\x12,\n" +
+	"\x12finished_unix_nano\x18\x04 \x01(\x03R\x10finishedUnixNanoB\t\n" +
 	"\aoutcome\"F\n" +
 	"\fBatchRequest\x126\n" +
 	"\brequests\x18\x01 \x03(\v2\x1a.edgefn.runtime.v1.RequestR\brequests\"J\n" +

@@ -15,7 +15,7 @@ const (
 // Request, Response and Result fields.
 const (
 	RequestEvent, RequestDeadline, RequestTraceparent, RequestID              = 1, 2, 3, 4
-	ResponseResult, ResponseFailure                                           = 1, 2
+	ResponseResult, ResponseFailure, ResponseStarted, ResponseFinished        = 1, 2, 3, 4
 	ResultStatus, ResultHeaders, ResultBody, ResultEmits, ResultNotifications = 1, 2, 3, 4, 5
 	NotificationTopic, NotificationData                                       = 1, 2
 	FailureKind, FailureStatus, FailureMessage                                = 1, 2, 3

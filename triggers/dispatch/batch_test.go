@@ -19,7 +19,7 @@ type batchFn struct {
 	sizes []int
 }
 
-func (f *batchFn) InvokeBatch(ctx context.Context, evs []*fn.Event) ([]*fn.Result, []error) {
+func (f *batchFn) InvokeBatch(ctx context.Context, evs []*fn.Event, _ []context.Context) ([]*fn.Result, []error) {
 	f.mu.Lock()
 	f.sizes = append(f.sizes, len(evs))
 	f.mu.Unlock()

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/edgefn/edgefn/internal/telemetry"
 	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/fn"
 	"github.com/edgefn/edgefn/triggers"
@@ -27,7 +29,9 @@ type Invoker interface {
 // takes batches hands it each receive's deliveries together.
 type BatchInvoker interface {
 	Invoker
-	InvokeBatch(ctx context.Context, evs []*fn.Event) ([]*fn.Result, []error)
+	// InvokeBatch runs evs together under ctx's deadline; parents[k], when not nil, is the
+	// context whose span the k-th event's invocation belongs to.
+	InvokeBatch(ctx context.Context, evs []*fn.Event, parents []context.Context) ([]*fn.Result, []error)
 }
 
 // ConsumerConfig configures one Consumer.
@@ -73,8 +77,9 @@ type Consumer struct {
 	Stats   Stats
 	// base is the context invocations start from: it names the trigger kind for the
 	// runtime's metrics.
-	base  context.Context
-	attrs attribute.Set
+	base     context.Context
+	attrs    attribute.Set
+	spanName string
 }
 
 // NewConsumer wires a consumer; Run starts it.
@@ -99,7 +104,8 @@ func NewConsumer(cfg ConsumerConfig, src triggers.Source, f Invoker, effects *Ef
 		kind = runtime.TriggerStream
 	}
 	c := &Consumer{cfg: cfg, src: src, fn: f, effects: effects,
-		base: runtime.WithTrigger(context.Background(), kind), attrs: triggerAttrs(cfg)}
+		base: runtime.WithTrigger(context.Background(), kind), attrs: triggerAttrs(cfg),
+		spanName: "process " + cfg.EventSource}
 	c.acks = newAckBatcher(src, cfg.Logger.With("function", cfg.Function, "trigger", cfg.EventSource))
 	return c
 }
@@ -194,37 +200,51 @@ func (c *Consumer) Run(ctx context.Context) {
 func (c *Consumer) handleBatch(b BatchInvoker, ds []*triggers.Delivery, release func()) {
 	evs := make([]*fn.Event, 0, len(ds))
 	run := ds[:0:0]
+	var parents []context.Context
+	var spans []trace.Span
 	for _, d := range ds {
+		dctx, span := c.startDelivery(d)
 		ev := toEvent(d, c.cfg.EventSource)
 		if !c.passes(ev) {
-			c.Stats.Skipped.Add(1)
-			c.acks.ack(d)
+			c.skip(d, span)
 			release()
 			continue
 		}
 		evs, run = append(evs, ev), append(run, d)
+		parents, spans = append(parents, dctx), append(spans, span)
 	}
 	if len(run) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.base, c.cfg.Timeout)
 	defer cancel()
-	results, errs := b.InvokeBatch(ctx, evs)
+	results, errs := b.InvokeBatch(ctx, evs, parents)
 	var wg sync.WaitGroup
 	for k, d := range run {
 		res, err := results[k], errs[k]
 		if err == nil && d.ReplyTo == "" && (res == nil || len(res.Emitted)+len(res.Notified) == 0) {
 			c.Stats.Handled.Add(1)
 			c.acks.ack(d)
+			spans[k].End()
 			release()
 			continue
 		}
 		wg.Go(func() {
 			defer release()
-			c.settle(ctx, d, evs[k], res, err)
+			endSpan(spans[k], c.settle(trace.ContextWithSpan(ctx, spans[k]), d, evs[k], res, err))
 		})
 	}
 	wg.Wait()
+}
+
+// skip acknowledges a delivery the filter rejected.
+func (c *Consumer) skip(d *triggers.Delivery, span trace.Span) {
+	c.Stats.Skipped.Add(1)
+	c.acks.ack(d)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Bool("edgefn.filtered", true))
+	}
+	span.End()
 }
 
 // passes applies the filter: false means skip (acknowledge without invoking).
@@ -240,8 +260,9 @@ func (c *Consumer) passes(ev *fn.Event) bool {
 }
 
 // settle carries out the effects of a successful invocation and answers its reply-to, then
-// acknowledges d; a failure of any of it (or of the invocation) retries or dead-letters d.
-func (c *Consumer) settle(ctx context.Context, d *triggers.Delivery, ev *fn.Event, res *fn.Result, err error) {
+// acknowledges d; a failure of any of it (or of the invocation) retries or dead-letters d,
+// and is returned.
+func (c *Consumer) settle(ctx context.Context, d *triggers.Delivery, ev *fn.Event, res *fn.Result, err error) error {
 	if err == nil {
 		err = c.effects.Apply(ctx, c.cfg.Function, ev, res)
 	}
@@ -251,9 +272,10 @@ func (c *Consumer) settle(ctx context.Context, d *triggers.Delivery, ev *fn.Even
 	if err == nil {
 		c.Stats.Handled.Add(1)
 		c.acks.ack(d)
-		return
+		return nil
 	}
 	c.settleFailure(d, err)
+	return err
 }
 
 // handle runs one delivery to its settlement. It does not stop when Run's context ends: a
@@ -263,28 +285,31 @@ func (c *Consumer) handle(d *triggers.Delivery) {
 		c.handleAsync(d)
 		return
 	}
+	dctx, span := c.startDelivery(d)
 	ev := toEvent(d, c.cfg.EventSource)
 	if !c.passes(ev) {
-		c.Stats.Skipped.Add(1)
-		c.acks.ack(d)
+		c.skip(d, span)
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.base, c.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(dctx, c.cfg.Timeout)
 	defer cancel()
 	res, err := c.fn.Invoke(ctx, ev)
-	c.settle(ctx, d, ev, res, err)
+	endSpan(span, c.settle(ctx, d, ev, res, err))
 }
 
 // handleAsync runs one async HTTP invocation: invoke, carry out the effects, then complete
 // it with the result; a retryable failure is retried while attempts remain, and any other
 // (or the last) is completed as the caller's answer.
 func (c *Consumer) handleAsync(d *triggers.Delivery) {
+	dctx, span := c.startDelivery(d)
+	defer span.End()
 	ev, err := c.cfg.Async.Decode(d)
 	if err != nil {
+		telemetry.Fail(span, err)
 		c.deadLetter(d, err) // no attempt can decode it
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.base, c.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(dctx, c.cfg.Timeout)
 	defer cancel()
 	res, err := c.run(ctx, ev)
 	if err != nil && d.Attempt <= c.cfg.Retries && c.cfg.Async.Retryable(err) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/edgefn/edgefn/internal/id"
+	"github.com/edgefn/edgefn/internal/tracectx"
 	"github.com/edgefn/edgefn/runtime/fn"
 	"github.com/edgefn/edgefn/triggers"
 )
@@ -48,12 +49,14 @@ func (e *Effects) Apply(ctx context.Context, function string, cause *fn.Event, r
 		if msg.CorrelationID == "" {
 			msg.CorrelationID = cause.ID
 		}
-		var err error
+		kind, publish := "stream", e.publishStream
 		if m.Queue {
-			err = e.Queues.PublishQueue(ctx, m.Target, msg)
-		} else {
-			err = e.Streams.PublishStream(ctx, m.Target, msg)
+			kind, publish = "queue", e.publishQueue
 		}
+		pctx, span := startPublish(ctx, "publish "+kind+"/"+m.Target, msg.ID)
+		msg.Traceparent = tracectx.Traceparent(pctx)
+		err := publish(pctx, m.Target, msg)
+		endSpan(span, err)
 		if err != nil {
 			return fmt.Errorf("emit to %s: %w", m.Target, err)
 		}
@@ -62,11 +65,22 @@ func (e *Effects) Apply(ctx context.Context, function string, cause *fn.Event, r
 		if e.Notifier == nil {
 			return fmt.Errorf("notify %s: WebSocket notifications are not available", n.Topic)
 		}
-		if err := e.Notifier.Notify(ctx, n.Topic, n.Data); err != nil {
+		pctx, span := startPublish(ctx, "notify "+n.Topic, "")
+		err := e.Notifier.Notify(pctx, n.Topic, n.Data)
+		endSpan(span, err)
+		if err != nil {
 			return fmt.Errorf("notify %s: %w", n.Topic, err)
 		}
 	}
 	return nil
+}
+
+func (e *Effects) publishQueue(ctx context.Context, queue string, msg *triggers.Message) error {
+	return e.Queues.PublishQueue(ctx, queue, msg)
+}
+
+func (e *Effects) publishStream(ctx context.Context, stream string, msg *triggers.Message) error {
+	return e.Streams.PublishStream(ctx, stream, msg)
 }
 
 // Reply publishes res's body to the reply-to queue of an RPC request (SPEC 5), with the

@@ -1,0 +1,52 @@
+package runtime
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/edgefn/edgefn/internal/telemetry"
+	"github.com/edgefn/edgefn/internal/tracectx"
+	"github.com/edgefn/edgefn/runtime/fn"
+)
+
+// Tracing: every invocation is a span ("invoke NAME") under the caller's span, and the
+// plugin's run of the handler a child of it ("handle NAME"), timed by the plugin and
+// recorded by the gateway, so functions need no exporter of their own. The plugin gets the
+// invocation span as the traceparent of its ctx: spans a handler starts with OpenTelemetry
+// are its children too.
+
+// startInvoke starts the invocation span of f for ev under parent.
+func (f *Function) startInvoke(parent context.Context, ev *fn.Event) (context.Context, trace.Span) {
+	ctx, span := telemetry.Tracer().Start(parent, f.spanName)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("edgefn.function", f.name),
+			attribute.String("edgefn.trigger", triggerOf(parent)),
+			attribute.String("edgefn.event.id", ev.ID), attribute.Int("edgefn.attempt", ev.Attempt))
+	}
+	return ctx, span
+}
+
+// endInvoke ends an invocation span with its outcome.
+func endInvoke(span trace.Span, err error) {
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("edgefn.outcome", outcomeOf(err)))
+		telemetry.Fail(span, err)
+	}
+	span.End()
+}
+
+// recordHandler records the plugin's run of the handler as a child of ctx's span.
+func recordHandler(ctx context.Context, function string, t handlerTimes) {
+	if t.started == 0 || !trace.SpanFromContext(ctx).IsRecording() {
+		return
+	}
+	_, span := telemetry.Tracer().Start(ctx, "handle "+function, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithTimestamp(time.Unix(0, t.started)))
+	span.End(trace.WithTimestamp(time.Unix(0, t.finished)))
+}
+
+// pluginTraceparent is the traceparent the plugin gets: the span of ctx.
+func pluginTraceparent(ctx context.Context) string { return tracectx.Traceparent(ctx) }
