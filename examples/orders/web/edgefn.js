@@ -1,0 +1,1 @@
+../../web/edgefn.js
