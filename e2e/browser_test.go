@@ -50,6 +50,23 @@ func TestBrowserWebSocketDemo(t *testing.T) {
 	page.poll(`document.querySelector("#chat-error").textContent.includes("text is required")`,
 		"the refused chat message's error")
 
+	// An async call answered before the page subscribes to its requests.{id}: the reply comes
+	// with the subscribe reply, and the client library hands it over like any publication.
+	body, _ := json.Marshal(map[string]string{"text": "async news"})
+	r := do(t, "POST", g.URL+"/notify/demo", body, "Content-Type", "application/json", "Prefer", "respond-async")
+	var acc struct{ ID, Topic string }
+	r.JSON(t, &acc)
+	if r.Status != 202 || acc.Topic != "requests."+acc.ID {
+		t.Fatalf("async POST /notify/demo: %d %s", r.Status, r.Body)
+	}
+	if w := do(t, "GET", g.URL+"/requests/"+acc.ID+"?wait=10s", nil); w.Header.Get("Edgefn-Request-State") != "done" {
+		t.Fatalf("the async call's reply: %d %s (state %q)", w.Status, w.Body, w.Header.Get("Edgefn-Request-State"))
+	}
+	page.eval(`window.edgefnClient.subscribe("` + acc.Topic + `", (d) => { window.asyncReply = d; }); undefined`)
+	page.poll(`window.asyncReply && window.asyncReply.status === "done" && window.asyncReply.statusCode === 202`,
+		"the async reply delivered with the subscribe reply")
+	page.waitTexts("news", "first news", "async news")
+
 	// The connection drops; what is notified meanwhile arrives once, in order, when the client
 	// resumes (recovered from the topic's history), and live publications follow.
 	page.eval(`window.edgefnClient.disconnect()`)
@@ -58,9 +75,9 @@ func TestBrowserWebSocketDemo(t *testing.T) {
 	notifyDemo(t, g, "missed two")
 	page.eval(`window.edgefnClient.connect()`)
 	page.waitState("live")
-	page.waitTexts("news", "first news", "missed one", "missed two")
+	page.waitTexts("news", "first news", "async news", "missed one", "missed two")
 	notifyDemo(t, g, "after the gap")
-	page.waitTexts("news", "first news", "missed one", "missed two", "after the gap")
+	page.waitTexts("news", "first news", "async news", "missed one", "missed two", "after the gap")
 	if got := page.texts(`#news li[data-recovered="true"] .text`); strings.Join(got, "|") != "missed one|missed two" {
 		t.Fatalf("recovered publications %q, want the two missed ones", got)
 	}
@@ -82,7 +99,7 @@ func TestBrowserWebSocketDemo(t *testing.T) {
 	page.pollWithin(`document.querySelector("#state").dataset.state === "live"`, "the page to reconnect", 20*time.Second)
 	page.poll(`document.querySelector("#notice").textContent !== ""`, "the page to say it missed publications")
 	notifyDemo(t, g, "after the restart")
-	page.waitTexts("news", "first news", "missed one", "missed two", "after the gap", "after the restart")
+	page.waitTexts("news", "first news", "async news", "missed one", "missed two", "after the gap", "after the restart")
 }
 
 // waitFunctionsReady waits until g's /readyz says every function is ready.

@@ -376,6 +376,11 @@ export class EdgefnClient {
     const missed = resuming && (reply.recovered !== true || reply.epoch !== sub.epoch);
     if (resuming && !missed) {
       for (const p of reply.publications || []) this._deliver(sub, p.offset, p.data, true);
+    } else if (!resuming && reply.recovered === true && reply.publications?.length) {
+      // A first subscribe that comes with history: the server sends what the subscriber is
+      // owed from before it asked, e.g. the reply of an async request (requests.{id}).
+      sub.epoch = reply.epoch;
+      for (const p of reply.publications) this._deliver(sub, p.offset, p.data, true);
     } else {
       [sub.epoch, sub.offset] = [reply.epoch, reply.offset]; // from here on
     }
