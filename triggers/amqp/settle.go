@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 type token struct {
 	src     *source
 	ch      *amqp091.Channel
+	acks    *ledger
 	tag     uint64
 	raw     amqp091.Delivery
 	settled atomic.Bool
@@ -50,27 +52,92 @@ func (s *source) claimLive(d *triggers.Delivery) (*token, error) {
 }
 
 func (s *source) ack(t *token, id string) error {
-	if err := t.ch.Ack(t.tag, false); err != nil {
+	if err := t.acks.ackOne(t.tag); err != nil {
 		return fmt.Errorf("amqp source %q: ack %q: %w (its channel is gone; the broker redelivers it)",
 			s.opts.Queue, id, err)
 	}
 	return nil
 }
 
-// Ack settles ds as done. A delivery whose channel died with a connection cannot be
+// Ack settles ds as done. Deliveries that complete, with every earlier one of their channel
+// already settled, a run from the oldest unsettled are acknowledged by one multiple ack;
+// the others one by one. A delivery whose channel died with a connection cannot be
 // acknowledged: the error says so and the broker redelivers it.
 func (s *source) Ack(ctx context.Context, ds ...*triggers.Delivery) error {
 	var errs []error
+	byChannel := map[*ledger][]uint64{}
 	for _, d := range ds {
 		t, err := s.claim(d)
-		if err == nil {
-			err = s.ack(t, d.ID)
-		}
 		if err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		byChannel[t.acks] = append(byChannel[t.acks], t.tag)
+	}
+	for l, tags := range byChannel {
+		if err := l.ack(tags); err != nil {
+			errs = append(errs, fmt.Errorf("amqp source %q: ack of %d deliveries: %w (their channel is gone; the broker redelivers them)",
+				s.opts.Queue, len(tags), err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ledger tracks which deliveries of one channel are settled, so that Ack can settle a run of
+// them with one frame. The broker numbers a channel's deliveries 1, 2, 3...; every tag up to
+// floor is settled, and done holds the settled tags above it. A multiple ack of tag N settles
+// every delivery up to N that is still outstanding, so it is sent only when all of those are
+// settled here, and N itself is outstanding (one of the batch).
+type ledger struct {
+	ch *amqp091.Channel
+
+	mu    sync.Mutex
+	floor uint64
+	done  map[uint64]struct{}
+}
+
+// settle records tags as settled and returns the new floor. Called with l.mu held.
+func (l *ledger) settle(tags ...uint64) uint64 {
+	for _, tag := range tags {
+		if tag > l.floor {
+			l.done[tag] = struct{}{}
+		}
+	}
+	for {
+		if _, ok := l.done[l.floor+1]; !ok {
+			return l.floor
+		}
+		delete(l.done, l.floor+1)
+		l.floor++
+	}
+}
+
+// ackOne acknowledges a single delivery.
+func (l *ledger) ackOne(tag uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.settle(tag)
+	return l.ch.Ack(tag, false)
+}
+
+// ack acknowledges tags: those at or below the new floor with one multiple ack of the
+// highest of them, the rest one by one.
+func (l *ledger) ack(tags []uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	floor := l.settle(tags...)
+	var top uint64
+	for _, tag := range tags {
+		if tag <= floor {
+			top = max(top, tag)
+		} else if err := l.ch.Ack(tag, false); err != nil {
+			return err
+		}
+	}
+	if top == 0 {
+		return nil
+	}
+	return l.ch.Ack(top, true)
 }
 
 // Retry publishes a copy of d, one attempt further, to the delay queue of the delay's

@@ -98,6 +98,7 @@ type source struct {
 // Prefetch unsettled deliveries, so dels holds no more.
 type subscription struct {
 	ch        *amqp091.Channel
+	acks      *ledger
 	dels      <-chan amqp091.Delivery
 	closed    chan *amqp091.Error
 	cancelled chan string
@@ -126,6 +127,7 @@ func (s *source) subscribe(conn *amqp091.Connection) (*subscription, error) {
 	}
 	sub := &subscription{
 		ch:        ch,
+		acks:      &ledger{ch: ch, done: map[uint64]struct{}{}},
 		closed:    ch.NotifyClose(make(chan *amqp091.Error, 1)),
 		cancelled: ch.NotifyCancel(make(chan string, 1)),
 	}
@@ -220,12 +222,12 @@ func (s *source) resubscribe() *subscription {
 	}
 }
 
-func (s *source) delivery(ch *amqp091.Channel, d *amqp091.Delivery) *triggers.Delivery {
+func (s *source) delivery(sub *subscription, d *amqp091.Delivery) *triggers.Delivery {
 	m, attempt := fromDelivery(d)
 	return &triggers.Delivery{
 		Message: m,
 		Attempt: attempt,
-		Token:   &token{src: s, ch: ch, tag: d.DeliveryTag, raw: *d},
+		Token:   &token{src: s, ch: sub.ch, acks: sub.acks, tag: d.DeliveryTag, raw: *d},
 	}
 }
 
@@ -282,7 +284,7 @@ func (s *source) appendLive(out []*triggers.Delivery, sub *subscription, d *amqp
 	if sub.ch.IsClosed() {
 		return out
 	}
-	return append(out, s.delivery(sub.ch, d))
+	return append(out, s.delivery(sub, d))
 }
 
 // Close stops consuming: the channel closes, so the broker requeues the unsettled

@@ -93,6 +93,42 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 		}
 	})
 
+	t.Run("AcksInAnyOrderSettleOnlyThose", func(t *testing.T) {
+		q := newQueues(t)
+		name := unique(t, "q")
+		src := open(t, q, triggers.QueueOptions{Queue: name, Prefetch: 8})
+		publish(t, q, name, msgs("m", 7)...)
+		got := receiveN(t, ctxFor(t, 10*time.Second), src, 7)
+		byID := map[string]*triggers.Delivery{}
+		for _, d := range got {
+			byID[d.ID] = d
+		}
+		ack := func(ids ...string) {
+			t.Helper()
+			var ds []*triggers.Delivery
+			for _, id := range ids {
+				ds = append(ds, byID[id])
+			}
+			if err := src.Ack(ctxFor(t, 5*time.Second), ds...); err != nil {
+				t.Fatalf("ack %v: %v", ids, err)
+			}
+		}
+		// Out of order, in batches and alone, with gaps: m-4 is retried, m-6 never settled.
+		ack("m-1", "m-3")
+		ack("m-0")
+		if err := src.Retry(ctxFor(t, 10*time.Second), byID["m-4"], 0); err != nil {
+			t.Fatal(err)
+		}
+		ack("m-5", "m-2")
+		src.Close()
+		next := open(t, q, triggers.QueueOptions{Queue: name})
+		again := receiveN(t, ctxFor(t, 10*time.Second), next, 2)
+		if ids := sortedIDs(again); !equal(ids, []string{"m-4", "m-6"}) {
+			t.Fatalf("after acks in any order, redelivered %v, want [m-4 m-6]", ids)
+		}
+		expectNothing(t, next, 500*time.Millisecond)
+	})
+
 	t.Run("RetryRedeliversLaterWithoutBlocking", func(t *testing.T) {
 		q := newQueues(t)
 		name := unique(t, "q")
