@@ -95,6 +95,8 @@ func newRootCmd(lookupEnv func(string) (string, bool)) *cobra.Command {
 		newPublishCmd(),
 		newDLQCmd(),
 		newVersionCmd(),
+		newNewCmd(),
+		newDevCmd(),
 	)
 	return root
 }
