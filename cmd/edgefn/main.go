@@ -1,7 +1,8 @@
 // Command edgefn is the one edgefn binary: `edgefn serve` runs the gateway and the function
-// runtime, and the other commands are clients of a running server's admin API
-// (/admin/v1, see client.go). This package is wiring only: flags in, HTTP requests or the
-// server out.
+// runtime; `edgefn new` scaffolds a function on disk; the other commands are clients of a
+// running server's admin API (/admin/v1, see client.go), `edgefn dev` among them, redeploying
+// on every save. This package is wiring only: flags in, files, HTTP requests or the server
+// out.
 package main
 
 import (
