@@ -20,7 +20,7 @@ import (
 func startCall(c *fiber.Ctx, trigger, route string) (context.Context, trace.Span) {
 	ctx := runtime.WithTrigger(context.Background(), trigger)
 	ctx = tracectx.WithRemote(ctx, c.Get("Traceparent"))
-	ctx, span := telemetry.Tracer().Start(ctx, c.Method()+" "+route, trace.WithSpanKind(trace.SpanKindServer))
+	ctx, span := telemetry.Start(ctx, c.Method()+" "+route, trace.WithSpanKind(trace.SpanKindServer))
 	if span.IsRecording() {
 		// Copies: the request's memory is reused after the handler returns.
 		span.SetAttributes(attribute.String("http.request.method", c.Method()),

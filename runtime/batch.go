@@ -60,9 +60,8 @@ func (f *Function) InvokeBatch(ctx context.Context, evs []*fn.Event, parents []c
 			start := time.Now()
 			invokeBatch(ctx, v.chain, evs, out)
 			v.release()
-			took := time.Since(start)
+			f.recordBatch(ctx, out, time.Since(start))
 			for _, o := range out {
-				f.record(ctx, o.err, took)
 				if countsAsFailure(o.err) {
 					f.failures.Add(1)
 				}

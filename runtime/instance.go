@@ -265,7 +265,7 @@ func (i *instance) invokeBatch(ctx context.Context, evs []*fn.Event, out []outco
 		}
 		decodeBatchResponse(resp, out, sent)
 		for _, k := range sent {
-			if out[k].span != nil {
+			if out[k].span != nil && out[k].span.IsRecording() {
 				recordHandler(trace.ContextWithSpan(ctx, out[k].span), i.function, out[k].ran)
 			}
 		}

@@ -162,6 +162,27 @@ func (f *Function) record(ctx context.Context, err error, took time.Duration) {
 	f.meters.duration.Record(ctx, took.Seconds(), s.timed)
 }
 
+// recordBatch counts a batch's invocations, one per event, each timed as the batch: one
+// counter update per distinct outcome.
+func (f *Function) recordBatch(ctx context.Context, out []outcome, took time.Duration) {
+	if f.meters == nil {
+		return
+	}
+	trigger := triggerOf(ctx)
+	counts := map[string]int64{}
+	for _, o := range out {
+		counts[outcomeOf(o.err)]++
+	}
+	seconds := took.Seconds()
+	for outcome, n := range counts {
+		s := f.series.get(trigger, outcome)
+		f.meters.invocations.Add(ctx, n, s.counted)
+		for range n {
+			f.meters.duration.Record(ctx, seconds, s.timed)
+		}
+	}
+}
+
 // recordStart counts a plugin process start and its time.
 func (m *meters) recordStart(function string, took time.Duration) {
 	if m == nil {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -31,6 +32,27 @@ const Name = "github.com/edgefn/edgefn"
 
 // Tracer returns edgefn's tracer from the global provider.
 func Tracer() trace.Tracer { return otel.Tracer(Name) }
+
+// active is set once a tracer provider that records is installed (Setup, Install). Until
+// then Start costs nothing: no span, no context, no allocation per message or request.
+var active atomic.Bool
+
+// Install makes tp the global tracer provider and turns tracing on: for a test with an
+// in-memory exporter, or a program embedding edgefn with its own provider.
+func Install(tp trace.TracerProvider) {
+	otel.SetTracerProvider(tp)
+	active.Store(true)
+}
+
+// Start starts a span with edgefn's tracer while tracing is on. Off, it returns ctx as it is
+// and the span already on it (a non-recording one that still carries a caller's trace
+// context onward).
+func Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if !active.Load() {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	return Tracer().Start(ctx, name, opts...)
+}
 
 // Enabled reports whether the environment asks for traces to be exported.
 func Enabled() bool {
@@ -79,7 +101,7 @@ func Setup(ctx context.Context, version string) (shutdown func(context.Context) 
 		}
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
-	otel.SetTracerProvider(tp)
+	Install(tp)
 	return tp.Shutdown, nil
 }
 

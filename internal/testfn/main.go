@@ -85,6 +85,34 @@ func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
 			r.SetHeader(k, strings.Join(v, ","))
 		}
 		return r, nil
+	case "hostile-headers": // response headers that would split the response or forge framing
+		r := fn.Text(200, "hostile")
+		r.Headers = map[string]string{
+			"X-Injected":        "a\r\nSet-Cookie: injected=1",
+			"X-Lf":              "a\nX-Split: 1",
+			"X-Nul":             "a\x00b",
+			"X-Del":             "a\x7fb",
+			"Bad Name":          "x",
+			"X-Split\r\nX-Evil": "1",
+			"X-Colon:":          "x",
+			"Content-Length":    "1000",
+			"Transfer-Encoding": "chunked",
+			"Connection":        "close",
+			"X-Request-Id":      "forged",
+			"X-Tab":             "a\tb",
+			"X-Ok":              "fine",
+		}
+		return r, nil
+	case "chain": // {"stream": S, "topic": T}: emits {"topic": T} to S with type chain, which a
+		// stream trigger of testfn then takes as op chain and notifies T: HTTP → stream → notification
+		var in struct{ Stream, Topic string }
+		if err := ev.Decode(&in); err != nil {
+			return nil, fn.Errorf(400, "chain wants {\"stream\"|\"topic\": ...}: %v", err)
+		}
+		if in.Stream != "" {
+			return fn.Status(202).Emit(fn.ToStream(in.Stream, "chain", map[string]string{"topic": in.Topic})), nil
+		}
+		return fn.Status(200).Notify(in.Topic, map[string]string{"from": ev.ID}), nil
 	case "record":
 		if err := record(ev); err != nil {
 			return nil, err

@@ -234,8 +234,8 @@ func (m *Manager) start(ctx context.Context, b binding) error {
 	case b.t.Stream != nil:
 		s := b.t.Stream
 		cfg.EventSource, cfg.Retries, cfg.Backoff, cfg.Filter = "stream/"+s.Name, s.Retries, s.Backoff, s.Filter
-		// Up to two batches of 64 entries in flight: one read while the other runs.
-		cfg.Concurrency = min(b.m.Concurrency, 128)
+		// Up to two batches of 128 entries in flight: one read while the other runs.
+		cfg.Concurrency = min(b.m.Concurrency, 256)
 		src, err = m.cfg.Streams.ConsumeStream(octx, triggers.StreamOptions{
 			Stream: s.Name, Group: s.Group, FromOldest: s.From == "oldest", DeadLetter: s.DeadLetter,
 			Consumer:   fmt.Sprintf("%s/%s/%d", m.cfg.NodeID, b.m.Name, m.seq.Add(1)),

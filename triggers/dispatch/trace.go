@@ -21,7 +21,7 @@ import (
 // startDelivery starts the consumer span of d under the producer's trace context.
 func (c *Consumer) startDelivery(d *triggers.Delivery) (context.Context, trace.Span) {
 	ctx := tracectx.WithRemote(c.base, d.Traceparent)
-	ctx, span := telemetry.Tracer().Start(ctx, c.spanName, trace.WithSpanKind(trace.SpanKindConsumer))
+	ctx, span := telemetry.Start(ctx, c.spanName, trace.WithSpanKind(trace.SpanKindConsumer))
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("messaging.destination.name", c.cfg.EventSource),
 			attribute.String("messaging.message.id", d.ID), attribute.Int("edgefn.attempt", d.Attempt),
@@ -32,7 +32,7 @@ func (c *Consumer) startDelivery(d *triggers.Delivery) (context.Context, trace.S
 
 // startPublish starts a producer span under ctx's.
 func startPublish(ctx context.Context, name, messageID string) (context.Context, trace.Span) {
-	ctx, span := telemetry.Tracer().Start(ctx, name, trace.WithSpanKind(trace.SpanKindProducer))
+	ctx, span := telemetry.Start(ctx, name, trace.WithSpanKind(trace.SpanKindProducer))
 	if span.IsRecording() && messageID != "" {
 		span.SetAttributes(attribute.String("messaging.message.id", messageID))
 	}
