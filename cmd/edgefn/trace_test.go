@@ -18,6 +18,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/edgefn/edgefn/internal/telemetry"
 )
 
 // TestOneTraceFollowsACallToItsNotification runs the gateway in-process with an in-memory span
@@ -32,7 +34,7 @@ func TestOneTraceFollowsACallToItsNotification(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	prev := otel.GetTracerProvider()
-	otel.SetTracerProvider(tp)
+	telemetry.Install(tp)
 	t.Cleanup(func() { otel.SetTracerProvider(prev); _ = tp.Shutdown(context.Background()) })
 
 	dir := t.TempDir()
