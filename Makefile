@@ -25,12 +25,14 @@ functions:
 	@mkdir -p $(BIN)/functions
 	@for f in $(FUNCTIONS); do echo "go build functions/$$f"; $(GO) build -o $(BIN)/functions/$$f ./functions/$$f || exit 1; done
 
-## bench: the HTTP, trigger and WebSocket benchmarks against their baselines; rewrites bench/README.md
+## bench: every benchmark against its baseline (HTTP, triggers, WebSocket, async, edit-to-live), then the summary table; rewrites bench/README.md
 bench:
 	$(GO) run ./bench/cmd/edgebench -write bench/README.md
 	$(GO) run ./bench/cmd/triggerbench -write bench/README.md
 	$(GO) run ./bench/cmd/wsbench -write bench/README.md
 	$(GO) run ./bench/cmd/asyncbench -write bench/README.md
+	$(GO) run ./bench/cmd/devbench -write bench/README.md
+	$(GO) run ./bench/cmd/benchsummary -write bench/README.md
 
 ## lint: formatting and vet
 lint:
@@ -45,12 +47,26 @@ proto:
 		--go_out=paths=source_relative:runtime/proto \
 		--go-grpc_out=paths=source_relative:runtime/proto runtime/proto/function.proto
 
-## fuzz: longer fuzz runs of the parsers (FUZZTIME each, default 30s)
+## fuzz: longer fuzz runs of the parsers and decoders (FUZZTIME each, default 30s); their seed corpora run in `make test`
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./runtime/manifest/
-	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime $(FUZZTIME) ./gateway/router/
-	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./gateway/auth/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./runtime/manifest/
+	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./gateway/router/
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./gateway/auth/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME) ./gateway/ws/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME) ./runtime/fn/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResponse$$' -fuzztime $(FUZZTIME) ./runtime/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./triggers/redis/
+	$(GO) test -run '^$$' -fuzz '^FuzzFromDelivery$$' -fuzztime $(FUZZTIME) ./triggers/amqp/
+	$(GO) test -run '^$$' -fuzz '^FuzzEventDecoding$$' -fuzztime $(FUZZTIME) ./triggers/dispatch/
 
 clean:
 	rm -rf $(BIN) .edgefn
+
+## orders: build edgefn and the order workflow of examples/orders, then serve its manifests and page on :8080 (ORDERS_FLAGS="--redis URL --amqp URL" for the brokers)
+ORDERS_FUNCTIONS := create-order payments inventory order-saga order-view
+.PHONY: orders
+orders: build
+	@mkdir -p $(BIN)/orders
+	@for f in $(ORDERS_FUNCTIONS); do echo "go build examples/orders/$$f"; $(GO) build -o $(BIN)/orders/$$f ./examples/orders/$$f || exit 1; done
+	$(BIN)/edgefn serve --listen $(LISTEN) --manifests examples/orders/manifests --static examples/orders/web $(ORDERS_FLAGS)

@@ -74,6 +74,8 @@ func codeForStatus(status int) string {
 		return "too_large"
 	case fiber.StatusRequestHeaderFieldsTooLarge:
 		return "headers_too_large"
+	case fiber.StatusTooManyRequests:
+		return "rate_limited"
 	case fiber.StatusServiceUnavailable:
 		return "unavailable"
 	}

@@ -35,7 +35,7 @@ func wantsAsync(setting, prefer string) bool {
 
 // invokeAsync accepts a call for later: 202 with the request's ID once its invocation is
 // queued. A function that cannot run now gets the error a synchronous call would get.
-func (s *Server) invokeAsync(c *fiber.Ctx, f *runtime.Function, ev *fn.Event) error {
+func (s *Server) invokeAsync(ctx context.Context, c *fiber.Ctx, f *runtime.Function, ev *fn.Event) error {
 	if s.cfg.Async == nil {
 		return sendError(c, fiber.StatusServiceUnavailable, "unavailable", "async calls are not enabled on this server")
 	}
@@ -51,7 +51,7 @@ func (s *Server) invokeAsync(c *fiber.Ctx, f *runtime.Function, ev *fn.Event) er
 	if len(key) > 255 {
 		return sendError(c, fiber.StatusBadRequest, "bad_request", "Idempotency-Key is longer than 255 characters")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	id, err := s.cfg.Async.Submit(ctx, f.Name(), ev, owner, caller, key)
 	if err != nil {

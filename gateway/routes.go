@@ -65,6 +65,8 @@ func (s *Server) invoke(c *fiber.Ctx) error {
 		}
 		return notFound(c, path)
 	}
+	ctx, span := startCall(c, runtime.TriggerHTTP, rt.trigger.Path)
+	defer endCall(c, span)
 	var claims map[string]any
 	if rt.trigger.Auth == "jwt" {
 		var err error
@@ -92,12 +94,9 @@ func (s *Server) invoke(c *fiber.Ctx) error {
 		Query:       query(c),
 	}
 	if wantsAsync(rt.trigger.Async, c.Get("Prefer")) && (s.cfg.Async != nil || rt.trigger.Async == "always") {
-		return s.invokeAsync(c, rt.fn, ev)
+		return s.invokeAsync(ctx, c, rt.fn, ev)
 	}
-	ctx := runtime.WithRequestID(context.Background(), ev.ID)
-	if tp := c.Get("Traceparent"); tp != "" {
-		ctx = runtime.WithTraceparent(ctx, tp)
-	}
+	ctx = runtime.WithRequestID(ctx, ev.ID)
 	res, err := rt.fn.Invoke(ctx, ev)
 	if err == nil {
 		err = s.applyEffects(ctx, rt.fn.Name(), ev, res)
@@ -217,8 +216,9 @@ var hopByHop = map[string]bool{
 	"upgrade": true, "trailer": true, "te": true, "proxy-connection": true, "x-request-id": true,
 }
 
-// writeResult sends the function's result. Header names or values that could split the
-// response (CR, LF, NUL) are dropped.
+// writeResult sends the function's result (also an async reply). Headers a function may not
+// set are dropped, never split or passed on: hop-by-hop ones, names that are not RFC 9110
+// tokens, and values with control characters (CR, LF, NUL and the rest; a tab is allowed).
 func writeResult(c *fiber.Ctx, res *fn.Result) error {
 	status := res.Status
 	if status == 0 {
@@ -228,13 +228,45 @@ func writeResult(c *fiber.Ctx, res *fn.Result) error {
 		status = fiber.StatusInternalServerError
 	}
 	for k, v := range res.Headers {
-		if k == "" || hopByHop[strings.ToLower(k)] || strings.ContainsAny(k, "\r\n\x00: ") || strings.ContainsAny(v, "\r\n\x00") {
+		if !validHeaderName(k) || hopByHop[strings.ToLower(k)] || !validHeaderValue(v) {
 			continue
 		}
 		c.Set(k, v)
 	}
 	c.Status(status)
 	return c.Send(res.Body)
+}
+
+// tokenChar and ctlChar classify bytes for the header checks below (one lookup per byte).
+var tokenChar, ctlChar = func() (tok, ctl [256]bool) {
+	for c := 0; c < 256; c++ {
+		tok[c] = c > ' ' && c < 0x7f && strings.IndexByte(`"(),/:;<=>?@[\]{}`, byte(c)) < 0
+		ctl[c] = (c < ' ' && c != '\t') || c == 0x7f
+	}
+	return tok, ctl
+}()
+
+// validHeaderName reports whether k is an RFC 9110 token: visible ASCII but no separators.
+func validHeaderName[T string | []byte](k T) bool {
+	if len(k) == 0 || len(k) > 256 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if !tokenChar[k[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether v has no control characters but tabs.
+func validHeaderValue[T string | []byte](v T) bool {
+	for i := 0; i < len(v); i++ {
+		if ctlChar[v[i]] {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) logInvokeError(c *fiber.Ctx, function string, err error) {

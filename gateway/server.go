@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgefn/edgefn/gateway/async"
 	"github.com/edgefn/edgefn/gateway/auth"
+	"github.com/edgefn/edgefn/gateway/guard"
 	"github.com/edgefn/edgefn/gateway/metrics"
 	"github.com/edgefn/edgefn/gateway/router"
 	"github.com/edgefn/edgefn/gateway/ws"
@@ -54,6 +55,16 @@ type Config struct {
 	// StaticDir, when set, is served for GET and HEAD requests that match no route (an
 	// app's pages and scripts, such as examples/web).
 	StaticDir string
+	// ClientIP finds the client IP that the rate limits count by; nil: the TCP peer.
+	ClientIP *guard.ClientIP
+	// RateLimit, when set, limits function calls (the HTTP trigger routes) per client IP;
+	// over it, 429 with Retry-After.
+	RateLimit *guard.Limiter
+	// WSConnectLimit, when set, limits WebSocket connects (GET /ws) per client IP.
+	WSConnectLimit *guard.Limiter
+	// CORS, when set, answers preflights and marks responses for the function routes and the
+	// async replies (GET /requests/{id}); not for the admin API, /ws or the health endpoints.
+	CORS *guard.CORS
 	// Version is reported by the admin API.
 	Version string
 	// Logger; default slog.Default().
@@ -116,18 +127,33 @@ func New(cfg Config) (*Server, error) {
 		ErrorHandler:                 errorHandler,
 		AppName:                      "edgefn",
 	})
-	s.app.Use(s.requestID)
+	s.app.Use(s.requestID, checkHeaders)
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
 	if cfg.Metrics != nil {
 		s.app.Get("/metrics", adaptor.HTTPHandler(cfg.Metrics.Handler()))
 	}
 	if cfg.WS != nil {
-		s.app.Get("/ws", cfg.WS.Handler())
+		if cfg.WSConnectLimit != nil {
+			s.app.Get("/ws", cfg.WSConnectLimit.Middleware(cfg.ClientIP, "WebSocket connects"), cfg.WS.Handler())
+		} else {
+			s.app.Get("/ws", cfg.WS.Handler())
+		}
 	}
-	s.app.Get("/requests/:id", s.getRequest)
+	// The function routes and their async replies: CORS first, so that a 429 is readable by
+	// the page; then the rate limit (calls only); then the catch-all.
+	var fnChain []any
+	var replyChain []fiber.Handler
+	if cfg.CORS != nil {
+		fnChain = append(fnChain, cfg.CORS.Handler())
+		replyChain = append(replyChain, cfg.CORS.Handler())
+	}
+	s.app.Get("/requests/:id", append(replyChain, s.getRequest)...)
 	s.mountAdmin()
-	s.app.Use(s.invoke)
+	if cfg.RateLimit != nil {
+		fnChain = append(fnChain, cfg.RateLimit.Middleware(cfg.ClientIP, "function calls"))
+	}
+	s.app.Use(append(fnChain, fiber.Handler(s.invoke))...)
 	if cfg.StaticDir != "" {
 		s.app.Static("/", cfg.StaticDir, fiber.Static{Index: "index.html"})
 		s.app.Use(func(c *fiber.Ctx) error { return notFound(c, string(c.Request().URI().Path())) })
@@ -162,6 +188,22 @@ func (s *Server) requestID(c *fiber.Ctx) error {
 	}
 	c.Locals(localRequestID, rid)
 	c.Set(fiber.HeaderXRequestID, rid)
+	return c.Next()
+}
+
+// checkHeaders refuses (400) a request whose header names are not tokens or whose values hold
+// control characters other than tab (NUL, escape sequences, ...): they would reach functions,
+// and their logs, as they came. Fasthttp already refuses CR and LF where they do not belong.
+func checkHeaders(c *fiber.Ctx) error {
+	bad := ""
+	c.Request().Header.VisitAll(func(k, v []byte) {
+		if bad == "" && (!validHeaderName(k) || !validHeaderValue(v)) {
+			bad = "a request header has a malformed name or a control character in its value"
+		}
+	})
+	if bad != "" {
+		return sendError(c, fiber.StatusBadRequest, "bad_request", bad)
+	}
 	return c.Next()
 }
 

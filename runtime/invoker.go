@@ -20,7 +20,6 @@ type InvokerFunc func(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 func (f InvokerFunc) Invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error) { return f(ctx, ev) }
 
 type requestIDKey struct{}
-type traceparentKey struct{}
 
 // WithRequestID returns ctx carrying the request ID that the function's log lines name.
 func WithRequestID(ctx context.Context, id string) context.Context {
@@ -30,15 +29,5 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 // RequestID returns the request ID carried by ctx.
 func RequestID(ctx context.Context) string {
 	s, _ := ctx.Value(requestIDKey{}).(string)
-	return s
-}
-
-// WithTraceparent returns ctx carrying the W3C traceparent passed on to the function.
-func WithTraceparent(ctx context.Context, tp string) context.Context {
-	return context.WithValue(ctx, traceparentKey{}, tp)
-}
-
-func traceparent(ctx context.Context) string {
-	s, _ := ctx.Value(traceparentKey{}).(string)
 	return s
 }

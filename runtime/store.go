@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,8 +20,10 @@ const keepVersions = 10
 
 // store keeps deployed versions under DIR/functions/NAME/vN (the manifest, the binary and a
 // meta.json) and the current version in DIR/functions/NAME/current. Names are validated by the
-// manifest package ([a-z][a-z0-9-]*), so they cannot escape the folder. Files are private to the
-// gateway's user.
+// manifest package ([a-z][a-z0-9-]*), so they cannot escape the folder; save and remove check
+// it again (a name that is not one plain path element is refused) so that no caller can make
+// them write or delete outside it. Files are private to the gateway's user: 0600, binaries
+// 0700, folders 0700.
 type store struct {
 	dir string
 }
@@ -41,6 +44,18 @@ func newStore(dataDir string) (*store, error) {
 	return &store{dir: dir}, nil
 }
 
+// errBadName refuses a function name that is not one plain path element.
+var errBadName = errors.New("not a plain name")
+
+// checkName refuses names that would leave the store's folder or name it: "", ".", "..",
+// anything with a separator, and anything not a single local path element.
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`+"\x00") || !filepath.IsLocal(name) {
+		return fmt.Errorf("function name %q: %w", name, errBadName)
+	}
+	return nil
+}
+
 func (s *store) versionDir(name string, n int) string {
 	return filepath.Join(s.dir, name, "v"+strconv.Itoa(n))
 }
@@ -48,6 +63,9 @@ func (s *store) versionDir(name string, n int) string {
 // save stores the binary and writes the manifest of version n; it returns the stored binary's
 // path and checksum. The binary is copied, or moved when staged is its known checksum.
 func (s *store) save(name string, n int, file string, source []byte, binary, staged string) (path, sum string, err error) {
+	if err := checkName(name); err != nil {
+		return "", "", fmt.Errorf("store: %w", err)
+	}
 	dir := s.versionDir(name, n)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", "", fmt.Errorf("store %s v%d: %w", name, n, err)
@@ -145,6 +163,9 @@ func (s *store) prune(name string) {
 }
 
 func (s *store) remove(name string) error {
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
 	return os.RemoveAll(filepath.Join(s.dir, name))
 }
 

@@ -326,3 +326,30 @@ func TestSaveMovesAStagedBinary(t *testing.T) {
 		t.Fatalf("stored binary: %v, %v", fi, err)
 	}
 }
+
+func TestStoreRefusesEscapingNames(t *testing.T) {
+	s, data := newTestStore(t)
+	bin, _ := storeBinary(t, "binary")
+	outside := filepath.Join(filepath.Dir(data), "outside-marker")
+	if err := os.WriteFile(outside, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"", ".", "..", "../outside-marker", "../../x", "a/b", `a\b`, "/etc", "x\x00y"} {
+		if _, _, err := s.save(name, 1, "f.yaml", nil, bin, ""); !errors.Is(err, errBadName) {
+			t.Errorf("save(%q): %v, want errBadName", name, err)
+		}
+		if err := s.remove(name); !errors.Is(err, errBadName) {
+			t.Errorf("remove(%q): %v, want errBadName", name, err)
+		}
+	}
+	if _, err := os.Stat(outside); err != nil {
+		t.Errorf("the file next to the data dir: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "functions")); err != nil {
+		t.Errorf("the store's folder: %v", err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(data, "functions"))
+	if len(entries) != 0 {
+		t.Errorf("refused saves left %d entries", len(entries))
+	}
+}

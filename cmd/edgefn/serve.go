@@ -15,8 +15,10 @@ import (
 	"github.com/edgefn/edgefn/gateway"
 	"github.com/edgefn/edgefn/gateway/async"
 	"github.com/edgefn/edgefn/gateway/auth"
+	"github.com/edgefn/edgefn/gateway/guard"
 	"github.com/edgefn/edgefn/gateway/metrics"
 	"github.com/edgefn/edgefn/gateway/ws"
+	"github.com/edgefn/edgefn/internal/telemetry"
 	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
@@ -49,6 +51,8 @@ type serveOptions struct {
 	adminToken   string
 	jwtSecret    string
 	jwtPublicKey string
+	jwksURL      string
+	jwksRefresh  time.Duration
 	jwtIssuer    string
 	jwtAudience  string
 	bodyLimit    string
@@ -63,6 +67,20 @@ type serveOptions struct {
 	topicHistory int
 	topicTTL     time.Duration
 	replyTTL     time.Duration
+
+	corsOrigins     []string
+	corsMethods     []string
+	corsHeaders     []string
+	corsCredentials bool
+	corsMaxAge      time.Duration
+	rateLimit       string
+	rateBurst       int
+	wsConnectRate   string
+	wsConnectBurst  int
+	trustedProxies  []string
+	readTimeout     time.Duration
+	writeTimeout    time.Duration
+	idleTimeout     time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -81,6 +99,8 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&o.adminToken, "admin-token", "", "bearer token of the admin API (none: loopback clients only)")
 	f.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret verifying JWTs of auth: jwt routes")
 	f.StringVar(&o.jwtPublicKey, "jwt-public-key", "", "PEM file of the RSA or EC public key verifying JWTs")
+	f.StringVar(&o.jwksURL, "jwks-url", "", "URL of a JSON Web Key Set verifying JWTs (fetched at start, refreshed)")
+	f.DurationVar(&o.jwksRefresh, "jwks-refresh", 15*time.Minute, "how often the --jwks-url key set is fetched again")
 	f.StringVar(&o.jwtIssuer, "jwt-issuer", "", "required JWT issuer")
 	f.StringVar(&o.jwtAudience, "jwt-audience", "", "required JWT audience")
 	f.StringVar(&o.bodyLimit, "body-limit", "4MiB", "largest request body of a function call")
@@ -95,6 +115,19 @@ func newServeCmd() *cobra.Command {
 	f.DurationVar(&o.topicTTL, "topic-history-ttl", 5*time.Minute, "how long WebSocket topics keep publications for resuming subscribers")
 	f.DurationVar(&o.replyTTL, "reply-ttl", 5*time.Minute, "how long async requests and their replies are kept")
 	f.StringVar(&o.nodeID, "node-id", defaultNodeID(), "this node's name in a cluster (stream consumer names)")
+	f.StringSliceVar(&o.corsOrigins, "cors-origins", nil, "Origins allowed to call function routes from browsers, comma-separated; * for any (default: CORS off)")
+	f.StringSliceVar(&o.corsMethods, "cors-methods", nil, "methods CORS preflights allow (default GET,HEAD,POST,PUT,PATCH,DELETE)")
+	f.StringSliceVar(&o.corsHeaders, "cors-headers", nil, "request headers CORS preflights allow (default Authorization,Content-Type,Prefer,X-Request-ID)")
+	f.BoolVar(&o.corsCredentials, "cors-credentials", false, "let browsers send credentials (cookies) with CORS calls; needs listed origins")
+	f.DurationVar(&o.corsMaxAge, "cors-max-age", 10*time.Minute, "how long browsers may cache a CORS preflight")
+	f.StringVar(&o.rateLimit, "rate-limit", "", "function calls per client IP, e.g. 100/s or 6000/m (default: no limit)")
+	f.IntVar(&o.rateBurst, "rate-burst", 0, "burst of --rate-limit (default: one unit's worth, e.g. 100 for 100/s)")
+	f.StringVar(&o.wsConnectRate, "ws-connect-rate", "", "WebSocket connects per client IP, e.g. 10/s (default: no limit)")
+	f.IntVar(&o.wsConnectBurst, "ws-connect-burst", 0, "burst of --ws-connect-rate (default: one unit's worth)")
+	f.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "proxies (IPs or CIDRs) whose X-Forwarded-For names the client IP (default: none; the TCP peer is the client)")
+	f.DurationVar(&o.readTimeout, "read-timeout", 60*time.Second, "longest time to read a request, headers and body (cuts slow clients)")
+	f.DurationVar(&o.writeTimeout, "write-timeout", 60*time.Second, "longest time to write a response")
+	f.DurationVar(&o.idleTimeout, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
 	return cmd
 }
 
@@ -117,10 +150,21 @@ func serve(ctx context.Context, o *serveOptions) error {
 			return err
 		}
 	}
-	verifier, err := auth.New(auth.Config{Secret: o.jwtSecret, PublicKeyFile: o.jwtPublicKey, Issuer: o.jwtIssuer, Audience: o.jwtAudience})
+	sec, err := newSecurity(o)
+	if err != nil {
+		return err
+	}
+	verifier, err := auth.New(auth.Config{
+		Secret: o.jwtSecret, PublicKeyFile: o.jwtPublicKey, JWKSURL: o.jwksURL, JWKSRefresh: o.jwksRefresh,
+		Issuer: o.jwtIssuer, Audience: o.jwtAudience, Logger: logger,
+	})
 	if err != nil {
 		return fmt.Errorf("jwt: %w", err)
 	}
+	if err := verifier.Start(ctx); err != nil { // a JWKS: the first fetch
+		return fmt.Errorf("jwt: %w", err)
+	}
+	defer verifier.Close()
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return err
@@ -136,6 +180,15 @@ func serve(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	stopTracing, err := telemetry.Setup(ctx, version)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = stopTracing(sctx)
+	}()
 	effects := &dispatch.Effects{Queues: be.queues, Streams: be.streams}
 	asyncs, err := async.New(async.Config{
 		Store: be.replies, Queues: be.queues, Topics: be.topics, TTL: o.replyTTL,
@@ -157,11 +210,12 @@ func serve(ctx context.Context, o *serveOptions) error {
 	effects.Notifier = hub // notifications from functions go to the WebSocket topics
 	triggerManager := dispatch.NewManager(dispatch.ManagerConfig{
 		Queues: be.queues, Streams: be.streams, Effects: effects, Async: asyncs, NodeID: o.nodeID, Logger: logger,
+		Meter: mx.Meter("github.com/edgefn/edgefn/triggers"),
 	})
 
 	var srv *gateway.Server
 	host, err := runtime.NewHost(runtime.Config{
-		DataDir: o.dataDir, Logger: logger, Drain: o.grace,
+		DataDir: o.dataDir, Logger: logger, Drain: o.grace, Meter: mx.Meter("github.com/edgefn/edgefn/runtime"),
 		OnChange: func(fns []*runtime.Function) {
 			srv.SetFunctions(fns)
 			dfns := asDispatch(fns)
@@ -176,6 +230,8 @@ func serve(ctx context.Context, o *serveOptions) error {
 		Host: host, Auth: verifier, AdminToken: o.adminToken, BodyLimit: bodyLimit,
 		DataDir: o.dataDir, Version: version, Logger: logger, Effects: effects,
 		WS: hub, Async: asyncs, Metrics: mx, StaticDir: o.static,
+		ClientIP: sec.clientIP, RateLimit: sec.rateLimit, WSConnectLimit: sec.wsConnects, CORS: sec.cors,
+		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout, IdleTimeout: o.idleTimeout,
 		Readiness: func(ctx context.Context) []string {
 			return append(be.notReady(ctx), triggerManager.NotReady()...)
 		},
@@ -238,6 +294,50 @@ func serve(ctx context.Context, o *serveOptions) error {
 	shutdown()
 	logger.Info("stopped")
 	return nil
+}
+
+// security is what the CORS, rate limit and proxy flags configure.
+type security struct {
+	clientIP              *guard.ClientIP
+	rateLimit, wsConnects *guard.Limiter
+	cors                  *guard.CORS
+}
+
+// newSecurity checks the CORS, rate limit, proxy and timeout flags.
+func newSecurity(o *serveOptions) (*security, error) {
+	var sec security
+	var err error
+	if sec.clientIP, err = guard.NewClientIP(o.trustedProxies); err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if sec.rateLimit, err = newLimiter(o.rateLimit, o.rateBurst); err != nil {
+		return nil, fmt.Errorf("--rate-limit: %w", err)
+	}
+	if sec.wsConnects, err = newLimiter(o.wsConnectRate, o.wsConnectBurst); err != nil {
+		return nil, fmt.Errorf("--ws-connect-rate: %w", err)
+	}
+	sec.cors, err = guard.NewCORS(guard.CORSConfig{
+		Origins: o.corsOrigins, Methods: o.corsMethods, Headers: o.corsHeaders,
+		Credentials: o.corsCredentials, MaxAge: o.corsMaxAge,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--cors-*: %w", err)
+	}
+	for name, d := range map[string]time.Duration{"--read-timeout": o.readTimeout, "--write-timeout": o.writeTimeout, "--idle-timeout": o.idleTimeout} {
+		if d <= 0 {
+			return nil, fmt.Errorf("%s %v: must be > 0", name, d)
+		}
+	}
+	return &sec, nil
+}
+
+// newLimiter returns the per-client limiter of a rate flag, nil when it is empty.
+func newLimiter(spec string, burst int) (*guard.Limiter, error) {
+	r, err := guard.ParseRate(spec, burst)
+	if err != nil || !r.Enabled() {
+		return nil, err
+	}
+	return guard.NewLimiter(r, 0)
 }
 
 // deployManifests deploys the start-up manifests, building those that name a package. A

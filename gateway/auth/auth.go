@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
@@ -8,6 +9,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -18,13 +21,28 @@ import (
 
 // Config selects how tokens are verified. The zero value disables JWT: see [Verifier.Enabled].
 type Config struct {
-	// Secret is the HS256 shared secret. Set at most one of Secret and PublicKeyFile.
+	// Secret is the HS256 shared secret. Set at most one of Secret, PublicKeyFile and JWKSURL.
 	Secret string
 	// PublicKeyFile is a PEM file holding the public key that verifies signatures: a
 	// "PUBLIC KEY" (PKIX) or "RSA PUBLIC KEY" (PKCS #1) block, or a "CERTIFICATE" whose key is
 	// used. An RSA key accepts RS256 only; an EC key accepts ES256, ES384 or ES512 according to
 	// its curve (P-256, P-384, P-521).
 	PublicKeyFile string
+	// JWKSURL is the http(s) URL of a JSON Web Key Set. Its keys are fetched by Start (which
+	// fails when that first fetch does), refreshed every JWKSRefresh, and a token whose "kid"
+	// is unknown triggers a refresh at most once per JWKSUnknownKIDInterval before it is
+	// refused. The allow-list is the asymmetric algorithms (RS*, PS*, ES*, EdDSA), each key
+	// verifying only tokens of its own type (and of its "alg", when the key names one).
+	JWKSURL string
+	// JWKSRefresh is how often the key set is fetched again; default 15 minutes.
+	JWKSRefresh time.Duration
+	// JWKSUnknownKIDInterval is the least time between two refreshes caused by unknown
+	// "kid"s; default 30 seconds.
+	JWKSUnknownKIDInterval time.Duration
+	// HTTPClient fetches the key set; default a client with a 10s timeout.
+	HTTPClient *http.Client
+	// Logger receives failed background refreshes; default slog.Default().
+	Logger *slog.Logger
 	// Issuer, when set, is the required "iss" claim. Empty means the claim is not checked.
 	Issuer string
 	// Audience, when set, must be one of the token's "aud" values. Empty means the claim is not
@@ -46,21 +64,31 @@ var ErrNotConfigured = errors.New("jwt not configured")
 
 // Verifier checks tokens against one key source. It is safe for concurrent use.
 type Verifier struct {
-	// keyfunc returns the key that verifies a token. A static key today; a JWKS key set
-	// (selected by "kid") can plug in here without changing Verify.
+	// keyfunc returns the key that verifies a token: the static key, or the JWKS key that
+	// the token's "kid" selects.
 	keyfunc jwt.Keyfunc
 	// methods is the algorithm allow-list; it follows the key type.
 	methods []string
 	parser  *jwt.Parser
 	cfg     Config
+	// stop ends a JWKS verifier's background refreshes.
+	stop context.CancelFunc
 }
 
 // New builds a verifier from cfg, reading and parsing the key file if one is given. It fails if
-// both Secret and PublicKeyFile are set, if the key file cannot be read or holds no usable public
-// key, or if Leeway is negative. With neither a secret nor a key file, the verifier is disabled.
+// more than one of Secret, PublicKeyFile and JWKSURL is set, if the key file cannot be read or
+// holds no usable public key, if the JWKS settings are malformed, or if Leeway is negative. With
+// none of the three, the verifier is disabled. A JWKS verifier fetches no key until
+// [Verifier.Start].
 func New(cfg Config) (*Verifier, error) {
-	if cfg.Secret != "" && cfg.PublicKeyFile != "" {
-		return nil, errors.New("auth: set either a jwt secret or a jwt public key, not both")
+	set := 0
+	for _, s := range []string{cfg.Secret, cfg.PublicKeyFile, cfg.JWKSURL} {
+		if s != "" {
+			set++
+		}
+	}
+	if set > 1 {
+		return nil, errors.New("auth: set one of a jwt secret, a jwt public key and a jwks url, not several")
 	}
 	if cfg.Leeway < 0 {
 		return nil, fmt.Errorf("auth: leeway %v: must be >= 0", cfg.Leeway)
@@ -78,6 +106,11 @@ func New(cfg Config) (*Verifier, error) {
 		}
 		v.methods = methods
 		v.keyfunc = func(*jwt.Token) (any, error) { return key, nil }
+	case cfg.JWKSURL != "":
+		if err := checkJWKS(cfg); err != nil {
+			return nil, err
+		}
+		v.methods = jwksMethods
 	default:
 		return v, nil
 	}
@@ -102,9 +135,36 @@ func newParser(cfg Config, methods []string) *jwt.Parser {
 	return jwt.NewParser(opts...)
 }
 
-// Enabled reports whether the verifier has a key. When it does not, routes that require a JWT
-// must refuse every request (401, "jwt not configured").
-func (v *Verifier) Enabled() bool { return v != nil && v.keyfunc != nil }
+// Start fetches a JWKS verifier's key set and refreshes it in the background until ctx ends or
+// [Verifier.Close]; it fails when the first fetch does (the error names the URL without its
+// query). It does nothing for other verifiers. Call it once, before the first Verify: until
+// then a JWKS verifier refuses every token.
+func (v *Verifier) Start(ctx context.Context) error {
+	if v == nil || v.cfg.JWKSURL == "" || v.keyfunc != nil {
+		return nil
+	}
+	ctx, stop := context.WithCancel(ctx)
+	keyfunc, err := newJWKS(ctx, v.cfg)
+	if err != nil {
+		stop()
+		return err
+	}
+	v.keyfunc, v.stop = keyfunc, stop
+	return nil
+}
+
+// Close stops a JWKS verifier's background refreshes (the key set library's goroutine ends
+// with its context; it does not wait for it); it does nothing for other verifiers. Verify
+// keeps working with the keys last fetched.
+func (v *Verifier) Close() {
+	if v != nil && v.stop != nil {
+		v.stop()
+	}
+}
+
+// Enabled reports whether the verifier has a key source. When it does not, routes that require
+// a JWT must refuse every request (401, "jwt not configured").
+func (v *Verifier) Enabled() bool { return v != nil && (v.keyfunc != nil || v.cfg.JWKSURL != "") }
 
 // Verify checks token's signature, algorithm and claims ("exp" is required; "nbf" is checked
 // when present; "iss" and "aud" when configured) and returns its claims. Numbers in the claims
@@ -115,7 +175,7 @@ func (v *Verifier) Enabled() bool { return v != nil && v.keyfunc != nil }
 // message names the reason: malformed, alg not allowed, unknown key, bad signature, missing exp,
 // expired, not yet valid, wrong issuer, wrong audience or invalid claims.
 func (v *Verifier) Verify(token string) (map[string]any, error) {
-	if !v.Enabled() {
+	if !v.Enabled() || v.keyfunc == nil { // a JWKS verifier not started has no key yet
 		return nil, ErrNotConfigured
 	}
 	if token == "" {

@@ -272,7 +272,10 @@ func TestNewErrors(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{"secret and key", Config{Secret: "s", PublicKeyFile: "k.pem"}, "not both"},
+		{"secret and key", Config{Secret: "s", PublicKeyFile: "k.pem"}, "not several"},
+		{"secret and jwks", Config{Secret: "s", JWKSURL: "http://127.0.0.1:1/jwks"}, "not several"},
+		{"key and jwks", Config{PublicKeyFile: "k.pem", JWKSURL: "http://127.0.0.1:1/jwks"}, "not several"},
+		{"jwks not a URL", Config{JWKSURL: "file:///etc/keys.json"}, "want an http or https URL"},
 		{"negative leeway", Config{Secret: "s", Leeway: -time.Second}, "leeway -1s: must be >= 0"},
 		{"missing file", Config{PublicKeyFile: filepath.Join(t.TempDir(), "nope.pem")}, "read:"},
 		{"not PEM", Config{PublicKeyFile: garbage}, "no PEM block found"},

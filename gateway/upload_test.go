@@ -1,0 +1,50 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"testing"
+)
+
+func TestCopyHashingCopiesAndHashesEverything(t *testing.T) {
+	for _, n := range []int{0, 1, 256<<10 - 1, 256 << 10, 256<<10 + 1, 3<<20 + 7} {
+		data := make([]byte, n)
+		rand.Read(data)
+		var out bytes.Buffer
+		// iotest-like: a reader that returns small, uneven pieces.
+		sum, err := copyHashing(&out, io.LimitReader(&chunky{r: bytes.NewReader(data)}, int64(n)))
+		if err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		want := sha256.Sum256(data)
+		if sum != hex.EncodeToString(want[:]) || !bytes.Equal(out.Bytes(), data) {
+			t.Fatalf("%d bytes: copied %d, sum %s, want %x", n, out.Len(), sum, want)
+		}
+	}
+}
+
+func TestCopyHashingReportsErrors(t *testing.T) {
+	boom := errors.New("boom")
+	if _, err := copyHashing(io.Discard, io.MultiReader(bytes.NewReader(make([]byte, 300<<10)), errReader{boom})); !errors.Is(err, boom) {
+		t.Fatalf("read error: %v", err)
+	}
+	if _, err := copyHashing(errWriter{boom}, bytes.NewReader(make([]byte, 600<<10))); !errors.Is(err, boom) {
+		t.Fatalf("write error: %v", err)
+	}
+}
+
+type chunky struct{ r io.Reader }
+
+func (c *chunky) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), 7919)]) }
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+type errWriter struct{ err error }
+
+func (e errWriter) Write([]byte) (int, error) { return 0, e.err }
