@@ -10,12 +10,16 @@ import (
 )
 
 // conn is one client connection. Its handler goroutine reads and handles the client's
-// frames; one writer goroutine writes what the send queue holds. Nothing touches the
-// websocket after the handler returned: the handler waits for the writer first.
+// frames. A frame sent to it goes out at once from the sender's goroutine when the socket
+// takes it whole without waiting; otherwise it waits in the send queue for the writer
+// goroutine, which runs only while there is something to write. Nothing touches the
+// websocket after the handler returned: the handler waits for the writer first, and the
+// wire takes no direct write once closed.
 type conn struct {
-	hub *Hub
-	ws  *websocket.Conn
-	out *sendQueue
+	hub  *Hub
+	ws   *websocket.Conn
+	wire *wire // under ws; frames of the send queue are written to it directly
+	out  *sendQueue
 	// ctx ends when the connection does; operations in flight (history reads, function
 	// invocations) use it.
 	ctx    context.Context
@@ -29,8 +33,14 @@ type conn struct {
 	subs   map[string]*subscription
 }
 
-// send queues a frame for the writer. A full queue closes the connection with 4008.
-func (c *conn) send(frame []byte) {
+// send sends payload as a text frame. A full queue closes the connection with 4008.
+func (c *conn) send(payload []byte) {
+	c.sendFrame(textFrame(payload))
+}
+
+// sendFrame writes a whole frame (textFrame) at once when the socket takes it, or queues it
+// for the writer. A full queue closes the connection with 4008.
+func (c *conn) sendFrame(frame []byte) {
 	if _, overflow := c.out.push(frame); overflow {
 		c.hub.slowDisconnect(c)
 	}
@@ -41,10 +51,10 @@ func (c *conn) close(code int, reason string) {
 	c.out.close(code, reason, false)
 }
 
-// writeLoop writes what is queued (frames, then a due ping, then a close) and returns when
-// the queue is empty: the queue starts it again when something comes. It owns all data
-// writes; control frames (pong replies, the 1009 close) go through WriteControl, which is
-// safe beside it.
+// writeLoop writes what is queued (what a direct write left, frames, then a due ping, then
+// a close) and returns when the queue is empty: the queue starts it again when something
+// comes. It owns all queued writes; control frames (pong replies, the 1009 close) go
+// through WriteControl, which is safe beside it: every write goes through the wire's lock.
 func (c *conn) writeLoop() {
 	cfg := &c.hub.cfg
 	for {
@@ -52,16 +62,20 @@ func (c *conn) writeLoop() {
 		if idle {
 			return
 		}
-		for _, f := range frames {
-			_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
-			if err := c.ws.WriteMessage(websocket.TextMessage, f); err != nil {
-				if isTimeout(err) {
-					c.hub.slowDisconnect(c)
-				}
-				c.out.finish()
-				c.abort()
-				return
+		_ = c.wire.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
+		var err error
+		if len(frames) > 0 {
+			err = c.wire.writeFrames(frames)
+		} else {
+			err = c.wire.flush()
+		}
+		if err != nil {
+			if isTimeout(err) {
+				c.hub.slowDisconnect(c)
 			}
+			c.out.finish()
+			c.abort()
+			return
 		}
 		if ping && closing == nil {
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {

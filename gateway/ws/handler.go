@@ -5,41 +5,32 @@ import (
 	"errors"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/websocket"
-	fws "github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 )
 
 var errNoEffects = errors.New("no effects backend: the function's events cannot be published")
 
-// writeBuffers is shared by all connections: an idle connection holds no write buffer.
-var writeBuffers = &sync.Pool{}
-
 // Handler returns the Fiber handler of GET /ws. Requests that are not WebSocket upgrades
-// get 426; an Origin that is not allowed gets 403.
+// (or carry a bad Sec-WebSocket-Version or Sec-WebSocket-Key) get 426; an Origin that is
+// not allowed gets 403.
+//
+// The upgrade is done here rather than by gofiber/contrib/websocket, on the same
+// fasthttp/websocket library, so that an idle connection keeps nothing of its HTTP request:
+// contrib copies every header, cookie and query argument into maps of its own, and holds
+// fasthttp's request context and read buffer until the connection ends. See upgrade.go.
 func (h *Hub) Handler() fiber.Handler {
-	upgrade := fws.New(h.serve, fws.Config{
-		ReadBufferSize:  1024,
-		WriteBufferSize: 4096,
-		WriteBufferPool: writeBuffers,
-		RecoverHandler: func(c *fws.Conn) {
-			if v := recover(); v != nil {
-				h.cfg.Logger.Error("websocket handler panicked", "panic", v)
-			}
-		},
-	})
 	return func(c *fiber.Ctx) error {
-		if !fws.IsWebSocketUpgrade(c) {
+		if !websocket.FastHTTPIsWebSocketUpgrade(c.Context()) {
 			return fiber.NewError(fiber.StatusUpgradeRequired, "GET /ws expects a WebSocket upgrade")
 		}
 		if !h.originAllowed(c.Get(fiber.HeaderOrigin), string(c.Request().Host())) {
 			return fiber.NewError(fiber.StatusForbidden, "origin not allowed")
 		}
-		return upgrade(c)
+		return h.upgrade(c)
 	}
 }
 
@@ -61,19 +52,27 @@ func (h *Hub) originAllowed(origin, host string) bool {
 }
 
 // serve runs one connection: it reads in this goroutine and writes in another, and returns
-// only after the writer stopped, so the websocket is never touched after it returned.
-func (h *Hub) serve(wc *fws.Conn) {
+// only after the writer stopped, so the websocket is never touched after it returned. It
+// closes the connection's socket last.
+func (h *Hub) serve(ws *websocket.Conn, w *wire, token, ip string) {
+	defer w.Close()
+	defer func() {
+		if v := recover(); v != nil {
+			h.cfg.Logger.Error("websocket handler panicked", "panic", v)
+		}
+	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
-		hub: h, ws: wc.Conn, ctx: ctx, cancel: cancel, ip: wc.IP(),
+		hub: h, ws: ws, wire: w, ctx: ctx, cancel: cancel, ip: ip,
 		claims: map[string]any{"sub": ""},
 		subs:   map[string]*subscription{},
 	}
 	c.out = newSendQueue(h.cfg.QueueMessages, h.cfg.QueueBytes, c.writeLoop)
+	c.out.direct = w.tryWrite
 	if !h.register(c) {
 		cancel()
 		msg := websocket.FormatCloseMessage(CloseGoingAway, "server going away")
-		_ = wc.WriteControl(websocket.CloseMessage, msg, time.Now().Add(h.cfg.WriteTimeout))
+		_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(h.cfg.WriteTimeout))
 		return
 	}
 	defer h.unregister(c)
@@ -86,7 +85,7 @@ func (h *Hub) serve(wc *fws.Conn) {
 		c.out.pingDue()
 		ping.Load().Reset(h.cfg.PingInterval)
 	}))
-	if token := wc.Query("token"); token != "" {
+	if token != "" {
 		claims, err := h.verify(token)
 		if err != nil {
 			c.close(CloseUnauthorized, "unauthorized: "+err.Error())

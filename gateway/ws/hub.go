@@ -7,9 +7,12 @@
 // hears every publication of every node through a [triggers.Topics] backend (in process,
 // or Redis). The backend numbers publications per topic (epoch and offset) and keeps
 // recent ones, so a client that reconnects resubscribes with its last offset and gets
-// exactly what it missed, or `recovered:false`. The hub never blocks on a client: each
-// connection has a bounded send queue and one writer goroutine, and a client that does not
-// keep up is closed with 4008.
+// exactly what it missed, or `recovered:false`. The hub never blocks on a client: a frame
+// goes out with one non-blocking write when the client's socket takes it at once (a
+// publication's frame is encoded once, and a topic with many subscribers is written by
+// several goroutines), and otherwise waits in the connection's bounded send queue for its
+// writer goroutine, which runs only while there is something to write; a client that does
+// not keep up is closed with 4008.
 package ws
 
 import (
@@ -112,6 +115,11 @@ type Hub struct {
 	registry registry
 	rules    atomic.Pointer[[]*manifest.TopicRule]
 	triggers atomic.Pointer[[]wsTrigger]
+
+	// keepHijacked holds a *sync.Once per fasthttp server the handler runs on, which sets
+	// its KeepHijackedConns at the first upgrade: connections outlive their hijack handler
+	// (upgrade.go).
+	keepHijacked sync.Map
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}

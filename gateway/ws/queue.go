@@ -9,11 +9,16 @@ import (
 // blocks: when the queue is over its limits the connection is marked slow and the writer
 // closes it with 4008. The writer goroutine runs only while there is something to write,
 // at most one at a time, so an idle connection holds neither a goroutine nor a buffer.
+//
+// When nothing is queued and no writer runs, push first offers the frame to direct, which
+// writes it at once if the socket takes it without waiting (wire.tryWrite): most frames then
+// need no goroutine at all. Frames are whole WebSocket frames (textFrame).
 type sendQueue struct {
 	mu       sync.Mutex
 	frames   [][]byte
 	bytes    int
 	ping     bool        // a ping is due
+	flush    bool        // a direct write left part of a frame for the writer to finish
 	closing  *closeFrame // set once; the writer sends it after what is queued (or instead)
 	maxLen   int
 	maxBytes int
@@ -22,6 +27,8 @@ type sendQueue struct {
 	stopped bool          // no writer may start again: the connection is ending
 	done    chan struct{} // closed when the running writer returns
 	start   func()        // starts a writer goroutine
+	// direct, when set, writes a frame without blocking (see wire.tryWrite). Set before use.
+	direct func(frame []byte) (wrote, rest bool)
 }
 
 // closeFrame is a close the writer sends, then ends the connection.
@@ -76,6 +83,18 @@ func (q *sendQueue) push(frame []byte) (ok, overflow bool) {
 		q.mu.Unlock()
 		return false, false
 	}
+	if q.direct != nil && !q.running && !q.stopped && len(q.frames) == 0 {
+		// Under q.mu, so that nothing queued meanwhile overtakes the frame.
+		if wrote, rest := q.direct(frame); wrote {
+			if rest {
+				q.flush = true
+				q.unlockAndWake()
+			} else {
+				q.mu.Unlock()
+			}
+			return true, false
+		}
+	}
 	if len(q.frames) >= q.maxLen || q.bytes+len(frame) > q.maxBytes {
 		q.closing = &closeFrame{code: CloseSlow, reason: "slow: send queue full", drop: true}
 		q.frames, q.bytes = nil, 0
@@ -115,14 +134,16 @@ func (q *sendQueue) close(code int, reason string, drop bool) bool {
 	return true
 }
 
-// take returns what the writer should write now: frames, then a ping, then the close. When
-// there is nothing, the writer is marked stopped and must return (idle is true).
+// take returns what the writer should write now: frames, then a ping, then the close (and
+// before all, whatever a direct write left pending). When there is nothing, the writer is
+// marked stopped and must return (idle is true).
 func (q *sendQueue) take() (frames [][]byte, ping bool, closing *closeFrame, idle bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	frames, ping, closing = q.frames, q.ping, q.closing
-	q.frames, q.bytes, q.ping = nil, 0, false
-	if len(frames) == 0 && !ping && closing == nil {
+	flush := q.flush
+	q.frames, q.bytes, q.ping, q.flush = nil, 0, false, false
+	if len(frames) == 0 && !ping && closing == nil && !flush {
 		if q.running {
 			q.running = false
 			close(q.done)

@@ -3,7 +3,9 @@ package ws
 import (
 	"context"
 	"hash/maphash"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgefn/edgefn/triggers"
@@ -29,8 +31,21 @@ type topicSubs struct {
 	topic string
 	mu    sync.Mutex
 	subs  map[*subscription]struct{}
+	// list is subs as a slice, for the fan-out; nil when subs changed since it was made.
+	list  []*subscription
 	last  triggers.Position
 	known bool // last is set
+}
+
+// subList returns t's subscriptions as a slice, made again after a change. t.mu is held.
+func (t *topicSubs) subList() []*subscription {
+	if t.list == nil && len(t.subs) > 0 {
+		t.list = make([]*subscription, 0, len(t.subs))
+		for sub := range t.subs {
+			t.list = append(t.list, sub)
+		}
+	}
+	return t.list
 }
 
 // subscription is one connection's subscription to one topic. Until its subscribe reply is
@@ -75,6 +90,7 @@ func (r *registry) add(c *conn, topic string) *subscription {
 	sub := &subscription{conn: c, topics: t}
 	t.mu.Lock()
 	t.subs[sub] = struct{}{}
+	t.list = nil
 	t.mu.Unlock()
 	return sub
 }
@@ -87,6 +103,7 @@ func (r *registry) remove(sub *subscription) {
 	defer s.mu.Unlock()
 	t.mu.Lock()
 	delete(t.subs, sub)
+	t.list = nil
 	empty := len(t.subs) == 0
 	t.mu.Unlock()
 	if empty && s.topics[t.topic] == t {
@@ -149,10 +166,57 @@ func (h *Hub) deliver(t *topicSubs, p *triggers.Publication) {
 	t.mu.Unlock()
 }
 
+// fanoutChunk is the fewest subscribers a fan-out goroutine is started for: a publication to
+// more is written by several goroutines at once (up to GOMAXPROCS), which take fanoutBatch
+// subscribers at a time until none is left, so that they finish together even when one of
+// them gets less CPU than the others.
+const (
+	fanoutChunk = 256
+	fanoutBatch = 64
+)
+
+// deliverLocked sends p to every subscriber of t; t.mu is held, which keeps a topic's
+// publications in order. The frame is encoded once for all. Most subscribers get it with
+// one direct write from here (sendFrame), so a large topic is split among goroutines that
+// write at the same time; the call returns when every subscriber has it or has it queued.
 func (h *Hub) deliverLocked(t *topicSubs, p *triggers.Publication) {
 	t.last, t.known = p.Position, true
-	var frame []byte
-	for sub := range t.subs {
+	subs := t.subList()
+	if len(subs) > 0 {
+		frame := textFrame(encodePublication(p))
+		workers := min(runtime.GOMAXPROCS(0), len(subs)/fanoutChunk)
+		if workers <= 1 {
+			h.deliverTo(subs, p, frame)
+		} else {
+			var next atomic.Int64
+			work := func() {
+				for {
+					lo := int(next.Add(fanoutBatch)) - fanoutBatch
+					if lo >= len(subs) {
+						return
+					}
+					h.deliverTo(subs[lo:min(lo+fanoutBatch, len(subs))], p, frame)
+				}
+			}
+			var wg sync.WaitGroup
+			for range workers - 1 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					work()
+				}()
+			}
+			work()
+			wg.Wait()
+		}
+	}
+	h.publications.Add(context.Background(), 1)
+}
+
+// deliverTo sends frame (p's) to subs, or keeps p for those still subscribing. Each
+// subscription is in one share only; the topic's lock is held by the caller.
+func (h *Hub) deliverTo(subs []*subscription, p *triggers.Publication, frame []byte) {
+	for _, sub := range subs {
 		if !sub.live {
 			if len(sub.pending) >= h.cfg.QueueMessages {
 				if sub.conn.out.close(CloseSlow, "slow: too many publications while subscribing", true) {
@@ -163,12 +227,8 @@ func (h *Hub) deliverLocked(t *topicSubs, p *triggers.Publication) {
 			sub.pending = append(sub.pending, p)
 			continue
 		}
-		if frame == nil {
-			frame = encodePublication(p)
-		}
-		sub.conn.send(frame)
+		sub.conn.sendFrame(frame)
 	}
-	h.publications.Add(context.Background(), 1)
 }
 
 // fillGap reads the publications of t after since from the history and delivers them (and

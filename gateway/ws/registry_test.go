@@ -88,7 +88,7 @@ func offsets(t *testing.T, c *conn) []string {
 	var out []string
 	for _, f := range frames {
 		var p struct{ Offset string }
-		if err := json.Unmarshal(f, &p); err != nil {
+		if err := json.Unmarshal(framePayload(t, f), &p); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, p.Offset)
@@ -163,7 +163,7 @@ func TestSubscribeRacingPublications(t *testing.T) {
 	frames, _, _, _ := c.out.take()
 	var got []string
 	for _, f := range frames {
-		got = append(got, string(f))
+		got = append(got, string(framePayload(t, f)))
 	}
 	want := []string{
 		`{"id":1,"ok":true,"epoch":"e1","offset":"4","recovered":true,"publications":[{"offset":"3","data":3},{"offset":"4","data":4}]}`,

@@ -14,8 +14,9 @@ import (
 	"github.com/fasthttp/websocket"
 )
 
-// fleet is a set of WebSocket clients, each subscribed to one topic, each read by a goroutine
-// of its own that checks the order of what it receives and timestamps it.
+// fleet is a set of WebSocket clients, each subscribed to one topic, read by a few pollers
+// (poll_linux.go; elsewhere a goroutine per client) that check the order of what each
+// receives and timestamp it.
 //
 // Every publication carries {"seq":N}: one publisher per topic numbers its publications
 // 1, 2, 3..., so a client must see exactly the next number each time. A client whose topic
@@ -30,7 +31,9 @@ type fleet struct {
 	got  []atomic.Int64
 	done []chan struct{}
 
-	dial    dialStats
+	dial dialStats
+	// polling reads the clients (Linux); wg counts the goroutine readers otherwise.
+	polling *pollers
 	wg      sync.WaitGroup
 	closing atomic.Bool
 	// dropped counts clients whose connection ended before the fleet closed it.
@@ -52,6 +55,7 @@ func (d dialStats) errors() int { return d.failed + d.refused }
 // client is one connection.
 type client struct {
 	ws    *websocket.Conn
+	poll  *pollState // when polled
 	topic int
 	// recv[seq] is when seq arrived (ns since the fleet's base), for timed topics.
 	recv []atomic.Int64
@@ -134,10 +138,17 @@ func dialFleet(ctx context.Context, cfg fleetConfig) *fleet {
 		if cfg.timed > 0 {
 			c.recv = make([]atomic.Int64, cfg.timed+1)
 		}
+	}
+	f.startReading()
+	return f
+}
+
+// startReaders reads each client in a goroutine of its own.
+func (f *fleet) startReaders() {
+	for _, c := range f.clients {
 		f.wg.Add(1)
 		go f.read(c)
 	}
-	return f
 }
 
 var errRefused = errors.New("subscribe refused")
@@ -288,6 +299,7 @@ func (f *fleet) counts() (received, gaps, dupes, bad int64) {
 // close closes every connection and waits for the readers.
 func (f *fleet) close() {
 	f.closing.Store(true)
+	f.stopReading()
 	for _, c := range f.clients {
 		_ = c.ws.NetConn().Close()
 	}

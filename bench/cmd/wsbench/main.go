@@ -12,9 +12,9 @@
 //     topics; deliveries per second, and every client must receive every publication of its
 //     topic once and in order.
 //
-// The clients live in this process (a goroutine each), the server in its own, started for
-// each measurement on a fresh port (and for edgefn a fresh data folder) with a `kind: topics`
-// manifest that allows bench.* to anyone. Each round measures both servers, the baseline
+// The clients live in this process (read by a few epoll pollers, poll_linux.go), the server
+// in its own, started for each measurement on a fresh port (and for edgefn a fresh data
+// folder) with a `kind: topics` manifest that allows bench.* to anyone. Each round measures both servers, the baseline
 // first in odd rounds and edgefn first in even ones, never both at once. It reports the median
 // over the rounds with the lowest and highest round as markdown, and with -write FILE replaces
 // the part of FILE between <!-- ws-results:start --> and <!-- ws-results:end --> (appended
