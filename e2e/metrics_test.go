@@ -102,6 +102,17 @@ timeout: 2s
 env: {FIXED_FILE: "/nonexistent"}
 triggers:
   - stream: {name: metrics-s, from: oldest, retries: 1, backoff: 10ms, filter: 'event.type != "skip"'}
+---
+name: w
+handler: {{testfn}}
+triggers:
+  - websocket: {topic: "m.*"}
+---
+kind: topics
+rules:
+  - match: m.*
+    subscribe: 'true'
+    publish: 'true'
 `))
 	for range 3 {
 		if r := do(t, "POST", g.URL+"/t/echo", []byte("x")); r.Status != 200 {
@@ -116,6 +127,10 @@ triggers:
 	if r := do(t, "GET", g.URL+"/t/status?code=503", nil); r.Status != 503 {
 		t.Fatalf("status 503 = %d", r.Status)
 	}
+	ws := dialWS(t, wsURL(g, ""), nil)
+	ws.mustOK(map[string]any{"op": "subscribe", "topic": "m.x"})
+	ws.mustOK(map[string]any{"op": "publish", "topic": "m.x", "data": map[string]any{"n": 1}})
+	ws.publication(5 * time.Second)
 	for i, typ := range []string{"record", "record", "skip", "fail"} {
 		mustCLI(t, g, "publish", "--stream", "metrics-s", "--type", typ, "--id", fmt.Sprintf("m%d", i), "--data", `{}`)
 	}
@@ -147,8 +162,9 @@ triggers:
 		{"edgefn_trigger_dead_letters_total", st, 1},
 		{"edgefn_trigger_skipped_total", st, 1},
 		{"edgefn_trigger_lag", st, 0},
-		{"edgefn_ws_connections", nil, 0},
-		{"edgefn_ws_publications_total", nil, 0},
+		{"edgefn_invocations_total", map[string]string{"function": "w", "trigger": "websocket", "outcome": "success"}, 1},
+		{"edgefn_ws_connections", nil, 1},
+		{"edgefn_ws_publications_total", nil, 1},
 		{"edgefn_ws_slow_disconnects_total", nil, 0},
 	}
 	for _, c := range checks {

@@ -6,7 +6,10 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/edgefn/edgefn/internal/id"
+	"github.com/edgefn/edgefn/internal/telemetry"
 	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/fn"
 	"github.com/edgefn/edgefn/runtime/manifest"
@@ -208,15 +211,22 @@ func (c *conn) publish(r *request) *reply {
 		return &reply{err: errReply(codeBadRequest, "data is required")}
 	}
 	data := []byte(r.Data) // json.RawMessage holds a copy of the frame's bytes
+	// A client publish is a server span of its own: its functions' invocations and the
+	// notifications they push are its children.
+	pctx, span := telemetry.Start(runtime.WithTrigger(c.ctx, runtime.TriggerWebSocket), "websocket publish "+r.Topic,
+		trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
 	for _, f := range c.hub.matchTriggers(r.Topic) {
-		if rerr := c.invoke(f.Name(), f, r.Topic, data, claims); rerr != nil {
+		if rerr := c.invoke(pctx, f.Name(), f, r.Topic, data, claims); rerr != nil {
+			telemetry.Fail(span, rerr)
 			return &reply{err: rerr}
 		}
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(pctx, 10*time.Second)
 	defer cancel()
 	pos, err := c.hub.cfg.Topics.PublishTopic(ctx, r.Topic, data)
 	if err != nil {
+		telemetry.Fail(span, err)
 		c.hub.cfg.Logger.Warn("websocket publish failed", "topic", r.Topic, "error", err)
 		return &reply{err: errReply(codeUnavailable, "the publication could not be sent; try again")}
 	}
@@ -224,14 +234,14 @@ func (c *conn) publish(r *request) *reply {
 }
 
 // invoke runs one websocket-triggered function and carries out its effects.
-func (c *conn) invoke(name string, f interface {
+func (c *conn) invoke(ctx context.Context, name string, f interface {
 	Invoke(context.Context, *fn.Event) (*fn.Result, error)
 }, topic string, data []byte, claims map[string]any) *replyError {
 	ev := &fn.Event{
 		ID: id.New(), Type: "websocket.publish", Source: "websocket/" + topic, Subject: topic,
 		Time: time.Now().UTC(), Data: data, ContentType: "application/json", Attempt: 1, Claims: claims,
 	}
-	ctx := runtime.WithRequestID(c.ctx, ev.ID)
+	ctx = runtime.WithRequestID(ctx, ev.ID)
 	res, err := f.Invoke(ctx, ev)
 	if err == nil {
 		if c.hub.cfg.Effects == nil {

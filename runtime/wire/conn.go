@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -51,17 +52,21 @@ type Frame struct {
 // Conn is one side of a data path connection. Send is safe for concurrent use; ReadLoop is
 // called by exactly one goroutine.
 //
-// Senders write straight into a shared buffer under a lock, and whoever finds no other sender
-// waiting behind it flushes: under load many frames leave in one write, and an idle connection
-// pays no hand-off to a writer goroutine.
+// Senders write straight into a shared buffer under a lock. The sender that finds no other
+// sender queued behind it and no flush promised takes the flush on: it first yields the
+// processor once, so that the goroutines ready to run (other callers, other handlers
+// finishing) add their frames, then writes them all in one syscall. Under load many frames
+// leave in one write; an idle connection pays a yield that returns at once, and no hand-off
+// to a writer goroutine.
 type Conn struct {
 	c    net.Conn
 	done chan struct{}
 
-	waiting atomic.Int32 // senders queued for wmu
-	wmu     sync.Mutex
-	bw      *bufio.Writer
-	hdr     [HeaderSize]byte
+	waiting  atomic.Int32 // senders queued for wmu
+	wmu      sync.Mutex
+	bw       *bufio.Writer
+	hdr      [HeaderSize]byte
+	flushing bool // guarded by wmu: a sender has promised to flush what is buffered
 
 	closeOnce sync.Once
 	errMu     sync.Mutex
@@ -82,9 +87,9 @@ func (c *Conn) Send(f Frame) error {
 	c.waiting.Add(1)
 	c.wmu.Lock()
 	c.waiting.Add(-1)
-	defer c.wmu.Unlock()
 	select {
 	case <-c.done:
+		c.wmu.Unlock()
 		return ErrClosed
 	default:
 	}
@@ -95,9 +100,24 @@ func (c *Conn) Send(f Frame) error {
 	if err == nil {
 		_, err = c.bw.Write(f.Payload)
 	}
-	if err == nil && c.waiting.Load() == 0 {
-		err = c.bw.Flush()
+	if err != nil || c.flushing || c.waiting.Load() > 0 {
+		// Failed, or someone flushes after this frame: the promised flusher, or the next
+		// sender, which finds itself last or finds the promise.
+		c.wmu.Unlock()
+		return c.result(err)
 	}
+	c.flushing = true
+	c.wmu.Unlock()
+	runtime.Gosched()
+	c.wmu.Lock()
+	c.flushing = false
+	err = c.bw.Flush()
+	c.wmu.Unlock()
+	return c.result(err)
+}
+
+// result turns a write error into the connection's failure.
+func (c *Conn) result(err error) error {
 	if err != nil {
 		c.fail(fmt.Errorf("wire: write: %w", err))
 		return ErrClosed
