@@ -61,7 +61,7 @@ func (s *source) ack(t *token, id string) error {
 
 // Ack settles ds as done. Deliveries that complete, with every earlier one of their channel
 // already settled, a run from the oldest unsettled are acknowledged by one multiple ack;
-// the others one by one. A delivery whose channel died with a connection cannot be
+// the others wait a little for the run to reach them (see ledger). A delivery whose channel died with a connection cannot be
 // acknowledged: the error says so and the broker redelivers it.
 func (s *source) Ack(ctx context.Context, ds ...*triggers.Delivery) error {
 	var errs []error
@@ -87,14 +87,22 @@ func (s *source) Ack(ctx context.Context, ds ...*triggers.Delivery) error {
 // them with one frame. The broker numbers a channel's deliveries 1, 2, 3...; every tag up to
 // floor is settled, and done holds the settled tags above it. A multiple ack of tag N settles
 // every delivery up to N that is still outstanding, so it is sent only when all of those are
-// settled here, and N itself is outstanding (one of the batch).
+// settled here and N itself is outstanding. A settled delivery above the floor (an earlier one
+// is still being handled) waits up to ackDefer for the floor to reach it, so that one multiple
+// ack takes it too; after that it is acknowledged alone, so that a slow message does not hold
+// the others' acknowledgements, and with them the prefetch window.
 type ledger struct {
 	ch *amqp091.Channel
 
-	mu    sync.Mutex
-	floor uint64
-	done  map[uint64]struct{}
+	mu       sync.Mutex
+	floor    uint64
+	done     map[uint64]struct{}
+	deferred []uint64    // settled above the floor, not yet acknowledged
+	timer    *time.Timer // acknowledges deferred ones alone when it fires
 }
+
+// ackDefer is how long a settled delivery may wait for the ones before it to settle.
+const ackDefer = 10 * time.Millisecond
 
 // settle records tags as settled and returns the new floor. Called with l.mu held.
 func (l *ledger) settle(tags ...uint64) uint64 {
@@ -120,24 +128,62 @@ func (l *ledger) ackOne(tag uint64) error {
 	return l.ch.Ack(tag, false)
 }
 
-// ack acknowledges tags: those at or below the new floor with one multiple ack of the
-// highest of them, the rest one by one.
+// ack acknowledges tags, with the deferred ones the floor has reached meanwhile, by one
+// multiple ack of the highest at or below the new floor; the rest wait (see ledger).
 func (l *ledger) ack(tags []uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	floor := l.settle(tags...)
 	var top uint64
-	for _, tag := range tags {
-		if tag <= floor {
-			top = max(top, tag)
-		} else if err := l.ch.Ack(tag, false); err != nil {
-			return err
+	var rest []uint64
+	for _, group := range [][]uint64{l.deferred, tags} {
+		for _, tag := range group {
+			if tag <= floor {
+				top = max(top, tag)
+			} else {
+				rest = append(rest, tag)
+			}
 		}
+	}
+	l.deferred = rest
+	if len(rest) > 0 && l.timer == nil {
+		l.timer = time.AfterFunc(ackDefer, l.expire)
 	}
 	if top == 0 {
 		return nil
 	}
 	return l.ch.Ack(top, true)
+}
+
+// expire acknowledges, one by one, the deliveries that waited ackDefer.
+func (l *ledger) expire() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.timer = nil
+	l.ackDeferred()
+}
+
+// flush acknowledges what waits now: before the channel closes, which would return it.
+func (l *ledger) flush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+	}
+	return l.ackDeferred()
+}
+
+// ackDeferred acknowledges the deferred deliveries alone. Called with l.mu held.
+func (l *ledger) ackDeferred() error {
+	var err error
+	for _, tag := range l.deferred {
+		if aerr := l.ch.Ack(tag, false); aerr != nil && err == nil {
+			err = aerr
+		}
+	}
+	l.deferred = nil
+	return err
 }
 
 // Retry publishes a copy of d, one attempt further, to the delay queue of the delay's

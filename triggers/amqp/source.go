@@ -290,6 +290,10 @@ func (s *source) appendLive(out []*triggers.Delivery, sub *subscription, d *amqp
 // Close stops consuming: the channel closes, so the broker requeues the unsettled
 // deliveries. It is idempotent.
 func (s *source) Close() error {
+	// Deliveries settled but not yet acknowledged would come back when the channel closes.
+	if sub, _ := s.current(); sub != nil {
+		_ = sub.acks.flush()
+	}
 	s.cancel()
 	s.wg.Wait()
 	s.q.mu.Lock()

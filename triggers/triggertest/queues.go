@@ -3,6 +3,7 @@ package triggertest
 import (
 	"context"
 	"errors"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -127,6 +128,27 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 			t.Fatalf("after acks in any order, redelivered %v, want [m-4 m-6]", ids)
 		}
 		expectNothing(t, next, 500*time.Millisecond)
+	})
+
+	t.Run("AckDoesNotWaitForEarlierDeliveries", func(t *testing.T) {
+		// With a prefetch of 2 the third message comes only once one of the first two is
+		// acknowledged: acking the second while the first is still held must free its slot.
+		q := newQueues(t)
+		name := unique(t, "q")
+		src := open(t, q, triggers.QueueOptions{Queue: name, Prefetch: 2})
+		publish(t, q, name, msgs("m", 3)...)
+		got := receiveN(t, ctxFor(t, 10*time.Second), src, 2)
+		sort.Slice(got, func(i, j int) bool { return got[i].ID < got[j].ID })
+		if err := src.Ack(ctxFor(t, 5*time.Second), got[1]); err != nil {
+			t.Fatal(err)
+		}
+		third := receiveN(t, ctxFor(t, 10*time.Second), src, 1)
+		if third[0].ID != "m-2" {
+			t.Fatalf("got %s, want m-2", third[0].ID)
+		}
+		if err := src.Ack(ctxFor(t, 5*time.Second), got[0], third[0]); err != nil {
+			t.Fatal(err)
+		}
 	})
 
 	t.Run("RetryRedeliversLaterWithoutBlocking", func(t *testing.T) {
