@@ -220,19 +220,25 @@ func (c *Consumer) handleBatch(b BatchInvoker, ds []*triggers.Delivery, release 
 	defer cancel()
 	results, errs := b.InvokeBatch(ctx, evs, parents)
 	var wg sync.WaitGroup
+	var done []*triggers.Delivery
 	for k, d := range run {
 		res, err := results[k], errs[k]
 		if err == nil && d.ReplyTo == "" && (res == nil || len(res.Emitted)+len(res.Notified) == 0) {
-			c.Stats.Handled.Add(1)
-			c.acks.ack(d)
+			done = append(done, d)
 			spans[k].End()
-			release()
 			continue
 		}
 		wg.Go(func() {
 			defer release()
 			endSpan(spans[k], c.settle(trace.ContextWithSpan(ctx, spans[k]), d, evs[k], res, err))
 		})
+	}
+	if len(done) > 0 {
+		c.Stats.Handled.Add(int64(len(done)))
+		c.acks.ack(done...)
+		for range done {
+			release()
+		}
 	}
 	wg.Wait()
 }
@@ -386,30 +392,31 @@ func Backoff(base time.Duration, attempt int) time.Duration {
 type ackBatcher struct {
 	src  triggers.Source
 	log  *slog.Logger
-	in   chan *triggers.Delivery
+	in   chan []*triggers.Delivery
 	once sync.Once
 }
 
 func newAckBatcher(src triggers.Source, log *slog.Logger) *ackBatcher {
-	return &ackBatcher{src: src, log: log, in: make(chan *triggers.Delivery, 1024)}
+	return &ackBatcher{src: src, log: log, in: make(chan []*triggers.Delivery, 1024)}
 }
 
-func (a *ackBatcher) ack(d *triggers.Delivery) { a.in <- d }
+// ack queues ds for acknowledgement; ds is not touched after.
+func (a *ackBatcher) ack(ds ...*triggers.Delivery) { a.in <- ds }
 
 func (a *ackBatcher) close() { a.once.Do(func() { close(a.in) }) }
 
 func (a *ackBatcher) run() {
 	batch := make([]*triggers.Delivery, 0, 256)
-	for d := range a.in {
-		batch = append(batch[:0], d)
+	for ds := range a.in {
+		batch = append(batch[:0], ds...)
 	more:
 		for len(batch) < cap(batch) {
 			select {
-			case d, ok := <-a.in:
+			case ds, ok := <-a.in:
 				if !ok {
 					break more
 				}
-				batch = append(batch, d)
+				batch = append(batch, ds...)
 			default:
 				break more
 			}
