@@ -24,6 +24,8 @@ import (
 type dataServer struct {
 	handler  Handler
 	function string
+	// avg is the recent average time of a handler call, in nanoseconds (see chunk).
+	avg atomic.Int64
 }
 
 // accept serves the gateway's one connection, then removes the socket so no one else can dial.
@@ -152,18 +154,49 @@ func (s *dataServer) runBatch(conn *wire.Conn, pool *workers, f wire.Frame, regi
 		}
 		s.reply(conn, wire.KindBatchResponse, id, out)
 	}
-	for i, req := range reqs {
-		if req == nil {
-			finish()
-			continue
-		}
-		ctx := s.invocationContext(base, req)
+	// Events run in chunks, each chunk on one worker in turn: one event a chunk while
+	// handlers take long (they must not wait for each other), more while they are quick,
+	// when handing each to a worker of its own would cost more than the handler.
+	chunk := s.chunk()
+	for start := 0; start < len(reqs); start += chunk {
+		part := reqs[start:min(start+chunk, len(reqs))]
 		pool.run(func() {
-			resps[i] = s.run(ctx, req.ev)
-			finish()
+			for k, req := range part {
+				if req != nil {
+					resps[start+k] = s.timed(s.invocationContext(base, req), req.ev)
+				}
+				finish()
+			}
 		})
 	}
 	finish()
+}
+
+// slowHandler is the recent average handler time from which every event of a batch gets a
+// worker of its own; the average starts there.
+const slowHandler = 50 * time.Microsecond
+
+// chunk is how many events of a batch one worker runs in turn, from how long handlers took
+// lately: 1 from slowHandler up, 4 from 10 µs, else 16. A handler that turns slow delays at
+// most the rest of its chunk, and the next batches run one event a worker again.
+func (s *dataServer) chunk() int {
+	switch avg := time.Duration(s.avg.Load()); {
+	case avg >= slowHandler:
+		return 1
+	case avg >= 10*time.Microsecond:
+		return 4
+	}
+	return 16
+}
+
+// timed runs an invocation and folds its time into the recent average (weight 1/8).
+func (s *dataServer) timed(ctx context.Context, ev *Event) []byte {
+	began := time.Now()
+	resp := s.run(ctx, ev)
+	took := int64(time.Since(began))
+	avg := s.avg.Load()
+	s.avg.Store(avg + (took-avg)/8)
+	return resp
 }
 
 func (s *dataServer) reply(conn *wire.Conn, kind byte, id uint64, payload []byte) {

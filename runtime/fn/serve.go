@@ -83,6 +83,8 @@ func (s *controlServer) Open(_ context.Context, req *pb.OpenRequest) (*pb.OpenRe
 		}
 		// The socket file is unlinked once the gateway is connected: nobody else may dial it.
 		srv := &dataServer{handler: s.handler, function: req.GetFunction()}
+		// Until handlers have shown they are quick, each event of a batch gets a worker.
+		srv.avg.Store(int64(slowHandler))
 		go srv.accept(ln, dir)
 	})
 	if s.err != nil {
