@@ -147,7 +147,7 @@ func (s *Server) adminInvoke(c *fiber.Ctx) error {
 		ID: requestID(c), Source: "invoke", Time: time.Now().UTC(), Data: body,
 		ContentType: string(c.Request().Header.ContentType()), Attempt: 1, Headers: requestHeaders(c),
 	}
-	ctx, span := startCall(c, runtime.TriggerAdmin, "/admin/v1/functions/{name}/invoke")
+	ctx, span := startCall(adminCalls, c, "/admin/v1/functions/{name}/invoke")
 	defer endCall(c, span)
 	if s.cfg.Async != nil && wantsAsync("allowed", c.Get("Prefer")) {
 		return s.invokeAsync(ctx, c, f, ev)

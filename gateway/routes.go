@@ -65,7 +65,7 @@ func (s *Server) invoke(c *fiber.Ctx) error {
 		}
 		return notFound(c, path)
 	}
-	ctx, span := startCall(c, runtime.TriggerHTTP, rt.trigger.Path)
+	ctx, span := startCall(httpCalls, c, rt.trigger.Path)
 	defer endCall(c, span)
 	var claims map[string]any
 	if rt.trigger.Auth == "jwt" {

@@ -135,9 +135,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.WS != nil {
 		if cfg.WSConnectLimit != nil {
-			s.app.Get("/ws", cfg.WSConnectLimit.Middleware(cfg.ClientIP, "WebSocket connects"), cfg.WS.Handler())
+			cfg.WS.Mount(s.app, cfg.WSConnectLimit.Middleware(cfg.ClientIP, "WebSocket connects"))
 		} else {
-			s.app.Get("/ws", cfg.WS.Handler())
+			cfg.WS.Mount(s.app)
 		}
 	}
 	// The function routes and their async replies: CORS first, so that a 429 is readable by

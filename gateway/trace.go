@@ -13,14 +13,19 @@ import (
 	"github.com/edgefn/edgefn/runtime"
 )
 
+// The contexts calls start from, made once: they name the trigger kind for the metrics.
+var (
+	httpCalls  = runtime.WithTrigger(context.Background(), runtime.TriggerHTTP)
+	adminCalls = runtime.WithTrigger(context.Background(), runtime.TriggerAdmin)
+)
+
 // startCall starts the server span of an HTTP call of a function: a child of the caller's
 // traceparent header when it sends one. The context it returns names the trigger kind for the
 // runtime's metrics, and is what the invocation, its effects and an async submission run
 // under, so that one trace follows the call through everything it causes.
-func startCall(c *fiber.Ctx, trigger, route string) (context.Context, trace.Span) {
-	ctx := runtime.WithTrigger(context.Background(), trigger)
-	ctx = tracectx.WithRemote(ctx, c.Get("Traceparent"))
-	ctx, span := telemetry.Start(ctx, c.Method()+" "+route, trace.WithSpanKind(trace.SpanKindServer))
+func startCall(base context.Context, c *fiber.Ctx, route string) (context.Context, trace.Span) {
+	ctx := tracectx.WithRemote(base, c.Get("Traceparent"))
+	ctx, span := telemetry.Start(ctx, trace.SpanKindServer, c.Method(), " ", route)
 	if span.IsRecording() {
 		// Copies: the request's memory is reused after the handler returns.
 		span.SetAttributes(attribute.String("http.request.method", c.Method()),

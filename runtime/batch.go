@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/edgefn/edgefn/internal/tracectx"
 	"github.com/edgefn/edgefn/runtime/fn"
 	"github.com/edgefn/edgefn/runtime/wire"
 )
@@ -25,7 +26,7 @@ type outcome struct {
 	err error
 
 	span        trace.Span   // in: the event's invocation span; nil when not traced
-	traceparent string       // in: for the plugin; "" gives it the batch's
+	traceparent string       // in: for the plugin; "" when the event is not traced
 	ran         handlerTimes // out: when the plugin ran the handler
 }
 
@@ -47,32 +48,21 @@ func (f *Function) InvokeBatch(ctx context.Context, evs []*fn.Event, parents []c
 			parent = parents[k]
 		}
 		ectx, span := f.startInvoke(parent, ev)
-		out[k].span, out[k].traceparent = span, pluginTraceparent(ectx)
+		out[k].span, out[k].traceparent = span, tracectx.Traceparent(ectx)
 	}
-	for {
-		v := f.current.Load()
-		if v == nil {
-			fillOutcomes(out, nil, ErrNotFound)
-			break
-		}
-		if v.acquire() {
-			f.invocations.Add(int64(len(evs)))
-			start := time.Now()
-			invokeBatch(ctx, v.chain, evs, out)
-			v.release()
-			f.recordBatch(ctx, out, time.Since(start))
-			for _, o := range out {
-				if countsAsFailure(o.err) {
-					f.failures.Add(1)
-				}
+	if v, err := f.hold(); err != nil {
+		fillOutcomes(out, nil, err)
+		f.recordBatch(ctx, out, 0)
+	} else {
+		f.invocations.Add(int64(len(evs)))
+		start := time.Now()
+		invokeBatch(ctx, v.chain, evs, out)
+		v.release()
+		f.recordBatch(ctx, out, time.Since(start))
+		for _, o := range out {
+			if countsAsFailure(o.err) {
+				f.failures.Add(1)
 			}
-			break
-		}
-		// v is draining: a newer version was published before it started to, or the
-		// function was deleted; load again.
-		if f.current.Load() == v {
-			fillOutcomes(out, nil, ErrNotFound)
-			break
 		}
 	}
 	results, errs := make([]*fn.Result, len(out)), make([]error, len(out))

@@ -49,28 +49,37 @@ func (f *Function) Manifest() *manifest.Function {
 
 // Invoke runs ev on the current version.
 func (f *Function) Invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
+	v, err := f.hold()
+	if err != nil {
+		f.record(ctx, err, 0)
+		return nil, err
+	}
+	f.invocations.Add(1)
+	start := time.Now()
+	sctx, span := f.startInvoke(ctx, ev)
+	res, err := v.invoke(sctx, ev)
+	endInvoke(span, err)
+	f.record(ctx, err, time.Since(start))
+	if countsAsFailure(err) {
+		f.failures.Add(1)
+	}
+	return res, err
+}
+
+// hold returns the current version with a hold on it for one invocation (or batch), or
+// ErrNotFound once the function is deleted.
+func (f *Function) hold() (*version, error) {
 	for {
 		v := f.current.Load()
 		if v == nil {
-			f.record(ctx, ErrNotFound, 0)
 			return nil, ErrNotFound
 		}
 		if v.acquire() {
-			f.invocations.Add(1)
-			start := time.Now()
-			sctx, span := f.startInvoke(ctx, ev)
-			res, err := v.invoke(sctx, ev)
-			endInvoke(span, err)
-			f.record(ctx, err, time.Since(start))
-			if countsAsFailure(err) {
-				f.failures.Add(1)
-			}
-			return res, err
+			return v, nil
 		}
 		// v is draining: a newer version was published before it started to, or the
 		// function was deleted; load again.
 		if f.current.Load() == v {
-			f.record(ctx, ErrNotFound, 0)
 			return nil, ErrNotFound
 		}
 	}

@@ -309,7 +309,7 @@ func (h *Host) changed() {
 	all := h.sortedLocked()
 	h.all.Store(&all)
 	if h.cfg.OnChange != nil {
-		h.cfg.OnChange(h.sortedLocked())
+		h.cfg.OnChange(all)
 	}
 }
 

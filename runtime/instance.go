@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
+	"github.com/edgefn/edgefn/internal/tracectx"
 	"github.com/edgefn/edgefn/runtime/fn"
 	pb "github.com/edgefn/edgefn/runtime/proto"
 	"github.com/edgefn/edgefn/runtime/wire"
@@ -154,7 +155,7 @@ func (i *instance) invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 		deadline = d.UnixNano()
 	}
 	bp := getBuffer()
-	payload, err := appendRequest((*bp)[:0], ev, deadline, pluginTraceparent(ctx), RequestID(ctx))
+	payload, err := appendRequest((*bp)[:0], ev, deadline, tracectx.Traceparent(ctx), RequestID(ctx))
 	*bp = payload
 	if err != nil {
 		putBuffer(bp)
@@ -222,11 +223,7 @@ func (i *instance) invokeBatch(ctx context.Context, evs []*fn.Event, out []outco
 	payload := (*bp)[:0]
 	sent := make([]int, 0, len(evs)) // which of evs the frame carries, in its order
 	for k, ev := range evs {
-		tp := out[k].traceparent
-		if tp == "" {
-			tp = pluginTraceparent(ctx)
-		}
-		req, err := appendRequest((*sp)[:0], ev, deadline, tp, rid)
+		req, err := appendRequest((*sp)[:0], ev, deadline, out[k].traceparent, rid)
 		*sp = req
 		if err != nil {
 			// An event that cannot be encoded fails alone; the batch goes on without it.

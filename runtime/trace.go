@@ -8,7 +8,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/edgefn/edgefn/internal/telemetry"
-	"github.com/edgefn/edgefn/internal/tracectx"
 	"github.com/edgefn/edgefn/runtime/fn"
 )
 
@@ -20,7 +19,7 @@ import (
 
 // startInvoke starts the invocation span of f for ev under parent.
 func (f *Function) startInvoke(parent context.Context, ev *fn.Event) (context.Context, trace.Span) {
-	ctx, span := telemetry.Start(parent, f.spanName)
+	ctx, span := telemetry.Start(parent, trace.SpanKindInternal, f.spanName)
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("edgefn.function", f.name),
 			attribute.String("edgefn.trigger", triggerOf(parent)),
@@ -43,10 +42,7 @@ func recordHandler(ctx context.Context, function string, t handlerTimes) {
 	if t.started == 0 || !trace.SpanFromContext(ctx).IsRecording() {
 		return
 	}
-	_, span := telemetry.Start(ctx, "handle "+function, trace.WithSpanKind(trace.SpanKindServer),
+	_, span := telemetry.Tracer().Start(ctx, "handle "+function, trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithTimestamp(time.Unix(0, t.started)))
 	span.End(trace.WithTimestamp(time.Unix(0, t.finished)))
 }
-
-// pluginTraceparent is the traceparent the plugin gets: the span of ctx.
-func pluginTraceparent(ctx context.Context) string { return tracectx.Traceparent(ctx) }

@@ -14,24 +14,30 @@ import (
 
 var errNoEffects = errors.New("no effects backend: the function's events cannot be published")
 
-// Handler returns the Fiber handler of GET /ws. Requests that are not WebSocket upgrades
-// (or carry a bad Sec-WebSocket-Version or Sec-WebSocket-Key) get 426; an Origin that is
-// not allowed gets 403.
+// Mount serves GET /ws on app, after the handlers given (rate limits, say). It also sets the
+// app's fasthttp server to keep hijacked connections, which the upgrade needs to hand
+// fasthttp's request context and buffers back at once (upgrade.go); it matters to hijacked
+// connections only, and only /ws hijacks. Call it before the app serves.
+func (h *Hub) Mount(app *fiber.App, before ...fiber.Handler) {
+	app.Server().KeepHijackedConns = true
+	app.Get("/ws", append(before, h.handle)...)
+}
+
+// handle serves GET /ws. Requests that are not WebSocket upgrades (or carry a bad
+// Sec-WebSocket-Version or Sec-WebSocket-Key) get 426; an Origin that is not allowed gets 403.
 //
 // The upgrade is done here rather than by gofiber/contrib/websocket, on the same
 // fasthttp/websocket library, so that an idle connection keeps nothing of its HTTP request:
 // contrib copies every header, cookie and query argument into maps of its own, and holds
 // fasthttp's request context and read buffer until the connection ends. See upgrade.go.
-func (h *Hub) Handler() fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		if !websocket.FastHTTPIsWebSocketUpgrade(c.Context()) {
-			return fiber.NewError(fiber.StatusUpgradeRequired, "GET /ws expects a WebSocket upgrade")
-		}
-		if !h.originAllowed(c.Get(fiber.HeaderOrigin), string(c.Request().Host())) {
-			return fiber.NewError(fiber.StatusForbidden, "origin not allowed")
-		}
-		return h.upgrade(c)
+func (h *Hub) handle(c *fiber.Ctx) error {
+	if !websocket.FastHTTPIsWebSocketUpgrade(c.Context()) {
+		return fiber.NewError(fiber.StatusUpgradeRequired, "GET /ws expects a WebSocket upgrade")
 	}
+	if !h.originAllowed(c.Get(fiber.HeaderOrigin), string(c.Request().Host())) {
+		return fiber.NewError(fiber.StatusForbidden, "origin not allowed")
+	}
+	return h.upgrade(c)
 }
 
 // originAllowed checks a browser's Origin: the configured list, or else the same host.

@@ -116,11 +116,6 @@ type Hub struct {
 	rules    atomic.Pointer[[]*manifest.TopicRule]
 	triggers atomic.Pointer[[]wsTrigger]
 
-	// keepHijacked holds a *sync.Once per fasthttp server the handler runs on, which sets
-	// its KeepHijackedConns at the first upgrade: connections outlive their hijack handler
-	// (upgrade.go).
-	keepHijacked sync.Map
-
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
 	closing bool

@@ -17,7 +17,7 @@ import (
 func serveHub(t *testing.T, h *Hub) string {
 	t.Helper()
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	app.Get("/ws", h.Handler())
+	h.Mount(app)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -213,8 +213,8 @@ func (c *conn) publish(r *request) *reply {
 	data := []byte(r.Data) // json.RawMessage holds a copy of the frame's bytes
 	// A client publish is a server span of its own: its functions' invocations and the
 	// notifications they push are its children.
-	pctx, span := telemetry.Start(runtime.WithTrigger(c.ctx, runtime.TriggerWebSocket), "websocket publish "+r.Topic,
-		trace.WithSpanKind(trace.SpanKindServer))
+	pctx, span := telemetry.Start(runtime.WithTrigger(c.ctx, runtime.TriggerWebSocket), trace.SpanKindServer,
+		"websocket publish ", r.Topic)
 	defer span.End()
 	for _, f := range c.hub.matchTriggers(r.Topic) {
 		if rerr := c.invoke(pctx, f.Name(), f, r.Topic, data, claims); rerr != nil {

@@ -24,7 +24,7 @@ import (
 //     Conn only through an upgrade; a stand-in ResponseWriter, handshake, hands it the
 //     socket, and it writes the 101 answer), starts the connection's goroutine and returns. fasthttp then releases its request
 //     context and its read buffer (16 KiB, one touched page) to its pools; that needs its
-//     KeepHijackedConns, which only matters to hijacked connections, and only /ws hijacks.
+//     KeepHijackedConns, which Mount sets.
 //
 // The websocket.Conn writes through a wire (wire.go), which lets a publication be written
 // straight from the fan-out when the socket takes it at once.
@@ -53,12 +53,6 @@ func (h *Hub) upgrade(c *fiber.Ctx) error {
 	key = strings.Clone(key)
 	token := strings.Clone(c.Query("token"))
 	ip := strings.Clone(c.IP())
-	srv := c.App().Server()
-	once, ok := h.keepHijacked.Load(srv)
-	if !ok {
-		once, _ = h.keepHijacked.LoadOrStore(srv, new(sync.Once))
-	}
-	once.(*sync.Once).Do(func() { srv.KeepHijackedConns = true })
 	ctx := c.Context()
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(hc net.Conn) {

@@ -9,8 +9,11 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/edgefn/edgefn/internal/tracectx"
 )
 
 func TestOffWithoutAnEndpoint(t *testing.T) {
@@ -23,6 +26,12 @@ func TestOffWithoutAnEndpoint(t *testing.T) {
 	t.Setenv("OTEL_TRACES_EXPORTER", "none")
 	if Enabled() {
 		t.Fatal("tracing on with OTEL_TRACES_EXPORTER=none")
+	}
+	// Off, Start passes the caller's trace context on and starts nothing.
+	ctx := tracectx.WithRemote(context.Background(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	got, span := Start(ctx, trace.SpanKindServer, "GET ", "/x")
+	if got != ctx || span.IsRecording() || tracectx.Traceparent(got) != tracectx.Traceparent(ctx) {
+		t.Fatalf("Start while tracing is off made a span or lost the caller's trace (%v)", span.SpanContext())
 	}
 	t.Setenv("OTEL_TRACES_EXPORTER", "")
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
@@ -57,7 +66,7 @@ func TestSetupExportsOverOTLP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, span := Start(context.Background(), "test span")
+	_, span := Start(context.Background(), trace.SpanKindInternal, "test ", "span")
 	if !span.IsRecording() {
 		t.Fatal("the span does not record once Setup installed the exporter")
 	}

@@ -53,7 +53,7 @@ func (e *Effects) Apply(ctx context.Context, function string, cause *fn.Event, r
 		if m.Queue {
 			kind, publish = "queue", e.publishQueue
 		}
-		pctx, span := startPublish(ctx, "publish "+kind+"/"+m.Target, msg.ID)
+		pctx, span := startPublish(ctx, msg.ID, "publish ", kind, "/", m.Target)
 		msg.Traceparent = tracectx.Traceparent(pctx)
 		err := publish(pctx, m.Target, msg)
 		endSpan(span, err)
@@ -65,7 +65,7 @@ func (e *Effects) Apply(ctx context.Context, function string, cause *fn.Event, r
 		if e.Notifier == nil {
 			return fmt.Errorf("notify %s: WebSocket notifications are not available", n.Topic)
 		}
-		pctx, span := startPublish(ctx, "notify "+n.Topic, "")
+		pctx, span := startPublish(ctx, "", "notify ", n.Topic)
 		err := e.Notifier.Notify(pctx, n.Topic, n.Data)
 		endSpan(span, err)
 		if err != nil {

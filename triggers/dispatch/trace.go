@@ -21,7 +21,7 @@ import (
 // startDelivery starts the consumer span of d under the producer's trace context.
 func (c *Consumer) startDelivery(d *triggers.Delivery) (context.Context, trace.Span) {
 	ctx := tracectx.WithRemote(c.base, d.Traceparent)
-	ctx, span := telemetry.Start(ctx, c.spanName, trace.WithSpanKind(trace.SpanKindConsumer))
+	ctx, span := telemetry.Start(ctx, trace.SpanKindConsumer, c.spanName)
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("messaging.destination.name", c.cfg.EventSource),
 			attribute.String("messaging.message.id", d.ID), attribute.Int("edgefn.attempt", d.Attempt),
@@ -30,9 +30,9 @@ func (c *Consumer) startDelivery(d *triggers.Delivery) (context.Context, trace.S
 	return ctx, span
 }
 
-// startPublish starts a producer span under ctx's.
-func startPublish(ctx context.Context, name, messageID string) (context.Context, trace.Span) {
-	ctx, span := telemetry.Start(ctx, name, trace.WithSpanKind(trace.SpanKindProducer))
+// startPublish starts a producer span under ctx's, named by the parts of name.
+func startPublish(ctx context.Context, messageID string, name ...string) (context.Context, trace.Span) {
+	ctx, span := telemetry.Start(ctx, trace.SpanKindProducer, name...)
 	if span.IsRecording() && messageID != "" {
 		span.SetAttributes(attribute.String("messaging.message.id", messageID))
 	}
