@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/rand"
 	"net/http"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -198,5 +200,11 @@ func TestHTTPEnvironmentIsOnlyTheManifests(t *testing.T) {
 	}
 	if !strings.Contains(joined, "VERSION=1") {
 		t.Fatalf("the manifest's env is missing:\n%s", joined)
+	}
+	// With no GOMAXPROCS in its env, the plugin's scheduler takes half the processors.
+	var info struct{ Procs int }
+	do(t, "GET", g.URL+"/t/info", nil).JSON(t, &info)
+	if want := max(1, runtime.GOMAXPROCS(0)/2); os.Getenv("GOMAXPROCS") == "" && info.Procs != want {
+		t.Fatalf("the plugin runs with GOMAXPROCS %d, want half of %d: %d", info.Procs, runtime.GOMAXPROCS(0), want)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,6 +41,7 @@ func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
 		return fn.JSON(200, map[string]any{
 			"version": os.Getenv("VERSION"), "pid": os.Getpid(), "params": ev.Params,
 			"query": ev.Query, "claims": ev.Claims, "attempt": ev.Attempt, "source": ev.Source,
+			"procs": runtime.GOMAXPROCS(0),
 		}), nil
 	case "env":
 		env := os.Environ()

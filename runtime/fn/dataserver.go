@@ -49,37 +49,33 @@ func (s *dataServer) serve(c net.Conn) {
 		mu      sync.Mutex
 		cancels = make(map[uint64]context.CancelFunc)
 	)
+	finished := func(id uint64) {
+		mu.Lock()
+		delete(cancels, id)
+		mu.Unlock()
+	}
+	// Requests that arrived together wait in gathered until the last of them is read, then run
+	// in chunks as a batch's events do (see chunk).
+	var gathered []call
 	conn.ReadLoop(func(f wire.Frame) {
 		switch f.Kind {
 		case wire.KindRequest:
 			req, err := decodeRequest(f.Payload)
 			if err != nil {
 				s.reply(conn, wire.KindResponse, f.ID, appendFailure(nil, wire.FailureBadRequest, 0, "decode request: "+err.Error()))
-				return
+				break
 			}
 			ctx, cancel := s.context(req)
 			mu.Lock()
 			cancels[f.ID] = cancel
 			mu.Unlock()
-			id := f.ID
-			pool.run(func() {
-				resp := s.run(ctx, req.ev)
-				mu.Lock()
-				delete(cancels, id)
-				mu.Unlock()
-				cancel()
-				s.reply(conn, wire.KindResponse, id, resp)
-			})
+			gathered = append(gathered, call{id: f.ID, ctx: ctx, cancel: cancel, ev: req.ev})
 		case wire.KindBatchRequest:
 			s.runBatch(conn, pool, f, func(cancel context.CancelFunc) {
 				mu.Lock()
 				cancels[f.ID] = cancel
 				mu.Unlock()
-			}, func() {
-				mu.Lock()
-				delete(cancels, f.ID)
-				mu.Unlock()
-			})
+			}, func() { finished(f.ID) })
 		case wire.KindCancel:
 			mu.Lock()
 			cancel := cancels[f.ID]
@@ -88,12 +84,86 @@ func (s *dataServer) serve(c net.Conn) {
 				cancel()
 			}
 		}
+		if chunk := s.chunk(); len(gathered) >= chunk || (!f.More && len(gathered) > 0) {
+			calls := gathered[:min(chunk, len(gathered)):min(chunk, len(gathered))]
+			gathered = gathered[len(calls):]
+			pool.run(func() { s.runCalls(conn, pool, calls, finished) })
+		}
 	})
 	mu.Lock()
 	for _, cancel := range cancels {
 		cancel()
 	}
 	mu.Unlock()
+}
+
+// call is one invocation of a KindRequest frame.
+type call struct {
+	id     uint64
+	ctx    context.Context
+	cancel context.CancelFunc
+	ev     *Event
+}
+
+// rescueAfter is how long a worker may spend on a chunk of calls before the calls it has not
+// started move to workers of their own: a handler that turns slow holds the rest of its chunk
+// that long at most.
+const rescueAfter = 500 * time.Microsecond
+
+// runCalls runs calls in turn on this worker and sends their answers together, unless the
+// chunk outlives rescueAfter: then the answers ready so far leave at once, each later one as
+// soon as it is ready, and the calls not yet started run on workers of their own.
+func (s *dataServer) runCalls(conn *wire.Conn, pool *workers, calls []call, finished func(id uint64)) {
+	answer := func(c call) wire.Frame {
+		resp := s.timed(c.ctx, c.ev)
+		finished(c.id)
+		c.cancel()
+		return wire.Frame{Kind: wire.KindResponse, ID: c.id, Payload: fitted(resp)}
+	}
+	if len(calls) == 1 {
+		_ = conn.Send(answer(calls[0]))
+		return
+	}
+	var (
+		next    atomic.Int32 // calls[next] is the next call to start
+		mu      sync.Mutex
+		frames  = make([]wire.Frame, 0, len(calls))
+		rescued bool
+	)
+	claim := func() (call, bool) {
+		if k := int(next.Add(1)) - 1; k < len(calls) {
+			return calls[k], true
+		}
+		return call{}, false
+	}
+	rescue := time.AfterFunc(rescueAfter, func() {
+		mu.Lock()
+		rescued = true
+		ready := frames
+		frames = nil
+		mu.Unlock()
+		_ = conn.SendAll(ready)
+		for c, ok := claim(); ok; c, ok = claim() {
+			pool.run(func() { _ = conn.Send(answer(c)) })
+		}
+	})
+	for c, ok := claim(); ok; c, ok = claim() {
+		f := answer(c)
+		mu.Lock()
+		if !rescued {
+			frames = append(frames, f)
+			mu.Unlock()
+			continue
+		}
+		mu.Unlock()
+		_ = conn.Send(f)
+	}
+	if rescue.Stop() {
+		_ = conn.SendAll(frames) // the timer never ran: frames holds every answer
+		return
+	}
+	// The rescue ran or runs: it sends what frames held when it took it; what this worker
+	// finished after that it sent itself.
 }
 
 // runBatch runs every invocation of a batch frame on its own worker and answers them all in one
@@ -172,13 +242,15 @@ func (s *dataServer) runBatch(conn *wire.Conn, pool *workers, f wire.Frame, regi
 	finish()
 }
 
-// slowHandler is the recent average handler time from which every event of a batch gets a
-// worker of its own; the average starts there.
+// slowHandler is the recent average handler time from which every call, and every event of a
+// batch, gets a worker of its own; the average starts there.
 const slowHandler = 50 * time.Microsecond
 
-// chunk is how many events of a batch one worker runs in turn, from how long handlers took
-// lately: 1 from slowHandler up, 4 from 10 µs, else 16. A handler that turns slow delays at
-// most the rest of its chunk, and the next batches run one event a worker again.
+// chunk is how many events of a batch, or calls that arrived together, one worker runs in
+// turn, from how long handlers took lately: 1 from slowHandler up, 4 from 10 µs, else 16.
+// Handing each to a worker of its own would cost more than such handlers. A handler that turns
+// slow delays at most the rest of its batch's chunk (a call's chunk: rescueAfter), and the
+// next ones run one a worker again.
 func (s *dataServer) chunk() int {
 	switch avg := time.Duration(s.avg.Load()); {
 	case avg >= slowHandler:
@@ -200,13 +272,18 @@ func (s *dataServer) timed(ctx context.Context, ev *Event) []byte {
 }
 
 func (s *dataServer) reply(conn *wire.Conn, kind byte, id uint64, payload []byte) {
-	err := conn.Send(wire.Frame{Kind: kind, ID: id, Payload: payload})
-	if errors.Is(err, wire.ErrTooLarge) {
-		// Over the frame limit the gateway would drop the whole connection: fail this call only
-		// (a batch's answers together: the host then retries each message on its own).
-		msg := fmt.Sprintf("response of %d bytes exceeds the limit of %d", len(payload), wire.MaxPayload)
-		_ = conn.Send(wire.Frame{Kind: kind, ID: id, Payload: appendFailure(nil, wire.FailureError, 0, msg)})
+	_ = conn.Send(wire.Frame{Kind: kind, ID: id, Payload: fitted(payload)})
+}
+
+// fitted returns payload, or in its place a failure when it is over the frame limit: the
+// gateway would drop the whole connection for it, so only this call fails (a batch's answers
+// together: the host then retries each message on its own).
+func fitted(payload []byte) []byte {
+	if len(payload) <= wire.MaxPayload {
+		return payload
 	}
+	msg := fmt.Sprintf("response of %d bytes exceeds the limit of %d", len(payload), wire.MaxPayload)
+	return appendFailure(nil, wire.FailureError, 0, msg)
 }
 
 // invocation is what a handler's ctx knows of its invocation; fn.Logger builds the logger from

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"sync"
 
@@ -30,6 +31,13 @@ func Serve(h Handler) {
 	// less often than Go's default, unless the manifest's env sets GOGC.
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(gcPercent)
+	}
+	// The plugin shares the machine with the gateway, which parses, routes and answers every
+	// call it runs: by default its scheduler gets half the processors, unless the manifest's env
+	// sets GOMAXPROCS (functions that need more CPU than that scale with instances). On a small
+	// machine this keeps idle processors from spinning for work the gateway is doing.
+	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
+		runtime.GOMAXPROCS(max(1, runtime.GOMAXPROCS(0)/2))
 	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: wire.Handshake,
@@ -83,7 +91,8 @@ func (s *controlServer) Open(_ context.Context, req *pb.OpenRequest) (*pb.OpenRe
 		}
 		// The socket file is unlinked once the gateway is connected: nobody else may dial it.
 		srv := &dataServer{handler: s.handler, function: req.GetFunction()}
-		// Until handlers have shown they are quick, each event of a batch gets a worker.
+		// Until handlers have shown they are quick, each call and each event of a batch gets
+		// a worker of its own.
 		srv.avg.Store(int64(slowHandler))
 		go srv.accept(ln, dir)
 	})

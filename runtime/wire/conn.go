@@ -47,6 +47,9 @@ type Frame struct {
 	Kind    byte
 	ID      uint64
 	Payload []byte
+	// More, on a frame ReadLoop hands over, tells that the next frame has arrived whole
+	// already: the reader may gather work and act once More is false. Send ignores it.
+	More bool
 }
 
 // Conn is one side of a data path connection. Send is safe for concurrent use; ReadLoop is
@@ -81,8 +84,16 @@ func NewConn(c net.Conn) *Conn {
 // Send writes f, flushing unless another sender is about to. It returns ErrClosed once the
 // connection is closed or has failed. It blocks while the peer does not read.
 func (c *Conn) Send(f Frame) error {
-	if len(f.Payload) > MaxPayload {
-		return ErrTooLarge
+	return c.SendAll([]Frame{f})
+}
+
+// SendAll writes fs in order, back to back, as Send writes one frame. A payload over
+// MaxPayload fails the call with ErrTooLarge before anything is written.
+func (c *Conn) SendAll(fs []Frame) error {
+	for _, f := range fs {
+		if len(f.Payload) > MaxPayload {
+			return ErrTooLarge
+		}
 	}
 	c.waiting.Add(1)
 	c.wmu.Lock()
@@ -93,12 +104,11 @@ func (c *Conn) Send(f Frame) error {
 		return ErrClosed
 	default:
 	}
-	binary.BigEndian.PutUint32(c.hdr[0:4], uint32(len(f.Payload)))
-	c.hdr[4] = f.Kind
-	binary.BigEndian.PutUint64(c.hdr[5:13], f.ID)
-	_, err := c.bw.Write(c.hdr[:])
-	if err == nil {
-		_, err = c.bw.Write(f.Payload)
+	var err error
+	for _, f := range fs {
+		if err = c.write(f); err != nil {
+			break
+		}
 	}
 	if err != nil || c.flushing || c.waiting.Load() > 0 {
 		// Failed, or someone flushes after this frame: the promised flusher, or the next
@@ -114,6 +124,18 @@ func (c *Conn) Send(f Frame) error {
 	err = c.bw.Flush()
 	c.wmu.Unlock()
 	return c.result(err)
+}
+
+// write buffers f; the caller holds wmu.
+func (c *Conn) write(f Frame) error {
+	binary.BigEndian.PutUint32(c.hdr[0:4], uint32(len(f.Payload)))
+	c.hdr[4] = f.Kind
+	binary.BigEndian.PutUint64(c.hdr[5:13], f.ID)
+	_, err := c.bw.Write(c.hdr[:])
+	if err == nil {
+		_, err = c.bw.Write(f.Payload)
+	}
+	return err
 }
 
 // result turns a write error into the connection's failure.
@@ -151,6 +173,15 @@ func (c *Conn) fail(err error) {
 	})
 }
 
+// whole tells whether br holds the next frame entirely, so reading it takes no syscall.
+func whole(br *bufio.Reader) bool {
+	if br.Buffered() < HeaderSize {
+		return false
+	}
+	hdr, _ := br.Peek(HeaderSize)
+	return br.Buffered()-HeaderSize >= int(binary.BigEndian.Uint32(hdr[0:4]))
+}
+
 // ReadLoop reads frames and passes each to handle until the connection fails; it returns the
 // reason (io.EOF when the peer closed it). The payload handed to handle is only valid during the
 // call: handle must copy what it keeps (proto.Unmarshal does).
@@ -178,7 +209,7 @@ func (c *Conn) ReadLoop(handle func(Frame)) error {
 			c.fail(err)
 			return err
 		}
-		handle(Frame{Kind: hdr[4], ID: binary.BigEndian.Uint64(hdr[5:13]), Payload: buf})
+		handle(Frame{Kind: hdr[4], ID: binary.BigEndian.Uint64(hdr[5:13]), Payload: buf, More: whole(br)})
 		if cap(buf) > 1<<20 {
 			buf = nil // do not pin a large body's buffer for the life of the connection
 		}

@@ -433,3 +433,34 @@ func TestReadLoopReusesPayloadBuffer(t *testing.T) {
 			"so this test (not the contract) is out of date", first)
 	}
 }
+
+// TestSendAllFramesArriveTogether: frames sent by one SendAll leave in one write, so the
+// reader is told of each but the last that the next one is already there.
+func TestSendAllFramesArriveTogether(t *testing.T) {
+	ca, cb := unixPair(t)
+	a, b := startWirePeer(t, ca), startWirePeer(t, cb)
+	frames := []wire.Frame{
+		{Kind: wire.KindResponse, ID: 1, Payload: []byte("one")},
+		{Kind: wire.KindResponse, ID: 2, Payload: []byte{}},
+		{Kind: wire.KindResponse, ID: 3, Payload: []byte("three")},
+	}
+	if err := a.conn.SendAll(frames); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range frames {
+		got := b.recv(t)
+		if got.ID != want.ID || !bytes.Equal(got.Payload, want.Payload) || got.More != (i < len(frames)-1) {
+			t.Fatalf("frame %d: got id %d %q more=%v, want id %d %q more=%v",
+				i, got.ID, got.Payload, got.More, want.ID, want.Payload, i < len(frames)-1)
+		}
+	}
+	if err := a.conn.SendAll([]wire.Frame{{Kind: wire.KindResponse, ID: 4}, {ID: 5, Payload: make([]byte, wire.MaxPayload+1)}}); !errors.Is(err, wire.ErrTooLarge) {
+		t.Fatalf("SendAll with a payload over the limit: %v, want ErrTooLarge", err)
+	}
+	if err := a.conn.Send(wire.Frame{Kind: wire.KindResponse, ID: 6}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.recv(t); got.ID != 6 {
+		t.Fatalf("after the refused SendAll got frame %d, want 6 (nothing of the refused call)", got.ID)
+	}
+}

@@ -1,0 +1,115 @@
+package fn
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/edgefn/edgefn/runtime/proto"
+	"github.com/edgefn/edgefn/runtime/wire"
+)
+
+// serveCalls sends n requests (event IDs "0" to "n-1") in one write to a data server whose
+// recent handler time is avg, and returns the answers by frame ID (the event's index + 1)
+// once all have arrived; received, when not nil, hears of each answer as it arrives.
+func serveCalls(t *testing.T, n int, avg time.Duration, h HandlerFunc, received chan<- uint64) <-chan map[uint64]*pb.Response {
+	t.Helper()
+	srv := &dataServer{function: "f", handler: h}
+	srv.avg.Store(int64(avg))
+	host, plugin := net.Pipe()
+	go srv.serve(plugin)
+	conn := wire.NewConn(host)
+	t.Cleanup(func() { conn.Close() })
+	answers := make(chan map[uint64]*pb.Response, 1)
+	got := map[uint64]*pb.Response{}
+	go conn.ReadLoop(func(f wire.Frame) {
+		resp := &pb.Response{}
+		if err := proto.Unmarshal(f.Payload, resp); err != nil {
+			t.Error(err)
+		}
+		if got[f.ID] != nil {
+			t.Errorf("call %d answered twice", f.ID)
+		}
+		got[f.ID] = resp
+		if received != nil {
+			received <- f.ID
+		}
+		if len(got) == n {
+			answers <- got
+		}
+	})
+	frames := make([]wire.Frame, n)
+	for k := range n {
+		b, _ := proto.Marshal(&pb.Request{Event: &pb.Event{Id: strconv.Itoa(k)},
+			DeadlineUnixNano: time.Now().Add(10 * time.Second).UnixNano()})
+		frames[k] = wire.Frame{Kind: wire.KindRequest, ID: uint64(k + 1), Payload: b}
+	}
+	if err := conn.SendAll(frames); err != nil {
+		t.Fatal(err)
+	}
+	return answers
+}
+
+func waitAnswers(t *testing.T, answers <-chan map[uint64]*pb.Response) map[uint64]*pb.Response {
+	t.Helper()
+	select {
+	case got := <-answers:
+		return got
+	case <-time.After(10 * time.Second):
+		t.Fatal("not every call was answered")
+	}
+	return nil
+}
+
+func TestCallsArrivingTogetherAreEachAnswered(t *testing.T) {
+	for _, avg := range []time.Duration{time.Microsecond, 20 * time.Microsecond, time.Millisecond} {
+		got := waitAnswers(t, serveCalls(t, 37, avg, func(_ context.Context, ev *Event) (*Result, error) {
+			if ev.ID == "5" {
+				return nil, Errorf(422, "refused %s", ev.ID)
+			}
+			return Text(200, "done "+ev.ID), nil
+		}, nil))
+		for k := range 37 {
+			r := got[uint64(k+1)]
+			if k == 5 {
+				if r.GetFailure().GetStatus() != 422 {
+					t.Errorf("avg %v: call 5 answered %v, want its 422", avg, r)
+				}
+				continue
+			}
+			if string(r.GetResult().GetBody()) != "done "+strconv.Itoa(k) {
+				t.Errorf("avg %v: call %d answered %v", avg, k, r)
+			}
+		}
+	}
+}
+
+// TestSlowCallDoesNotHoldItsChunk: while handlers are quick, calls that arrive together share
+// a worker; when one of them turns slow, the answers of those before it leave, and those after
+// it run elsewhere, without waiting for it. Here the slow call finishes only once the host has
+// received the answer of every other call of its chunk.
+func TestSlowCallDoesNotHoldItsChunk(t *testing.T) {
+	const n = 16 // one chunk at a 1 µs average
+	received := make(chan uint64, n)
+	answers := serveCalls(t, n, time.Microsecond, func(ctx context.Context, ev *Event) (*Result, error) {
+		if ev.ID != "3" {
+			return Text(200, ev.ID), nil
+		}
+		for range n - 1 {
+			select {
+			case <-received:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return Text(200, "slow"), nil
+	}, received)
+	got := waitAnswers(t, answers)
+	if string(got[4].GetResult().GetBody()) != "slow" {
+		t.Fatalf("the slow call answered %v", got[4])
+	}
+}
