@@ -23,13 +23,13 @@ type Function struct {
 	restarts    atomic.Int64
 
 	meters   *meters
-	series   invocationAttrs
+	series   series
 	attrs    attribute.Set // {function}
 	spanName string
 }
 
 func newFunction(name string, logs *Logs, m *meters) *Function {
-	return &Function{name: name, logs: logs, meters: m, series: invocationAttrs{function: name}, spanName: "invoke " + name,
+	return &Function{name: name, logs: logs, meters: m, spanName: "invoke " + name,
 		attrs: attribute.NewSet(attribute.String("function", name))}
 }
 

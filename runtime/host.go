@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/edgefn/edgefn/runtime/manifest"
@@ -32,6 +33,9 @@ type Config struct {
 	OnChange func(fns []*Function)
 	// Meter creates the runtime's instruments (SPEC 9); nil records nothing.
 	Meter metric.Meter
+	// Registerer, when set, gets the collector of the invocation series
+	// (edgefn_invocations_total, edgefn_invocation_duration_seconds).
+	Registerer prometheus.Registerer
 }
 
 // Host deploys, keeps and stops functions. Deploys, rollbacks and deletes are serialized;
@@ -72,6 +76,11 @@ func NewHost(cfg Config) (*Host, error) {
 	h.all.Store(&[]*Function{})
 	if h.meters, err = newMeters(cfg.Meter, h); err != nil {
 		return nil, fmt.Errorf("runtime metrics: %w", err)
+	}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(collector{h}); err != nil {
+			return nil, fmt.Errorf("runtime metrics: %w", err)
+		}
 	}
 	return h, nil
 }

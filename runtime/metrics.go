@@ -3,9 +3,10 @@ package runtime
 import (
 	"context"
 	"errors"
-	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -52,10 +53,11 @@ func triggerOf(ctx context.Context) string {
 
 // outcomeOf labels an invocation's error.
 func outcomeOf(err error) string {
-	var fe *fn.Error
-	switch {
-	case err == nil:
+	if err == nil {
 		return OutcomeSuccess
+	}
+	var fe *fn.Error // escapes: declared past the common case
+	switch {
 	case errors.Is(err, ErrTimeout):
 		return OutcomeTimeout
 	case errors.Is(err, ErrCrashed):
@@ -70,13 +72,12 @@ func outcomeOf(err error) string {
 	return OutcomeError
 }
 
-// meters are the runtime's instruments (SPEC 9). The in-flight gauge and the restart counter
-// read the functions' own counts when scraped, so invocations pay nothing for them.
+// meters are the runtime's OpenTelemetry instruments (SPEC 9). The in-flight gauge and the
+// restart counter read the functions' own counts when scraped, so invocations pay nothing for
+// them; the invocation series are the functions' own too (see series).
 type meters struct {
-	invocations metric.Int64Counter
-	duration    metric.Float64Histogram
-	coldStarts  metric.Int64Counter
-	startTime   metric.Float64Histogram
+	coldStarts metric.Int64Counter
+	startTime  metric.Float64Histogram
 }
 
 func newMeters(m metric.Meter, h *Host) (*meters, error) {
@@ -85,15 +86,6 @@ func newMeters(m metric.Meter, h *Host) (*meters, error) {
 	}
 	ms := &meters{}
 	var err error
-	if ms.invocations, err = m.Int64Counter("edgefn_invocations",
-		metric.WithDescription("Invocations of functions, by trigger kind and outcome.")); err != nil {
-		return nil, err
-	}
-	if ms.duration, err = m.Float64Histogram("edgefn_invocation_duration", metric.WithUnit("s"),
-		metric.WithDescription("How long invocations took, from the gateway's call to the function's answer (a batch's events share its time)."),
-		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)); err != nil {
-		return nil, err
-	}
 	if ms.coldStarts, err = m.Int64Counter("edgefn_cold_starts",
 		metric.WithDescription("Plugin processes started: at deploy, and after a crash.")); err != nil {
 		return nil, err
@@ -126,59 +118,132 @@ func newMeters(m metric.Meter, h *Host) (*meters, error) {
 	return ms, err
 }
 
-// invocationAttrs caches the attribute sets of one function's invocation series.
-type invocationAttrs struct {
-	function string
-	m        sync.Map // invocationKey → *invocationSet
+// triggers and outcomes are the label values of the invocation series, in the order of their
+// indexes in series.
+var (
+	triggers = [...]string{TriggerHTTP, TriggerQueue, TriggerStream, TriggerWebSocket, TriggerAsync, TriggerAdmin, "unknown"}
+	outcomes = [...]string{OutcomeSuccess, OutcomeClientError, OutcomeError, OutcomeTimeout, OutcomeCrashed, OutcomeRejected, OutcomeCanceled}
+)
+
+// durationBounds are the upper bounds of edgefn_invocation_duration_seconds' buckets.
+var durationBounds = [...]float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+
+// series holds one function's edgefn_invocations_total and edgefn_invocation_duration_seconds
+// in atomics indexed by trigger and outcome: an invocation costs a few atomic adds, where an
+// OpenTelemetry instrument spent about half a microsecond resolving its attributes. Prometheus
+// reads them through the Host's collector.
+type series struct {
+	byTrigger [len(triggers)]struct {
+		outcomes [len(outcomes)]atomic.Int64
+		buckets  [len(durationBounds) + 1]atomic.Int64 // not cumulative; the last is +Inf
+		sumNanos atomic.Int64
+	}
 }
 
-type invocationKey struct{ trigger, outcome string }
-
-type invocationSet struct {
-	counted, timed metric.MeasurementOption
+func triggerIndex(ctx context.Context) int {
+	switch triggerOf(ctx) {
+	case TriggerHTTP:
+		return 0
+	case TriggerQueue:
+		return 1
+	case TriggerStream:
+		return 2
+	case TriggerWebSocket:
+		return 3
+	case TriggerAsync:
+		return 4
+	case TriggerAdmin:
+		return 5
+	}
+	return 6
 }
 
-func (a *invocationAttrs) get(trigger, outcome string) *invocationSet {
-	k := invocationKey{trigger, outcome}
-	if s, ok := a.m.Load(k); ok {
-		return s.(*invocationSet)
+func outcomeIndex(err error) int {
+	switch outcomeOf(err) {
+	case OutcomeSuccess:
+		return 0
+	case OutcomeClientError:
+		return 1
+	case OutcomeError:
+		return 2
+	case OutcomeTimeout:
+		return 3
+	case OutcomeCrashed:
+		return 4
+	case OutcomeRejected:
+		return 5
 	}
-	fnAttr, trAttr := attribute.String("function", a.function), attribute.String("trigger", trigger)
-	s := &invocationSet{
-		counted: metric.WithAttributeSet(attribute.NewSet(fnAttr, trAttr, attribute.String("outcome", outcome))),
-		timed:   metric.WithAttributeSet(attribute.NewSet(fnAttr, trAttr)),
+	return 6
+}
+
+// add counts n invocations of one trigger and outcome, each of which took took.
+func (s *series) add(trigger, outcome int, n int64, took time.Duration) {
+	t := &s.byTrigger[trigger]
+	t.outcomes[outcome].Add(n)
+	secs, b := took.Seconds(), 0
+	for b < len(durationBounds) && secs > durationBounds[b] {
+		b++
 	}
-	got, _ := a.m.LoadOrStore(k, s)
-	return got.(*invocationSet)
+	t.buckets[b].Add(n)
+	t.sumNanos.Add(n * int64(took))
 }
 
 // record counts one invocation and its time.
 func (f *Function) record(ctx context.Context, err error, took time.Duration) {
-	if f.meters == nil {
-		return
-	}
-	s := f.series.get(triggerOf(ctx), outcomeOf(err))
-	f.meters.invocations.Add(ctx, 1, s.counted)
-	f.meters.duration.Record(ctx, took.Seconds(), s.timed)
+	f.series.add(triggerIndex(ctx), outcomeIndex(err), 1, took)
 }
 
-// recordBatch counts a batch's invocations, one per event, each timed as the batch: one
-// counter update per distinct outcome.
+// recordBatch counts a batch's invocations, one per event, each timed as the batch.
 func (f *Function) recordBatch(ctx context.Context, out []outcome, took time.Duration) {
-	if f.meters == nil {
-		return
-	}
-	trigger := triggerOf(ctx)
-	counts := map[string]int64{}
+	var counts [len(outcomes)]int64
 	for _, o := range out {
-		counts[outcomeOf(o.err)]++
+		counts[outcomeIndex(o.err)]++
 	}
-	seconds := took.Seconds()
+	trigger := triggerIndex(ctx)
 	for outcome, n := range counts {
-		s := f.series.get(trigger, outcome)
-		f.meters.invocations.Add(ctx, n, s.counted)
-		for range n {
-			f.meters.duration.Record(ctx, seconds, s.timed)
+		if n > 0 {
+			f.series.add(trigger, outcome, n, took)
+		}
+	}
+}
+
+var (
+	invocationsDesc = prometheus.NewDesc("edgefn_invocations_total",
+		"Invocations of functions, by trigger kind and outcome.", []string{"function", "trigger", "outcome"}, nil)
+	durationDesc = prometheus.NewDesc("edgefn_invocation_duration_seconds",
+		"How long invocations took, from the gateway's call to the function's answer (a batch's events share its time).",
+		[]string{"function", "trigger"}, nil)
+)
+
+// collector exports the deployed functions' invocation series to Prometheus. A series shows
+// once it has counted an invocation; a deleted function's series go with it.
+type collector struct{ h *Host }
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- invocationsDesc
+	ch <- durationDesc
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	for _, f := range c.h.functions() {
+		for ti := range f.series.byTrigger {
+			t := &f.series.byTrigger[ti]
+			for oi := range t.outcomes {
+				if n := t.outcomes[oi].Load(); n > 0 {
+					ch <- prometheus.MustNewConstMetric(invocationsDesc, prometheus.CounterValue, float64(n), f.name, triggers[ti], outcomes[oi])
+				}
+			}
+			var count uint64
+			cumulative := make(map[float64]uint64, len(durationBounds))
+			for b, bound := range durationBounds {
+				count += uint64(t.buckets[b].Load())
+				cumulative[bound] = count
+			}
+			count += uint64(t.buckets[len(durationBounds)].Load())
+			if count > 0 {
+				sum := time.Duration(t.sumNanos.Load()).Seconds()
+				ch <- prometheus.MustNewConstHistogram(durationDesc, count, sum, cumulative, f.name, triggers[ti])
+			}
 		}
 	}
 }

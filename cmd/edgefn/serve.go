@@ -216,6 +216,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 	var srv *gateway.Server
 	host, err := runtime.NewHost(runtime.Config{
 		DataDir: o.dataDir, Logger: logger, Drain: o.grace, Meter: mx.Meter("github.com/edgefn/edgefn/runtime"),
+		Registerer: mx.Registerer(),
 		OnChange: func(fns []*runtime.Function) {
 			srv.SetFunctions(fns)
 			dfns := asDispatch(fns)

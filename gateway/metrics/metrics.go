@@ -40,6 +40,16 @@ func (m *Metrics) Meter(name string) metric.Meter {
 	return m.provider.Meter(name)
 }
 
+// Registerer returns the registry /metrics serves, for components that export series of
+// their own (the runtime's invocation series) rather than through an instrument; nil for a
+// nil Metrics.
+func (m *Metrics) Registerer() prometheus.Registerer {
+	if m == nil {
+		return nil
+	}
+	return m.registry
+}
+
 // Handler serves the Prometheus text exposition.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
