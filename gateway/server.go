@@ -182,7 +182,7 @@ const localRequestID = "edgefn.requestID"
 func (s *Server) requestID(c *fiber.Ctx) error {
 	rid := c.Get(fiber.HeaderXRequestID)
 	if !saneRequestID(rid) {
-		rid = id.New()
+		rid = id.Unique()
 	} else {
 		rid = string([]byte(rid)) // the header's memory is reused after the request
 	}

@@ -87,7 +87,8 @@ func decodeResponse(b []byte) (*fn.Result, error) {
 // from a plugin that does not say).
 type handlerTimes struct{ started, finished int64 }
 
-// decodeAnswer decodes a Response: the Result or the error, and when the handler ran.
+// decodeAnswer decodes a Response: the Result or the error, and when the handler ran. b must
+// be the caller's own copy of the frame: the Result's body points into it.
 func decodeAnswer(b []byte) (*fn.Result, handlerTimes, error) {
 	var res *fn.Result
 	var fail *failure
@@ -163,7 +164,7 @@ func decodeResult(b []byte) (*fn.Result, error) {
 		case wire.ResultHeaders:
 			return wire.TakeMapEntry(typ, b, &r.Headers)
 		case wire.ResultBody:
-			return wire.TakeBytes(typ, b, &r.Body)
+			return wire.TakeBytesShared(typ, b, &r.Body)
 		case wire.ResultEmits:
 			return wire.TakeMessage(typ, b, func(v []byte) error {
 				m, err := decodeMessage(v)

@@ -85,6 +85,19 @@ func TakeBytes(typ protowire.Type, b []byte, dst *[]byte) int {
 	return n
 }
 
+// TakeBytesShared reads a length-delimited value into *dst without copying it: for a payload
+// whose memory the caller owns and keeps unchanged while *dst is in use.
+func TakeBytesShared(typ protowire.Type, b []byte, dst *[]byte) int {
+	if typ != protowire.BytesType {
+		return 0
+	}
+	v, n := protowire.ConsumeBytes(b)
+	if n >= 0 {
+		*dst = v[:len(v):len(v)] // an append to *dst must not write over what follows
+	}
+	return n
+}
+
 // TakeString reads a string value into *dst.
 func TakeString(typ protowire.Type, b []byte, dst *string) int {
 	if typ != protowire.BytesType {
@@ -129,13 +142,16 @@ func TakeMapEntry(typ protowire.Type, b []byte, m *map[string]string) int {
 	var k, v string
 	n := TakeMessage(typ, b, func(entry []byte) error {
 		return Fields(entry, func(num protowire.Number, typ protowire.Type, b []byte) int {
-			switch num {
-			case 1:
-				return TakeString(typ, b, &k)
-			case 2:
-				return TakeString(typ, b, &v)
+			if typ != protowire.BytesType || (num != 1 && num != 2) {
+				return 0
 			}
-			return 0
+			s, n := protowire.ConsumeBytes(b)
+			if n >= 0 && num == 1 {
+				k = common(s)
+			} else if n >= 0 {
+				v = common(s)
+			}
+			return n
 		})
 	})
 	if n > 0 {
@@ -145,4 +161,26 @@ func TakeMapEntry(typ protowire.Type, b []byte, m *map[string]string) int {
 		(*m)[k] = v
 	}
 	return n
+}
+
+// common returns b as a string, without allocating for the header names and values most
+// answers carry.
+func common(b []byte) string {
+	switch string(b) {
+	case "Content-Type":
+		return "Content-Type"
+	case "application/json":
+		return "application/json"
+	case "text/plain; charset=utf-8":
+		return "text/plain; charset=utf-8"
+	case "application/octet-stream":
+		return "application/octet-stream"
+	case "Cache-Control":
+		return "Cache-Control"
+	case "no-store":
+		return "no-store"
+	case "Location":
+		return "Location"
+	}
+	return string(b)
 }
