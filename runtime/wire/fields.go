@@ -75,11 +75,9 @@ func Fields(b []byte, f func(num protowire.Number, typ protowire.Type, b []byte)
 
 // TakeBytes reads a length-delimited value into *dst as a copy (frame memory is reused).
 func TakeBytes(typ protowire.Type, b []byte, dst *[]byte) int {
-	if typ != protowire.BytesType {
-		return 0
-	}
-	v, n := protowire.ConsumeBytes(b)
-	if n >= 0 {
+	var v []byte
+	n := TakeBytesShared(typ, b, &v)
+	if typ == protowire.BytesType && n >= 0 {
 		*dst = append([]byte(nil), v...)
 	}
 	return n
