@@ -66,7 +66,7 @@ type Breaker struct {
 }
 
 var (
-	nameRE    = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+	nameRE    = regexp.MustCompile(`^[a-z][a-z0-9-]*$`) // and at most 63 bytes (a {0,62} would compile into 62 copies)
 	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	sha256RE  = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 )
@@ -91,7 +91,7 @@ func (d *decoder) function(root *yaml.Node, src []byte) *Function {
 		d.errorf(root, "name", "required")
 	} else if s, ok := d.str(v, "name"); ok {
 		fn.Name, fn.nameLine = s, d.line(v)
-		if !nameRE.MatchString(s) {
+		if len(s) > 63 || !nameRE.MatchString(s) {
 			d.errorf(v, "name", "must match [a-z][a-z0-9-]{0,62}")
 		}
 	}

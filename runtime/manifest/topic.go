@@ -120,7 +120,7 @@ func (d *decoder) topicRule(n *yaml.Node, path string) *TopicRule {
 	if !ok {
 		return nil
 	}
-	r := &TopicRule{Subscribe: denyRule, Publish: denyRule, File: d.file, Line: d.line(n)}
+	r := &TopicRule{Subscribe: denyRule(), Publish: denyRule(), File: d.file, Line: d.line(n)}
 	p := join(path, "match")
 	if v := m["match"]; v == nil {
 		d.errorf(n, p, "required")
@@ -139,12 +139,12 @@ func (d *decoder) topicRule(n *yaml.Node, path string) *TopicRule {
 func (d *decoder) rule(n *yaml.Node, path string) *RuleExpr {
 	s, ok := d.str(n, path)
 	if !ok {
-		return denyRule
+		return denyRule()
 	}
 	r, err := CompileRule(s)
 	if err != nil {
 		d.errorf(n, path, "rule does not compile: %v", err)
-		return denyRule
+		return denyRule()
 	}
 	return r
 }
