@@ -232,6 +232,9 @@ type upload struct {
 
 func (u *upload) cleanup() { os.RemoveAll(u.dir) }
 
+// uploadBuffer is how much of an upload is read from the connection at a time.
+const uploadBuffer = 256 << 10
+
 // readUpload streams the multipart body to a private staging folder, within UploadLimit.
 func (s *Server) readUpload(c *fiber.Ctx) (*upload, error) {
 	boundary := string(c.Request().Header.MultipartFormBoundary())
@@ -252,7 +255,9 @@ func (s *Server) readUpload(c *fiber.Ctx) (*upload, error) {
 		body = bytes.NewReader(c.Request().Body())
 	}
 	limited := &io.LimitedReader{R: body, N: s.cfg.UploadLimit + 1}
-	mr := multipart.NewReader(limited, boundary)
+	// multipart reads 4 KiB at a time; without a buffer of its own in between, each of those
+	// reads of a binary of tens of megabytes was a read from the connection.
+	mr := multipart.NewReader(bufio.NewReaderSize(limited, uploadBuffer), boundary)
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
