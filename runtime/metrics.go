@@ -140,40 +140,19 @@ type series struct {
 	}
 }
 
-func triggerIndex(ctx context.Context) int {
-	switch triggerOf(ctx) {
-	case TriggerHTTP:
-		return 0
-	case TriggerQueue:
-		return 1
-	case TriggerStream:
-		return 2
-	case TriggerWebSocket:
-		return 3
-	case TriggerAsync:
-		return 4
-	case TriggerAdmin:
-		return 5
-	}
-	return 6
-}
+func triggerIndex(ctx context.Context) int { return indexOf(triggers[:], triggerOf(ctx)) }
 
-func outcomeIndex(err error) int {
-	switch outcomeOf(err) {
-	case OutcomeSuccess:
-		return 0
-	case OutcomeClientError:
-		return 1
-	case OutcomeError:
-		return 2
-	case OutcomeTimeout:
-		return 3
-	case OutcomeCrashed:
-		return 4
-	case OutcomeRejected:
-		return 5
+func outcomeIndex(err error) int { return indexOf(outcomes[:], outcomeOf(err)) }
+
+// indexOf returns the index of s in labels, or the last index when s is not there (the
+// trigger "unknown"; outcomeOf only returns outcomes listed).
+func indexOf(labels []string, s string) int {
+	for i, l := range labels {
+		if l == s {
+			return i
+		}
 	}
-	return 6
+	return len(labels) - 1
 }
 
 // add counts n invocations of one trigger and outcome, each of which took took.
