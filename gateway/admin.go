@@ -173,6 +173,9 @@ func (s *Server) adminDeploy(c *fiber.Ctx) error {
 		defer up.cleanup()
 	}
 	if err != nil {
+		// What is left of the body may not have been read: the connection cannot carry
+		// another request.
+		c.Context().SetConnectionClose()
 		return sendError(c, fiber.StatusBadRequest, "bad_upload", err.Error())
 	}
 	if up.manifest == nil {
@@ -257,10 +260,20 @@ func (s *Server) readUpload(c *fiber.Ctx) (*upload, error) {
 	limited := &io.LimitedReader{R: body, N: s.cfg.UploadLimit + 1}
 	// multipart reads 4 KiB at a time; without a buffer of its own in between, each of those
 	// reads of a binary of tens of megabytes was a read from the connection.
-	mr := multipart.NewReader(bufio.NewReaderSize(limited, uploadBuffer), boundary)
+	br := bufio.NewReaderSize(limited, uploadBuffer)
+	mr := multipart.NewReader(br, boundary)
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
+			// Read the body to its end, past the closing boundary: with chunked encoding the
+			// last chunk is still on the connection, and fasthttp would take it for the next
+			// request.
+			if _, err := io.Copy(io.Discard, br); err != nil {
+				return up, fmt.Errorf("multipart: %w", err)
+			}
+			if limited.N <= 0 {
+				return up, fmt.Errorf("upload over the limit of %d bytes", s.cfg.UploadLimit)
+			}
 			break
 		}
 		if err != nil {

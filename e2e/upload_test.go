@@ -1,0 +1,53 @@
+package e2e
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"testing"
+)
+
+// TestChunkedUploadKeepsTheConnection: a deploy sent with chunked transfer encoding (curl -T,
+// or a client that streams without a length) is read to its end, so the next request on the
+// same keep-alive connection is answered as itself, not taken for the rest of the upload.
+func TestChunkedUploadKeepsTheConnection(t *testing.T) {
+	g := startGateway(t, "")
+	manifest := "name: c\nhandler: ./handler\ntriggers:\n  - http: {method: GET, path: \"/c/{op}\"}\n"
+	ct, body := deployForm(t, manifest, bins.testfn)
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	conns := 0
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if !info.Reused {
+			conns++
+		}
+	}}
+	send := func(method, path string, body io.Reader) (int, string) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(t.Context(), trace), method, g.URL+path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", ct)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(out)
+	}
+	for i := range 2 { // deployed, then unchanged
+		// A reader of unknown length: net/http sends it chunked.
+		if status, out := send("PUT", "/admin/v1/functions/c", io.MultiReader(bytes.NewReader(body))); status != 200 {
+			t.Fatalf("upload %d: %d %s", i+1, status, out)
+		}
+	}
+	if status, out := send("GET", "/c/info", nil); status != 200 {
+		t.Fatalf("GET after the uploads: %d %s", status, out)
+	}
+	if conns != 1 {
+		t.Fatalf("the two uploads and the GET took %d connections, want 1: the server did not read an upload to its end", conns)
+	}
+}
