@@ -51,3 +51,39 @@ func TestChunkedUploadKeepsTheConnection(t *testing.T) {
 		t.Fatalf("the two uploads and the GET took %d connections, want 1: the server did not read an upload to its end", conns)
 	}
 }
+
+// TestChunkedCallKeepsTheConnection: the same for a function call with a chunked body, under
+// the body limit and over it (413).
+func TestChunkedCallKeepsTheConnection(t *testing.T) {
+	g := startGateway(t, "", "--body-limit", "1MiB", "--manifests", writeManifest(t, testfnManifest))
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	conns := 0
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if !info.Reused {
+			conns++
+		}
+	}}
+	for i, c := range []struct {
+		size, status int
+	}{{1000, 200}, {300 << 10, 200}, {2 << 20, 413}, {1000, 200}} {
+		data := bytes.Repeat([]byte("x"), c.size)
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(t.Context(), trace), "POST", g.URL+"/t/echo",
+			io.MultiReader(bytes.NewReader(data))) // unknown length: sent chunked
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("call %d: %v", i+1, err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || (c.status == 200 && !bytes.Equal(out, data)) {
+			t.Fatalf("call %d: %d with %d bytes, want %d echoing %d", i+1, resp.StatusCode, len(out), c.status, c.size)
+		}
+	}
+	if conns != 1 {
+		t.Fatalf("four chunked calls took %d connections, want 1", conns)
+	}
+}
