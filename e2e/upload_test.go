@@ -15,14 +15,7 @@ func TestChunkedUploadKeepsTheConnection(t *testing.T) {
 	g := startGateway(t, "")
 	manifest := "name: c\nhandler: ./handler\ntriggers:\n  - http: {method: GET, path: \"/c/{op}\"}\n"
 	ct, body := deployForm(t, manifest, bins.testfn)
-	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
-	defer client.CloseIdleConnections()
-	conns := 0
-	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
-		if !info.Reused {
-			conns++
-		}
-	}}
+	client, trace, conns := oneConnClient(t)
 	send := func(method, path string, body io.Reader) (int, string) {
 		t.Helper()
 		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(t.Context(), trace), method, g.URL+path, body)
@@ -47,8 +40,8 @@ func TestChunkedUploadKeepsTheConnection(t *testing.T) {
 	if status, out := send("GET", "/c/info", nil); status != 200 {
 		t.Fatalf("GET after the uploads: %d %s", status, out)
 	}
-	if conns != 1 {
-		t.Fatalf("the two uploads and the GET took %d connections, want 1: the server did not read an upload to its end", conns)
+	if *conns != 1 {
+		t.Fatalf("the two uploads and the GET took %d connections, want 1: the server did not read an upload to its end", *conns)
 	}
 }
 
@@ -56,14 +49,7 @@ func TestChunkedUploadKeepsTheConnection(t *testing.T) {
 // the body limit and over it (413).
 func TestChunkedCallKeepsTheConnection(t *testing.T) {
 	g := startGateway(t, "", "--body-limit", "1MiB", "--manifests", writeManifest(t, testfnManifest))
-	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
-	defer client.CloseIdleConnections()
-	conns := 0
-	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
-		if !info.Reused {
-			conns++
-		}
-	}}
+	client, trace, conns := oneConnClient(t)
 	for i, c := range []struct {
 		size, status int
 	}{{1000, 200}, {300 << 10, 200}, {2 << 20, 413}, {1000, 200}} {
@@ -83,7 +69,21 @@ func TestChunkedCallKeepsTheConnection(t *testing.T) {
 			t.Fatalf("call %d: %d with %d bytes, want %d echoing %d", i+1, resp.StatusCode, len(out), c.status, c.size)
 		}
 	}
-	if conns != 1 {
-		t.Fatalf("four chunked calls took %d connections, want 1", conns)
+	if *conns != 1 {
+		t.Fatalf("four chunked calls took %d connections, want 1", *conns)
 	}
+}
+
+// oneConnClient returns a client that keeps at most one connection to a host, a trace to
+// attach to its requests, and the count of connections the traced requests opened.
+func oneConnClient(t *testing.T) (*http.Client, *httptrace.ClientTrace, *int) {
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	t.Cleanup(client.CloseIdleConnections)
+	conns := new(int)
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if !info.Reused {
+			*conns++
+		}
+	}}
+	return client, trace, conns
 }
