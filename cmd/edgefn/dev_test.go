@@ -27,6 +27,51 @@ type uploads struct {
 	binaries []int
 }
 
+// devRun is `edgefn dev` running against a test server that records the uploads.
+type devRun struct {
+	up             *uploads
+	stdout, stderr syncBuffer
+	cancel         context.CancelFunc
+	done           chan int
+	code           int
+	stopped        bool
+}
+
+// startDev runs `edgefn dev MANIFEST` until the test ends or stop; it logs dev's output when
+// the test failed.
+func startDev(t *testing.T, manifest string) *devRun {
+	t.Helper()
+	d := &devRun{up: &uploads{}, done: make(chan int, 1)}
+	url := d.up.serve(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	go func() {
+		d.done <- cli{ctx: ctx}.runTo(&d.stdout, &d.stderr, "dev", manifest, "--server", url, "--debounce", "20ms")
+	}()
+	t.Cleanup(func() {
+		d.stop(t)
+		if t.Failed() {
+			t.Logf("stdout:\n%s\nstderr:\n%s", d.stdout.String(), d.stderr.String())
+		}
+	})
+	return d
+}
+
+// stop cancels dev and returns its exit code; it fails the test if dev does not stop.
+func (d *devRun) stop(t *testing.T) int {
+	t.Helper()
+	if !d.stopped {
+		d.cancel()
+		select {
+		case d.code = <-d.done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("dev did not stop on cancel")
+		}
+		d.stopped = true
+	}
+	return d.code
+}
+
 func (u *uploads) serve(t *testing.T) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -100,15 +145,8 @@ func TestDevRedeploysOnManifestSave(t *testing.T) {
 		}
 	}
 	write(manifestText("1"))
-	var up uploads
-	url := up.serve(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan int)
-	go func() {
-		done <- cli{ctx: ctx}.runTo(&stdout, &stderr, "dev", path, "--server", url, "--debounce", "20ms")
-	}()
+	dev := startDev(t, path)
+	up, stdout, stderr := dev.up, &dev.stdout, &dev.stderr
 	waitFor(t, "the first deploy", func() bool { return strings.Contains(stdout.String(), "watching") })
 	if got := up.list(); len(got) != 1 || got[0] != manifestText("1") {
 		t.Fatalf("uploads at start: %q", got)
@@ -123,14 +161,8 @@ func TestDevRedeploysOnManifestSave(t *testing.T) {
 	waitFor(t, "the manifest error", func() bool { return strings.Contains(stderr.String(), `unknown field "bogus"`) })
 	write(manifestText("3"))
 	waitFor(t, "the redeploy after the fix", func() bool { return len(up.list()) == 3 })
-	cancel()
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Errorf("exit %d after cancel, want 0; stderr %s", code, stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("dev did not stop on cancel")
+	if code := dev.stop(t); code != exitOK {
+		t.Errorf("exit %d after cancel, want 0; stderr %s", code, stderr.String())
 	}
 	if n := len(up.list()); n != 3 {
 		t.Errorf("%d uploads, want 3 (the invalid manifest deploys nothing)", n)
@@ -197,22 +229,8 @@ func TestDevBuildsASharedFolderOnceAndRetriesABrokenOne(t *testing.T) {
 			"name: two\nbuild: .\ntriggers:\n  - http: {path: /two}\n"
 	}
 	write("fns.yaml", manifestText("5s"))
-	var up uploads
-	url := up.serve(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan int)
-	go func() {
-		done <- cli{ctx: ctx}.runTo(&stdout, &stderr, "dev", filepath.Join(dir, "fns.yaml"), "--server", url, "--debounce", "20ms")
-	}()
-	defer func() {
-		cancel()
-		<-done
-		if t.Failed() {
-			t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-		}
-	}()
+	dev := startDev(t, filepath.Join(dir, "fns.yaml"))
+	up, stdout, stderr := dev.up, &dev.stdout, &dev.stderr
 	waitFor(t, "the first deploys", func() bool { return strings.Contains(stdout.String(), "watching") })
 	if got := up.list(); len(got) != 2 {
 		t.Fatalf("%d uploads at start, want one per function", len(got))
