@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,9 +17,13 @@ import (
 // serveCalls sends n requests (event IDs "0" to "n-1") in one write to a data server whose
 // recent handler time is avg, and returns the answers by frame ID (the event's index + 1)
 // once all have arrived; received, when not nil, hears of each answer as it arrives.
-func serveCalls(t *testing.T, n int, avg time.Duration, h HandlerFunc, received chan<- uint64) <-chan map[uint64]*pb.Response {
+func serveCalls(t *testing.T, n int, avg time.Duration, h HandlerFunc, received chan<- wire.Frame) <-chan map[uint64]*pb.Response {
 	t.Helper()
-	srv := &dataServer{function: "f", handler: h}
+	return serveCallsOn(t, &dataServer{function: "f", handler: h}, n, avg, received)
+}
+
+func serveCallsOn(t *testing.T, srv *dataServer, n int, avg time.Duration, received chan<- wire.Frame) <-chan map[uint64]*pb.Response {
+	t.Helper()
 	srv.avg.Store(int64(avg))
 	host, plugin := net.Pipe()
 	go srv.serve(plugin)
@@ -36,7 +41,7 @@ func serveCalls(t *testing.T, n int, avg time.Duration, h HandlerFunc, received 
 		}
 		got[f.ID] = resp
 		if received != nil {
-			received <- f.ID
+			received <- wire.Frame{ID: f.ID, More: f.More}
 		}
 		if len(got) == n {
 			answers <- got
@@ -88,13 +93,54 @@ func TestCallsArrivingTogetherAreEachAnswered(t *testing.T) {
 	}
 }
 
+// TestQuickCallsShareAWorkerAndAWrite: while handlers are quick, calls that arrive together
+// run one after another on one worker, and their answers leave in one write; while they are
+// slow, each call gets a worker of its own.
+func TestQuickCallsShareAWorkerAndAWrite(t *testing.T) {
+	const n = 16 // one chunk at a 1 µs average
+	var cur, peak atomic.Int32
+	h := HandlerFunc(func(context.Context, *Event) (*Result, error) {
+		c := cur.Add(1)
+		defer cur.Add(-1)
+		for p := peak.Load(); c > p && !peak.CompareAndSwap(p, c); p = peak.Load() {
+		}
+		time.Sleep(time.Millisecond) // long enough for others to overlap, if they ran apart
+		return Status(204), nil
+	})
+	received := make(chan wire.Frame, n)
+	// No rescue within the test: the chunk may take its time under the race detector.
+	waitAnswers(t, serveCallsOn(t, &dataServer{function: "f", handler: h, rescueAfter: time.Hour}, n, time.Microsecond, received))
+	if peak.Load() != 1 {
+		t.Errorf("%d handlers ran at once, want 1 (one worker for the chunk)", peak.Load())
+	}
+	for k := range n {
+		if f := <-received; f.More != (k < n-1) {
+			t.Fatalf("answer %d of %d arrived with more=%v: the chunk's answers did not leave in one write", k+1, n, f.More)
+		}
+	}
+
+	release := make(chan struct{})
+	var started atomic.Int32
+	go func() {
+		for started.Load() < n {
+			time.Sleep(time.Millisecond)
+		}
+		close(release)
+	}()
+	waitAnswers(t, serveCalls(t, n, slowHandler, func(context.Context, *Event) (*Result, error) {
+		started.Add(1)
+		<-release // all n must be running before any returns
+		return Status(204), nil
+	}, nil))
+}
+
 // TestSlowCallDoesNotHoldItsChunk: while handlers are quick, calls that arrive together share
 // a worker; when one of them turns slow, the answers of those before it leave, and those after
 // it run elsewhere, without waiting for it. Here the slow call finishes only once the host has
 // received the answer of every other call of its chunk.
 func TestSlowCallDoesNotHoldItsChunk(t *testing.T) {
 	const n = 16 // one chunk at a 1 µs average
-	received := make(chan uint64, n)
+	received := make(chan wire.Frame, n)
 	answers := serveCalls(t, n, time.Microsecond, func(ctx context.Context, ev *Event) (*Result, error) {
 		if ev.ID != "3" {
 			return Text(200, ev.ID), nil

@@ -26,6 +26,8 @@ type dataServer struct {
 	function string
 	// avg is the recent average time of a handler call, in nanoseconds (see chunk).
 	avg atomic.Int64
+	// rescueAfter, when not zero, stands for the constant of that name (tests).
+	rescueAfter time.Duration
 }
 
 // accept serves the gateway's one connection, then removes the socket so no one else can dial.
@@ -136,7 +138,11 @@ func (s *dataServer) runCalls(conn *wire.Conn, pool *workers, calls []call, fini
 		}
 		return call{}, false
 	}
-	rescue := time.AfterFunc(rescueAfter, func() {
+	after := rescueAfter
+	if s.rescueAfter != 0 {
+		after = s.rescueAfter
+	}
+	rescue := time.AfterFunc(after, func() {
 		mu.Lock()
 		rescued = true
 		ready := frames
