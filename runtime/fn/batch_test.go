@@ -18,14 +18,8 @@ import (
 // handler time is avg, and returns the answers and how many handlers ran at once at most.
 func serveBatch(t *testing.T, n int, avg time.Duration, h HandlerFunc) (*pb.BatchResponse, int32) {
 	t.Helper()
-	var cur, peak atomic.Int32
-	srv := &dataServer{function: "f", handler: HandlerFunc(func(ctx context.Context, ev *Event) (*Result, error) {
-		c := cur.Add(1)
-		defer cur.Add(-1)
-		for p := peak.Load(); c > p && !peak.CompareAndSwap(p, c); p = peak.Load() {
-		}
-		return h(ctx, ev)
-	})}
+	var at atOnce
+	srv := &dataServer{function: "f", handler: at.wrap(h)}
 	srv.avg.Store(int64(avg))
 	host, plugin := net.Pipe()
 	go srv.serve(plugin)
@@ -49,7 +43,7 @@ func serveBatch(t *testing.T, n int, avg time.Duration, h HandlerFunc) (*pb.Batc
 		if err := proto.Unmarshal(b, resp); err != nil {
 			t.Fatal(err)
 		}
-		return resp, peak.Load()
+		return resp, at.peak.Load()
 	case <-time.After(10 * time.Second):
 		t.Fatal("no answer to the batch")
 	}
@@ -85,6 +79,28 @@ func TestBatchAnswersEveryEventInOrder(t *testing.T) {
 // once, not one after another in chunks.
 func TestSlowHandlersEachGetAWorker(t *testing.T) {
 	const n = 8
+	_, peak := serveBatch(t, n, slowHandler, allAtOnce(n))
+	if peak != n {
+		t.Fatalf("%d handlers ran at once, want all %d", peak, n)
+	}
+}
+
+// atOnce counts how many calls of the handlers it wraps run at the same time, at most.
+type atOnce struct{ cur, peak atomic.Int32 }
+
+func (a *atOnce) wrap(h HandlerFunc) HandlerFunc {
+	return func(ctx context.Context, ev *Event) (*Result, error) {
+		c := a.cur.Add(1)
+		defer a.cur.Add(-1)
+		for p := a.peak.Load(); c > p && !a.peak.CompareAndSwap(p, c); p = a.peak.Load() {
+		}
+		return h(ctx, ev)
+	}
+}
+
+// allAtOnce returns a handler whose calls return only once n of them run at the same time:
+// a test that gives n calls to one that runs them one after another never ends.
+func allAtOnce(n int32) HandlerFunc {
 	release := make(chan struct{})
 	var started atomic.Int32
 	go func() {
@@ -93,13 +109,10 @@ func TestSlowHandlersEachGetAWorker(t *testing.T) {
 		}
 		close(release)
 	}()
-	_, peak := serveBatch(t, n, slowHandler, func(context.Context, *Event) (*Result, error) {
+	return func(context.Context, *Event) (*Result, error) {
 		started.Add(1)
-		<-release // all n must be running before any returns
+		<-release
 		return Status(204), nil
-	})
-	if peak != n {
-		t.Fatalf("%d handlers ran at once, want all %d", peak, n)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,20 +97,16 @@ func TestCallsArrivingTogetherAreEachAnswered(t *testing.T) {
 // slow, each call gets a worker of its own.
 func TestQuickCallsShareAWorkerAndAWrite(t *testing.T) {
 	const n = 16 // one chunk at a 1 µs average
-	var cur, peak atomic.Int32
-	h := HandlerFunc(func(context.Context, *Event) (*Result, error) {
-		c := cur.Add(1)
-		defer cur.Add(-1)
-		for p := peak.Load(); c > p && !peak.CompareAndSwap(p, c); p = peak.Load() {
-		}
+	var at atOnce
+	h := at.wrap(func(context.Context, *Event) (*Result, error) {
 		time.Sleep(time.Millisecond) // long enough for others to overlap, if they ran apart
 		return Status(204), nil
 	})
 	received := make(chan wire.Frame, n)
 	// No rescue within the test: the chunk may take its time under the race detector.
 	waitAnswers(t, serveCallsOn(t, &dataServer{function: "f", handler: h, rescueAfter: time.Hour}, n, time.Microsecond, received))
-	if peak.Load() != 1 {
-		t.Errorf("%d handlers ran at once, want 1 (one worker for the chunk)", peak.Load())
+	if at.peak.Load() != 1 {
+		t.Errorf("%d handlers ran at once, want 1 (one worker for the chunk)", at.peak.Load())
 	}
 	for k := range n {
 		if f := <-received; f.More != (k < n-1) {
@@ -119,19 +114,7 @@ func TestQuickCallsShareAWorkerAndAWrite(t *testing.T) {
 		}
 	}
 
-	release := make(chan struct{})
-	var started atomic.Int32
-	go func() {
-		for started.Load() < n {
-			time.Sleep(time.Millisecond)
-		}
-		close(release)
-	}()
-	waitAnswers(t, serveCalls(t, n, slowHandler, func(context.Context, *Event) (*Result, error) {
-		started.Add(1)
-		<-release // all n must be running before any returns
-		return Status(204), nil
-	}, nil))
+	waitAnswers(t, serveCalls(t, n, slowHandler, allAtOnce(n), nil))
 }
 
 // TestSlowCallDoesNotHoldItsChunk: while handlers are quick, calls that arrive together share
