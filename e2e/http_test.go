@@ -3,13 +3,17 @@ package e2e
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgefn/edgefn/internal/gotune"
 )
 
 const testfnManifest = `
@@ -201,10 +205,40 @@ func TestHTTPEnvironmentIsOnlyTheManifests(t *testing.T) {
 	if !strings.Contains(joined, "VERSION=1") {
 		t.Fatalf("the manifest's env is missing:\n%s", joined)
 	}
+	// The one variable edgefn adds: the runtime setting its processes run with.
+	if !slices.Contains(env, "GODEBUG="+gotune.Setting) {
+		t.Fatalf("the plugin's env lacks GODEBUG=%s:\n%s", gotune.Setting, joined)
+	}
 	// With no GOMAXPROCS in its env, the plugin's scheduler takes half the processors.
 	var info struct{ Procs int }
 	do(t, "GET", g.URL+"/t/info", nil).JSON(t, &info)
 	if want := max(1, runtime.GOMAXPROCS(0)/2); os.Getenv("GOMAXPROCS") == "" && info.Procs != want {
 		t.Fatalf("the plugin runs with GOMAXPROCS %d, want half of %d: %d", info.Procs, runtime.GOMAXPROCS(0), want)
+	}
+}
+
+// TestServeRunsWithSysmonAwake: edgefn serve re-executes itself with GODEBUG extended by the
+// runtime setting (package gotune), keeping what the operator's GODEBUG says; one that sets
+// schedtrace itself is left as it is.
+func TestServeRunsWithSysmonAwake(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads the server's environment from /proc")
+	}
+	for _, c := range []struct{ godebug, want string }{
+		{"gctrace=0", "gctrace=0," + gotune.Setting},
+		{"schedtrace=0", "schedtrace=0"},
+	} {
+		t.Run(c.godebug, func(t *testing.T) {
+			t.Setenv("GODEBUG", c.godebug)
+			g := startGateway(t, "")
+			environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", g.cmd.Process.Pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := strings.Split(string(environ), "\x00")
+			if !slices.Contains(env, "GODEBUG="+c.want) {
+				t.Fatalf("the server runs without GODEBUG=%s:\n%s", c.want, strings.Join(env, "\n"))
+			}
+		})
 	}
 }

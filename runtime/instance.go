@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
+	"github.com/edgefn/edgefn/internal/gotune"
 	"github.com/edgefn/edgefn/internal/tracectx"
 	"github.com/edgefn/edgefn/runtime/fn"
 	pb "github.com/edgefn/edgefn/runtime/proto"
@@ -56,7 +57,7 @@ type instance struct {
 }
 
 // startInstance starts a plugin process, completes the go-plugin handshake and connects to its
-// data path. The gateway's own environment is not passed on: only spec.Env.
+// data path. The gateway's own environment is not passed on: only spec.Env (see envList).
 func startInstance(ctx context.Context, spec instanceSpec) (*instance, error) {
 	cmd := exec.Command(spec.Binary)
 	cmd.Env = envList(spec.Env)
@@ -293,11 +294,17 @@ func (i *instance) stop() {
 	i.client.Kill()
 }
 
+// envList is a plugin's environment: the manifest's env, with GODEBUG extended by the
+// runtime setting every edgefn process runs with (see gotune).
 func envList(env map[string]string) []string {
-	out := make([]string, 0, len(env))
+	out := make([]string, 0, len(env)+1)
 	for k, v := range env {
-		out = append(out, k+"="+v)
+		if k != "GODEBUG" {
+			out = append(out, k+"="+v)
+		}
 	}
+	debug, _ := gotune.GODEBUG(env["GODEBUG"])
+	out = append(out, "GODEBUG="+debug)
 	sort.Strings(out)
 	return out
 }

@@ -31,6 +31,7 @@ const (
 )
 
 func main() {
+	tuneServe(os.Args[1:])
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// After the first signal a second one kills the process, in case a shutdown hangs.
 	context.AfterFunc(ctx, stop)
