@@ -1,6 +1,7 @@
 package fn
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -25,22 +26,33 @@ type request struct {
 	requestID   string
 }
 
-// decodeRequest reads a Request. Everything it returns is a copy: the frame's memory is reused.
+// sharedMax is the largest request decoded into one copy of its bytes (see decodeRequest).
+const sharedMax = 4 << 10
+
+// decodeRequest reads a Request. Nothing it returns points into b, which the frame reader
+// reuses. A request of up to sharedMax bytes is copied once and its strings and data point into
+// that copy; a larger one has each field copied, so that a string a handler keeps (an ID, a
+// header) does not keep a large body alive.
 func decodeRequest(b []byte) (*request, error) {
+	takes := copying
+	if len(b) <= sharedMax {
+		b = bytes.Clone(b)
+		takes = sharing
+	}
 	r := &request{}
 	err := wire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch num {
 		case wire.RequestEvent:
 			return wire.TakeMessage(typ, b, func(v []byte) (err error) {
-				r.ev, err = decodeEvent(v)
+				r.ev, err = decodeEvent(v, takes)
 				return err
 			})
 		case wire.RequestDeadline:
 			return wire.TakeVarint(typ, b, &r.deadline)
 		case wire.RequestTraceparent:
-			return wire.TakeString(typ, b, &r.traceparent)
+			return takes.str(typ, b, &r.traceparent)
 		case wire.RequestID:
-			return wire.TakeString(typ, b, &r.requestID)
+			return takes.str(typ, b, &r.requestID)
 		}
 		return 0
 	})
@@ -54,7 +66,20 @@ func decodeRequest(b []byte) (*request, error) {
 	return r, nil
 }
 
-func decodeEvent(b []byte) (*Event, error) {
+// takers read a request's strings, bytes and map entries: as copies, or pointing into a
+// payload the request owns.
+type takers struct {
+	str   func(protowire.Type, []byte, *string) int
+	bytes func(protowire.Type, []byte, *[]byte) int
+	entry func(protowire.Type, []byte, *map[string]string) int
+}
+
+var (
+	copying = takers{wire.TakeString, wire.TakeBytes, wire.TakeMapEntry}
+	sharing = takers{wire.TakeStringShared, wire.TakeBytesShared, wire.TakeMapEntryShared}
+)
+
+func decodeEvent(b []byte, takes takers) (*Event, error) {
 	ev := &Event{}
 	var t, attempt int64
 	var claims []byte
@@ -62,35 +87,35 @@ func decodeEvent(b []byte) (*Event, error) {
 	err := wire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch num {
 		case wire.EventID:
-			return wire.TakeString(typ, b, &ev.ID)
+			return takes.str(typ, b, &ev.ID)
 		case wire.EventType:
-			return wire.TakeString(typ, b, &ev.Type)
+			return takes.str(typ, b, &ev.Type)
 		case wire.EventSource:
-			return wire.TakeString(typ, b, &ev.Source)
+			return takes.str(typ, b, &ev.Source)
 		case wire.EventSubject:
-			return wire.TakeString(typ, b, &ev.Subject)
+			return takes.str(typ, b, &ev.Subject)
 		case wire.EventTime:
 			return wire.TakeVarint(typ, b, &t)
 		case wire.EventData:
-			return wire.TakeBytes(typ, b, &ev.Data)
+			return takes.bytes(typ, b, &ev.Data)
 		case wire.EventContentType:
-			return wire.TakeString(typ, b, &ev.ContentType)
+			return takes.str(typ, b, &ev.ContentType)
 		case wire.EventCorrelationID:
-			return wire.TakeString(typ, b, &ev.CorrelationID)
+			return takes.str(typ, b, &ev.CorrelationID)
 		case wire.EventAttempt:
 			return wire.TakeVarint(typ, b, &attempt)
 		case wire.EventHeaders:
-			return wire.TakeMapEntry(typ, b, &ev.Headers)
+			return takes.entry(typ, b, &ev.Headers)
 		case wire.EventClaims:
-			return wire.TakeBytes(typ, b, &claims)
+			return wire.TakeBytesShared(typ, b, &claims) // only read here
 		case wire.EventMethod:
-			return wire.TakeString(typ, b, &ev.Method)
+			return takes.str(typ, b, &ev.Method)
 		case wire.EventPath:
-			return wire.TakeString(typ, b, &ev.Path)
+			return takes.str(typ, b, &ev.Path)
 		case wire.EventParams:
-			return wire.TakeMapEntry(typ, b, &ev.Params)
+			return takes.entry(typ, b, &ev.Params)
 		case wire.EventRawQuery:
-			return wire.TakeString(typ, b, &rawQuery)
+			return takes.str(typ, b, &rawQuery) // the parsed values may point into it
 		}
 		return 0
 	})
@@ -127,7 +152,12 @@ func fillEvent(ev *Event, rawQuery string) {
 
 // appendResult appends a Response carrying r's Result.
 func appendResult(b []byte, r *Result) []byte {
-	res := wire.AppendVarint(nil, wire.ResultStatus, uint64(int64(r.Status)))
+	size := 16 + len(r.Body)
+	for k, v := range r.Headers {
+		size += 8 + len(k) + len(v)
+	}
+	res := make([]byte, 0, size)
+	res = wire.AppendVarint(res, wire.ResultStatus, uint64(int64(r.Status)))
 	res = wire.AppendMap(res, wire.ResultHeaders, r.Headers)
 	res = wire.AppendBytes(res, wire.ResultBody, r.Body)
 	for _, m := range r.Emitted {
@@ -149,6 +179,10 @@ func appendResult(b []byte, r *Result) []byte {
 		nb := wire.AppendString(nil, wire.NotificationTopic, n.Topic)
 		nb = wire.AppendBytes(nb, wire.NotificationData, n.Data)
 		res = wire.AppendMessage(res, wire.ResultNotifications, nb)
+	}
+	if b == nil {
+		// Room for the message's tag and length, and for the two times run appends.
+		b = make([]byte, 0, len(res)+32)
 	}
 	return wire.AppendMessage(b, wire.ResponseResult, res)
 }

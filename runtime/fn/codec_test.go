@@ -1,6 +1,7 @@
 package fn
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -79,4 +80,32 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = decodeRequest(data) // must not panic
 	})
+}
+
+// The frame reader reuses a request's bytes: nothing decoded may point into them, whether the
+// request is small (one copy, shared by its fields) or large (each field copied). A handler
+// appending to its Data must not change the other fields either.
+func TestDecodedRequestOwnsItsMemory(t *testing.T) {
+	for _, size := range []int{10, sharedMax + 1} {
+		body := bytes.Repeat([]byte("d"), size)
+		b, _ := proto.Marshal(&pb.Request{
+			Event: &pb.Event{Id: "id-1", Source: "http", Data: body, Headers: map[string]string{"Accept": "a/b"},
+				Method: "GET", Path: "/p", Params: map[string]string{"name": "x"}, RawQuery: "q=v"},
+			Traceparent: "00-abc", RequestId: "r-1",
+		})
+		req, err := decodeRequest(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range b {
+			b[i] = '#'
+		}
+		ev := req.ev
+		ev.Data = append(ev.Data, "tail"...)
+		if ev.ID != "id-1" || ev.Source != "http" || ev.Headers["Accept"] != "a/b" || ev.Method != "GET" || ev.Path != "/p" ||
+			ev.Params["name"] != "x" || ev.Query.Get("q") != "v" || req.traceparent != "00-abc" || req.requestID != "r-1" ||
+			!bytes.Equal(ev.Data, append(body, "tail"...)) {
+			t.Fatalf("%d-byte body: the decoded request changed with the frame's memory or its Data: %+v %+v", size, req, ev)
+		}
+	}
 }

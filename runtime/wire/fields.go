@@ -1,6 +1,10 @@
 package wire
 
-import "google.golang.org/protobuf/encoding/protowire"
+import (
+	"unsafe"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
 
 // Helpers for the protobuf payloads of frames, which both sides write and read with protowire
 // directly rather than through generated types. Zero values are left out, as proto3 does.
@@ -108,6 +112,19 @@ func TakeString(typ protowire.Type, b []byte, dst *string) int {
 	return n
 }
 
+// TakeStringShared reads a string value into *dst without copying it: the string points into
+// b, so the caller must own b's memory and never change it while the string is in use.
+func TakeStringShared(typ protowire.Type, b []byte, dst *string) int {
+	if typ != protowire.BytesType {
+		return 0
+	}
+	v, n := protowire.ConsumeBytes(b)
+	if n > 0 && len(v) > 0 {
+		*dst = unsafe.String(&v[0], len(v))
+	}
+	return n
+}
+
 // TakeVarint reads a varint value into *dst.
 func TakeVarint(typ protowire.Type, b []byte, dst *int64) int {
 	if typ != protowire.VarintType {
@@ -137,6 +154,16 @@ func TakeMessage(typ protowire.Type, b []byte, decode func([]byte) error) int {
 
 // TakeMapEntry reads one map<string, string> entry into *m, making the map when nil.
 func TakeMapEntry(typ protowire.Type, b []byte, m *map[string]string) int {
+	return takeMapEntry(typ, b, m, common)
+}
+
+// TakeMapEntryShared is TakeMapEntry with the key and value pointing into b, as
+// TakeStringShared reads strings.
+func TakeMapEntryShared(typ protowire.Type, b []byte, m *map[string]string) int {
+	return takeMapEntry(typ, b, m, shared)
+}
+
+func takeMapEntry(typ protowire.Type, b []byte, m *map[string]string, str func([]byte) string) int {
 	var k, v string
 	n := TakeMessage(typ, b, func(entry []byte) error {
 		return Fields(entry, func(num protowire.Number, typ protowire.Type, b []byte) int {
@@ -145,9 +172,9 @@ func TakeMapEntry(typ protowire.Type, b []byte, m *map[string]string) int {
 			}
 			s, n := protowire.ConsumeBytes(b)
 			if n >= 0 && num == 1 {
-				k = common(s)
+				k = str(s)
 			} else if n >= 0 {
-				v = common(s)
+				v = str(s)
 			}
 			return n
 		})
@@ -159,6 +186,14 @@ func TakeMapEntry(typ protowire.Type, b []byte, m *map[string]string) int {
 		(*m)[k] = v
 	}
 	return n
+}
+
+// shared returns b as a string that points into b.
+func shared(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // common returns b as a string, without allocating for the header names and values most
