@@ -269,11 +269,9 @@ func (s *dataServer) chunk() int {
 
 // timed runs an invocation and folds its time into the recent average (weight 1/8).
 func (s *dataServer) timed(ctx context.Context, ev *Event) []byte {
-	began := time.Now()
-	resp := s.run(ctx, ev)
-	took := int64(time.Since(began))
+	resp, took := s.run(ctx, ev)
 	avg := s.avg.Load()
-	s.avg.Store(avg + (took-avg)/8)
+	s.avg.Store(avg + (int64(took)-avg)/8)
 	return resp
 }
 
@@ -343,8 +341,8 @@ func (inv *invocation) logger() *slog.Logger {
 }
 
 // run calls the handler, recovering a panic into a failure of this invocation only, and
-// returns the encoded Response.
-func (s *dataServer) run(ctx context.Context, ev *Event) (resp []byte) {
+// returns the encoded Response and how long the handler took.
+func (s *dataServer) run(ctx context.Context, ev *Event) (resp []byte, took time.Duration) {
 	started := time.Now().UnixNano()
 	defer func() {
 		if p := recover(); p != nil {
@@ -352,8 +350,10 @@ func (s *dataServer) run(ctx context.Context, ev *Event) (resp []byte) {
 			resp = appendFailure(nil, wire.FailurePanic, 0, fmt.Sprintf("panic: %v", p))
 		}
 		// When the handler ran, for the gateway's trace of the invocation.
+		finished := time.Now().UnixNano()
 		resp = wire.AppendVarint(resp, wire.ResponseStarted, uint64(started))
-		resp = wire.AppendVarint(resp, wire.ResponseFinished, uint64(time.Now().UnixNano()))
+		resp = wire.AppendVarint(resp, wire.ResponseFinished, uint64(finished))
+		took = time.Duration(finished - started)
 	}()
 	res, err := s.handler.Handle(ctx, ev)
 	if err == nil && res != nil && res.err != nil {
@@ -361,18 +361,18 @@ func (s *dataServer) run(ctx context.Context, ev *Event) (resp []byte) {
 	}
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return appendFailure(nil, wire.FailureCanceled, 0, err.Error())
+			return appendFailure(nil, wire.FailureCanceled, 0, err.Error()), 0
 		}
 		var fe *Error
 		if errors.As(err, &fe) {
-			return appendFailure(nil, wire.FailureError, fe.Status, fe.Message)
+			return appendFailure(nil, wire.FailureError, fe.Status, fe.Message), 0
 		}
-		return appendFailure(nil, wire.FailureError, 0, err.Error())
+		return appendFailure(nil, wire.FailureError, 0, err.Error()), 0
 	}
 	if res == nil {
 		res = &Result{Status: 204}
 	}
-	return appendResult(nil, res)
+	return appendResult(nil, res), 0
 }
 
 // Traceparent returns the W3C traceparent of the invocation, or "" when it has none.
