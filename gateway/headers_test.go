@@ -29,6 +29,20 @@ func TestHeaderValidity(t *testing.T) {
 	}
 }
 
+func TestHopByHop(t *testing.T) {
+	for _, k := range []string{"Connection", "content-length", "Transfer-Encoding", "KEEP-ALIVE", "Upgrade",
+		"Trailer", "TE", "Proxy-Connection", "X-Request-ID", "x-request-id"} {
+		if !hopByHop(k) {
+			t.Errorf("hopByHop(%q) = false, want true", k)
+		}
+	}
+	for _, k := range []string{"Content-Type", "Cache-Control", "X-Request", "Teapot", "Trailers", "Location", ""} {
+		if hopByHop(k) {
+			t.Errorf("hopByHop(%q) = true, want false", k)
+		}
+	}
+}
+
 // BenchmarkHeaderChecks is what checkHeaders adds to a request with ten typical headers.
 func BenchmarkHeaderChecks(b *testing.B) {
 	headers := [][2][]byte{

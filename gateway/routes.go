@@ -200,20 +200,45 @@ func requestHeaders(c *fiber.Ctx) map[string]string {
 	return h
 }
 
-// query copies the parsed query string.
+// query copies the parsed query string; nil when there is none.
 func query(c *fiber.Ctx) url.Values {
+	args := c.Context().QueryArgs()
+	if args.Len() == 0 {
+		return nil
+	}
 	q := url.Values{}
-	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
+	args.VisitAll(func(k, v []byte) {
 		q.Add(string(k), string(v))
 	})
 	return q
 }
 
-// hopByHop are response headers a function may not set: the gateway owns the connection and
-// the framing.
-var hopByHop = map[string]bool{
-	"connection": true, "content-length": true, "transfer-encoding": true, "keep-alive": true,
-	"upgrade": true, "trailer": true, "te": true, "proxy-connection": true, "x-request-id": true,
+// hopByHop reports whether k, in any case, names a response header a function may not set:
+// the gateway owns the connection, the framing and the request ID.
+func hopByHop(k string) bool {
+	var names []string
+	switch len(k) {
+	case 2:
+		names = []string{"te"}
+	case 7:
+		names = []string{"upgrade", "trailer"}
+	case 10:
+		names = []string{"connection", "keep-alive"}
+	case 12:
+		names = []string{"x-request-id"}
+	case 14:
+		names = []string{"content-length"}
+	case 16:
+		names = []string{"proxy-connection"}
+	case 17:
+		names = []string{"transfer-encoding"}
+	}
+	for _, name := range names {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // writeResult sends the function's result (also an async reply). Headers a function may not
@@ -228,7 +253,7 @@ func writeResult(c *fiber.Ctx, res *fn.Result) error {
 		status = fiber.StatusInternalServerError
 	}
 	for k, v := range res.Headers {
-		if !validHeaderName(k) || hopByHop[strings.ToLower(k)] || !validHeaderValue(v) {
+		if !validHeaderName(k) || hopByHop(k) || !validHeaderValue(v) {
 			continue
 		}
 		c.Set(k, v)
