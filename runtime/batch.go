@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -202,35 +201,6 @@ func (l *limiter) invokeBatch(ctx context.Context, evs []*fn.Event, out []outcom
 			<-l.slots
 		}
 		start += n
-	}
-}
-
-// timeout is the chain's deadline stage (see withTimeout).
-type timeout struct {
-	next Invoker
-	d    time.Duration
-}
-
-func (t *timeout) Invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, t.d)
-	defer cancel()
-	res, err := t.next.Invoke(ctx, ev)
-	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, ErrCrashed) {
-		return nil, ErrTimeout
-	}
-	return res, err
-}
-
-func (t *timeout) invokeBatch(ctx context.Context, evs []*fn.Event, out []outcome) {
-	ctx, cancel := context.WithTimeout(ctx, t.d)
-	defer cancel()
-	invokeBatch(ctx, t.next, evs, out)
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		for k, o := range out {
-			if o.err != nil && !errors.Is(o.err, ErrCrashed) {
-				out[k].res, out[k].err = nil, ErrTimeout
-			}
-		}
 	}
 }
 

@@ -188,6 +188,8 @@ func (i *instance) invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 		}
 		return nil, ErrCrashed
 	}
+	w := waitFor(ctx)
+	defer w.release()
 	select {
 	case resp, ok := <-ch:
 		if !ok {
@@ -196,14 +198,14 @@ func (i *instance) invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 		res, ran, err := decodeAnswer(resp)
 		recordHandler(ctx, i.function, ran)
 		return res, err
-	case <-ctx.Done():
-		i.forget(id)
-		_ = i.data.Send(wire.Frame{Kind: wire.KindCancel, ID: id})
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, ErrTimeout
-		}
-		return nil, ctx.Err()
+	case <-w.expired:
+		err = ErrTimeout
+	case <-w.done:
+		err = waitErr(ctx)
 	}
+	i.forget(id)
+	_ = i.data.Send(wire.Frame{Kind: wire.KindCancel, ID: id})
+	return nil, err
 }
 
 // invokeBatch sends evs in one batch frame and waits for all their answers, the deadline, or
@@ -255,6 +257,9 @@ func (i *instance) invokeBatch(ctx context.Context, evs []*fn.Event, out []outco
 		fillOutcomes(out, sent, ErrCrashed)
 		return
 	}
+	w := waitFor(ctx)
+	defer w.release()
+	var err error
 	select {
 	case resp, ok := <-ch:
 		if !ok {
@@ -267,15 +272,15 @@ func (i *instance) invokeBatch(ctx context.Context, evs []*fn.Event, out []outco
 				recordHandler(trace.ContextWithSpan(ctx, out[k].span), i.function, out[k].ran)
 			}
 		}
-	case <-ctx.Done():
-		i.forget(id)
-		_ = i.data.Send(wire.Frame{Kind: wire.KindCancel, ID: id})
-		err := ctx.Err()
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = ErrTimeout
-		}
-		fillOutcomes(out, sent, err)
+		return
+	case <-w.expired:
+		err = ErrTimeout
+	case <-w.done:
+		err = waitErr(ctx)
 	}
+	i.forget(id)
+	_ = i.data.Send(wire.Frame{Kind: wire.KindCancel, ID: id})
+	fillOutcomes(out, sent, err)
 }
 
 func (i *instance) forget(id uint64) {
