@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/deadline"
 	"github.com/edgefn/edgefn/runtime/fn"
 )
 
@@ -118,60 +119,10 @@ func TestTimeoutCallerCancelIsNotATimeout(t *testing.T) {
 	}
 }
 
-// The context below the timeout stage behaves as a context.WithDeadline would for anyone who
-// waits on it, though it makes its timer only then.
-func TestCallCtxIsDoneAtItsDeadline(t *testing.T) {
-	c := newCallCtx(WithRequestID(context.Background(), "req-9"), 20*time.Millisecond)
-	defer c.release()
-	if c.Err() != nil {
-		t.Fatalf("Err before the deadline = %v, want nil", c.Err())
-	}
-	child, cancel := context.WithCancel(c)
-	defer cancel()
-	select {
-	case <-child.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("a child of the call's context was not canceled at its deadline")
-	}
-	<-c.Done()
-	if !errors.Is(c.Err(), context.DeadlineExceeded) || !errors.Is(child.Err(), context.DeadlineExceeded) {
-		t.Fatalf("Err = %v, child's = %v; want DeadlineExceeded for both", c.Err(), child.Err())
-	}
-	if RequestID(c) != "req-9" || RequestID(child) != "req-9" {
-		t.Fatal("the caller's values are lost")
-	}
-}
-
-// Err tells the deadline even when no one asked for Done, and Canceled after the call.
-func TestCallCtxErrWithoutDone(t *testing.T) {
-	c := newCallCtx(context.Background(), time.Millisecond)
-	time.Sleep(2 * time.Millisecond) // past a deadline that no timer watches
-	if !errors.Is(c.Err(), context.DeadlineExceeded) {
-		t.Fatalf("Err past the deadline = %v, want DeadlineExceeded", c.Err())
-	}
-	c.release()
-	select {
-	case <-c.Done():
-	default:
-		t.Fatal("Done asked for after the deadline is not closed")
-	}
-
-	c = newCallCtx(context.Background(), time.Hour)
-	c.release()
-	if !errors.Is(c.Err(), context.Canceled) {
-		t.Fatalf("Err after release = %v, want Canceled", c.Err())
-	}
-	select {
-	case <-c.Done():
-	default:
-		t.Fatal("Done asked for after release is not closed")
-	}
-}
-
 // An instance waits for a call's deadline on a pooled timer, for the caller's cancellation on
 // the caller's context; a timer back in the pool brings no stale expiry to the next call.
 func TestWaitForACall(t *testing.T) {
-	c := newCallCtx(context.Background(), 5*time.Millisecond)
+	c := deadline.New(context.Background(), time.Now().Add(5*time.Millisecond))
 	w := waitFor(c)
 	select {
 	case <-w.expired:
@@ -181,17 +132,17 @@ func TestWaitForACall(t *testing.T) {
 		t.Fatal("the deadline never fired")
 	}
 	w.release()
-	c.release()
+	c.Cancel()
 
 	for range 100 { // timers that were reset and stopped before firing return to the pool
-		c := newCallCtx(context.Background(), time.Millisecond)
+		c := deadline.New(context.Background(), time.Now().Add(time.Millisecond))
 		w := waitFor(c)
 		w.release()
-		c.release()
+		c.Cancel()
 	}
 	time.Sleep(5 * time.Millisecond)
 	parent, cancel := context.WithCancel(context.Background())
-	c = newCallCtx(parent, time.Hour)
+	c = deadline.New(parent, time.Now().Add(time.Hour))
 	w = waitFor(c)
 	cancel()
 	select {
@@ -203,7 +154,7 @@ func TestWaitForACall(t *testing.T) {
 		}
 	}
 	w.release()
-	c.release()
+	c.Cancel()
 
 	// Any other context: done is its own Done, with no timer.
 	plain, cancelPlain := context.WithTimeout(context.Background(), time.Millisecond)

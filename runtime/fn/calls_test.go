@@ -2,6 +2,7 @@ package fn
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strconv"
 	"testing"
@@ -140,5 +141,66 @@ func TestSlowCallDoesNotHoldItsChunk(t *testing.T) {
 	got := waitAnswers(t, answers)
 	if string(got[4].GetResult().GetBody()) != "slow" {
 		t.Fatalf("the slow call answered %v", got[4])
+	}
+}
+
+// A handler's ctx carries the call's deadline and ends at it with DeadlineExceeded, even with
+// no cancel frame from the host; a cancel frame ends it sooner, with Canceled.
+func TestHandlerContextEndsAtTheDeadlineOrTheCancel(t *testing.T) {
+	errs := make(chan error, 2)
+	srv := &dataServer{function: "f", handler: HandlerFunc(func(ctx context.Context, ev *Event) (*Result, error) {
+		if _, ok := ctx.Deadline(); !ok {
+			errs <- nil
+			return nil, nil
+		}
+		<-ctx.Done()
+		errs <- ctx.Err()
+		return nil, ctx.Err()
+	})}
+	srv.avg.Store(int64(slowHandler))
+	host, plugin := net.Pipe()
+	go srv.serve(plugin)
+	conn := wire.NewConn(host)
+	t.Cleanup(func() { conn.Close() })
+	answered := make(chan *pb.Response, 2)
+	go conn.ReadLoop(func(f wire.Frame) {
+		resp := &pb.Response{}
+		if err := proto.Unmarshal(f.Payload, resp); err != nil {
+			t.Error(err)
+		}
+		answered <- resp
+	})
+	send := func(id uint64, in time.Duration) {
+		b, _ := proto.Marshal(&pb.Request{Event: &pb.Event{Id: "e"}, DeadlineUnixNano: time.Now().Add(in).UnixNano()})
+		if err := conn.Send(wire.Frame{Kind: wire.KindRequest, ID: id, Payload: b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		cancel bool
+		want   error
+	}{{"deadline", false, context.DeadlineExceeded}, {"cancel frame", true, context.Canceled}} {
+		in := 30 * time.Millisecond
+		if c.cancel {
+			in = time.Hour
+		}
+		send(1, in)
+		if c.cancel {
+			if err := conn.Send(wire.Frame{Kind: wire.KindCancel, ID: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		select {
+		case err := <-errs:
+			if !errors.Is(err, c.want) {
+				t.Fatalf("%s: the handler's ctx ended with %v, want %v", c.name, err, c.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the handler's ctx never ended", c.name)
+		}
+		if resp := <-answered; resp.GetFailure().GetKind() != pb.Failure_CANCELED {
+			t.Fatalf("%s: answer %v, want a canceled failure", c.name, resp)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/edgefn/edgefn/internal/deadline"
 	"github.com/edgefn/edgefn/internal/tracectx"
 	"github.com/edgefn/edgefn/runtime/wire"
 )
@@ -302,11 +303,14 @@ type invocation struct {
 type invocationKey struct{}
 
 // context builds the invocation's context: its deadline, its trace context and what its
-// logger will say.
+// logger will say. The deadline's timer is made only if the handler waits on ctx (see package
+// deadline): most handlers return without asking, and the gateway's cancel frame ends the
+// call at its deadline anyway.
 func (s *dataServer) context(req *request) (context.Context, context.CancelFunc) {
 	ctx := s.invocationContext(context.Background(), req)
 	if req.deadline != 0 {
-		return context.WithDeadline(ctx, time.Unix(0, req.deadline))
+		c := deadline.New(ctx, time.Unix(0, req.deadline))
+		return c, c.Cancel
 	}
 	return context.WithCancel(ctx)
 }
