@@ -25,6 +25,9 @@ func wantsAsync(setting, prefer string) bool {
 	case "never":
 		return false
 	}
+	if prefer == "" {
+		return false
+	}
 	for _, p := range strings.Split(prefer, ",") {
 		if name, _, _ := strings.Cut(strings.TrimSpace(p), "="); strings.EqualFold(strings.TrimSpace(name), "respond-async") {
 			return true
