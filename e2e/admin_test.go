@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -345,4 +347,57 @@ triggers:
 	if r := do(t, "GET", g.URL+"/t/info", nil); r.Status != 404 {
 		t.Fatalf("a refused deploy serves: %d", r.Status)
 	}
+	// The binary's own SHA-256, in capitals as some tools print it, is accepted.
+	bin, err := os.ReadFile(bins.testfn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(bin)
+	path = writeManifest(t, `
+name: t
+handler: {{testfn}}
+sha256: `+strings.ToUpper(hex.EncodeToString(sum[:]))+`
+triggers:
+  - http: {method: GET, path: "/t/{op}"}
+`)
+	if _, stderr, code := cli(t, g, "deploy", path); code != 0 {
+		t.Fatalf("deploy with the right sha256: exit %d %s", code, stderr)
+	}
+	if r := do(t, "GET", g.URL+"/t/info", nil); r.Status != 200 {
+		t.Fatalf("a deploy with the right sha256 does not serve: %d", r.Status)
+	}
+}
+
+// A deploy of the current version's manifest and binary changes nothing; the same manifest
+// over a changed binary is a new version.
+func TestRedeployOfTheSameBinaryIsUnchanged(t *testing.T) {
+	g := startGateway(t, "")
+	bin, err := os.ReadFile(bins.testfn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler := filepath.Join(t.TempDir(), "testfn")
+	if err := os.WriteFile(handler, bin, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := writeManifest(t, `
+name: t
+handler: `+handler+`
+triggers:
+  - http: {method: GET, path: "/t/{op}"}
+`)
+	deploy := func(want string) {
+		t.Helper()
+		stdout, stderr, code := cli(t, g, "deploy", path)
+		if code != 0 || !strings.Contains(stdout, want) {
+			t.Fatalf("deploy: exit %d, stdout %q, stderr %q; want %q", code, stdout, stderr, want)
+		}
+	}
+	deploy("deployed t version 1")
+	deploy("t unchanged at version 1")
+	// One byte more after the program: the same program, another binary.
+	if err := os.WriteFile(handler, append(bin, 0), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	deploy("deployed t version 2")
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -317,7 +316,7 @@ func partFileName(p *multipart.Part) string {
 	return params["filename"]
 }
 
-// saveFile writes r to a private file and returns its SHA-256.
+// saveFile writes r to a private file and returns its sum (runtime.NewSum).
 func saveFile(path string, r io.Reader) (string, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o700)
 	if err != nil {
@@ -330,16 +329,16 @@ func saveFile(path string, r io.Reader) (string, error) {
 	return sum, err
 }
 
-// copyHashing copies r to w and returns the SHA-256 of what it copied. The hash runs on
-// another goroutine, a buffer behind the copy: a deploy's binary is tens of megabytes, and
-// hashing it after receiving it took a third of a cold start.
+// copyHashing copies r to w and returns the sum (runtime.NewSum) of what it copied. The hash
+// runs on another goroutine, a buffer behind the copy: a deploy's binary is tens of megabytes,
+// and hashing it after receiving it took a third of a cold start.
 func copyHashing(w io.Writer, r io.Reader) (string, error) {
 	const buffers, size = 4, 256 << 10
 	free, full := make(chan []byte, buffers), make(chan []byte, buffers)
 	for range buffers {
 		free <- make([]byte, size)
 	}
-	h := sha256.New()
+	h := runtime.NewSum()
 	hashed := make(chan struct{})
 	go func() {
 		defer close(hashed)
@@ -370,7 +369,7 @@ func copyHashing(w io.Writer, r io.Reader) (string, error) {
 	}
 	close(full)
 	<-hashed
-	return hex.EncodeToString(h.Sum(nil)), err
+	return runtime.SumHex(h), err
 }
 
 // adminLogs answers the function's recent output as JSON lines; with follow=true it keeps

@@ -3,11 +3,11 @@ package gateway
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/edgefn/edgefn/runtime"
 )
 
 func TestCopyHashingCopiesAndHashesEverything(t *testing.T) {
@@ -20,9 +20,10 @@ func TestCopyHashingCopiesAndHashesEverything(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%d bytes: %v", n, err)
 		}
-		want := sha256.Sum256(data)
-		if sum != hex.EncodeToString(want[:]) || !bytes.Equal(out.Bytes(), data) {
-			t.Fatalf("%d bytes: copied %d, sum %s, want %x", n, out.Len(), sum, want)
+		h := runtime.NewSum()
+		h.Write(data)
+		if want := runtime.SumHex(h); sum != want || !bytes.Equal(out.Bytes(), data) {
+			t.Fatalf("%d bytes: copied %d, sum %s, want %s", n, out.Len(), sum, want)
 		}
 	}
 }

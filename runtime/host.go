@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,8 +112,8 @@ func (h *Host) Deploy(ctx context.Context, m *manifest.Function, binary string) 
 	return h.deploy(ctx, m, binary, "")
 }
 
-// DeployStaged is Deploy for a binary already in the data directory whose SHA-256 the caller
-// computed while writing it (an upload): it is moved into place rather than read again.
+// DeployStaged is Deploy for a binary already in the data directory whose sum (NewSum) the
+// caller computed while writing it (an upload): it is moved into place rather than read again.
 func (h *Host) DeployStaged(ctx context.Context, m *manifest.Function, binary, sum string) (DeployResult, error) {
 	return h.deploy(ctx, m, binary, sum)
 }
@@ -132,9 +133,16 @@ func (h *Host) deploy(ctx context.Context, m *manifest.Function, binary, staged 
 		return DeployResult{}, err
 	}
 	drop := func() { os.RemoveAll(filepath.Dir(path)) }
-	if m.SHA256 != "" && m.SHA256 != sum {
-		drop()
-		return DeployResult{}, fmt.Errorf("deploy %s: binary checksum %s does not match sha256 %s", m.Name, sum, m.SHA256)
+	if m.SHA256 != "" {
+		got, err := fileSHA256(path)
+		if err != nil {
+			drop()
+			return DeployResult{}, fmt.Errorf("deploy %s: %w", m.Name, err)
+		}
+		if !strings.EqualFold(got, m.SHA256) {
+			drop()
+			return DeployResult{}, fmt.Errorf("deploy %s: binary checksum %s does not match sha256 %s", m.Name, got, m.SHA256)
+		}
 	}
 	if f := h.fns[m.Name]; f != nil {
 		if v := f.current.Load(); v != nil && string(v.manifest.Source) == string(m.Source) && v.sum == sum {
@@ -247,7 +255,7 @@ func (h *Host) loadVersion(name string, n int) (*manifest.Function, string, stri
 	}
 	for _, m := range set.Functions {
 		if m.Name == name {
-			return m, binary, meta.SHA256, nil
+			return m, binary, meta.Sum, nil
 		}
 	}
 	return nil, "", "", fmt.Errorf("stored manifest of %s v%d does not declare it", name, n)

@@ -1,8 +1,6 @@
 package runtime
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,7 +30,7 @@ type store struct {
 type storedVersion struct {
 	Version    int       `json:"version"`
 	File       string    `json:"file"`
-	SHA256     string    `json:"sha256"`
+	Sum        string    `json:"sum"` // see NewSum
 	DeployedAt time.Time `json:"deployedAt"`
 }
 
@@ -61,7 +59,7 @@ func (s *store) versionDir(name string, n int) string {
 }
 
 // save stores the binary and writes the manifest of version n; it returns the stored binary's
-// path and checksum. The binary is copied, or moved when staged is its known checksum.
+// path and sum (see NewSum). The binary is copied, or moved when staged is its known sum.
 func (s *store) save(name string, n int, file string, source []byte, binary, staged string) (path, sum string, err error) {
 	if err := checkName(name); err != nil {
 		return "", "", fmt.Errorf("store: %w", err)
@@ -81,7 +79,7 @@ func (s *store) save(name string, n int, file string, source []byte, binary, sta
 		os.RemoveAll(dir)
 		return "", "", fmt.Errorf("store %s v%d: %w", name, n, err)
 	}
-	meta, _ := json.Marshal(storedVersion{Version: n, File: file, SHA256: sum, DeployedAt: time.Now().UTC()})
+	meta, _ := json.Marshal(storedVersion{Version: n, File: file, Sum: sum, DeployedAt: time.Now().UTC()})
 	if err := writeFile(filepath.Join(dir, "manifest.yaml"), source); err != nil {
 		os.RemoveAll(dir)
 		return "", "", err
@@ -169,7 +167,7 @@ func (s *store) remove(name string) error {
 	return os.RemoveAll(filepath.Join(s.dir, name))
 }
 
-// copyFile copies src to dst (mode 0700) and returns the SHA-256 of what it wrote.
+// copyFile copies src to dst (mode 0700) and returns the sum of what it wrote (see NewSum).
 func copyFile(src, dst string) (string, error) {
 	in, err := os.Open(src)
 	if err != nil {
@@ -181,7 +179,7 @@ func copyFile(src, dst string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	h := sha256.New()
+	h := NewSum()
 	_, err = io.Copy(io.MultiWriter(out, h), in)
 	if cerr := out.Close(); err == nil {
 		err = cerr
@@ -193,7 +191,7 @@ func copyFile(src, dst string) (string, error) {
 		os.Remove(tmp)
 		return "", err
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return SumHex(h), nil
 }
 
 // writeFile writes a private file atomically.

@@ -1,11 +1,8 @@
 package runtime
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,15 +11,16 @@ import (
 	"time"
 )
 
-// storeBinary writes a fake plugin binary and returns its path and SHA-256.
+// storeBinary writes a fake plugin binary and returns its path and sum (NewSum).
 func storeBinary(t *testing.T, content string) (string, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "handler-src")
 	if err := os.WriteFile(path, []byte(content), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256([]byte(content))
-	return path, hex.EncodeToString(sum[:])
+	h := NewSum()
+	h.Write([]byte(content))
+	return path, SumHex(h)
 }
 
 func newTestStore(t *testing.T) (*store, string) {
@@ -62,8 +60,8 @@ func TestStoreSaveLoad(t *testing.T) {
 	if want := filepath.Join(data, "functions", "orders", "v1", "handler"); path != want {
 		t.Errorf("binary path = %s, want %s", path, want)
 	}
-	if fileSum, err := fileSHA256(path); err != nil || fileSum != sum {
-		t.Errorf("fileSHA256(stored binary) = %s, %v; want %s", fileSum, err, sum)
+	if stored, err := os.ReadFile(path); err != nil || string(stored) != "#!/bin/sh\necho plugin v1\n" {
+		t.Errorf("stored binary = %q, %v", stored, err)
 	}
 
 	meta, src, loadedPath, err := s.load("orders", 1)
@@ -76,7 +74,7 @@ func TestStoreSaveLoad(t *testing.T) {
 	if loadedPath != path {
 		t.Errorf("load path = %s, want %s", loadedPath, path)
 	}
-	if meta.Version != 1 || meta.File != "orders.yaml" || meta.SHA256 != sum {
+	if meta.Version != 1 || meta.File != "orders.yaml" || meta.Sum != sum {
 		t.Errorf("meta = %+v", meta)
 	}
 	if meta.DeployedAt.Before(before.Add(-time.Second)) || meta.DeployedAt.Location() != time.UTC {
@@ -254,9 +252,10 @@ func TestCopyFileChecksum(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := sha256.Sum256(content)
-		if sum != hex.EncodeToString(want[:]) {
-			t.Errorf("size %d: copyFile sum = %s, want %x", size, sum, want)
+		h := NewSum()
+		h.Write(content)
+		if want := SumHex(h); sum != want {
+			t.Errorf("size %d: copyFile sum = %s, want %s", size, sum, want)
 		}
 		got, err := os.ReadFile(dst)
 		if err != nil || string(got) != string(content) {
@@ -286,23 +285,9 @@ func TestStoreMetaIsJSON(t *testing.T) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}
-	if m["version"] != float64(4) || m["file"] != "o.yaml" || m["sha256"] != sum || m["deployedAt"] == nil {
+	if m["version"] != float64(4) || m["file"] != "o.yaml" || m["sum"] != sum || m["deployedAt"] == nil {
 		t.Errorf("meta.json = %s", raw)
 	}
-}
-
-// fileSHA256 returns the hex SHA-256 of a file.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func TestSaveMovesAStagedBinary(t *testing.T) {
@@ -314,7 +299,9 @@ func TestSaveMovesAStagedBinary(t *testing.T) {
 	if err := os.WriteFile(staged, []byte("plugin bytes"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	want, _ := fileSHA256(staged)
+	h := NewSum()
+	h.Write([]byte("plugin bytes"))
+	want := SumHex(h)
 	path, sum, err := s.save("orders", 1, "orders.yaml", nil, staged, want)
 	if err != nil || sum != want {
 		t.Fatalf("save = %s, %v; want sum %s", sum, err, want)
@@ -351,5 +338,21 @@ func TestStoreRefusesEscapingNames(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Join(data, "functions"))
 	if len(entries) != 0 {
 		t.Errorf("refused saves left %d entries", len(entries))
+	}
+}
+
+// fileSHA256 is what a manifest's sha256 is checked against.
+func TestFileSHA256(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bin")
+	if err := os.WriteFile(path, []byte("abc"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// SHA-256("abc"), FIPS 180-2 appendix B.1.
+	const want = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+	if got, err := fileSHA256(path); err != nil || got != want {
+		t.Fatalf("fileSHA256 = %s, %v; want %s", got, err, want)
+	}
+	if _, err := fileSHA256(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Fatal("fileSHA256 of a missing file: no error")
 	}
 }
