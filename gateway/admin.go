@@ -229,7 +229,7 @@ type upload struct {
 	manifestName string
 	manifest     []byte
 	binary       string
-	sum          string // the binary's SHA-256, computed while it was written
+	sum          string // the binary's sum (runtime.NewSum), computed while it was written
 }
 
 func (u *upload) cleanup() { os.RemoveAll(u.dir) }

@@ -16,7 +16,7 @@ type version struct {
 	number   int
 	manifest *manifest.Function
 	binary   string
-	sum      string // the binary's SHA-256
+	sum      string // the binary's sum (NewSum)
 	created  time.Time
 
 	pool    *pool
