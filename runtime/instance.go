@@ -188,16 +188,28 @@ func (i *instance) invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 		}
 		return nil, ErrCrashed
 	}
+	resp, err := i.await(ctx, id, ch)
+	if err != nil {
+		return nil, err
+	}
+	res, ran, err := decodeAnswer(resp)
+	recordHandler(ctx, i.function, ran)
+	return res, err
+}
+
+// await waits for the answer to call id on ch, for the call's deadline and for ctx's end. It
+// returns the answer, or why there is none: ErrCrashed when the process died, ErrTimeout, or
+// ctx's error. A call given up on is forgotten, and the plugin told to cancel it.
+func (i *instance) await(ctx context.Context, id uint64, ch chan []byte) ([]byte, error) {
 	w := waitFor(ctx)
 	defer w.release()
+	var err error
 	select {
 	case resp, ok := <-ch:
 		if !ok {
 			return nil, ErrCrashed
 		}
-		res, ran, err := decodeAnswer(resp)
-		recordHandler(ctx, i.function, ran)
-		return res, err
+		return resp, nil
 	case <-w.expired:
 		err = ErrTimeout
 	case <-w.done:
@@ -257,30 +269,17 @@ func (i *instance) invokeBatch(ctx context.Context, evs []*fn.Event, out []outco
 		fillOutcomes(out, sent, ErrCrashed)
 		return
 	}
-	w := waitFor(ctx)
-	defer w.release()
-	var err error
-	select {
-	case resp, ok := <-ch:
-		if !ok {
-			fillOutcomes(out, sent, ErrCrashed)
-			return
-		}
-		decodeBatchResponse(resp, out, sent)
-		for _, k := range sent {
-			if out[k].span != nil && out[k].span.IsRecording() {
-				recordHandler(trace.ContextWithSpan(ctx, out[k].span), i.function, out[k].ran)
-			}
-		}
+	resp, err := i.await(ctx, id, ch)
+	if err != nil {
+		fillOutcomes(out, sent, err)
 		return
-	case <-w.expired:
-		err = ErrTimeout
-	case <-w.done:
-		err = waitErr(ctx)
 	}
-	i.forget(id)
-	_ = i.data.Send(wire.Frame{Kind: wire.KindCancel, ID: id})
-	fillOutcomes(out, sent, err)
+	decodeBatchResponse(resp, out, sent)
+	for _, k := range sent {
+		if out[k].span != nil && out[k].span.IsRecording() {
+			recordHandler(trace.ContextWithSpan(ctx, out[k].span), i.function, out[k].ran)
+		}
+	}
 }
 
 func (i *instance) forget(id uint64) {
