@@ -17,8 +17,8 @@ import (
 // done, or when Cancel is called, as a context.WithDeadline is; its Err says which, with the
 // errors of the context package. It makes that context.WithDeadline, and its timer, only when
 // something asks for Done (a select, a child context, a library that watches ctx). Code that
-// waits for many calls may instead wait for the Parent's Done and for When on a timer of its
-// own.
+// waits for many calls may instead wait for the Parent's Done and for the Deadline on a timer
+// of its own.
 type Context struct {
 	parent context.Context
 	when   time.Time
