@@ -119,8 +119,8 @@ func TakeStringShared(typ protowire.Type, b []byte, dst *string) int {
 		return 0
 	}
 	v, n := protowire.ConsumeBytes(b)
-	if n > 0 && len(v) > 0 {
-		*dst = unsafe.String(&v[0], len(v))
+	if n >= 0 {
+		*dst = shared(v)
 	}
 	return n
 }
