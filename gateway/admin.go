@@ -10,8 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"mime/multipart"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -257,12 +255,12 @@ func (s *Server) readUpload(c *fiber.Ctx) (*upload, error) {
 		body = bytes.NewReader(c.Request().Body())
 	}
 	limited := &io.LimitedReader{R: body, N: s.cfg.UploadLimit + 1}
-	// multipart reads 4 KiB at a time; without a buffer of its own in between, each of those
-	// reads of a binary of tens of megabytes was a read from the connection.
+	// The form is read in windows of this size: a binary of tens of megabytes in few reads
+	// from the connection, and few scans for the delimiter (see formReader).
 	br := bufio.NewReaderSize(limited, uploadBuffer)
-	mr := multipart.NewReader(br, boundary)
+	form := newFormReader(br, boundary)
 	for {
-		part, err := mr.NextPart()
+		part, err := form.next()
 		if err == io.EOF {
 			// Read the body to its end, past the closing boundary: with chunked encoding the
 			// last chunk is still on the connection, and fasthttp would take it for the next
@@ -283,7 +281,7 @@ func (s *Server) readUpload(c *fiber.Ctx) (*upload, error) {
 		}
 		switch part.FormName() {
 		case "manifest":
-			if name := partFileName(part); name != "" {
+			if name := part.FileName(); name != "" {
 				up.manifestName = name
 			}
 			up.manifest, err = io.ReadAll(io.LimitReader(part, maxManifestBytes+1))
@@ -304,16 +302,6 @@ func (s *Server) readUpload(c *fiber.Ctx) (*upload, error) {
 		}
 	}
 	return up, nil
-}
-
-// partFileName is the part's filename as the client sent it. multipart.Part.FileName keeps
-// only the last element, but manifest errors should name the path the user typed.
-func partFileName(p *multipart.Part) string {
-	_, params, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
-	if err != nil {
-		return ""
-	}
-	return params["filename"]
 }
 
 // saveFile writes r to a private file and returns its sum (runtime.NewSum).

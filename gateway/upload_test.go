@@ -38,9 +38,19 @@ func TestCopyHashingReportsErrors(t *testing.T) {
 	}
 }
 
-type chunky struct{ r io.Reader }
+// chunky returns at most max bytes a read (7919 when max is 0).
+type chunky struct {
+	r   io.Reader
+	max int
+}
 
-func (c *chunky) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), 7919)]) }
+func (c *chunky) Read(p []byte) (int, error) {
+	limit := c.max
+	if limit == 0 {
+		limit = 7919
+	}
+	return c.r.Read(p[:min(len(p), limit)])
+}
 
 type errReader struct{ err error }
 
