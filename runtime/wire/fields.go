@@ -102,25 +102,22 @@ func TakeBytesShared(typ protowire.Type, b []byte, dst *[]byte) int {
 
 // TakeString reads a string value into *dst.
 func TakeString(typ protowire.Type, b []byte, dst *string) int {
-	if typ != protowire.BytesType {
-		return 0
-	}
-	v, n := protowire.ConsumeBytes(b)
-	if n >= 0 {
-		*dst = string(v)
-	}
-	return n
+	return takeString(typ, b, dst, copied)
 }
 
 // TakeStringShared reads a string value into *dst without copying it: the string points into
 // b, so the caller must own b's memory and never change it while the string is in use.
 func TakeStringShared(typ protowire.Type, b []byte, dst *string) int {
+	return takeString(typ, b, dst, shared)
+}
+
+func takeString(typ protowire.Type, b []byte, dst *string, str func([]byte) string) int {
 	if typ != protowire.BytesType {
 		return 0
 	}
 	v, n := protowire.ConsumeBytes(b)
 	if n >= 0 {
-		*dst = shared(v)
+		*dst = str(v)
 	}
 	return n
 }
@@ -187,6 +184,9 @@ func takeMapEntry(typ protowire.Type, b []byte, m *map[string]string, str func([
 	}
 	return n
 }
+
+// copied returns a copy of b as a string.
+func copied(b []byte) string { return string(b) }
 
 // shared returns b as a string that points into b.
 func shared(b []byte) string {
