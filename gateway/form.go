@@ -92,12 +92,18 @@ func (r *formReader) next() (*formPart, error) {
 		header.Add(textproto.CanonicalMIMEHeaderKey(string(bytes.TrimSpace(k))), string(bytes.TrimSpace(v)))
 	}
 	r.cur = &formPart{Header: header, r: r}
+	if disposition, params, err := mime.ParseMediaType(header.Get("Content-Disposition")); err == nil {
+		if disposition == "form-data" {
+			r.cur.name = params["name"]
+		}
+		r.cur.filename = params["filename"]
+	}
 	return r.cur, nil
 }
 
 // skipPreamble reads up to and including the first delimiter line, "--boundary".
 func (r *formReader) skipPreamble() error {
-	dash := []byte("--" + r.boundary)
+	dash, closing := []byte("--"+r.boundary), []byte("--"+r.boundary+"--")
 	for {
 		raw, err := r.br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
@@ -116,7 +122,7 @@ func (r *formReader) skipPreamble() error {
 				r.delim = r.delim[1:] // lines end in LF alone
 			}
 			return nil
-		case bytes.Equal(line, append(dash, '-', '-')):
+		case bytes.Equal(line, closing):
 			r.closed = true
 			return nil
 		case err == io.EOF:
@@ -144,10 +150,12 @@ func (r *formReader) line() ([]byte, error) {
 // formPart is one part: its header, and its body as an io.Reader.
 type formPart struct {
 	Header textproto.MIMEHeader
-	r      *formReader
-	avail  int  // bytes buffered in r.br that are body, known from the last scan
-	atEnd  bool // the delimiter follows those bytes
-	done   bool
+	// name and filename are from its Content-Disposition (name only for form-data).
+	name, filename string
+	r              *formReader
+	avail          int  // bytes buffered in r.br that are body, known from the last scan
+	atEnd          bool // the delimiter follows those bytes
+	done           bool
 }
 
 func (p *formPart) Read(b []byte) (int, error) {
@@ -220,20 +228,8 @@ func (p *formPart) more(n int) error {
 }
 
 // FormName is the part's form field name ("" when it is not form-data).
-func (p *formPart) FormName() string {
-	disposition, params, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
-	if err != nil || disposition != "form-data" {
-		return ""
-	}
-	return params["name"]
-}
+func (p *formPart) FormName() string { return p.name }
 
 // FileName is the part's filename as the client sent it, folders included: manifest errors
 // name the path the user typed. "" when there is none.
-func (p *formPart) FileName() string {
-	_, params, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
-	if err != nil {
-		return ""
-	}
-	return params["filename"]
-}
+func (p *formPart) FileName() string { return p.filename }
