@@ -144,14 +144,15 @@ func TestWaitForACall(t *testing.T) {
 	parent, cancel := context.WithCancel(context.Background())
 	c = deadline.New(parent, time.Now().Add(time.Hour))
 	w = waitFor(c)
-	cancel()
 	select {
 	case <-w.expired:
 		t.Fatal("a stale expiry reached a call with an hour to go")
-	case <-w.done:
-		if err := waitErr(c); !errors.Is(err, context.Canceled) {
-			t.Fatalf("waitErr = %v, want Canceled", err)
-		}
+	default:
+	}
+	cancel()
+	<-w.done
+	if err := waitErr(c); !errors.Is(err, context.Canceled) {
+		t.Fatalf("waitErr = %v, want Canceled", err)
 	}
 	w.release()
 	c.Cancel()

@@ -102,3 +102,21 @@ func assertDone(t *testing.T, c *Context, want error) {
 		t.Fatalf("Err once Done was made = %v, want %v", c.Err(), want)
 	}
 }
+
+// The point of the package: a call that ends with no one waiting on Done makes no context and
+// no timer, whatever else it asks (the deadline, values, Err) and however it ends.
+func TestNoTimerUnlessDoneIsAsked(t *testing.T) {
+	c := New(context.WithValue(context.Background(), key{}, "v"), time.Now().Add(time.Hour))
+	c.Deadline()
+	c.Value(key{})
+	_ = c.Err()
+	c.Cancel()
+	_ = c.Err()
+	if c.inner.Load() != nil {
+		t.Fatal("a context and its timer were made though no one asked for Done")
+	}
+	c.Done()
+	if c.inner.Load() == nil {
+		t.Fatal("Done made no context")
+	}
+}
