@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -89,6 +90,35 @@ func TestCallsArrivingTogetherAreEachAnswered(t *testing.T) {
 			if string(r.GetResult().GetBody()) != "done "+strconv.Itoa(k) {
 				t.Errorf("avg %v: call %d answered %v", avg, k, r)
 			}
+		}
+	}
+}
+
+// Calls gathered while handlers were quick all start once the last frame of a read is in,
+// even when the chunk shrank meanwhile (a handler running elsewhere turned slow): none waits
+// in gathered for a frame that may never come.
+func TestDispatchStartsEveryCallOfTheLastFrame(t *testing.T) {
+	calls := func(n int) []call { return make([]call, n) }
+	for _, c := range []struct {
+		avg    time.Duration
+		n      int
+		more   bool
+		chunks []int
+		left   int
+	}{
+		{time.Microsecond, 11, true, nil, 11},             // chunk 16: gather on
+		{time.Microsecond, 16, true, []int{16}, 0},        // a full chunk starts
+		{time.Microsecond, 11, false, []int{11}, 0},       // the last frame: all start
+		{20 * time.Microsecond, 11, true, []int{4, 4}, 3}, // chunk 4: full chunks only
+		{20 * time.Microsecond, 11, false, []int{4, 4, 3}, 0},
+		{time.Millisecond, 11, false, []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0}, // gathered at 16, now 1
+	} {
+		s := &dataServer{}
+		s.avg.Store(int64(c.avg))
+		var started []int
+		left := s.dispatch(calls(c.n), c.more, func(cs []call) { started = append(started, len(cs)) })
+		if !slices.Equal(started, c.chunks) || len(left) != c.left {
+			t.Errorf("avg %v, %d calls, more=%v: started %v, left %d; want %v, %d", c.avg, c.n, c.more, started, len(left), c.chunks, c.left)
 		}
 	}
 }

@@ -87,11 +87,9 @@ func (s *dataServer) serve(c net.Conn) {
 				cancel()
 			}
 		}
-		if chunk := s.chunk(); len(gathered) >= chunk || (!f.More && len(gathered) > 0) {
-			calls := gathered[:min(chunk, len(gathered)):min(chunk, len(gathered))]
-			gathered = gathered[len(calls):]
+		gathered = s.dispatch(gathered, f.More, func(calls []call) {
 			pool.run(func() { s.runCalls(conn, pool, calls, finished) })
-		}
+		})
 	})
 	mu.Lock()
 	for _, cancel := range cancels {
@@ -106,6 +104,23 @@ type call struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	ev     *Event
+}
+
+// dispatch starts the calls gathered in chunks (see chunk): every one of them when more is
+// false, since no frame is about to follow, else the full chunks only. It returns the calls
+// left to gather. The chunk is taken anew each time: it shrinks while handlers run slower, and
+// then more than one chunk may be waiting.
+func (s *dataServer) dispatch(gathered []call, more bool, start func([]call)) []call {
+	for len(gathered) > 0 {
+		chunk := s.chunk()
+		if more && len(gathered) < chunk {
+			break
+		}
+		n := min(chunk, len(gathered))
+		start(gathered[:n:n])
+		gathered = gathered[n:]
+	}
+	return gathered
 }
 
 // rescueAfter is how long a worker may spend on a chunk of calls before the calls it has not
