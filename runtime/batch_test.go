@@ -3,11 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net/url"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -121,21 +117,7 @@ func TestDecodeBatchResponseShortOrBroken(t *testing.T) {
 // answer in order, a panic or an error fails only its event, the deadline fails the batch,
 // and the process's death fails every event in flight.
 func TestBatchThroughAPlugin(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a plugin")
-	}
-	bin := filepath.Join(t.TempDir(), "testfn")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/edgefn/edgefn/internal/testfn").CombinedOutput(); err != nil {
-		t.Fatalf("go build testfn: %v\n%s", err, out)
-	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	inst, err := startInstance(context.Background(), instanceSpec{
-		Function: "testfn", Version: 1, Binary: bin, StartTimeout: time.Minute,
-		Logs: NewLogs("testfn", logger), Logger: logger,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	inst := startTestfn(t)
 	defer inst.stop()
 	if !inst.batches {
 		t.Fatal("a plugin built with this SDK does not announce batches")

@@ -52,9 +52,37 @@ type instance struct {
 	batches bool
 
 	mu      sync.Mutex
-	pending map[uint64]chan []byte
+	pending map[uint64]*call
 	dead    bool
+	// expiry fires at armed, the earliest deadline of the calls in pending (monotonic, see
+	// clock; 0 when none has one): sweep then fails the calls whose deadline passed and arms
+	// it for the next. One timer for all calls, reset only when a call's deadline comes before
+	// every other's: calls of one function have one timeout, so each arrives with the latest.
+	expiry *time.Timer
+	armed  int64
 }
+
+// call is a call waiting for its answer. Whoever takes it out of pending sends the answer, once:
+// the read loop (the plugin's answer), sweep (its deadline passed), or the read loop's end (the
+// process died). Its waiter receives that one answer before the call is reused.
+type call struct {
+	ch       chan answer
+	deadline int64 // monotonic (see clock); 0 for none
+}
+
+type answer struct {
+	b   []byte
+	err error
+}
+
+// calls recycles calls, with their channels.
+var calls = sync.Pool{New: func() any { return &call{ch: make(chan answer, 1)} }}
+
+// epoch makes deadlines monotonic: clock(t) is t's distance from it, on the monotonic clock
+// when t has a reading of it, so a change of the wall clock moves no deadline.
+var epoch = time.Now()
+
+func clock(t time.Time) int64 { return int64(t.Sub(epoch)) }
 
 // startInstance starts a plugin process, completes the go-plugin handshake and connects to its
 // data path. The gateway's own environment is not passed on: only spec.Env (see envList).
@@ -119,7 +147,9 @@ func connect(ctx context.Context, client *plugin.Client, spec instanceSpec) (*in
 		return nil, fmt.Errorf("connect data path: %w", err)
 	}
 	inst := &instance{function: spec.Function, client: client, data: wire.NewConn(c), batches: open.GetBatches(),
-		pending: make(map[uint64]chan []byte)}
+		pending: make(map[uint64]*call)}
+	inst.expiry = time.AfterFunc(time.Hour, inst.sweep)
+	inst.expiry.Stop()
 	go inst.readLoop()
 	return inst, nil
 }
@@ -131,22 +161,97 @@ func (i *instance) readLoop() {
 			return
 		}
 		i.mu.Lock()
-		ch := i.pending[f.ID]
-		delete(i.pending, f.ID)
+		c := i.pending[f.ID]
+		if c != nil {
+			delete(i.pending, f.ID)
+		}
 		i.mu.Unlock()
-		if ch != nil {
+		if c != nil {
 			// The caller decodes its own answer, in parallel with the next read; the
 			// frame's memory is reused, so it gets a copy.
-			ch <- append([]byte(nil), f.Payload...)
+			c.ch <- answer{b: append([]byte(nil), f.Payload...)}
 		}
 	})
 	i.mu.Lock()
 	i.dead = true
-	for id, ch := range i.pending {
-		close(ch)
+	i.expiry.Stop()
+	for id, c := range i.pending {
+		delete(i.pending, id)
+		c.ch <- answer{err: ErrCrashed}
+	}
+	i.mu.Unlock()
+}
+
+// register enters a call with ctx's deadline into pending, and arms expiry for it when that
+// is the earliest.
+func (i *instance) register(ctx context.Context) (uint64, *call, error) {
+	c := calls.Get().(*call)
+	c.deadline = 0
+	if d, ok := ctx.Deadline(); ok {
+		c.deadline = clock(d)
+	}
+	id := i.next.Add(1)
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.dead {
+		calls.Put(c)
+		return 0, nil, ErrCrashed
+	}
+	i.pending[id] = c
+	if c.deadline != 0 && (i.armed == 0 || c.deadline < i.armed) {
+		i.armed = c.deadline
+		i.expiry.Reset(time.Duration(c.deadline - clock(time.Now())))
+	}
+	return id, c, nil
+}
+
+// sweep fails the calls whose deadline passed with ErrTimeout, tells the plugin to cancel them,
+// and arms expiry for the earliest deadline left.
+func (i *instance) sweep() {
+	var expired []wire.Frame
+	i.mu.Lock()
+	now, next := clock(time.Now()), int64(0)
+	for id, c := range i.pending {
+		switch {
+		case c.deadline == 0:
+		case c.deadline <= now:
+			delete(i.pending, id)
+			c.ch <- answer{err: ErrTimeout}
+			expired = append(expired, wire.Frame{Kind: wire.KindCancel, ID: id})
+		case next == 0 || c.deadline < next:
+			next = c.deadline
+		}
+	}
+	i.armed = next
+	if next != 0 && !i.dead {
+		i.expiry.Reset(time.Duration(next - now))
+	}
+	i.mu.Unlock()
+	if len(expired) > 0 {
+		_ = i.data.SendAll(expired)
+	}
+}
+
+// abandon gives up on call id, which its caller no longer waits for, and recycles it. A call
+// still pending leaves it, and the plugin is told to cancel it when cancel is set; one taken
+// out already has its answer on the way, which abandon receives and returns.
+func (i *instance) abandon(id uint64, c *call, cancel bool) (answer, bool) {
+	i.mu.Lock()
+	mine := i.pending[id] == c
+	if mine {
 		delete(i.pending, id)
 	}
 	i.mu.Unlock()
+	if !mine {
+		a := <-c.ch
+		calls.Put(c)
+		return a, true
+	}
+	calls.Put(c)
+	if cancel {
+		_ = i.data.Send(wire.Frame{Kind: wire.KindCancel, ID: id})
+	}
+	return answer{}, false
 }
 
 // invoke sends one invocation and waits for its answer, the deadline, or the process's death.
@@ -167,28 +272,22 @@ func (i *instance) invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 		return nil, &Error{Status: 413, Code: "too_large", Message: "event too large"}
 	}
 
-	id := i.next.Add(1)
-	ch := make(chan []byte, 1)
-	i.mu.Lock()
-	if i.dead {
-		i.mu.Unlock()
+	id, c, err := i.register(ctx)
+	if err != nil {
 		putBuffer(bp)
-		return nil, ErrCrashed
+		return nil, err
 	}
-	i.pending[id] = ch
-	i.mu.Unlock()
-
 	// Send has buffered or written the payload when it returns: its memory is free again.
 	err = i.data.Send(wire.Frame{Kind: wire.KindRequest, ID: id, Payload: payload})
 	putBuffer(bp)
 	if err != nil {
-		i.forget(id)
+		i.abandon(id, c, false)
 		if errors.Is(err, wire.ErrTooLarge) {
 			return nil, &Error{Status: 413, Code: "too_large", Message: "event too large"}
 		}
 		return nil, ErrCrashed
 	}
-	resp, err := i.await(ctx, id, ch)
+	resp, err := i.await(ctx, id, c)
 	if err != nil {
 		return nil, err
 	}
@@ -197,27 +296,26 @@ func (i *instance) invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 	return res, err
 }
 
-// await waits for the answer to call id on ch, for the call's deadline and for ctx's end. It
-// returns the answer, or why there is none: ErrCrashed when the process died, ErrTimeout, or
-// ctx's error. A call given up on is forgotten, and the plugin told to cancel it.
-func (i *instance) await(ctx context.Context, id uint64, ch chan []byte) ([]byte, error) {
-	w := waitFor(ctx)
-	defer w.release()
-	var err error
-	select {
-	case resp, ok := <-ch:
-		if !ok {
-			return nil, ErrCrashed
-		}
-		return resp, nil
-	case <-w.expired:
-		err = ErrTimeout
-	case <-w.done:
-		err = waitErr(ctx)
+// await waits for the answer to call id: the plugin's, or ErrTimeout from sweep, or ErrCrashed
+// when the process died. A ctx that can end before its deadline is waited for as well (the
+// caller gives up: ctx's error); the call is then abandoned and the plugin told to cancel it.
+func (i *instance) await(ctx context.Context, id uint64, c *call) ([]byte, error) {
+	done := doneOf(ctx)
+	if done == nil { // an HTTP call: nothing ends it but its deadline
+		a := <-c.ch
+		calls.Put(c)
+		return a.b, a.err
 	}
-	i.forget(id)
-	_ = i.data.Send(wire.Frame{Kind: wire.KindCancel, ID: id})
-	return nil, err
+	select {
+	case a := <-c.ch:
+		calls.Put(c)
+		return a.b, a.err
+	case <-done:
+	}
+	if a, ok := i.abandon(id, c, true); ok {
+		return a.b, a.err
+	}
+	return nil, waitErr(ctx)
 }
 
 // invokeBatch sends evs in one batch frame and waits for all their answers, the deadline, or
@@ -254,22 +352,17 @@ func (i *instance) invokeBatch(ctx context.Context, evs []*fn.Event, out []outco
 		invokeEach(ctx, InvokerFunc(i.invoke), evs, out)
 		return
 	}
-	id := i.next.Add(1)
-	ch := make(chan []byte, 1)
-	i.mu.Lock()
-	if i.dead {
-		i.mu.Unlock()
-		fillOutcomes(out, sent, ErrCrashed)
+	id, c, err := i.register(ctx)
+	if err != nil {
+		fillOutcomes(out, sent, err)
 		return
 	}
-	i.pending[id] = ch
-	i.mu.Unlock()
 	if err := i.data.Send(wire.Frame{Kind: wire.KindBatchRequest, ID: id, Payload: payload}); err != nil {
-		i.forget(id)
+		i.abandon(id, c, false)
 		fillOutcomes(out, sent, ErrCrashed)
 		return
 	}
-	resp, err := i.await(ctx, id, ch)
+	resp, err := i.await(ctx, id, c)
 	if err != nil {
 		fillOutcomes(out, sent, err)
 		return
@@ -280,12 +373,6 @@ func (i *instance) invokeBatch(ctx context.Context, evs []*fn.Event, out []outco
 			recordHandler(trace.ContextWithSpan(ctx, out[k].span), i.function, out[k].ran)
 		}
 	}
-}
-
-func (i *instance) forget(id uint64) {
-	i.mu.Lock()
-	delete(i.pending, id)
-	i.mu.Unlock()
 }
 
 // done is closed when the data path ends: the process died or was stopped.

@@ -119,51 +119,31 @@ func TestTimeoutCallerCancelIsNotATimeout(t *testing.T) {
 	}
 }
 
-// An instance waits for a call's deadline on a pooled timer, for the caller's cancellation on
-// the caller's context; a timer back in the pool brings no stale expiry to the next call.
-func TestWaitForACall(t *testing.T) {
-	c := deadline.New(context.Background(), time.Now().Add(5*time.Millisecond))
-	w := waitFor(c)
-	select {
-	case <-w.expired:
-	case <-w.done:
-		t.Fatal("done fired for a caller that did not cancel")
-	case <-time.After(5 * time.Second):
-		t.Fatal("the deadline never fired")
+// An instance waits for what ends a call before its deadline: for the timeout stage's
+// deadline.Context, its parent's Done, so that it makes no timer of its own.
+func TestDoneOf(t *testing.T) {
+	c := deadline.New(context.Background(), time.Now().Add(time.Hour))
+	defer c.Cancel()
+	if doneOf(c) != nil {
+		t.Error("doneOf(deadline over Background) is not nil: an HTTP call would wait on a select")
 	}
-	w.release()
-	c.Cancel()
-
-	for range 100 { // timers that were reset and stopped before firing return to the pool
-		c := deadline.New(context.Background(), time.Now().Add(time.Millisecond))
-		w := waitFor(c)
-		w.release()
-		c.Cancel()
-	}
-	time.Sleep(5 * time.Millisecond)
 	parent, cancel := context.WithCancel(context.Background())
 	c = deadline.New(parent, time.Now().Add(time.Hour))
-	w = waitFor(c)
-	select {
-	case <-w.expired:
-		t.Fatal("a stale expiry reached a call with an hour to go")
-	default:
-	}
+	defer c.Cancel()
 	cancel()
-	<-w.done
-	if err := waitErr(c); !errors.Is(err, context.Canceled) {
-		t.Fatalf("waitErr = %v, want Canceled", err)
+	select {
+	case <-doneOf(c):
+	default:
+		t.Fatal("doneOf(deadline over a canceled parent) is not done")
 	}
-	w.release()
-	c.Cancel()
+	if err := waitErr(c); !errors.Is(err, context.Canceled) {
+		t.Errorf("waitErr = %v, want Canceled", err)
+	}
 
-	// Any other context: done is its own Done, with no timer.
 	plain, cancelPlain := context.WithTimeout(context.Background(), time.Millisecond)
 	defer cancelPlain()
-	w = waitFor(plain)
-	<-w.done
-	if w.expired != nil || !errors.Is(waitErr(plain), ErrTimeout) {
-		t.Fatalf("plain ctx: expired %v, waitErr %v; want no timer and ErrTimeout", w.expired, waitErr(plain))
+	<-doneOf(plain) // any other context: its own Done
+	if err := waitErr(plain); !errors.Is(err, ErrTimeout) {
+		t.Errorf("waitErr(plain past its deadline) = %v, want ErrTimeout", err)
 	}
-	w.release()
 }
