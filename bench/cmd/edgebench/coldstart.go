@@ -12,10 +12,13 @@ import (
 // coldResult holds the cold starts and the parts they are made of.
 type coldResult struct {
 	api, cli []harness.ColdSample
+	// cliGoBuild are CLI deploys of hello from a bare `go build` (api and cli deploy it as
+	// edgefn builds functions).
+	cliGoBuild []harness.ColdSample
 	// upload is a deploy refused once its upload is staged; handshake is exec to go-plugin
 	// handshake of the plugin alone; hash is one SHA-256 pass over the plugin binary.
 	upload, handshake, hash []time.Duration
-	binarySize              int64
+	binarySize, goBuildSize int64
 	// foreign is the share of the machine other processes used meanwhile.
 	foreign float64
 }
@@ -46,8 +49,12 @@ func (b *bench) coldStarts(ctx context.Context) (coldResult, error) {
 	res.foreign = other
 	b.logf("cold start via API: %s", describeCold(res.api))
 	b.logf("cold start via CLI: %s (other load %.0f%%)", describeCold(res.cli), 100*other)
+	b.logf("cold start via CLI, hello from a bare go build: %s", describeCold(res.cliGoBuild))
 	if fi, err := os.Stat(b.bins.Hello); err == nil {
 		res.binarySize = fi.Size()
+	}
+	if fi, err := os.Stat(b.bins.HelloGoBuild); err == nil {
+		res.goBuildSize = fi.Size()
 	}
 	return res, nil
 }
@@ -59,6 +66,8 @@ func (b *bench) coldOnce(ctx context.Context, srv *harness.Server, dir string, a
 	api := harness.ColdStart{Server: srv.URL, Binary: b.bins.Hello, Dir: dir}
 	cli := api
 	cli.CLI = b.bins.Edgefn
+	cliGoBuild := cli
+	cliGoBuild.Binary = b.bins.HelloGoBuild
 	for i := range b.opts.coldStarts {
 		for _, c := range []struct {
 			cs   harness.ColdStart
@@ -67,6 +76,7 @@ func (b *bench) coldOnce(ctx context.Context, srv *harness.Server, dir string, a
 		}{
 			{api, fmt.Sprintf("cold-api-%d-%d", attempt, i), &res.api},
 			{cli, fmt.Sprintf("cold-cli-%d-%d", attempt, i), &res.cli},
+			{cliGoBuild, fmt.Sprintf("cold-gobuild-%d-%d", attempt, i), &res.cliGoBuild},
 		} {
 			s, err := c.cs.Once(ctx, c.name)
 			if err != nil {

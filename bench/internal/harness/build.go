@@ -16,6 +16,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/edgefn/edgefn/runtime"
 )
 
 // Program is one binary a benchmark runs, built from the repository.
@@ -25,31 +27,38 @@ type Program struct {
 	// Package is the Go package it is built from, relative to the repository root, such as
 	// "./cmd/edgefn".
 	Package string
+	// Plugin builds it as edgefn builds a function (runtime.Build: runtime.BuildFlags and
+	// CGO_ENABLED=0), not with a bare `go build`.
+	Plugin bool
 }
 
 // Binaries are the programs the benchmarks run, built from one checkout.
 type Binaries struct {
 	// Edgefn is the gateway binary (./cmd/edgefn), also used as the CLI.
 	Edgefn string
-	// Hello is the plugin of ./functions/hello.
+	// Hello is the plugin of ./functions/hello, built as edgefn builds functions.
 	Hello string
 	// RawFiber is the baseline server of ./bench/rawfiber.
 	RawFiber string
+	// HelloGoBuild is the same plugin from a bare `go build`, larger (symbols, DWARF).
+	HelloGoBuild string
 }
 
 // The programs every benchmark builds, or most do.
 var (
 	// Edgefn is the gateway, also used as the CLI.
 	Edgefn = Program{Name: "edgefn", Package: "./cmd/edgefn"}
-	// Hello is the plugin of functions/hello.
-	Hello = Program{Name: "hello", Package: "./functions/hello"}
+	// Hello is the plugin of functions/hello, built as edgefn builds a function: what a
+	// `build:` manifest, `make functions` and the Dockerfile deploy.
+	Hello = Program{Name: "hello", Package: "./functions/hello", Plugin: true}
 )
 
 // HelloPrograms are the programs of Binaries, in the order of its fields.
-var HelloPrograms = []Program{Edgefn, Hello, {Name: "rawfiber", Package: "./bench/rawfiber"}}
+var HelloPrograms = []Program{Edgefn, Hello, {Name: "rawfiber", Package: "./bench/rawfiber"},
+	{Name: "hello-gobuild", Package: "./functions/hello"}}
 
 func helloBinaries(paths []string) Binaries {
-	return Binaries{Edgefn: paths[0], Hello: paths[1], RawFiber: paths[2]}
+	return Binaries{Edgefn: paths[0], Hello: paths[1], RawFiber: paths[2], HelloGoBuild: paths[3]}
 }
 
 // RepoRoot returns the folder of the edgefn module that the working directory is in.
@@ -65,8 +74,8 @@ func RepoRoot(ctx context.Context) (string, error) {
 	return filepath.Dir(mod), nil
 }
 
-// Prebuilt returns the binaries already built in dir (edgefn, hello, rawfiber), checking that
-// each exists.
+// Prebuilt returns the binaries already built in dir (edgefn, hello, rawfiber,
+// hello-gobuild), checking that each exists.
 func Prebuilt(dir string) (Binaries, error) {
 	paths, err := FindPrograms(dir, HelloPrograms...)
 	if err != nil {
@@ -75,8 +84,8 @@ func Prebuilt(dir string) (Binaries, error) {
 	return helloBinaries(paths), nil
 }
 
-// Build builds the gateway, the hello plugin and the baseline from repo into dir, as users
-// build them (no race detector, default flags).
+// Build builds the gateway, the hello plugin (both ways) and the baseline from repo into dir,
+// as users build them (see BuildPrograms).
 func Build(ctx context.Context, repo, dir string) (Binaries, error) {
 	paths, err := BuildPrograms(ctx, repo, dir, HelloPrograms...)
 	if err != nil {
@@ -97,13 +106,21 @@ func FindPrograms(dir string, progs ...Program) ([]string, error) {
 	return paths, nil
 }
 
-// BuildPrograms builds progs from repo into dir, as users build them (no race detector,
-// default flags), and returns their paths, in order.
+// BuildPrograms builds progs from repo into dir, as users build them (no race detector; a
+// bare `go build`, or for a Plugin as edgefn builds functions), and returns their paths, in
+// order.
 func BuildPrograms(ctx context.Context, repo, dir string, progs ...Program) ([]string, error) {
 	paths := programPaths(dir, progs)
 	for i, p := range progs {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", paths[i], p.Package)
+		args := []string{"build"}
+		if p.Plugin {
+			args = append(args, runtime.BuildFlags...)
+		}
+		cmd := exec.CommandContext(ctx, "go", append(args, "-o", paths[i], p.Package)...)
 		cmd.Dir = repo
+		if p.Plugin {
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("go build %s: %w\n%s", p.Package, err, out)
 		}

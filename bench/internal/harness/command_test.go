@@ -33,7 +33,7 @@ func TestFlagsAndCommandLine(t *testing.T) {
 	var o Options
 	fs := flag.NewFlagSet("xbench", flag.ContinueOnError)
 	testCommand.Flags(fs, &o)
-	if got, want := fs.Lookup("prebuilt").Usage, "folder with edgefn, hello and rawfiber already built (default: build them)"; got != want {
+	if got, want := fs.Lookup("prebuilt").Usage, "folder with edgefn, hello, rawfiber and hello-gobuild already built (default: build them)"; got != want {
 		t.Errorf("-prebuilt usage %q, want %q", got, want)
 	}
 	if err := fs.Parse(nil); err != nil {
