@@ -36,10 +36,19 @@ type withDeadline struct {
 
 // New returns parent with the deadline when, or with parent's own when that is earlier.
 func New(parent context.Context, when time.Time) *Context {
+	c := &Context{}
+	c.Start(parent, when)
+	return c
+}
+
+// Start makes c, a zero Context, what New returns, in memory the caller allocated: a struct
+// that embeds a Context and adds values of its own costs one allocation for all of them. It
+// must be called before c is used, and only once.
+func (c *Context) Start(parent context.Context, when time.Time) {
 	if pd, ok := parent.Deadline(); ok && pd.Before(when) {
 		when = pd
 	}
-	return &Context{parent: parent, when: when}
+	c.parent, c.when = parent, when
 }
 
 // Parent returns the context the deadline was added to.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/edgefn/edgefn/runtime/proto"
@@ -232,5 +233,50 @@ func TestHandlerContextEndsAtTheDeadlineOrTheCancel(t *testing.T) {
 		if resp := <-answered; resp.GetFailure().GetKind() != pb.Failure_CANCELED {
 			t.Fatalf("%s: answer %v, want a canceled failure", c.name, resp)
 		}
+	}
+}
+
+// A call's ctx is one allocation and behaves as the contexts it replaces: it carries the
+// invocation (for Logger and Traceparent) and the gateway's span context, also to contexts
+// a handler derives from it, which end with it.
+func TestCallContext(t *testing.T) {
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	s := &dataServer{function: "f"}
+	req := &request{ev: &Event{}, deadline: time.Now().Add(time.Hour).UnixNano(), requestID: "r1", traceparent: tp}
+	ctx, cancel := s.context(req)
+	if _, ok := ctx.(*callContext); !ok {
+		t.Fatalf("ctx is a %T, want a *callContext", ctx)
+	}
+	child, cancelChild := context.WithCancel(ctx)
+	defer cancelChild()
+	for name, c := range map[string]context.Context{"ctx": ctx, "child": child} {
+		if got := Traceparent(c); got != tp {
+			t.Errorf("%s: Traceparent = %q, want %q", name, got, tp)
+		}
+		if sc := trace.SpanContextFromContext(c); sc.TraceID().String() != "0af7651916cd43dd8448eb211c80319c" || !sc.IsRemote() {
+			t.Errorf("%s: span context %v, want the gateway's, remote", name, sc)
+		}
+		if d, ok := c.Deadline(); !ok || d.UnixNano() != req.deadline {
+			t.Errorf("%s: deadline %v, %v; want the request's", name, d, ok)
+		}
+	}
+	if inv := ctx.Value(invocationKey{}).(*invocation); inv.requestID != "r1" || inv.function != "f" {
+		t.Errorf("invocation %+v, want request r1 of f", inv)
+	}
+	cancel.Cancel()
+	select {
+	case <-child.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a context derived from the call's did not end with it")
+	}
+	if !errors.Is(ctx.Err(), context.Canceled) || !errors.Is(child.Err(), context.Canceled) {
+		t.Fatalf("Err = %v, child's %v; want Canceled", ctx.Err(), child.Err())
+	}
+
+	if n := testing.AllocsPerRun(100, func() {
+		_, cancel := s.context(&request{deadline: req.deadline, requestID: "r1"})
+		cancel.Cancel()
+	}); n > 1 {
+		t.Errorf("a call's ctx takes %v allocations, want 1", n)
 	}
 }

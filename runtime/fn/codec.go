@@ -24,6 +24,8 @@ type request struct {
 	deadline    int64
 	traceparent string
 	requestID   string
+
+	event Event // what ev points to: one allocation for both
 }
 
 // sharedMax is the largest request decoded into one copy of its bytes (see decodeRequest).
@@ -44,8 +46,8 @@ func decodeRequest(b []byte) (*request, error) {
 		switch num {
 		case wire.RequestEvent:
 			return wire.TakeMessage(typ, b, func(v []byte) (err error) {
-				r.ev, err = decodeEvent(v, takes)
-				return err
+				r.ev = &r.event
+				return decodeEvent(r.ev, v, takes)
 			})
 		case wire.RequestDeadline:
 			return wire.TakeVarint(typ, b, &r.deadline)
@@ -60,7 +62,7 @@ func decodeRequest(b []byte) (*request, error) {
 		return nil, err
 	}
 	if r.ev == nil {
-		r.ev = &Event{}
+		r.ev = &r.event
 		fillEvent(r.ev, "")
 	}
 	return r, nil
@@ -79,8 +81,8 @@ var (
 	sharing = takers{wire.TakeStringShared, wire.TakeBytesShared, wire.TakeMapEntryShared}
 )
 
-func decodeEvent(b []byte, takes takers) (*Event, error) {
-	ev := &Event{}
+// decodeEvent decodes an Event into ev, a zero one.
+func decodeEvent(ev *Event, b []byte, takes takers) error {
 	var t, attempt int64
 	var claims []byte
 	var rawQuery string
@@ -120,7 +122,7 @@ func decodeEvent(b []byte, takes takers) (*Event, error) {
 		return 0
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if t != 0 {
 		ev.Time = time.Unix(0, t).UTC()
@@ -128,11 +130,11 @@ func decodeEvent(b []byte, takes takers) (*Event, error) {
 	ev.Attempt = int(int32(attempt))
 	if len(claims) > 0 {
 		if err := json.Unmarshal(claims, &ev.Claims); err != nil {
-			return nil, fmt.Errorf("decode claims: %w", err)
+			return fmt.Errorf("decode claims: %w", err)
 		}
 	}
 	fillEvent(ev, rawQuery)
-	return ev, nil
+	return nil
 }
 
 // fillEvent gives the maps a handler may index their empty values and parses the query.

@@ -50,7 +50,7 @@ func (s *dataServer) serve(c net.Conn) {
 	pool := newWorkers()
 	var (
 		mu      sync.Mutex
-		cancels = make(map[uint64]context.CancelFunc)
+		cancels = make(map[uint64]canceler)
 	)
 	finished := func(id uint64) {
 		mu.Lock()
@@ -76,7 +76,7 @@ func (s *dataServer) serve(c net.Conn) {
 		case wire.KindBatchRequest:
 			s.runBatch(conn, pool, f, func(cancel context.CancelFunc) {
 				mu.Lock()
-				cancels[f.ID] = cancel
+				cancels[f.ID] = cancelFunc(cancel)
 				mu.Unlock()
 			}, func() { finished(f.ID) })
 		case wire.KindCancel:
@@ -84,7 +84,7 @@ func (s *dataServer) serve(c net.Conn) {
 			cancel := cancels[f.ID]
 			mu.Unlock()
 			if cancel != nil {
-				cancel()
+				cancel.Cancel()
 			}
 		}
 		gathered = s.dispatch(gathered, f.More, func(calls []call) {
@@ -93,7 +93,7 @@ func (s *dataServer) serve(c net.Conn) {
 	})
 	mu.Lock()
 	for _, cancel := range cancels {
-		cancel()
+		cancel.Cancel()
 	}
 	mu.Unlock()
 }
@@ -102,9 +102,17 @@ func (s *dataServer) serve(c net.Conn) {
 type call struct {
 	id     uint64
 	ctx    context.Context
-	cancel context.CancelFunc
+	cancel canceler
 	ev     *Event
 }
+
+// canceler ends a call's or a batch's context.
+type canceler interface{ Cancel() }
+
+// cancelFunc is a context.CancelFunc as a canceler.
+type cancelFunc context.CancelFunc
+
+func (f cancelFunc) Cancel() { f() }
 
 // dispatch starts the calls gathered in chunks (see chunk): every one of them when more is
 // false, since no frame is about to follow, else the full chunks only. It returns the calls
@@ -135,7 +143,7 @@ func (s *dataServer) runCalls(conn *wire.Conn, pool *workers, calls []call, fini
 	answer := func(c call) wire.Frame {
 		resp := s.timed(c.ctx, c.ev)
 		finished(c.id)
-		c.cancel()
+		c.cancel.Cancel()
 		return wire.Frame{Kind: wire.KindResponse, ID: c.id, Payload: fitted(resp)}
 	}
 	if len(calls) == 1 {
@@ -318,16 +326,30 @@ type invocation struct {
 type invocationKey struct{}
 
 // context builds the invocation's context: its deadline, its trace context and what its
-// logger will say. The deadline's timer is made only if the handler waits on ctx (see package
-// deadline): most handlers return without asking, and the gateway's cancel frame ends the
-// call at its deadline anyway.
-func (s *dataServer) context(req *request) (context.Context, context.CancelFunc) {
-	ctx := s.invocationContext(context.Background(), req)
-	if req.deadline != 0 {
-		c := deadline.New(ctx, time.Unix(0, req.deadline))
-		return c, c.Cancel
+// logger will say, in one allocation (callContext). The deadline's timer is made only if the
+// handler waits on ctx (see package deadline): most handlers return without asking, and the
+// gateway's cancel frame ends the call at its deadline anyway.
+func (s *dataServer) context(req *request) (context.Context, canceler) {
+	if req.deadline == 0 {
+		ctx, cancel := context.WithCancel(s.invocationContext(context.Background(), req))
+		return ctx, cancelFunc(cancel)
 	}
-	return context.WithCancel(ctx)
+	c := &callContext{inv: invocation{function: s.function, requestID: req.requestID, traceparent: req.traceparent}}
+	c.Start(traceContext(context.Background(), req.traceparent), time.Unix(0, req.deadline))
+	return c, c
+}
+
+// callContext is a call's ctx: its deadline, and its invocation under invocationKey.
+type callContext struct {
+	deadline.Context
+	inv invocation
+}
+
+func (c *callContext) Value(key any) any {
+	if key == (invocationKey{}) {
+		return &c.inv
+	}
+	return c.Context.Value(key)
 }
 
 // invocationContext returns parent carrying what the handler's ctx knows of req: its log
@@ -336,12 +358,20 @@ func (s *dataServer) context(req *request) (context.Context, context.CancelFunc)
 func (s *dataServer) invocationContext(parent context.Context, req *request) context.Context {
 	ctx := context.WithValue(parent, invocationKey{},
 		&invocation{function: s.function, requestID: req.requestID, traceparent: req.traceparent})
-	if req.traceparent != "" {
-		if sc, err := tracectx.Parse(req.traceparent); err == nil {
-			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
-		}
+	return traceContext(ctx, req.traceparent)
+}
+
+// traceContext returns parent with the W3C traceparent tp as its remote span context, or
+// parent when tp is "" or malformed.
+func traceContext(parent context.Context, tp string) context.Context {
+	if tp == "" {
+		return parent
 	}
-	return ctx
+	sc, err := tracectx.Parse(tp)
+	if err != nil {
+		return parent
+	}
+	return trace.ContextWithRemoteSpanContext(parent, sc)
 }
 
 // logger returns the invocation's logger, made on first use.
