@@ -82,7 +82,7 @@ func (s *Server) invoke(c *fiber.Ctx) error {
 	ev := &fn.Event{
 		ID:          requestID(c),
 		Source:      "http",
-		Time:        time.Now().UTC(),
+		Time:        c.Context().Time().UTC(), // when fasthttp began the request: no clock read of our own
 		Data:        body,
 		ContentType: string(c.Request().Header.ContentType()),
 		Attempt:     1,
