@@ -216,27 +216,22 @@ func query(c *fiber.Ctx) url.Values {
 // hopByHop reports whether k, in any case, names a response header a function may not set:
 // the gateway owns the connection, the framing and the request ID.
 func hopByHop(k string) bool {
-	var names []string
+	is := strings.EqualFold
 	switch len(k) {
 	case 2:
-		names = []string{"te"}
+		return is(k, "te")
 	case 7:
-		names = []string{"upgrade", "trailer"}
+		return is(k, "upgrade") || is(k, "trailer")
 	case 10:
-		names = []string{"connection", "keep-alive"}
+		return is(k, "connection") || is(k, "keep-alive")
 	case 12:
-		names = []string{"x-request-id"}
+		return is(k, "x-request-id")
 	case 14:
-		names = []string{"content-length"}
+		return is(k, "content-length")
 	case 16:
-		names = []string{"proxy-connection"}
+		return is(k, "proxy-connection")
 	case 17:
-		names = []string{"transfer-encoding"}
-	}
-	for _, name := range names {
-		if strings.EqualFold(k, name) {
-			return true
-		}
+		return is(k, "transfer-encoding")
 	}
 	return false
 }

@@ -242,7 +242,7 @@ func TestHandlerContextEndsAtTheDeadlineOrTheCancel(t *testing.T) {
 func TestCallContext(t *testing.T) {
 	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	s := &dataServer{function: "f"}
-	req := &request{ev: &Event{}, deadline: time.Now().Add(time.Hour).UnixNano(), requestID: "r1", traceparent: tp}
+	req := &request{deadline: time.Now().Add(time.Hour).UnixNano(), requestID: "r1", traceparent: tp}
 	ctx, cancel := s.context(req)
 	if _, ok := ctx.(*callContext); !ok {
 		t.Fatalf("ctx is a %T, want a *callContext", ctx)

@@ -18,14 +18,12 @@ import (
 // reflection over generated types costs more than a small handler. Field numbers are in
 // wire/schema.go.
 
-// request is a decoded Request.
+// request is a decoded Request; its event is part of it (one allocation for both).
 type request struct {
-	ev          *Event
+	ev          Event
 	deadline    int64
 	traceparent string
 	requestID   string
-
-	event Event // what ev points to: one allocation for both
 }
 
 // sharedMax is the largest request decoded into one copy of its bytes (see decodeRequest).
@@ -42,12 +40,13 @@ func decodeRequest(b []byte) (*request, error) {
 		takes = sharing
 	}
 	r := &request{}
+	hasEvent := false
 	err := wire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch num {
 		case wire.RequestEvent:
 			return wire.TakeMessage(typ, b, func(v []byte) (err error) {
-				r.ev = &r.event
-				return decodeEvent(r.ev, v, takes)
+				hasEvent = true
+				return decodeEvent(&r.ev, v, takes)
 			})
 		case wire.RequestDeadline:
 			return wire.TakeVarint(typ, b, &r.deadline)
@@ -61,9 +60,8 @@ func decodeRequest(b []byte) (*request, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.ev == nil {
-		r.ev = &r.event
-		fillEvent(r.ev, "")
+	if !hasEvent {
+		fillEvent(&r.ev, "")
 	}
 	return r, nil
 }

@@ -24,7 +24,7 @@ func TestDecodeRequestReadsTheProtoSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := req.ev
+	ev := &req.ev
 	if ev.ID != "i" || ev.Type != "T" || ev.Source != "queue/q" || ev.Subject != "s" || !ev.Time.Equal(when) ||
 		string(ev.Data) != "data" || ev.ContentType != "ct" || ev.CorrelationID != "c" || ev.Attempt != 2 ||
 		ev.Headers["H"] != "v" || ev.Claims["sub"] != "u" || ev.Method != "GET" || ev.Path != "/p" ||
@@ -100,7 +100,7 @@ func TestDecodedRequestOwnsItsMemory(t *testing.T) {
 		for i := range b {
 			b[i] = '#'
 		}
-		ev := req.ev
+		ev := &req.ev
 		ev.Data = append(ev.Data, "tail"...)
 		if ev.ID != "id-1" || ev.Source != "http" || ev.Headers["Accept"] != "a/b" || ev.Method != "GET" || ev.Path != "/p" ||
 			ev.Params["name"] != "x" || ev.Query.Get("q") != "v" || req.traceparent != "00-abc" || req.requestID != "r-1" ||

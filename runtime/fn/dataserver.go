@@ -72,7 +72,7 @@ func (s *dataServer) serve(c net.Conn) {
 			mu.Lock()
 			cancels[f.ID] = cancel
 			mu.Unlock()
-			gathered = append(gathered, call{id: f.ID, ctx: ctx, cancel: cancel, ev: req.ev})
+			gathered = append(gathered, call{id: f.ID, ctx: ctx, cancel: cancel, ev: &req.ev})
 		case wire.KindBatchRequest:
 			s.runBatch(conn, pool, f, func(cancel context.CancelFunc) {
 				mu.Lock()
@@ -263,7 +263,7 @@ func (s *dataServer) runBatch(conn *wire.Conn, pool *workers, f wire.Frame, regi
 		pool.run(func() {
 			for k, req := range part {
 				if req != nil {
-					resps[start+k] = s.timed(s.invocationContext(base, req), req.ev)
+					resps[start+k] = s.timed(s.invocationContext(base, req), &req.ev)
 				}
 				finish()
 			}
@@ -334,7 +334,7 @@ func (s *dataServer) context(req *request) (context.Context, canceler) {
 		ctx, cancel := context.WithCancel(s.invocationContext(context.Background(), req))
 		return ctx, cancelFunc(cancel)
 	}
-	c := &callContext{inv: invocation{function: s.function, requestID: req.requestID, traceparent: req.traceparent}}
+	c := &callContext{inv: s.invocation(req)}
 	c.Start(traceContext(context.Background(), req.traceparent), time.Unix(0, req.deadline))
 	return c, c
 }
@@ -356,9 +356,13 @@ func (c *callContext) Value(key any) any {
 // fields, and its trace context as the remote parent of spans the handler starts with
 // OpenTelemetry (the gateway's invocation span).
 func (s *dataServer) invocationContext(parent context.Context, req *request) context.Context {
-	ctx := context.WithValue(parent, invocationKey{},
-		&invocation{function: s.function, requestID: req.requestID, traceparent: req.traceparent})
-	return traceContext(ctx, req.traceparent)
+	inv := s.invocation(req)
+	return traceContext(context.WithValue(parent, invocationKey{}, &inv), req.traceparent)
+}
+
+// invocation is what a handler's ctx knows of req.
+func (s *dataServer) invocation(req *request) invocation {
+	return invocation{function: s.function, requestID: req.requestID, traceparent: req.traceparent}
 }
 
 // traceContext returns parent with the W3C traceparent tp as its remote span context, or
