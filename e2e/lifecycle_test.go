@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -82,5 +83,46 @@ triggers:
 	out = mustCLI(t, g, "get", "hello-src")
 	if !strings.Contains(out, "http GET /src/{name}") {
 		t.Fatalf("get said %q", out)
+	}
+}
+
+// While it runs plugins the gateway leaves them their share of the processors (each plugin
+// takes half by default), and it takes them all back when the last function is deleted.
+func TestGatewayProcessorsFollowThePlugins(t *testing.T) {
+	if _, set := os.LookupEnv("GOMAXPROCS"); set {
+		t.Skip("GOMAXPROCS is set in the environment, which the gateway inherits and keeps")
+	}
+	g := startGateway(t, "", "--manifests", writeManifest(t, `
+name: hello
+handler: {{hello}}
+triggers:
+  - http: {method: GET, path: "/hello/{name}"}
+`))
+	type setting struct {
+		Msg        string `json:"msg"`
+		GOMAXPROCS int    `json:"gomaxprocs"`
+		Plugins    bool   `json:"plugins"`
+	}
+	settings := func() []setting {
+		var out []setting
+		for _, line := range strings.Split(g.logs.String(), "\n") {
+			var s setting
+			if json.Unmarshal([]byte(line), &s) == nil && s.Msg == "gateway processors" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	if s := settings(); len(s) != 1 || !s[0].Plugins {
+		t.Fatalf("after the start-up deploy: processor settings %+v, want one with plugins\n%s", s, g.logs.String())
+	}
+	if r := do(t, "DELETE", g.URL+"/admin/v1/functions/hello", nil); r.Status != 204 && r.Status != 200 {
+		t.Fatalf("DELETE hello = %d %s", r.Status, r.Body)
+	}
+	eventually(t, 5*time.Second, "the gateway to take every processor back", func() bool { return len(settings()) == 2 })
+	s := settings()
+	all, shared := s[1].GOMAXPROCS, s[0].GOMAXPROCS
+	if s[1].Plugins || all < 1 || shared != max(1, all-all/2) {
+		t.Fatalf("processor settings %+v: want %d of %d with plugins, then all %d", s, max(1, all-all/2), all, all)
 	}
 }

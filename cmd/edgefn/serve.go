@@ -213,11 +213,16 @@ func serve(ctx context.Context, o *serveOptions) error {
 		Meter: mx.Meter("github.com/edgefn/edgefn/triggers"),
 	})
 
+	// The gateway leaves the plugins their share of the processors while it runs any; GOMAXPROCS
+	// goes back to Go's default when it stops.
+	procs := newProcessors(os.LookupEnv, logger)
+	defer procs.restore()
 	var srv *gateway.Server
 	host, err := runtime.NewHost(runtime.Config{
 		DataDir: o.dataDir, Logger: logger, Drain: o.grace, Meter: mx.Meter("github.com/edgefn/edgefn/runtime"),
 		Registerer: mx.Registerer(),
 		OnChange: func(fns []*runtime.Function) {
+			procs.update(len(fns) > 0)
 			srv.SetFunctions(fns)
 			dfns := asDispatch(fns)
 			triggerManager.Update(dfns)
