@@ -39,7 +39,7 @@ func endInvoke(span trace.Span, err error) {
 
 // recordHandler records the plugin's run of the handler as a child of ctx's span.
 func recordHandler(ctx context.Context, function string, t handlerTimes) {
-	if t.started == 0 || !trace.SpanFromContext(ctx).IsRecording() {
+	if t.started == 0 || !telemetry.Recording() || !trace.SpanFromContext(ctx).IsRecording() {
 		return
 	}
 	_, span := telemetry.Tracer().Start(ctx, "handle "+function, trace.WithSpanKind(trace.SpanKindServer),

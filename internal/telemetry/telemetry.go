@@ -55,6 +55,10 @@ func Start(ctx context.Context, kind trace.SpanKind, name ...string) (context.Co
 	return Tracer().Start(ctx, strings.Join(name, ""), trace.WithSpanKind(kind))
 }
 
+// Recording reports whether tracing is on (Setup or Install put a recording provider in place):
+// while it is off no span records, and hot paths can skip looking for one.
+func Recording() bool { return active.Load() }
+
 // Enabled reports whether the environment asks for traces to be exported.
 func Enabled() bool {
 	if strings.EqualFold(os.Getenv("OTEL_SDK_DISABLED"), "true") {

@@ -33,6 +33,9 @@ func TestOffWithoutAnEndpoint(t *testing.T) {
 	if got != ctx || span.IsRecording() || tracectx.Traceparent(got) != tracectx.Traceparent(ctx) {
 		t.Fatalf("Start while tracing is off made a span or lost the caller's trace (%v)", span.SpanContext())
 	}
+	if Recording() {
+		t.Fatal("Recording says on before Setup installed a provider")
+	}
 	t.Setenv("OTEL_TRACES_EXPORTER", "")
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
 	if _, err := Setup(context.Background(), "test"); err == nil {
@@ -67,7 +70,7 @@ func TestSetupExportsOverOTLP(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, span := Start(context.Background(), trace.SpanKindInternal, "test ", "span")
-	if !span.IsRecording() {
+	if !Recording() || !span.IsRecording() {
 		t.Fatal("the span does not record once Setup installed the exporter")
 	}
 	span.End()
