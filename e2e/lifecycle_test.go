@@ -113,6 +113,8 @@ triggers:
 		}
 		return out
 	}
+	// The log reaches the test through a pipe: wait for the line rather than assume it is in.
+	eventually(t, 5*time.Second, "the processor setting for plugins", func() bool { return len(settings()) > 0 })
 	if s := settings(); len(s) != 1 || !s[0].Plugins {
 		t.Fatalf("after the start-up deploy: processor settings %+v, want one with plugins\n%s", s, g.logs.String())
 	}
