@@ -117,26 +117,34 @@ func TestLazyWriteDeadline(t *testing.T) {
 	}
 }
 
-// ReadFrom copies through the socket's own ReadFrom (sendfile from a file).
+// ReadFrom copies through the socket's own ReadFrom (sendfile from a file), which lazyConn's
+// Write does not see: it must hold the write deadline asked for, not an earlier one the socket
+// still has, so a copy blocked past that earlier one finishes.
 func TestLazyReadFrom(t *testing.T) {
 	c, peer := lazyPair(t)
 	f, err := os.CreateTemp(t.TempDir(), "body")
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := bytes.Repeat([]byte("static "), 10000)
+	data := bytes.Repeat([]byte("static "), 3<<20) // 21 MiB: more than the socket buffers
 	f.Write(data)
 	f.Seek(0, io.SeekStart)
-	c.SetWriteDeadline(time.Now().Add(time.Minute))
+	start := time.Now()
+	c.SetWriteDeadline(start.Add(50 * time.Millisecond))
+	c.SetWriteDeadline(start.Add(time.Minute)) // the socket keeps the first until ReadFrom
+	copied := make(chan error, 1)
 	go func() {
-		if _, err := c.ReadFrom(f); err != nil {
-			t.Error(err)
-		}
+		_, err := c.ReadFrom(f)
 		c.Close()
+		copied <- err
 	}()
+	time.Sleep(200 * time.Millisecond) // the copy blocks on a full socket past the first deadline
 	b, err := io.ReadAll(peer)
 	if err != nil || !bytes.Equal(b, data) {
 		t.Fatalf("read %d bytes, %v; want the file's %d", len(b), err, len(data))
+	}
+	if err := <-copied; err != nil {
+		t.Fatalf("ReadFrom: %v", err)
 	}
 	if _, err := c.SyscallConn(); err != nil {
 		t.Fatalf("SyscallConn: %v", err)

@@ -53,6 +53,9 @@ func (r *formReader) next() (*formPart, error) {
 			return nil, err
 		}
 		r.begun = true
+		if r.closed { // the body has no part at all
+			return nil, io.EOF
+		}
 	} else {
 		// The rest of the delimiter line: "--" closes the body, else optional white space.
 		line, err := r.line()
@@ -66,9 +69,6 @@ func (r *formReader) next() (*formPart, error) {
 		if len(bytes.TrimRight(line, " \t")) != 0 {
 			return nil, errMalformedForm
 		}
-	}
-	if r.closed {
-		return nil, io.EOF
 	}
 	header := make(textproto.MIMEHeader)
 	size, count := 0, 0

@@ -112,15 +112,18 @@ func FindPrograms(dir string, progs ...Program) ([]string, error) {
 func BuildPrograms(ctx context.Context, repo, dir string, progs ...Program) ([]string, error) {
 	paths := programPaths(dir, progs)
 	for i, p := range progs {
-		args := []string{"build"}
 		if p.Plugin {
-			args = append(args, runtime.BuildFlags...)
+			out, err := filepath.Abs(paths[i]) // runtime.Build runs in the package's folder
+			if err == nil {
+				err = runtime.Build(ctx, filepath.Join(repo, p.Package), out)
+			}
+			if err != nil {
+				return nil, err
+			}
+			continue
 		}
-		cmd := exec.CommandContext(ctx, "go", append(args, "-o", paths[i], p.Package)...)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", paths[i], p.Package)
 		cmd.Dir = repo
-		if p.Plugin {
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("go build %s: %w\n%s", p.Package, err, out)
 		}
