@@ -12,7 +12,10 @@ const (
 	// arenaBytes is the Go runtime's heap arena size on 64-bit Linux (heapArenaBytes): the
 	// runtime maps the heap in aligned arenas of this size, readable and writable as a whole.
 	arenaBytes = 64 << 20
-	// hugePage is the size of a transparent huge page on amd64 and arm64 (4 KiB base pages).
+	// pageSize and hugePage are the base and transparent huge page sizes this package
+	// works with; on a kernel with other base pages (arm64 may have 16 or 64 KiB) it does
+	// nothing.
+	pageSize = 4 << 10
 	hugePage = 2 << 20
 
 	madvHugepage   = 14 // MADV_HUGEPAGE
@@ -32,7 +35,7 @@ var (
 )
 
 func init() {
-	if v, _ := syscall.Getenv(EnvDisable); v == "0" || !madviseMode() {
+	if v, _ := syscall.Getenv(EnvDisable); v == "0" || syscall.Getpagesize() != pageSize || !madviseMode() {
 		return
 	}
 	first = new([64]byte)
@@ -42,10 +45,30 @@ func init() {
 		return
 	}
 	advised.Store(base)
-	// Best effort: the pages faulted in so far become one huge page, and the next
-	// allocations in these 2 MiB fault no more. It fails on kernels before 6.1, or when no
-	// huge page is free; the advice above still serves the rest of the arena.
-	_ = madvise(addr&^(hugePage-1), hugePage, madvCollapse)
+	collapseTouched(base)
+}
+
+// resident is mincore's answer for the arena, a byte per page: in the binary's zeroed data
+// rather than on the heap, which would take a span of its own.
+var resident [arenaBytes / pageSize]byte
+
+// collapseTouched turns each 2 MiB of the arena that already has pages into one huge page,
+// so that the next allocations there fault no more: the heap starts anywhere in its arena and
+// may straddle two of them by now. Best effort: MADV_COLLAPSE fails on kernels before 6.1 or
+// when no huge page is free, and the advice still serves the rest of the arena.
+func collapseTouched(base uintptr) {
+	if _, _, errno := syscall.Syscall(syscall.SYS_MINCORE, base, arenaBytes, uintptr(unsafe.Pointer(&resident[0]))); errno != 0 {
+		return
+	}
+	const perHuge = hugePage / pageSize
+	for i := 0; i < len(resident); i += perHuge {
+		for _, b := range resident[i : i+perHuge] {
+			if b&1 != 0 {
+				_ = madvise(base+uintptr(i)*pageSize, hugePage, madvCollapse)
+				break
+			}
+		}
+	}
 }
 
 // Done withdraws the advice, for a process that has started and runs on. Under the
