@@ -17,6 +17,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	// For its init alone: huge pages for the start of the client commands.
+	_ "github.com/edgefn/edgefn/cmd/edgefn/internal/clistart"
 )
 
 // envPrefix starts the environment variable that backs every flag: --admin-token reads

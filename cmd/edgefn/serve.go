@@ -18,7 +18,6 @@ import (
 	"github.com/edgefn/edgefn/gateway/guard"
 	"github.com/edgefn/edgefn/gateway/metrics"
 	"github.com/edgefn/edgefn/gateway/ws"
-	"github.com/edgefn/edgefn/internal/startheap"
 	"github.com/edgefn/edgefn/internal/telemetry"
 	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/manifest"
@@ -291,9 +290,6 @@ func serve(ctx context.Context, o *serveOptions) error {
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("edgefn serving", "addr", ln.Addr().String(), "version", version, "data_dir", o.dataDir,
 		"functions", len(host.Functions()))
-	// The gateway has started and runs on: its heap follows the system's setting from here.
-	// The client commands exit within moments and keep their start-up huge pages.
-	startheap.Done()
 	select {
 	case err := <-errc:
 		shutdown()

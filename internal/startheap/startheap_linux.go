@@ -3,14 +3,13 @@
 package startheap
 
 import (
-	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
 
 const (
 	// arenaBytes is the Go runtime's heap arena size on 64-bit Linux (heapArenaBytes): the
-	// runtime maps the heap in aligned arenas of this size, readable and writable as a whole.
+	// runtime reserves its heap in aligned arenas of this size.
 	arenaBytes = 64 << 20
 	// pageSize and hugePage are the base and transparent huge page sizes this package
 	// works with; on a kernel with other base pages (arm64 may have 16 or 64 KiB) it does
@@ -18,44 +17,43 @@ const (
 	pageSize = 4 << 10
 	hugePage = 2 << 20
 
-	madvHugepage   = 14 // MADV_HUGEPAGE
-	madvNoHugepage = 15 // MADV_NOHUGEPAGE
-	madvCollapse   = 25 // MADV_COLLAPSE, Linux 6.1
+	madvHugepage = 14 // MADV_HUGEPAGE
+	madvCollapse = 25 // MADV_COLLAPSE, Linux 6.1
 )
 
 // modeFile holds the system's setting, such as "always [madvise] never".
 const modeFile = "/sys/kernel/mm/transparent_hugepage/enabled"
 
 var (
-	// first is an object of the heap, allocated by init: the arena that holds it is the
-	// one the process starts in.
+	// first is an object of the heap, allocated by Start: the arena that holds it is the
+	// one the process started in.
 	first *[64]byte
-	// advised is the base of the arena advised MADV_HUGEPAGE, until Done; 0 when none is.
-	advised atomic.Uintptr
+	// resident is mincore's answer for the arena, a byte per page: in the binary's zeroed
+	// data rather than on the heap, where it would take a span of its own.
+	resident [arenaBytes / pageSize]byte
 )
 
-func init() {
+// Start advises the arena the heap started in, and collapses what it has touched so far,
+// unless the system, the architecture or the environment says otherwise (see the package
+// comment). It reports whether it advised the arena. Call it once, early, from a process that
+// exits within moments; it is not safe for concurrent use.
+func Start() bool {
 	if v, _ := syscall.Getenv(EnvDisable); v == "0" || syscall.Getpagesize() != pageSize || !madviseMode() {
-		return
+		return false
 	}
 	first = new([64]byte)
-	addr := uintptr(unsafe.Pointer(first))
-	base := addr &^ (arenaBytes - 1)
+	base := uintptr(unsafe.Pointer(first)) &^ (arenaBytes - 1)
 	if madvise(base, arenaBytes, madvHugepage) != nil {
-		return
+		return false
 	}
-	advised.Store(base)
 	collapseTouched(base)
+	return true
 }
 
-// resident is mincore's answer for the arena, a byte per page: in the binary's zeroed data
-// rather than on the heap, which would take a span of its own.
-var resident [arenaBytes / pageSize]byte
-
 // collapseTouched turns each 2 MiB of the arena that already has pages into one huge page,
-// so that the next allocations there fault no more: the heap starts anywhere in its arena and
-// may straddle two of them by now. Best effort: MADV_COLLAPSE fails on kernels before 6.1 or
-// when no huge page is free, and the advice still serves the rest of the arena.
+// so that the next allocations there fault no more: the heap starts at a random page and may
+// straddle two of them by now. Best effort: MADV_COLLAPSE fails on kernels before 6.1 or when
+// no huge page is free, and the advice still serves the rest of the mapped chunk.
 func collapseTouched(base uintptr) {
 	if _, _, errno := syscall.Syscall(syscall.SYS_MINCORE, base, arenaBytes, uintptr(unsafe.Pointer(&resident[0]))); errno != 0 {
 		return
@@ -70,19 +68,6 @@ func collapseTouched(base uintptr) {
 		}
 	}
 }
-
-// Done withdraws the advice, for a process that has started and runs on. Under the
-// "madvise" setting, MADV_NOHUGEPAGE is the default behaviour: no huge page at fault, none
-// assembled in the background. Done is safe to call more than once, from any goroutine.
-func Done() {
-	if base := advised.Swap(0); base != 0 {
-		_ = madvise(base, arenaBytes, madvNoHugepage)
-	}
-}
-
-// Advising reports whether the advice of init is in place: not withdrawn by Done, nor turned
-// off.
-func Advising() bool { return advised.Load() != 0 }
 
 // madviseMode reports whether the system gives huge pages only to memory advised to take them.
 func madviseMode() bool {
@@ -100,7 +85,7 @@ func madviseMode() bool {
 }
 
 // contains is strings.Contains without importing strings, whose initialization would come
-// first and put this package's init later among the process's.
+// before the caller's and put it later among the process's inits.
 func contains(b []byte, s string) bool {
 	for i := 0; i+len(s) <= len(b); i++ {
 		if string(b[i:i+len(s)]) == s {

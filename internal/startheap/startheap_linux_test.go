@@ -4,9 +4,7 @@ package startheap
 
 import (
 	"bufio"
-	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,67 +58,33 @@ func has(flags []string, flag string) bool {
 	return false
 }
 
-// initAdvised is the arena init advised, read before any test runs Done.
-var initAdvised uintptr
-
-func TestMain(m *testing.M) {
-	initAdvised = advised.Load()
-	os.Exit(m.Run())
-}
-
-// skipUnlessAdvising skips where init rightly advised nothing, and fails where it should have.
-func skipUnlessAdvising(t *testing.T) {
+// skipUnlessMadviseMode skips where Start rightly advises nothing.
+func skipUnlessMadviseMode(t *testing.T) {
 	t.Helper()
-	if v, _ := os.LookupEnv(EnvDisable); v == "0" {
-		t.Skipf("%s=0 in this environment", EnvDisable)
-	}
 	if !madviseMode() {
 		mode, _ := os.ReadFile(modeFile)
-		t.Skipf("transparent huge pages are not in madvise mode here (%s: %q): init advises nothing", modeFile, strings.TrimSpace(string(mode)))
-	}
-	if initAdvised == 0 {
-		t.Fatal("the system is in madvise mode but init advised no arena")
+		t.Skipf("transparent huge pages are not in madvise mode here (%s: %q): Start advises nothing", modeFile, strings.TrimSpace(string(mode)))
 	}
 }
 
-func TestStartAdvisesTheFirstArenaAndDoneWithdrawsIt(t *testing.T) {
-	skipUnlessAdvising(t)
-	addr := uintptr(unsafe.Pointer(first))
-	if base := advised.Load(); addr < base || addr >= base+arenaBytes {
-		t.Fatalf("advised arena %#x does not hold the first object %#x", base, addr)
+func TestStartAdvisesTheHeapArena(t *testing.T) {
+	skipUnlessMadviseMode(t)
+	t.Setenv(EnvDisable, "")
+	if !Start() {
+		t.Fatal("Start advised nothing on a system in madvise mode")
 	}
-	flags, huge := vmFlags(t, addr)
+	flags, huge := vmFlags(t, uintptr(unsafe.Pointer(first)))
 	if !has(flags, "hg") {
 		t.Fatalf("heap mapping flags %v: want hg (MADV_HUGEPAGE)", flags)
 	}
+	// The collapse is best effort (no free huge page, a kernel before 6.1): logged, not
+	// asserted.
 	t.Logf("heap mapping: flags %v, AnonHugePages %s", flags, huge)
-
-	Done()
-	flags, _ = vmFlags(t, addr)
-	if has(flags, "hg") || !has(flags, "nh") {
-		t.Fatalf("after Done, heap mapping flags %v: want nh (MADV_NOHUGEPAGE) and no hg", flags)
-	}
-	if advised.Load() != 0 {
-		t.Fatal("Done left the arena recorded as advised")
-	}
-	Done() // a second call does nothing
 }
 
-// TestDisabledByEnvironment runs this test binary again with the advice turned off, and has
-// the child report what its init did.
-func TestDisabledByEnvironment(t *testing.T) {
-	if os.Getenv("STARTHEAP_CHILD") == "1" {
-		fmt.Printf("advised=%d\n", initAdvised)
-		return
-	}
-	skipUnlessAdvising(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestDisabledByEnvironment$")
-	cmd.Env = append(os.Environ(), "STARTHEAP_CHILD=1", EnvDisable+"=0")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "advised=0\n") {
-		t.Fatalf("with %s=0 the child advised an arena:\n%s", EnvDisable, out)
+func TestStartTurnedOffByTheEnvironment(t *testing.T) {
+	t.Setenv(EnvDisable, "0")
+	if Start() {
+		t.Fatalf("Start advised the heap with %s=0", EnvDisable)
 	}
 }

@@ -2,8 +2,5 @@
 
 package startheap
 
-// Done does nothing here: the advice is for 64-bit Linux only.
-func Done() {}
-
-// Advising is false here: nothing is advised.
-func Advising() bool { return false }
+// Start does nothing here: the advice is for 64-bit Linux only. It reports false.
+func Start() bool { return false }

@@ -14,7 +14,6 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	"github.com/edgefn/edgefn/internal/startheap"
 	pb "github.com/edgefn/edgefn/runtime/proto"
 	"github.com/edgefn/edgefn/runtime/wire"
 )
@@ -96,8 +95,6 @@ func (s *controlServer) Open(_ context.Context, req *pb.OpenRequest) (*pb.OpenRe
 		// a worker of its own.
 		srv.avg.Store(int64(slowHandler))
 		go srv.accept(ln, dir)
-		// The plugin has started: its heap grows as the system's setting says from here on.
-		startheap.Done()
 	})
 	if s.err != nil {
 		return nil, s.err
