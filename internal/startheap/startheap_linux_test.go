@@ -5,6 +5,7 @@ package startheap
 import (
 	"bufio"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -49,15 +50,6 @@ func vmFlags(t *testing.T, addr uintptr) (flags []string, huge string) {
 	return nil, ""
 }
 
-func has(flags []string, flag string) bool {
-	for _, f := range flags {
-		if f == flag {
-			return true
-		}
-	}
-	return false
-}
-
 // skipUnlessMadviseMode skips where Start rightly advises nothing.
 func skipUnlessMadviseMode(t *testing.T) {
 	t.Helper()
@@ -74,7 +66,7 @@ func TestStartAdvisesTheHeapArena(t *testing.T) {
 		t.Fatal("Start advised nothing on a system in madvise mode")
 	}
 	flags, huge := vmFlags(t, uintptr(unsafe.Pointer(first)))
-	if !has(flags, "hg") {
+	if !slices.Contains(flags, "hg") {
 		t.Fatalf("heap mapping flags %v: want hg (MADV_HUGEPAGE)", flags)
 	}
 	// The collapse is best effort (no free huge page, a kernel before 6.1): logged, not

@@ -3,7 +3,7 @@
 // imports little) and, unless the command line runs a command that keeps running, backs the
 // heap with huge pages for the rest of the start (internal/startheap). On the benchmark
 // machine, where a page fault costs 11 µs, `edgefn version` went from 980 page faults to
-// 590–900 and about 3 ms less (bench/README.md).
+// 590–900, and its exec-to-exit time by 3–5 ms (bench/README.md).
 //
 // `edgefn serve` serves requests and `edgefn dev` runs as long as the user edits: huge pages
 // in a serving heap lengthened the gateway's latency tail, so neither gets them. The command
