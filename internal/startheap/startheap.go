@@ -1,7 +1,7 @@
 // Package startheap backs the beginning of a short-lived process's Go heap with transparent
 // huge pages, where the kernel gives huge pages only to memory that asks for them
 // (transparent_hugepage "madvise", the default of most distributions). edgefn's client
-// commands call Start from the first of their package inits (cmd/edgefn/internal/clistart).
+// commands call Start from one of their first package inits (cmd/edgefn/internal/clistart).
 //
 // A process's start is mostly page faults on memory it touches for the first time: the
 // package inits of edgefn's dependencies (protobuf registries, gRPC, Prometheus, OpenTelemetry)
@@ -25,7 +25,9 @@
 //
 // Start does nothing when the system's setting is "always" (huge pages already) or "never"
 // (the administrator's choice), on other systems than 64-bit Linux with 4 KiB pages, and when
-// the environment sets EDGEFN_STARTUP_HUGEPAGES=0.
+// the environment sets EDGEFN_STARTUP_HUGEPAGES=0. On a machine short of free huge pages the
+// kernel compacts memory to collapse, which can cost more than it saves: that is what the
+// variable is for.
 package startheap
 
 // EnvDisable is the environment variable that turns Start off when set to "0".
