@@ -138,7 +138,12 @@ func TestLazyReadFrom(t *testing.T) {
 		c.Close()
 		copied <- err
 	}()
-	time.Sleep(200 * time.Millisecond) // the copy blocks on a full socket past the first deadline
+	time.Sleep(200 * time.Millisecond) // past the first deadline, with nobody reading
+	select {
+	case err := <-copied:
+		t.Fatalf("ReadFrom ended (%v) before the peer read: the socket buffers held the file, and the test no longer blocks the copy", err)
+	default: // blocked on the full socket, as the test means it to be
+	}
 	b, err := io.ReadAll(peer)
 	if err != nil || !bytes.Equal(b, data) {
 		t.Fatalf("read %d bytes, %v; want the file's %d", len(b), err, len(data))

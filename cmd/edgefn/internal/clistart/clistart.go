@@ -24,14 +24,11 @@ func init() {
 	}
 }
 
-// longRunning are the commands that run until stopped.
-var longRunning = map[string]bool{"serve": true, "dev": true}
-
 // shortLived reports whether the command line args (without the program name) runs a
-// command that exits within moments.
+// command that exits within moments: none of them names serve or dev, which run until stopped.
 func shortLived(args []string) bool {
 	for _, a := range args {
-		if longRunning[a] {
+		if a == "serve" || a == "dev" {
 			return false
 		}
 	}
