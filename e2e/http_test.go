@@ -3,17 +3,12 @@ package e2e
 import (
 	"bytes"
 	"crypto/rand"
-	"fmt"
 	"net/http"
-	"os"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/edgefn/edgefn/internal/gotune"
 )
 
 const testfnManifest = `
@@ -193,52 +188,44 @@ triggers:
 	}
 }
 
+// A plugin's environment is exactly the manifest's env and the Go runtime settings edgefn
+// serve gives every plugin (docs/runtime.md); `edgefn get` shows those settings.
 func TestHTTPEnvironmentIsOnlyTheManifests(t *testing.T) {
 	t.Setenv("EDGEFN_E2E_GATEWAY_SECRET", "do-not-leak")
-	g := startGateway(t, "", "--manifests", writeManifest(t, testfnManifest))
+	g := startGateway(t, "", "--manifests", writeManifest(t, testfnManifest), "--gogc", "300", "--plugin-gomaxprocs", "1")
 	var env []string
 	do(t, "GET", g.URL+"/t/env", nil).JSON(t, &env)
-	joined := strings.Join(env, "\n")
-	if strings.Contains(joined, "do-not-leak") || strings.Contains(joined, "PATH=") {
-		t.Fatalf("the gateway's environment reached the plugin:\n%s", joined)
+	slices.Sort(env)
+	want := []string{"FIXED_FILE=/nonexistent", "GOGC=300", "GOMAXPROCS=1", "VERSION=1"}
+	if !slices.Equal(env, want) {
+		t.Fatalf("the plugin's environment is\n%s\nwant exactly\n%s", strings.Join(env, "\n"), strings.Join(want, "\n"))
 	}
-	if !strings.Contains(joined, "VERSION=1") {
-		t.Fatalf("the manifest's env is missing:\n%s", joined)
-	}
-	// The one variable edgefn adds: the runtime setting its processes run with.
-	if !slices.Contains(env, "GODEBUG="+gotune.Setting) {
-		t.Fatalf("the plugin's env lacks GODEBUG=%s:\n%s", gotune.Setting, joined)
-	}
-	// With no GOMAXPROCS in its env, the plugin's scheduler takes half the processors.
 	var info struct{ Procs int }
 	do(t, "GET", g.URL+"/t/info", nil).JSON(t, &info)
-	if want := max(1, runtime.GOMAXPROCS(0)/2); os.Getenv("GOMAXPROCS") == "" && info.Procs != want {
-		t.Fatalf("the plugin runs with GOMAXPROCS %d, want half of %d: %d", info.Procs, runtime.GOMAXPROCS(0), want)
+	if info.Procs != 1 {
+		t.Fatalf("the plugin runs with GOMAXPROCS %d, want 1", info.Procs)
+	}
+	if out := mustCLI(t, g, "get", "t"); !strings.Contains(out, "runtime: GOGC=300 GOMAXPROCS=1\n") {
+		t.Fatalf("edgefn get t does not show the runtime settings:\n%s", out)
 	}
 }
 
-// TestServeRunsWithSysmonAwake: edgefn serve re-executes itself with GODEBUG extended by the
-// runtime setting (package gotune), keeping what the operator's GODEBUG says; one that sets
-// schedtrace itself is left as it is.
-func TestServeRunsWithSysmonAwake(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("reads the server's environment from /proc")
+// A manifest's env overrides the Go runtime settings the gateway gives its plugins.
+func TestManifestEnvOverridesRuntimeSettings(t *testing.T) {
+	g := startGateway(t, "", "--manifests", writeManifest(t, `
+name: t
+handler: {{testfn}}
+env: {GOGC: "off", GOMAXPROCS: "2"}
+triggers:
+  - http: {method: ANY, path: "/t/{op}"}
+`))
+	var env []string
+	do(t, "GET", g.URL+"/t/env", nil).JSON(t, &env)
+	slices.Sort(env)
+	if want := []string{"GOGC=off", "GOMAXPROCS=2"}; !slices.Equal(env, want) {
+		t.Fatalf("the plugin's environment is %q, want %q", env, want)
 	}
-	for _, c := range []struct{ godebug, want string }{
-		{"gctrace=0", "gctrace=0," + gotune.Setting},
-		{"schedtrace=0", "schedtrace=0"},
-	} {
-		t.Run(c.godebug, func(t *testing.T) {
-			t.Setenv("GODEBUG", c.godebug)
-			g := startGateway(t, "")
-			environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", g.cmd.Process.Pid))
-			if err != nil {
-				t.Fatal(err)
-			}
-			env := strings.Split(string(environ), "\x00")
-			if !slices.Contains(env, "GODEBUG="+c.want) {
-				t.Fatalf("the server runs without GODEBUG=%s:\n%s", c.want, strings.Join(env, "\n"))
-			}
-		})
+	if out := mustCLI(t, g, "get", "t"); !strings.Contains(out, "runtime: GOGC=off GOMAXPROCS=2\n") {
+		t.Fatalf("edgefn get t does not show the manifest's settings:\n%s", out)
 	}
 }

@@ -3,11 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,90 +83,4 @@ triggers:
 	if !strings.Contains(out, "http GET /src/{name}") {
 		t.Fatalf("get said %q", out)
 	}
-}
-
-// While it runs plugins the gateway leaves them their share of the processors (each plugin
-// takes half by default), and it takes them all back when the last function is deleted.
-func TestGatewayProcessorsFollowThePlugins(t *testing.T) {
-	if _, set := os.LookupEnv("GOMAXPROCS"); set {
-		t.Skip("GOMAXPROCS is set in the environment, which the gateway inherits and keeps")
-	}
-	g := startGateway(t, "", "--manifests", writeManifest(t, `
-name: hello
-handler: {{hello}}
-triggers:
-  - http: {method: GET, path: "/hello/{name}"}
-`))
-	type setting struct {
-		Msg        string `json:"msg"`
-		GOMAXPROCS int    `json:"gomaxprocs"`
-		Plugins    bool   `json:"plugins"`
-	}
-	settings := func() []setting {
-		var out []setting
-		for _, line := range strings.Split(g.logs.String(), "\n") {
-			var s setting
-			if json.Unmarshal([]byte(line), &s) == nil && s.Msg == "gateway processors" {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	// The log reaches the test through a pipe: wait for the line rather than assume it is in.
-	eventually(t, 5*time.Second, "the processor setting for plugins", func() bool { return len(settings()) > 0 })
-	if s := settings(); len(s) != 1 || !s[0].Plugins {
-		t.Fatalf("after the start-up deploy: processor settings %+v, want one with plugins\n%s", s, g.logs.String())
-	}
-	if r := do(t, "DELETE", g.URL+"/admin/v1/functions/hello", nil); r.Status != 204 && r.Status != 200 {
-		t.Fatalf("DELETE hello = %d %s", r.Status, r.Body)
-	}
-	eventually(t, 5*time.Second, "the gateway to take every processor back", func() bool { return len(settings()) == 2 })
-	s := settings()
-	all, shared := s[1].GOMAXPROCS, s[0].GOMAXPROCS
-	if s[1].Plugins || all < 1 || shared != max(1, all-all/2) {
-		t.Fatalf("processor settings %+v: want %d of %d with plugins, then all %d", s, max(1, all-all/2), all, all)
-	}
-}
-
-// The client commands start with their heap advised onto huge pages where the system gives
-// them on request; the gateway never has them, since huge pages in a serving heap lengthened
-// its latency tail (internal/startheap). Both are read from /proc/PID/smaps: the VmFlags of a
-// mapping say "hg" once it is advised.
-func TestOnlyClientCommandsStartOnHugePages(t *testing.T) {
-	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
-	if err != nil || !strings.Contains(string(mode), "[madvise]") {
-		t.Skipf("transparent huge pages are not given on request here (%q, %v)", mode, err)
-	}
-	if os.Getenv("EDGEFN_STARTUP_HUGEPAGES") == "0" {
-		t.Skip("EDGEFN_STARTUP_HUGEPAGES=0 in this environment, which both processes inherit")
-	}
-	advised := func(pid int) bool {
-		smaps, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "smaps"))
-		if err != nil {
-			t.Fatalf("smaps of %d: %v", pid, err)
-		}
-		for _, line := range strings.Split(string(smaps), "\n") {
-			if strings.HasPrefix(line, "VmFlags:") && slices.Contains(strings.Fields(line), "hg") {
-				return true
-			}
-		}
-		return false
-	}
-	g := startGateway(t, "", "--manifests", writeManifest(t, `
-name: hello
-handler: {{hello}}
-triggers:
-  - http: {method: GET, path: "/hello/{name}"}
-`))
-	if advised(g.cmd.Process.Pid) {
-		t.Fatal("edgefn serve runs with its heap advised onto huge pages")
-	}
-	// A client command that stays up long enough to be looked at.
-	follow := exec.Command(bins.edgefn, "logs", "hello", "--follow", "--server", g.URL)
-	if err := follow.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = follow.Process.Kill(); _ = follow.Wait() })
-	eventually(t, 5*time.Second, "edgefn logs --follow to start with its heap on huge pages",
-		func() bool { return advised(follow.Process.Pid) })
 }

@@ -120,6 +120,10 @@ type Info struct {
 	Inflight    int       `json:"inflight"`
 	Restarts    int64     `json:"restarts"`
 	Breaker     string    `json:"breaker"`
+	// Runtime is the Go runtime settings the function's plugins run with: each variable the
+	// host adds to every plugin (Config.PluginEnv), with the manifest's value where its env
+	// sets one. The rest of the manifest's env is not shown: it may hold secrets.
+	Runtime map[string]string `json:"runtime,omitempty"`
 }
 
 // Info returns a snapshot of the function's state.
@@ -137,6 +141,7 @@ func (f *Function) Info() Info {
 	info.Inflight = v.limit.inflight()
 	info.Breaker = v.breaker.State()
 	info.Triggers = describeTriggers(v.manifest)
+	info.Runtime = runtimeEnv(v.pool.spec.BaseEnv, v.manifest.Env)
 	switch {
 	case info.Breaker == BreakerOpen:
 		info.State = "failing"
@@ -163,6 +168,21 @@ func describeTriggers(m *manifest.Function) []string {
 		case t.WebSocket != nil:
 			out = append(out, "websocket "+t.WebSocket.Topic)
 		}
+	}
+	return out
+}
+
+// runtimeEnv is Info.Runtime: the variables of base, valued as a plugin sees them.
+func runtimeEnv(base, env map[string]string) map[string]string {
+	if len(base) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(base))
+	for k, v := range base {
+		if mv, set := env[k]; set {
+			v = mv
+		}
+		out[k] = v
 	}
 	return out
 }

@@ -34,6 +34,10 @@ type Config struct {
 	OnChange func(fns []*Function)
 	// Meter creates the runtime's instruments (SPEC 9); nil records nothing.
 	Meter metric.Meter
+	// PluginEnv is added to the environment of every plugin process, under the manifest's
+	// env, which wins where both name a variable: the Go runtime settings `edgefn serve` gives
+	// its plugins (docs/runtime.md). A plugin sees nothing else of the gateway's environment.
+	PluginEnv map[string]string
 	// Registerer, when set, gets the collector of the invocation series
 	// (edgefn_invocations_total, edgefn_invocation_duration_seconds).
 	Registerer prometheus.Registerer
@@ -166,7 +170,7 @@ func (h *Host) activate(ctx context.Context, m *manifest.Function, n int, binary
 	}
 	spec := instanceSpec{
 		// go-plugin checks the binary at every start when the manifest names a checksum.
-		Function: m.Name, Version: n, Binary: binary, SHA256: m.SHA256, Env: m.Env,
+		Function: m.Name, Version: n, Binary: binary, SHA256: m.SHA256, BaseEnv: h.cfg.PluginEnv, Env: m.Env,
 		StartTimeout: h.cfg.StartTimeout, Logs: f.logs, Logger: h.cfg.Logger, Meters: h.meters,
 	}
 	v := newVersion(n, m, binary, spec, &f.restarts)

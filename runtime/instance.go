@@ -19,7 +19,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
-	"github.com/edgefn/edgefn/internal/gotune"
 	"github.com/edgefn/edgefn/internal/tracectx"
 	"github.com/edgefn/edgefn/runtime/fn"
 	pb "github.com/edgefn/edgefn/runtime/proto"
@@ -32,7 +31,9 @@ type instanceSpec struct {
 	Version  int
 	Binary   string
 	// SHA256, when set, is the checksum the binary must have (verified by go-plugin at each start).
-	SHA256       string
+	SHA256 string
+	// BaseEnv is what the host adds to every plugin's environment; Env, the manifest's, wins.
+	BaseEnv      map[string]string
 	Env          map[string]string
 	StartTimeout time.Duration
 	Logs         *Logs
@@ -88,7 +89,7 @@ func clock(t time.Time) int64 { return int64(t.Sub(epoch)) }
 // data path. The gateway's own environment is not passed on: only spec.Env (see envList).
 func startInstance(ctx context.Context, spec instanceSpec) (*instance, error) {
 	cmd := exec.Command(spec.Binary)
-	cmd.Env = envList(spec.Env)
+	cmd.Env = envList(spec.BaseEnv, spec.Env)
 	bindToParent(cmd)
 
 	var secure *plugin.SecureConfig
@@ -385,17 +386,18 @@ func (i *instance) stop() {
 	i.client.Kill()
 }
 
-// envList is a plugin's environment: the manifest's env, with GODEBUG extended by the
-// runtime setting every edgefn process runs with (see gotune).
-func envList(env map[string]string) []string {
-	out := make([]string, 0, len(env)+1)
-	for k, v := range env {
-		if k != "GODEBUG" {
+// envList is a plugin's whole environment: base, the variables the host adds to every plugin
+// (docs/runtime.md), under the manifest's env, which wins where both name a variable.
+func envList(base, env map[string]string) []string {
+	out := make([]string, 0, len(base)+len(env))
+	for k, v := range base {
+		if _, set := env[k]; !set {
 			out = append(out, k+"="+v)
 		}
 	}
-	debug, _ := gotune.GODEBUG(env["GODEBUG"])
-	out = append(out, "GODEBUG="+debug)
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
 	sort.Strings(out)
 	return out
 }

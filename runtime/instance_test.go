@@ -16,24 +16,24 @@ import (
 	"time"
 
 	"github.com/edgefn/edgefn/internal/deadline"
-	"github.com/edgefn/edgefn/internal/gotune"
 	"github.com/edgefn/edgefn/runtime/fn"
 )
 
-// A plugin's environment is the manifest's env and the GODEBUG setting edgefn adds, merged
-// into a GODEBUG the manifest sets.
+// A plugin's environment is the host's base variables under the manifest's env: the manifest
+// wins where both name one, and nothing else is added.
 func TestEnvList(t *testing.T) {
+	base := map[string]string{"GOGC": "400", "GOMAXPROCS": "1"}
 	for _, c := range []struct {
-		env  map[string]string
-		want []string
+		base, env map[string]string
+		want      []string
 	}{
-		{nil, []string{"GODEBUG=" + gotune.Setting}},
-		{map[string]string{"B": "2", "A": "1"}, []string{"A=1", "B=2", "GODEBUG=" + gotune.Setting}},
-		{map[string]string{"GODEBUG": "http2client=0"}, []string{"GODEBUG=http2client=0," + gotune.Setting}},
-		{map[string]string{"GODEBUG": "schedtrace=0"}, []string{"GODEBUG=schedtrace=0"}},
+		{nil, nil, []string{}},
+		{nil, map[string]string{"B": "2", "A": "1"}, []string{"A=1", "B=2"}},
+		{base, nil, []string{"GOGC=400", "GOMAXPROCS=1"}},
+		{base, map[string]string{"GOGC": "off", "A": "1"}, []string{"A=1", "GOGC=off", "GOMAXPROCS=1"}},
 	} {
-		if got := envList(c.env); !slices.Equal(got, c.want) {
-			t.Errorf("envList(%v) = %q, want %q", c.env, got, c.want)
+		if got := envList(c.base, c.env); !slices.Equal(got, c.want) {
+			t.Errorf("envList(%v, %v) = %q, want %q", c.base, c.env, got, c.want)
 		}
 	}
 }

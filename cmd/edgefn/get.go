@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,6 +50,13 @@ func printFunction(w io.Writer, f *functionInfo) error {
 		"deployed: %s\ninvocations: %d\nfailures: %d\ninflight: %d\nrestarts: %d\nbreaker: %s\n",
 		f.Name, f.Version, f.State, f.Ready, f.Instances, joinTriggers(f.Triggers),
 		deployed, f.Invocations, f.Failures, f.Inflight, f.Restarts, f.Breaker)
+	if err == nil && len(f.Runtime) > 0 {
+		vars := make([]string, 0, len(f.Runtime))
+		for _, k := range slices.Sorted(maps.Keys(f.Runtime)) {
+			vars = append(vars, k+"="+f.Runtime[k])
+		}
+		_, err = fmt.Fprintf(w, "runtime: %s\n", strings.Join(vars, " "))
+	}
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}

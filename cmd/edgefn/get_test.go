@@ -7,7 +7,8 @@ import (
 
 const getJSON = `{"name":"hello","version":3,"state":"ready","instances":2,"ready":2,` +
 	`"triggers":["http GET /hello/{name}","websocket chat.*"],"deployedAt":"2026-03-01T10:00:00Z",` +
-	`"invocations":10,"failures":1,"inflight":4,"restarts":2,"breaker":"half-open"}`
+	`"invocations":10,"failures":1,"inflight":4,"restarts":2,"breaker":"half-open",` +
+	`"runtime":{"GOMAXPROCS":"1","GOGC":"400"}}`
 
 func TestGet(t *testing.T) {
 	url, _ := fakeAdmin(t, adminCall{
@@ -17,7 +18,8 @@ func TestGet(t *testing.T) {
 	res := runCLI(t, "get", "hello", "--server", url)
 	want := "name: hello\nversion: 3\nstate: ready\ninstances: 2/2\n" +
 		"triggers: http GET /hello/{name}, websocket chat.*\ndeployed: 2026-03-01T10:00:00Z\n" +
-		"invocations: 10\nfailures: 1\ninflight: 4\nrestarts: 2\nbreaker: half-open\n"
+		"invocations: 10\nfailures: 1\ninflight: 4\nrestarts: 2\nbreaker: half-open\n" +
+		"runtime: GOGC=400 GOMAXPROCS=1\n"
 	wantOutput(t, res, exitOK, want)
 }
 

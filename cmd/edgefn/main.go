@@ -17,9 +17,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-
-	// For its init alone: huge pages for the start of the client commands.
-	_ "github.com/edgefn/edgefn/cmd/edgefn/internal/clistart"
 )
 
 // envPrefix starts the environment variable that backs every flag: --admin-token reads
@@ -34,7 +31,6 @@ const (
 )
 
 func main() {
-	tuneServe(os.Args[1:])
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// After the first signal a second one kills the process, in case a shutdown hangs.
 	context.AfterFunc(ctx, stop)

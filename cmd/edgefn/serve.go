@@ -81,6 +81,8 @@ type serveOptions struct {
 	readTimeout     time.Duration
 	writeTimeout    time.Duration
 	idleTimeout     time.Duration
+	gogc            string
+	pluginProcs     int
 }
 
 func newServeCmd() *cobra.Command {
@@ -128,6 +130,8 @@ func newServeCmd() *cobra.Command {
 	f.DurationVar(&o.readTimeout, "read-timeout", 60*time.Second, "longest time to read a request, headers and body (cuts slow clients)")
 	f.DurationVar(&o.writeTimeout, "write-timeout", 60*time.Second, "longest time to write a response")
 	f.DurationVar(&o.idleTimeout, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
+	f.StringVar(&o.gogc, "gogc", "", "GOGC of the gateway and every plugin, a percentage or off (default: GOGC, else "+defaultGOGC+"); a manifest's env overrides it")
+	f.IntVar(&o.pluginProcs, "plugin-gomaxprocs", 0, "GOMAXPROCS of every plugin process (default: half the gateway's, at least 1); a manifest's env overrides it")
 	return cmd
 }
 
@@ -142,6 +146,10 @@ func serve(ctx context.Context, o *serveOptions) error {
 	bodyLimit, err := parseSize(o.bodyLimit)
 	if err != nil {
 		return fmt.Errorf("--body-limit: %w", err)
+	}
+	tune, err := newTuning(o.gogc, o.pluginProcs, os.LookupEnv)
+	if err != nil {
+		return err
 	}
 	// Validate everything before starting anything: a bad manifest deploys nothing.
 	var set *manifest.Set
@@ -213,16 +221,12 @@ func serve(ctx context.Context, o *serveOptions) error {
 		Meter: mx.Meter("github.com/edgefn/edgefn/triggers"),
 	})
 
-	// The gateway leaves the plugins their share of the processors while it runs any; GOMAXPROCS
-	// goes back to Go's default when it stops.
-	procs := newProcessors(os.LookupEnv, logger)
-	defer procs.restore()
+	defer tune.apply(logger)()
 	var srv *gateway.Server
 	host, err := runtime.NewHost(runtime.Config{
 		DataDir: o.dataDir, Logger: logger, Drain: o.grace, Meter: mx.Meter("github.com/edgefn/edgefn/runtime"),
-		Registerer: mx.Registerer(),
+		Registerer: mx.Registerer(), PluginEnv: tune.pluginEnv(),
 		OnChange: func(fns []*runtime.Function) {
-			procs.update(len(fns) > 0)
 			srv.SetFunctions(fns)
 			dfns := asDispatch(fns)
 			triggerManager.Update(dfns)

@@ -6,8 +6,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -18,27 +16,12 @@ import (
 	"github.com/edgefn/edgefn/runtime/wire"
 )
 
-// gcPercent is the plugin's garbage-collection target when GOGC is not set (see Serve).
-const gcPercent = 400
-
 // SDKVersion is the version of this SDK, reported to the gateway.
 const SDKVersion = "0.2.0"
 
 // Serve runs h as an edgefn function plugin. It returns only when the gateway stops the
 // plugin; run outside edgefn it prints how to use the binary and exits.
 func Serve(h Handler) {
-	// A function's live heap is small and its allocations per invocation are many: collect
-	// less often than Go's default, unless the manifest's env sets GOGC.
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(gcPercent)
-	}
-	// The plugin shares the machine with the gateway, which parses, routes and answers every
-	// call it runs: by default its scheduler gets half the processors, unless the manifest's env
-	// sets GOMAXPROCS (functions that need more CPU than that scale with instances). On a small
-	// machine this keeps idle processors from spinning for work the gateway is doing.
-	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
-		runtime.GOMAXPROCS(max(1, runtime.GOMAXPROCS(0)/2))
-	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: wire.Handshake,
 		Plugins:         plugin.PluginSet{wire.PluginName: &grpcPlugin{handler: h}},
