@@ -193,9 +193,7 @@ triggers:
 func TestHTTPEnvironmentIsOnlyTheManifests(t *testing.T) {
 	t.Setenv("EDGEFN_E2E_GATEWAY_SECRET", "do-not-leak")
 	g := startGateway(t, "", "--manifests", writeManifest(t, testfnManifest), "--gogc", "300", "--plugin-gomaxprocs", "1")
-	var env []string
-	do(t, "GET", g.URL+"/t/env", nil).JSON(t, &env)
-	slices.Sort(env)
+	env := pluginEnv(t, g)
 	want := []string{"FIXED_FILE=/nonexistent", "GOGC=300", "GOMAXPROCS=1", "VERSION=1"}
 	if !slices.Equal(env, want) {
 		t.Fatalf("the plugin's environment is\n%s\nwant exactly\n%s", strings.Join(env, "\n"), strings.Join(want, "\n"))
@@ -219,13 +217,26 @@ env: {GOGC: "off", GOMAXPROCS: "2"}
 triggers:
   - http: {method: ANY, path: "/t/{op}"}
 `))
-	var env []string
-	do(t, "GET", g.URL+"/t/env", nil).JSON(t, &env)
-	slices.Sort(env)
+	env := pluginEnv(t, g)
 	if want := []string{"GOGC=off", "GOMAXPROCS=2"}; !slices.Equal(env, want) {
 		t.Fatalf("the plugin's environment is %q, want %q", env, want)
 	}
 	if out := mustCLI(t, g, "get", "t"); !strings.Contains(out, "runtime: GOGC=off GOMAXPROCS=2\n") {
 		t.Fatalf("edgefn get t does not show the manifest's settings:\n%s", out)
 	}
+}
+
+// pluginEnv is the testfn plugin's environment, sorted, less the variables of go-plugin's
+// handshake, which every plugin gets (docs/runtime.md).
+func pluginEnv(t *testing.T, g *gateway) []string {
+	t.Helper()
+	var env []string
+	do(t, "GET", g.URL+"/t/env", nil).JSON(t, &env)
+	handshake := []string{"EDGEFN_PLUGIN", "PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT", "PLUGIN_PROTOCOL_VERSIONS"}
+	env = slices.DeleteFunc(env, func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(handshake, name)
+	})
+	slices.Sort(env)
+	return env
 }

@@ -138,172 +138,224 @@ func newServeCmd() *cobra.Command {
 // serve runs until ctx ends, then shuts down gracefully: it stops accepting, lets in-flight
 // work finish within the grace period, then stops the plugins.
 func serve(ctx context.Context, o *serveOptions) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
-	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	bodyLimit, err := parseSize(o.bodyLimit)
-	if err != nil {
-		return fmt.Errorf("--body-limit: %w", err)
-	}
-	tune, err := newTuning(o.gogc, o.pluginProcs, os.LookupEnv)
+	a, err := newApp(ctx, o)
 	if err != nil {
 		return err
 	}
+	defer a.close()
+	return a.run(ctx)
+}
+
+// app is `edgefn serve`: the gateway, the function host, the trigger manager and the backends
+// they share. newApp builds it; run serves until the context ends; close releases what newApp
+// opened.
+type app struct {
+	o       *serveOptions
+	logger  *slog.Logger
+	set     *manifest.Set // the start-up manifests; nil when none are given
+	ln      net.Listener
+	be      *backends
+	hub     *ws.Hub
+	asyncs  *async.Service
+	manager *dispatch.Manager
+	host    *runtime.Host
+	srv     *gateway.Server
+
+	// closers release, last first, what newApp opened.
+	closers []func()
+}
+
+// newApp checks every flag and start-up manifest, then opens the listener and the backends
+// and wires the parts together. It deploys nothing and serves nothing; on an error it releases
+// what it opened.
+func newApp(ctx context.Context, o *serveOptions) (_ *app, err error) {
+	a := &app{o: o}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	a.logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	tune, err := newTuning(o.gogc, o.pluginProcs, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	bodyLimit, err := parseSize(o.bodyLimit)
+	if err != nil {
+		return nil, fmt.Errorf("--body-limit: %w", err)
+	}
 	// Validate everything before starting anything: a bad manifest deploys nothing.
-	var set *manifest.Set
 	if len(o.manifests) > 0 {
-		if set, err = manifest.LoadPaths(o.manifests...); err != nil {
-			return err
+		if a.set, err = manifest.LoadPaths(o.manifests...); err != nil {
+			return nil, err
 		}
 	}
 	sec, err := newSecurity(o)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	verifier, err := auth.New(auth.Config{
 		Secret: o.jwtSecret, PublicKeyFile: o.jwtPublicKey, JWKSURL: o.jwksURL, JWKSRefresh: o.jwksRefresh,
-		Issuer: o.jwtIssuer, Audience: o.jwtAudience, Logger: logger,
+		Issuer: o.jwtIssuer, Audience: o.jwtAudience, Logger: a.logger,
 	})
 	if err != nil {
-		return fmt.Errorf("jwt: %w", err)
+		return nil, fmt.Errorf("jwt: %w", err)
 	}
 	if err := verifier.Start(ctx); err != nil { // a JWKS: the first fetch
-		return fmt.Errorf("jwt: %w", err)
+		return nil, fmt.Errorf("jwt: %w", err)
 	}
-	defer verifier.Close()
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return err
+	a.closers = append(a.closers, verifier.Close)
+	a.closers = append(a.closers, tune.apply(a.logger))
+	if a.ln, err = net.Listen("tcp", o.listen); err != nil {
+		return nil, err
 	}
-	defer ln.Close()
-
-	be, err := openBackends(ctx, o, logger)
-	if err != nil {
-		return err
+	a.closers = append(a.closers, func() { _ = a.ln.Close() })
+	if a.be, err = openBackends(ctx, o, a.logger); err != nil {
+		return nil, err
 	}
-	defer be.close()
+	a.closers = append(a.closers, a.be.close)
 	mx, err := metrics.New()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	stopTracing, err := telemetry.Setup(ctx, version)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer func() {
+	a.closers = append(a.closers, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = stopTracing(sctx)
-	}()
-	effects := &dispatch.Effects{Queues: be.queues, Streams: be.streams}
-	asyncs, err := async.New(async.Config{
-		Store: be.replies, Queues: be.queues, Topics: be.topics, TTL: o.replyTTL,
-		Meter: mx.Meter("github.com/edgefn/edgefn/gateway/async"), Logger: logger,
-	})
-	if err != nil {
-		return err
-	}
-	hub, err := ws.New(ws.Config{
-		Topics: be.topics, Auth: verifier, AllowedOrigins: o.origins, Effects: effects, RequestAccess: asyncs.Access,
-		Meter: mx.Meter("github.com/edgefn/edgefn/gateway/ws"), Logger: logger,
-	})
-	if err != nil {
-		return err
-	}
-	if set != nil {
-		hub.SetRules(set.Topics)
-	}
-	effects.Notifier = hub // notifications from functions go to the WebSocket topics
-	triggerManager := dispatch.NewManager(dispatch.ManagerConfig{
-		Queues: be.queues, Streams: be.streams, Effects: effects, Async: asyncs, NodeID: o.nodeID, Logger: logger,
-		Meter: mx.Meter("github.com/edgefn/edgefn/triggers"),
 	})
 
-	defer tune.apply(logger)()
-	var srv *gateway.Server
-	host, err := runtime.NewHost(runtime.Config{
-		DataDir: o.dataDir, Logger: logger, Drain: o.grace, Meter: mx.Meter("github.com/edgefn/edgefn/runtime"),
-		Registerer: mx.Registerer(), PluginEnv: tune.pluginEnv(),
-		OnChange: func(fns []*runtime.Function) {
-			srv.SetFunctions(fns)
-			dfns := asDispatch(fns)
-			triggerManager.Update(dfns)
-			hub.SetFunctions(dfns)
-		},
+	effects := &dispatch.Effects{Queues: a.be.queues, Streams: a.be.streams}
+	a.asyncs, err = async.New(async.Config{
+		Store: a.be.replies, Queues: a.be.queues, Topics: a.be.topics, TTL: o.replyTTL,
+		Meter: mx.Meter("github.com/edgefn/edgefn/gateway/async"), Logger: a.logger,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	srv, err = gateway.New(gateway.Config{
-		Host: host, Auth: verifier, AdminToken: o.adminToken, BodyLimit: bodyLimit,
-		DataDir: o.dataDir, Version: version, Logger: logger, Effects: effects,
-		WS: hub, Async: asyncs, Metrics: mx, StaticDir: o.static,
+	a.hub, err = ws.New(ws.Config{
+		Topics: a.be.topics, Auth: verifier, AllowedOrigins: o.origins, Effects: effects, RequestAccess: a.asyncs.Access,
+		Meter: mx.Meter("github.com/edgefn/edgefn/gateway/ws"), Logger: a.logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if a.set != nil {
+		a.hub.SetRules(a.set.Topics)
+	}
+	effects.Notifier = a.hub // notifications from functions go to the WebSocket topics
+	a.manager = dispatch.NewManager(dispatch.ManagerConfig{
+		Queues: a.be.queues, Streams: a.be.streams, Effects: effects, Async: a.asyncs, NodeID: o.nodeID,
+		Logger: a.logger, Meter: mx.Meter("github.com/edgefn/edgefn/triggers"),
+	})
+	// The host calls functionsChanged only from a deploy, rollback or delete, which run once
+	// newApp has returned: every part it updates is set by then.
+	a.host, err = runtime.NewHost(runtime.Config{
+		DataDir: o.dataDir, Logger: a.logger, Drain: o.grace, Meter: mx.Meter("github.com/edgefn/edgefn/runtime"),
+		Registerer: mx.Registerer(), PluginEnv: tune.pluginEnv(), OnChange: a.functionsChanged,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.srv, err = gateway.New(gateway.Config{
+		Host: a.host, Auth: verifier, AdminToken: o.adminToken, BodyLimit: bodyLimit,
+		DataDir: o.dataDir, Version: version, Logger: a.logger, Effects: effects,
+		WS: a.hub, Async: a.asyncs, Metrics: mx, StaticDir: o.static,
 		ClientIP: sec.clientIP, RateLimit: sec.rateLimit, WSConnectLimit: sec.wsConnects, CORS: sec.cors,
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout, IdleTimeout: o.idleTimeout,
 		Readiness: func(ctx context.Context) []string {
-			return append(be.notReady(ctx), triggerManager.NotReady()...)
+			return append(a.be.notReady(ctx), a.manager.NotReady()...)
 		},
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return a, nil
+}
+
+// functionsChanged hands the deployed functions to every part that routes to them.
+func (a *app) functionsChanged(fns []*runtime.Function) {
+	a.srv.SetFunctions(fns)
+	dfns := asDispatch(fns)
+	a.manager.Update(dfns)
+	a.hub.SetFunctions(dfns)
+}
+
+// run starts the trigger manager, brings back the stored functions and deploys the start-up
+// manifests, then serves HTTP until ctx ends or the listener fails, and shuts down.
+func (a *app) run(ctx context.Context) error {
 	managerCtx, stopManager := context.WithCancel(context.Background())
+	defer stopManager()
 	// One fan-out connection feeds the hub (subscribers) and the async service (waiters).
-	if err := be.topics.ListenTopics(managerCtx, triggers.TopicListeners{hub, asyncs}); err != nil {
-		stopManager()
+	if err := a.be.topics.ListenTopics(managerCtx, triggers.TopicListeners{a.hub, a.asyncs}); err != nil {
 		return fmt.Errorf("listen to websocket topics: %w", err)
 	}
-	go triggerManager.Run(managerCtx)
-	// Shutdown (SPEC 9): stop taking HTTP calls and deliveries, let what is in flight
-	// finish, close the WebSockets with 1001, then stop the functions.
-	shutdown := func() {
-		sctx, cancel := context.WithTimeout(context.Background(), o.grace)
-		defer cancel()
-		// Fiber's shutdown also waits for the upgraded WebSocket connections, so the hub
-		// closes them (1001) meanwhile rather than after.
-		wsClosed := make(chan struct{})
-		go func() {
-			defer close(wsClosed)
-			if err := hub.Close(sctx); err != nil {
-				logger.Warn("websocket clients did not close in time", "error", err)
-			}
-		}()
-		if err := srv.Shutdown(sctx); err != nil {
-			logger.Warn("http shutdown", "error", err)
-		}
-		<-wsClosed
-		stopManager()
-		triggerManager.Wait()
-		if err := host.Close(sctx); err != nil {
-			logger.Warn("functions did not drain in time", "error", err)
-		}
+	go a.manager.Run(managerCtx)
+	if err := a.host.Restore(ctx); err != nil {
+		a.logger.Error("some stored functions did not start", "error", err)
 	}
-	if err := host.Restore(ctx); err != nil {
-		logger.Error("some stored functions did not start", "error", err)
-	}
-	if set != nil {
-		if err := deployManifests(ctx, host, set, o.dataDir, logger); err != nil {
-			shutdown()
+	if a.set != nil {
+		if err := deployManifests(ctx, a.host, a.set, a.o.dataDir, a.logger); err != nil {
+			a.shutdown(stopManager)
 			return err
 		}
 	}
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("edgefn serving", "addr", ln.Addr().String(), "version", version, "data_dir", o.dataDir,
-		"functions", len(host.Functions()))
+	go func() { errc <- a.srv.Serve(a.ln) }()
+	a.logger.Info("edgefn serving", "addr", a.ln.Addr().String(), "version", version, "data_dir", a.o.dataDir,
+		"functions", len(a.host.Functions()))
 	select {
 	case err := <-errc:
-		shutdown()
+		a.shutdown(stopManager)
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down", "grace", o.grace.String())
-	shutdown()
-	logger.Info("stopped")
+	a.logger.Info("shutting down", "grace", a.o.grace.String())
+	a.shutdown(stopManager)
+	a.logger.Info("stopped")
 	return nil
+}
+
+// shutdown stops taking HTTP calls and deliveries, lets what is in flight finish within the
+// grace period, closes the WebSockets with 1001, then stops the functions (docs/guarantees.md).
+// stopManager ends the trigger manager's deliveries.
+func (a *app) shutdown(stopManager func()) {
+	sctx, cancel := context.WithTimeout(context.Background(), a.o.grace)
+	defer cancel()
+	// Fiber's shutdown also waits for the upgraded WebSocket connections, so the hub closes
+	// them (1001) meanwhile rather than after.
+	wsClosed := make(chan struct{})
+	go func() {
+		defer close(wsClosed)
+		if err := a.hub.Close(sctx); err != nil {
+			a.logger.Warn("websocket clients did not close in time", "error", err)
+		}
+	}()
+	if err := a.srv.Shutdown(sctx); err != nil {
+		a.logger.Warn("http shutdown", "error", err)
+	}
+	<-wsClosed
+	stopManager()
+	a.manager.Wait()
+	if err := a.host.Close(sctx); err != nil {
+		a.logger.Warn("functions did not drain in time", "error", err)
+	}
+}
+
+// close releases what newApp opened, last first.
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
 }
 
 // security is what the CORS, rate limit and proxy flags configure.
