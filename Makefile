@@ -58,7 +58,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResponse$$' -fuzztime $(FUZZTIME) ./runtime/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./triggers/redis/
 	$(GO) test -run '^$$' -fuzz '^FuzzFromDelivery$$' -fuzztime $(FUZZTIME) ./triggers/amqp/
-	$(GO) test -run '^$$' -fuzz '^FuzzEventDecoding$$' -fuzztime $(FUZZTIME) ./triggers/dispatch/
+	$(GO) test -run '^$$' -fuzz '^FuzzEventDecoding$$' -fuzztime $(FUZZTIME) ./runtime/dispatch/
 
 clean:
 	rm -rf $(BIN) .edgefn

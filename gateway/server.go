@@ -19,7 +19,7 @@ import (
 	"github.com/edgefn/edgefn/gateway/ws"
 	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/runtime"
-	"github.com/edgefn/edgefn/triggers/dispatch"
+	"github.com/edgefn/edgefn/runtime/dispatch"
 )
 
 // Config configures a Server. Zero values mean the defaults given.

@@ -1,7 +1,10 @@
-// Package triggers defines where events come from and go to: the sources that
-// deliver queue and stream messages to functions, the publishers that carry a
-// function's emitted events, and the filters a manifest attaches to a trigger.
+// Package triggers defines the contracts of the brokers events come from and go to: [Queues]
+// and [Streams] publish messages and open a [Source] that delivers them to one consumer, and
+// [Topics] fans WebSocket publications out to every node.
 //
-// Events enter through a source's deliveries, are checked against the
-// trigger's compiled [Filter], and leave as invocations of a function.
+// The backends implementing them live in memory/, redis/ and amqp/, and triggertest/ is the
+// conformance suite each of them passes. Messages enter a backend as [Message] values and
+// leave it as [Delivery] values that the consumer settles through its Source; what a delivery
+// invokes, and how the function's effects are carried out, is decided above this package, in
+// runtime/dispatch.
 package triggers

@@ -20,9 +20,9 @@ import (
 	"github.com/edgefn/edgefn/gateway/ws"
 	"github.com/edgefn/edgefn/internal/telemetry"
 	"github.com/edgefn/edgefn/runtime"
+	"github.com/edgefn/edgefn/runtime/dispatch"
 	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
-	"github.com/edgefn/edgefn/triggers/dispatch"
 )
 
 // asDispatch hands the deployed functions to the trigger manager.

@@ -16,9 +16,9 @@ import (
 	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/internal/tracectx"
 	"github.com/edgefn/edgefn/runtime"
+	"github.com/edgefn/edgefn/runtime/dispatch"
 	"github.com/edgefn/edgefn/runtime/fn"
 	"github.com/edgefn/edgefn/triggers"
-	"github.com/edgefn/edgefn/triggers/dispatch"
 )
 
 // QueuePrefix starts the name of every function's async invocation queue.

@@ -32,9 +32,9 @@ import (
 
 	"github.com/edgefn/edgefn/gateway/async"
 	"github.com/edgefn/edgefn/gateway/auth"
+	"github.com/edgefn/edgefn/runtime/dispatch"
 	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
-	"github.com/edgefn/edgefn/triggers/dispatch"
 )
 
 // Config configures a Hub. Zero values mean the defaults given.

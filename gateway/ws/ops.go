@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/edgefn/edgefn/internal/filter"
 	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/internal/telemetry"
 	"github.com/edgefn/edgefn/runtime"
@@ -290,7 +291,7 @@ func (h *Hub) allow(ctx context.Context, topic string, claims map[string]any, pu
 		if publish {
 			expr = rule.Publish
 		}
-		ok, err := expr.Allow(manifest.RuleEnv{Topic: topic, Params: params, Claims: claims})
+		ok, err := expr.Allow(filter.RuleEnv{Topic: topic, Params: params, Claims: claims})
 		if err != nil {
 			h.cfg.Logger.Warn("topic rule failed", "rule", rule.Match, "file", rule.File, "line", rule.Line, "error", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/edgefn/edgefn/internal/filter"
 	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
 )
@@ -141,7 +142,7 @@ func TestSubscribeRacingPublications(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allow, err := manifest.CompileRule("true")
+	allow, err := filter.CompileRule("true")
 	if err != nil {
 		t.Fatal(err)
 	}

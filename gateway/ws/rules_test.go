@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/edgefn/edgefn/internal/filter"
 	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
 	"github.com/edgefn/edgefn/triggers/memory"
@@ -14,10 +15,10 @@ func rule(t *testing.T, match, sub, pub string) *manifest.TopicRule {
 	t.Helper()
 	r := &manifest.TopicRule{Match: match}
 	var err error
-	if r.Subscribe, err = manifest.CompileRule(sub); err != nil {
+	if r.Subscribe, err = filter.CompileRule(sub); err != nil {
 		t.Fatal(err)
 	}
-	if r.Publish, err = manifest.CompileRule(pub); err != nil {
+	if r.Publish, err = filter.CompileRule(pub); err != nil {
 		t.Fatal(err)
 	}
 	return r

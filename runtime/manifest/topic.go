@@ -3,8 +3,11 @@ package manifest
 import (
 	"regexp"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/edgefn/edgefn/internal/filter"
 )
 
 // TopicRule says who may subscribe and publish to the WebSocket topics
@@ -14,9 +17,9 @@ type TopicRule struct {
 	// [A-Za-z0-9_-]+, "*" (any one segment) or {name} (one segment, captured).
 	Match string
 	// Subscribe decides whether a client may subscribe; default "false".
-	Subscribe *RuleExpr
+	Subscribe *filter.Rule
 	// Publish decides whether a client may publish; default "false".
-	Publish *RuleExpr
+	Publish *filter.Rule
 	// File and Line locate the rule, for messages.
 	File string
 	Line int
@@ -135,13 +138,23 @@ func (d *decoder) topicRule(n *yaml.Node, path string) *TopicRule {
 	return r
 }
 
+// denyRule returns the default of both subscribe and publish. It is compiled on first use, so
+// that a process that loads no topic rules never compiles it.
+var denyRule = sync.OnceValue(func() *filter.Rule {
+	r, err := filter.CompileRule("false")
+	if err != nil {
+		panic(err)
+	}
+	return r
+})
+
 // rule compiles a rule expression, returning denyRule when unset.
-func (d *decoder) rule(n *yaml.Node, path string) *RuleExpr {
+func (d *decoder) rule(n *yaml.Node, path string) *filter.Rule {
 	s, ok := d.str(n, path)
 	if !ok {
 		return denyRule()
 	}
-	r, err := CompileRule(s)
+	r, err := filter.CompileRule(s)
 	if err != nil {
 		d.errorf(n, path, "rule does not compile: %v", err)
 		return denyRule()

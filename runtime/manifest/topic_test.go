@@ -3,6 +3,8 @@ package manifest
 import (
 	"maps"
 	"testing"
+
+	"github.com/edgefn/edgefn/internal/filter"
 )
 
 func TestMatchTopic(t *testing.T) {
@@ -67,7 +69,7 @@ rules:
 		t.Fatal("users.ann.inbox does not match")
 	}
 	tests := []struct {
-		rule   *RuleExpr
+		rule   *filter.Rule
 		claims map[string]any
 		want   bool
 	}{
@@ -81,7 +83,7 @@ rules:
 		{nil, map[string]any{"sub": "ann"}, false},
 	}
 	for i, tt := range tests {
-		got, err := tt.rule.Allow(RuleEnv{Topic: "users.ann.inbox", Params: params, Claims: tt.claims})
+		got, err := tt.rule.Allow(filter.RuleEnv{Topic: "users.ann.inbox", Params: params, Claims: tt.claims})
 		if err != nil || got != tt.want {
 			t.Errorf("%d: %q Allow = %v, %v; want %v", i, tt.rule, got, err, tt.want)
 		}
@@ -89,7 +91,7 @@ rules:
 	if chat.Subscribe.String() != "false" {
 		t.Errorf("default rule is %q, want \"false\"", chat.Subscribe)
 	}
-	if _, err := CompileRule("topic"); err == nil {
+	if _, err := filter.CompileRule("topic"); err == nil {
 		t.Error("a non-bool rule compiled")
 	}
 }

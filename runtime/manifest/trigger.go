@@ -5,8 +5,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/edgefn/edgefn/triggers"
 	"gopkg.in/yaml.v3"
+
+	"github.com/edgefn/edgefn/internal/filter"
 )
 
 // Defaults applied to queue and stream triggers (SPEC 3).
@@ -63,7 +64,7 @@ type QueueTrigger struct {
 	// 0 means not a priority queue.
 	MaxPriority int
 	// Filter selects the messages that invoke the function; nil for all.
-	Filter *triggers.Filter
+	Filter *filter.Filter
 }
 
 // StreamTrigger consumes a stream through a consumer group.
@@ -82,7 +83,7 @@ type StreamTrigger struct {
 	// DeadLetter is the stream failed entries go to; default Name + ".dlq".
 	DeadLetter string
 	// Filter selects the entries that invoke the function; nil for all.
-	Filter *triggers.Filter
+	Filter *filter.Filter
 }
 
 // WebSocketTrigger invokes the function when a client publishes on a topic
@@ -227,7 +228,7 @@ type redelivery struct {
 	retries    int
 	backoff    time.Duration
 	deadLetter string
-	filter     *triggers.Filter
+	filter     *filter.Filter
 }
 
 // redelivery decodes the shared fields of the queue or stream trigger
@@ -245,7 +246,7 @@ func (d *decoder) redelivery(m map[string]*yaml.Node, n *yaml.Node, path, name s
 		d.errorf(m["deadLetter"], join(path, "deadLetter"), "must differ from name")
 	}
 	if s, ok := d.str(m["filter"], join(path, "filter")); ok {
-		f, err := triggers.CompileFilter(s)
+		f, err := filter.Compile(s)
 		if err != nil {
 			d.errorf(m["filter"], join(path, "filter"), "filter does not compile: %v", err)
 		}

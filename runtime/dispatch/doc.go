@@ -1,4 +1,6 @@
-// Package dispatch connects queue and stream triggers to functions.
+// Package dispatch wires the deliveries of queue and stream triggers to the functions they
+// invoke, and carries out the effects of each function's result. It sits above both the
+// broker contracts of package triggers and the runtime that invokes functions.
 //
 // A Manager keeps one Consumer running per queue or stream trigger of every deployed
 // function, following deploys, rollbacks and deletes. A Consumer receives deliveries from a
@@ -7,6 +9,7 @@
 // notifications, the RPC reply) and only then acknowledges the delivery. A failure is retried
 // with exponential backoff and jitter, then dead-lettered with its error and attempts.
 //
-// Data enters through a Source and leaves through the function's Invoker and the Publisher
-// of the effects; nothing here knows which broker is behind them.
+// Data enters through a Source and leaves through the function's Invoker and, for the
+// effects, the Queues, Streams and Notifier of Effects; nothing here knows which broker is
+// behind them.
 package dispatch

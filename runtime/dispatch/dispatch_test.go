@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/filter"
 	"github.com/edgefn/edgefn/runtime/fn"
 	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
@@ -154,12 +155,12 @@ func TestRetriesWithBackoffThenDeadLetter(t *testing.T) {
 func TestFilterSkipsAndAcks(t *testing.T) {
 	b := memory.New(memory.Options{})
 	t.Cleanup(func() { b.Close() })
-	filter, err := triggers.CompileFilter(`event.type == "keep" && event.data.n > 1`)
+	keep, err := filter.Compile(`event.type == "keep" && event.data.n > 1`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &fakeFn{do: func(*fn.Event) (*fn.Result, error) { return nil, nil }}
-	c := run(t, b, ConsumerConfig{Function: "f", EventSource: "queue/in", Filter: filter}, "in", f, &Effects{Queues: b, Streams: b})
+	c := run(t, b, ConsumerConfig{Function: "f", EventSource: "queue/in", Filter: keep}, "in", f, &Effects{Queues: b, Streams: b})
 	publish(t, b, "in",
 		&triggers.Message{ID: "a", Type: "drop", Data: []byte(`{"n":5}`)},
 		&triggers.Message{ID: "b", Type: "keep", Data: []byte(`{"n":1}`)},

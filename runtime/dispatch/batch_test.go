@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/filter"
 	"github.com/edgefn/edgefn/runtime/fn"
 	"github.com/edgefn/edgefn/triggers"
 	"github.com/edgefn/edgefn/triggers/memory"
@@ -50,7 +51,7 @@ func TestBatchedConsumerSettlesEachDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	filter, err := triggers.CompileFilter(`event.type != "skip"`)
+	skip, err := filter.Compile(`event.type != "skip"`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestBatchedConsumerSettlesEachDelivery(t *testing.T) {
 		msgs = append(msgs, &triggers.Message{ID: typ + string(rune('a'+k)), Type: typ, Data: []byte(`{}`)})
 	}
 	publish(t, b, "in", msgs...)
-	c := run(t, b, ConsumerConfig{Function: "f", EventSource: "queue/in", Filter: filter, Retries: 1,
+	c := run(t, b, ConsumerConfig{Function: "f", EventSource: "queue/in", Filter: skip, Retries: 1,
 		Backoff: 10 * time.Millisecond, Concurrency: 16}, "in", f, &Effects{Queues: b, Streams: b})
 
 	waitFor(t, "every delivery settled", func() bool {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/filter"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -24,10 +25,10 @@ func FuzzEventDecoding(f *testing.F) {
 	f.Add([]byte(strings.Repeat("[", 20000)+strings.Repeat("]", 20000)), "application/json", "deep")
 	f.Add([]byte(strings.Repeat(`{"a":`, 5000)+"1"+strings.Repeat("}", 5000)), "", "deep")
 	f.Add([]byte(`{"amount":"1e400"}`), "text/plain", "")
-	filters := make([]*triggers.Filter, 0, 3)
+	filters := make([]*filter.Filter, 0, 3)
 	for _, src := range []string{`event.data.amount > 10`, `event.type == "orders.paid" && event.attempt < 3`,
 		`event.data.status in ["paid", "shipped"] || event.headers["x"] == "y"`} {
-		fl, err := triggers.CompileFilter(src)
+		fl, err := filter.Compile(src)
 		if err != nil {
 			f.Fatal(err)
 		}

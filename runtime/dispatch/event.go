@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/edgefn/edgefn/internal/filter"
 	"github.com/edgefn/edgefn/runtime/fn"
 	"github.com/edgefn/edgefn/triggers"
 )
@@ -22,8 +23,8 @@ func toEvent(d *triggers.Delivery, source string) *fn.Event {
 
 // filterEnv is what a filter sees as `event` (SPEC 5): data decoded from JSON when it is JSON,
 // else a string.
-func filterEnv(ev *fn.Event) *triggers.EventEnv {
-	env := &triggers.EventEnv{
+func filterEnv(ev *fn.Event) *filter.Event {
+	env := &filter.Event{
 		ID: ev.ID, Type: ev.Type, Source: ev.Source, Subject: ev.Subject, Time: ev.Time,
 		CorrelationID: ev.CorrelationID, Attempt: ev.Attempt, Headers: ev.Headers,
 	}

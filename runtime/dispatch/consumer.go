@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/edgefn/edgefn/internal/filter"
 	"github.com/edgefn/edgefn/internal/telemetry"
 	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/fn"
@@ -46,7 +47,7 @@ type ConsumerConfig struct {
 	// ±20% jitter, up to MaxBackoff.
 	Backoff time.Duration
 	// Filter skips (acknowledges without invoking) events it rejects; nil passes all.
-	Filter *triggers.Filter
+	Filter *filter.Filter
 	// Concurrency bounds deliveries being handled at once; default 16.
 	Concurrency int
 	// Timeout bounds one delivery's invocation and effects; default 30s.
