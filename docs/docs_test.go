@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -281,4 +282,76 @@ func hasAnchor(t *testing.T, page, anchor string) bool {
 		}
 	}
 	return false
+}
+
+// TestManifestMessagesCoverGoldens checks that the table of error messages in manifest.md
+// has a row for every message the manifest package's golden files show, so that the table
+// stays complete as messages are added. In the table, a quoted capital letter ("F") or
+// "{P}" stands for any quoted value, FILE:LINE for a place, M /path for a route, FUNCTION
+// for a name, /P for a reserved prefix and ... for any text.
+func TestManifestMessagesCoverGoldens(t *testing.T) {
+	data, err := os.ReadFile("manifest.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(data), "The messages, by field:")
+	if !ok {
+		t.Fatal(`manifest.md has no "The messages, by field:" table`)
+	}
+	spanRE := regexp.MustCompile("`([^`]+)`")
+	var patterns []*regexp.Regexp
+	for _, line := range strings.Split(table, "\n") {
+		cells := strings.Split(line, "|")
+		if !strings.HasPrefix(line, "|") || len(cells) < 4 {
+			if len(patterns) > 0 {
+				break // the end of the table
+			}
+			continue
+		}
+		for _, m := range spanRE.FindAllStringSubmatch(cells[2], -1) {
+			patterns = append(patterns, messagePattern(m[1]))
+		}
+	}
+	if len(patterns) == 0 {
+		t.Fatal("manifest.md: the table of messages is empty")
+	}
+	goldens, err := filepath.Glob("../runtime/manifest/testdata/*/*.golden")
+	if err != nil || len(goldens) == 0 {
+		t.Fatalf("no golden files: %v", err)
+	}
+	more, _ := filepath.Glob("../runtime/manifest/testdata/*.golden")
+	// FILE:LINE: then the message, with or without a field path before it.
+	lineRE := regexp.MustCompile(`^[^:]+:\d+: ((?:[A-Za-z0-9_.\[\]]+: )?(.*))$`)
+	for _, g := range append(goldens, more...) {
+		text, err := os.ReadFile(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(strings.TrimSpace(string(text)), "\n") {
+			m := lineRE.FindStringSubmatch(l)
+			if m == nil {
+				continue // the rendering of a valid set, not an error
+			}
+			if !slices.ContainsFunc(patterns, func(p *regexp.Regexp) bool { return p.MatchString(m[1]) || p.MatchString(m[2]) }) {
+				t.Errorf("manifest.md: no row of the messages table matches %q (%s)", m[1], filepath.Base(g))
+			}
+		}
+	}
+}
+
+// messagePattern turns a message of the table into a regexp.
+func messagePattern(msg string) *regexp.Regexp {
+	p := regexp.QuoteMeta(msg)
+	for _, r := range [][2]string{
+		{`FILE:LINE`, `.+:\d+`},
+		{`M /path`, `\S+ \S+`},
+		{`FUNCTION`, `\S+`},
+		{`\.\.\.`, `.*`},
+		{`"\{P\}"`, `"[^"]*"`},
+		{`/P `, `/\S+ `},
+	} {
+		p = strings.ReplaceAll(p, r[0], r[1])
+	}
+	p = regexp.MustCompile(`"[A-Z]"`).ReplaceAllString(p, `"[^"]*"`)
+	return regexp.MustCompile("^" + p + "$")
 }
