@@ -9,7 +9,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 )
 
-// EventEnv is what a filter sees as `event` (SPEC 5).
+// EventEnv is what a filter sees as `event` (docs/manifest.md).
 type EventEnv struct {
 	// ID is the event's unique ID.
 	ID string `expr:"id"`

@@ -252,7 +252,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 		return fmt.Errorf("listen to websocket topics: %w", err)
 	}
 	go triggerManager.Run(managerCtx)
-	// Shutdown (SPEC 9): stop taking HTTP calls and deliveries, let what is in flight
+	// Shutdown (docs/guarantees.md): stop taking HTTP calls and deliveries, let what is in flight
 	// finish, close the WebSockets with 1001, then stop the functions.
 	shutdown := func() {
 		sctx, cancel := context.WithTimeout(context.Background(), o.grace)

@@ -9,7 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Defaults applied to queue and stream triggers (SPEC 3).
+// Defaults applied to queue and stream triggers (docs/manifest.md).
 const (
 	DefaultPrefetch = 16
 	DefaultRetries  = 3
