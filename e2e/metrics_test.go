@@ -87,7 +87,7 @@ func describe(families map[string]*dto.MetricFamily, name string) string {
 }
 
 // TestMetricsAfterTraffic scrapes /metrics after HTTP calls and stream deliveries with known
-// outcomes: every SPEC 9 series is there with its labels and the counts the traffic makes.
+// outcomes: every series of docs/observability.md is there with its labels and the counts the traffic makes.
 func TestMetricsAfterTraffic(t *testing.T) {
 	g := startGateway(t, "", "--manifests", writeManifest(t, `
 name: t

@@ -45,7 +45,7 @@ type Config struct {
 	// Readiness, when set, lists what is not ready beyond the functions (brokers, triggers);
 	// /readyz answers 503 while it lists anything.
 	Readiness func(ctx context.Context) []string
-	// Async runs async calls (SPEC 8) and serves GET /requests/{id}; nil answers
+	// Async runs async calls (docs/async.md) and serves GET /requests/{id}; nil answers
 	// `Prefer: respond-async` synchronously and `async: always` routes with 503.
 	Async *async.Service
 	// WS serves GET /ws; nil answers it with 404.

@@ -32,7 +32,7 @@ type Config struct {
 	// OnChange is called, with every deployed function, after a deploy, rollback or delete has
 	// changed what is current. The gateway rebuilds its route table there. Calls are serialized.
 	OnChange func(fns []*Function)
-	// Meter creates the runtime's instruments (SPEC 9); nil records nothing.
+	// Meter creates the runtime's instruments (docs/observability.md); nil records nothing.
 	Meter metric.Meter
 	// PluginEnv is added to the environment of every plugin process, under the manifest's
 	// env, which wins where both name a variable: the Go runtime settings `edgefn serve` gives

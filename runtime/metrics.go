@@ -72,7 +72,7 @@ func outcomeOf(err error) string {
 	return OutcomeError
 }
 
-// meters are the runtime's OpenTelemetry instruments (SPEC 9). The in-flight gauge and the
+// meters are the runtime's OpenTelemetry instruments (docs/observability.md). The in-flight gauge and the
 // restart counter read the functions' own counts when scraped, so invocations pay nothing for
 // them; the invocation series are the functions' own too (see series).
 type meters struct {

@@ -7,7 +7,7 @@ import (
 )
 
 // Message is one event on a queue or a stream: what a publisher sends and what a delivery
-// carries. Backends map it to their wire format (SPEC 5): AMQP properties and headers, or
+// carries. Backends map it to their wire format (docs/events.md): AMQP properties and headers, or
 // Redis stream entry fields.
 type Message struct {
 	// ID identifies the message so that consumers can de-duplicate; publishers set one when

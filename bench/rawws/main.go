@@ -1,6 +1,6 @@
 // Command rawws is the baseline of edgefn's WebSocket benchmarks: the WebSocket fan-out a
 // developer would write by hand with Fiber and gofiber/contrib/websocket, speaking just
-// enough of edgefn's protocol (SPEC 7) for bench/cmd/wsbench to drive both servers alike.
+// enough of edgefn's protocol (docs/websocket.md) for bench/cmd/wsbench to drive both servers alike.
 //
 // A map from topic to its set of connections sits under one RWMutex; each connection has a
 // buffered channel of frames and a writer goroutine, as in gorilla/websocket's chat example,

@@ -16,7 +16,7 @@ import (
 )
 
 // backends are the queue and stream backends serve runs with: the embedded one unless a
-// broker is configured (SPEC 1: --redis takes the streams, --amqp the queues).
+// broker is configured (docs/cli.md: --redis takes the streams, --amqp the queues).
 type backends struct {
 	queues  triggers.Queues
 	streams triggers.Streams
@@ -26,7 +26,7 @@ type backends struct {
 	closers []func()
 }
 
-// brokerURL is the flag's value, or else EDGEFN_<NAME>_URL as SPEC 1 names it.
+// brokerURL is the flag's value, or else EDGEFN_<NAME>_URL (docs/cli.md).
 func brokerURL(flag, env string) string {
 	if flag != "" {
 		return flag

@@ -22,7 +22,7 @@ func resultReply(res *fn.Result) (int, map[string]string, []byte) {
 	return status, res.Headers, res.Body
 }
 
-// errorBody is the gateway's JSON error (SPEC 6) for a failed async request.
+// errorBody is the gateway's JSON error (docs/http.md) for a failed async request.
 func errorBody(code, message, requestID string) []byte {
 	b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": code, "message": message, "requestId": requestID}})
 	return b

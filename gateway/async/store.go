@@ -1,4 +1,4 @@
-// Package async is the gateway's asynchronous request-reply (SPEC 8): an HTTP call with
+// Package async is the gateway's asynchronous request-reply (docs/async.md): an HTTP call with
 // `Prefer: respond-async` (or to an `async: always` route) is answered 202 at once, its
 // invocation travels through the queue backend with a correlation ID, and its reply is kept
 // in a Store for the reply TTL, fetched with GET /requests/{id} and pushed on the WebSocket

@@ -1,5 +1,5 @@
 // Package metrics is edgefn's metrics plumbing: one OpenTelemetry MeterProvider whose
-// readings the Prometheus exporter serves at GET /metrics (SPEC 6, 9). Components take a
+// readings the Prometheus exporter serves at GET /metrics (docs/observability.md). Components take a
 // metric.Meter from it and create their own instruments next to the code they measure; a
 // hot path that an instrument would slow down (the runtime's invocation series) keeps its own
 // counts and registers a Prometheus collector on the same registry (Registerer).

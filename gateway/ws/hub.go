@@ -1,4 +1,4 @@
-// Package ws is the gateway's WebSocket endpoint (SPEC 7): browsers connect to GET /ws,
+// Package ws is the gateway's WebSocket endpoint (docs/websocket.md): browsers connect to GET /ws,
 // authenticate with a JWT, subscribe to topics allowed by the `kind: topics` rules, and
 // receive what functions notify (fn.Result.Notify) and what other clients publish. A client
 // publish on a topic also invokes the functions whose `websocket` trigger matches it.
@@ -52,7 +52,7 @@ type Config struct {
 	// send no Origin (not browsers) are always allowed.
 	AllowedOrigins []string
 	// RequestAccess decides who may subscribe to requests.{id}, the reply topic of an async
-	// request (SPEC 8): nil when claims may. Unset: requests.* topics follow the rules.
+	// request (docs/async.md): nil when claims may. Unset: requests.* topics follow the rules.
 	RequestAccess func(ctx context.Context, id string, claims map[string]any) error
 	// MaxFrame bounds an inbound frame; larger ones close the connection with 1009.
 	// Default 64 KiB.

@@ -145,7 +145,7 @@ func (c *conn) subscribe(r *request) *reply {
 	top, pubs, recovered, err := c.hub.cfg.Topics.TopicHistory(ctx, r.Topic, pos)
 	if _, ok := isRequestTopic(r.Topic); ok && pos == nil && err == nil && top.Offset > 0 {
 		// An async reply published before the client subscribed is still its reply: send
-		// the topic's history with the subscribe reply (SPEC 8).
+		// the topic's history with the subscribe reply (docs/async.md).
 		pos = &triggers.Position{Epoch: top.Epoch}
 		top, pubs, recovered, err = c.hub.cfg.Topics.TopicHistory(ctx, r.Topic, pos)
 	}

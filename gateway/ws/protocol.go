@@ -9,7 +9,7 @@ import (
 	"github.com/edgefn/edgefn/triggers"
 )
 
-// Close codes (SPEC 7).
+// Close codes (docs/websocket.md).
 const (
 	CloseGoingAway    = 1001
 	CloseTooBig       = 1009

@@ -7,7 +7,7 @@ import (
 	"github.com/edgefn/edgefn/triggers"
 )
 
-// AsyncRunner runs the asynchronous HTTP invocations of SPEC 8 (gateway/async implements
+// AsyncRunner runs the asynchronous HTTP invocations of docs/async.md (gateway/async implements
 // it): the gateway queues them on a queue per function, and the Manager consumes that queue
 // for every function with an HTTP trigger that allows async calls.
 type AsyncRunner interface {

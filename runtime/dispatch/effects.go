@@ -83,7 +83,7 @@ func (e *Effects) publishStream(ctx context.Context, stream string, msg *trigger
 	return e.Streams.PublishStream(ctx, stream, msg)
 }
 
-// Reply publishes res's body to the reply-to queue of an RPC request (SPEC 5), with the
+// Reply publishes res's body to the reply-to queue of an RPC request (docs/events.md), with the
 // request's correlation ID.
 func (e *Effects) Reply(ctx context.Context, replyTo, correlationID string, res *fn.Result) error {
 	msg := &triggers.Message{ID: id.New(), CorrelationID: correlationID, Time: time.Now().UTC()}

@@ -21,7 +21,7 @@ func toEvent(d *triggers.Delivery, source string) *fn.Event {
 	}
 }
 
-// filterEnv is what a filter sees as `event` (SPEC 5): data decoded from JSON when it is JSON,
+// filterEnv is what a filter sees as `event` (docs/manifest.md): data decoded from JSON when it is JSON,
 // else a string.
 func filterEnv(ev *fn.Event) *filter.Event {
 	env := &filter.Event{

@@ -12,7 +12,7 @@ import (
 	"github.com/edgefn/edgefn/triggers"
 )
 
-// FuzzEventDecoding feeds deliveries with arbitrary data and content types through the SPEC 5
+// FuzzEventDecoding feeds deliveries with arbitrary data and content types through the docs/events.md
 // event decoding (toEvent, then filterEnv as filters see it, then a filter): it never panics;
 // data is decoded JSON exactly when it is valid JSON that looks like JSON, else the string
 // (deeply nested JSON included: encoding/json refuses it and the string stays); and evaluating a

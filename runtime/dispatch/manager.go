@@ -221,7 +221,7 @@ func (m *Manager) start(ctx context.Context, b binding) error {
 	var err error
 	switch {
 	case b.async:
-		// The function's retry defaults apply (SPEC 3): HTTP triggers name none.
+		// The function's retry defaults apply (docs/async.md): HTTP triggers name none.
 		queue := m.cfg.Async.Queue(b.m.Name)
 		cfg.EventSource, cfg.Retries, cfg.Backoff, cfg.Async = "async", manifest.DefaultRetries, manifest.DefaultBackoff, m.cfg.Async
 		cfg.Concurrency = min(b.m.Concurrency, 64)

@@ -1,4 +1,4 @@
-// Package manifest decodes and validates edgefn manifests (SPEC 3).
+// Package manifest decodes and validates edgefn manifests (docs/manifest.md).
 //
 // YAML enters through [Parse] (one file's bytes) or [LoadPaths] (files and
 // folders on disk). Each document is either a function, bound to its HTTP,

@@ -8,7 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Defaults applied to a function document (SPEC 3).
+// Defaults applied to a function document (docs/manifest.md).
 const (
 	DefaultTimeout         = 30 * time.Second
 	DefaultConcurrency     = 100
@@ -55,7 +55,7 @@ type Function struct {
 	routes   map[*HTTPTrigger]position // where each route is, for conflict errors
 }
 
-// Breaker is an edgefn extension to SPEC 3 (field `breaker:`): after Failures
+// Breaker is the field `breaker:` (docs/manifest.md, docs/guarantees.md): after Failures
 // consecutive failures (5xx, crash, timeout) the circuit opens, and after
 // Cooldown one probe invocation is let through.
 type Breaker struct {

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// reservedPrefixes are the gateway's own paths (SPEC 6). A route equal to one
+// reservedPrefixes are the gateway's own paths (docs/http.md). A route equal to one
 // of them, or below one, is refused.
 var reservedPrefixes = []string{"/admin", "/ws", "/requests", "/healthz", "/readyz", "/metrics"}
 

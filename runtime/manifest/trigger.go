@@ -10,7 +10,7 @@ import (
 	"github.com/edgefn/edgefn/internal/filter"
 )
 
-// Defaults applied to queue and stream triggers (SPEC 3).
+// Defaults applied to queue and stream triggers (docs/manifest.md).
 const (
 	DefaultPrefetch = 16
 	DefaultRetries  = 3

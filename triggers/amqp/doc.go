@@ -1,5 +1,5 @@
 // Package amqp is edgefn's RabbitMQ queue backend, used when `edgefn serve` runs with
-// --amqp URL (SPEC 1). It implements triggers.Queues, triggers.DeadLetters and
+// --amqp URL (docs/cli.md). It implements triggers.Queues, triggers.DeadLetters and
 // triggers.Pinger on one value, [Queues], and keeps every amqp091 type inside this package.
 //
 // Data enters through [Queues.PublishQueue]: each triggers.Message becomes one persistent
@@ -8,7 +8,7 @@
 // triggers.Source that [Queues.ConsumeQueue] opens: one channel per consumer, manual
 // acknowledgements, at most Prefetch unacknowledged deliveries.
 //
-// # Wire mapping (SPEC 5)
+// # Wire mapping (docs/events.md)
 //
 //	Message field   AMQP
 //	Data            body

@@ -12,7 +12,7 @@ import (
 	"github.com/edgefn/edgefn/triggers"
 )
 
-// Reserved header names (SPEC 5).
+// Reserved header names (docs/events.md).
 const (
 	headerTraceparent = "traceparent"
 	headerSubject     = "subject"

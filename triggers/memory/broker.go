@@ -1,5 +1,5 @@
 // Package memory is edgefn's embedded queue and stream backend, the default when no broker
-// is configured (SPEC 1). One [Broker] holds named queues (RabbitMQ's semantics: prefetch,
+// is configured (docs/cli.md). One [Broker] holds named queues (RabbitMQ's semantics: prefetch,
 // priorities, requeue on close) and named streams with consumer groups (Redis Streams'
 // semantics: entry IDs, pending lists, claiming), plus their dead letters.
 //
@@ -193,7 +193,7 @@ func cloneHeaders(h map[string]string) map[string]string {
 	return c
 }
 
-// Header names added to dead-lettered messages (SPEC 5).
+// Header names added to dead-lettered messages (docs/events.md).
 const (
 	headerError    = "error"
 	headerAttempts = "attempts"

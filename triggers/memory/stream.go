@@ -40,7 +40,7 @@ func newStream(name string, max int) *stream {
 func (s *stream) end() uint64 { return s.base + uint64(s.entries.len()) }
 
 // append adds m, which the stream now owns, as a new entry; an empty ID becomes the entry
-// ID and a zero Time now (SPEC 5). It trims the oldest entries beyond max. The caller
+// ID and a zero Time now (docs/events.md). It trims the oldest entries beyond max. The caller
 // broadcasts.
 func (s *stream) append(m triggers.Message, now time.Time) {
 	ms := now.UnixMilli()

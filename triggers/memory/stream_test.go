@@ -149,7 +149,7 @@ func TestStreamDeadLetterKeepsFieldsAndRedrive(t *testing.T) {
 	b.PublishStream(ctx, "s", &triggers.Message{Type: "T", Data: []byte("d"), CorrelationID: "c", Headers: map[string]string{"k": "v"}})
 	b.PublishStream(ctx, "s", messages("m", 3)...)
 	ds := receive(t, src, 4)
-	entryID := ds[0].ID // no ID: the entry ID (SPEC 5)
+	entryID := ds[0].ID // no ID: the entry ID (docs/events.md)
 	for _, d := range ds {
 		if err := src.DeadLetter(ctx, d, "boom "+d.ID); err != nil {
 			t.Fatal(err)

@@ -1,10 +1,10 @@
-// Package redis is edgefn's stream backend on Redis Streams (SPEC 1: `--redis URL`): functions'
+// Package redis is edgefn's stream backend on Redis Streams (`--redis URL`, docs/cli.md): functions'
 // emitted events enter a stream with XADD, and stream triggers consume them in consumer groups
 // (XREADGROUP), settle them with XACK, retry them through the pending entries list, reclaim
 // what dead consumers left pending (XAUTOCLAIM), and move what keeps failing to a dead-letter
 // stream.
 //
-// # Wire format (SPEC 5)
+// # Wire format (docs/events.md)
 //
 // A [triggers.Message] is one stream entry whose fields are:
 //
@@ -49,7 +49,7 @@
 //
 // # WebSocket topics
 //
-// [Topics] is the fan-out of WebSocket publications between gateway nodes (SPEC 7), in the
+// [Topics] is the fan-out of WebSocket publications between gateway nodes (docs/websocket.md), in the
 // manner of Centrifugo's Redis engine. Each topic has two keys, which share a slot through
 // the hash tag:
 //

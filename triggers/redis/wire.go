@@ -12,7 +12,7 @@ import (
 	"github.com/edgefn/edgefn/triggers"
 )
 
-// Stream entry field names (SPEC 5); doc.go has the whole mapping.
+// Stream entry field names (docs/events.md); doc.go has the whole mapping.
 const (
 	fieldID            = "id"
 	fieldType          = "type"

@@ -1,4 +1,4 @@
-// Command asyncbench measures edgefn's async request-reply (SPEC 8) against the synchronous
+// Command asyncbench measures edgefn's async request-reply (docs/async.md) against the synchronous
 // call of the same function at the same rate, in one run on one machine:
 //
 //   - the 202: an open-loop sender POSTs /hello/x with `Prefer: respond-async` at -rate
