@@ -75,7 +75,7 @@ func (b *bench) deliveries(ctx context.Context, who string) (deliveriesResult, e
 		return res, fmt.Errorf("no client could subscribe: %v", f.dial.firstErr)
 	}
 	if f.dial.firstErr != nil {
-		b.logf("%s: %d clients failed to connect or subscribe; the first: %v", who, f.dial.errors(), f.dial.firstErr)
+		b.run.Logf("%s: %d clients failed to connect or subscribe; the first: %v", who, f.dial.errors(), f.dial.firstErr)
 	}
 	pub := newPublisher(srv.Addr, o.publishers)
 	defer pub.close()
