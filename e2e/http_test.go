@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edgefn/edgefn/internal/gotune"
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 const testfnManifest = `
@@ -144,7 +145,7 @@ func TestHTTPPluginCrashIsRestarted(t *testing.T) {
 		t.Fatalf("plugin exit mid-call = %d %s, want 502", r.Status, r.Body)
 	}
 	start := time.Now()
-	eventually(t, 5*time.Second, "the plugin to serve again", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the plugin to serve again", func() bool {
 		r, err := tryDo("GET", g.URL+"/t/info", nil)
 		return err == nil && r.Status == 200
 	})

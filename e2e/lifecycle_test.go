@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 func TestSIGTERMFinishesInFlightWork(t *testing.T) {
@@ -25,7 +27,7 @@ func TestSIGTERMFinishesInFlightWork(t *testing.T) {
 		done <- result{r, err}
 	}()
 	// Wait until the call is in flight inside the function.
-	eventually(t, 5*time.Second, "the call to be in flight", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the call to be in flight", func() bool {
 		var info struct{ Inflight int }
 		r, err := tryDo("GET", g.URL+"/admin/v1/functions/t", nil)
 		return err == nil && json.Unmarshal(r.Body, &info) == nil && info.Inflight == 1
@@ -54,11 +56,11 @@ func TestReadyz(t *testing.T) {
 	}
 	// While the only instance restarts after a crash the function is not ready; then it is.
 	do(t, "GET", g.URL+"/t/exit", nil)
-	eventually(t, 5*time.Second, "/readyz to report the restarting function", func() bool {
+	testkit.Eventually(t, 5*time.Second, "/readyz to report the restarting function", func() bool {
 		r, err := tryDo("GET", g.URL+"/readyz", nil)
 		return err == nil && r.Status == 503 && strings.Contains(string(r.Body), "function t: no ready instance")
 	})
-	eventually(t, 5*time.Second, "/readyz to be 200 again", func() bool {
+	testkit.Eventually(t, 5*time.Second, "/readyz to be 200 again", func() bool {
 		r, err := tryDo("GET", g.URL+"/readyz", nil)
 		return err == nil && r.Status == 200
 	})
@@ -117,14 +119,14 @@ triggers:
 		return out
 	}
 	// The log reaches the test through a pipe: wait for the line rather than assume it is in.
-	eventually(t, 5*time.Second, "the processor setting for plugins", func() bool { return len(settings()) > 0 })
+	testkit.Eventually(t, 5*time.Second, "the processor setting for plugins", func() bool { return len(settings()) > 0 })
 	if s := settings(); len(s) != 1 || !s[0].Plugins {
 		t.Fatalf("after the start-up deploy: processor settings %+v, want one with plugins\n%s", s, g.logs.String())
 	}
 	if r := do(t, "DELETE", g.URL+"/admin/v1/functions/hello", nil); r.Status != 204 && r.Status != 200 {
 		t.Fatalf("DELETE hello = %d %s", r.Status, r.Body)
 	}
-	eventually(t, 5*time.Second, "the gateway to take every processor back", func() bool { return len(settings()) == 2 })
+	testkit.Eventually(t, 5*time.Second, "the gateway to take every processor back", func() bool { return len(settings()) == 2 })
 	s := settings()
 	all, shared := s[1].GOMAXPROCS, s[0].GOMAXPROCS
 	if s[1].Plugins || all < 1 || shared != max(1, all-all/2) {
@@ -171,6 +173,6 @@ triggers:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = follow.Process.Kill(); _ = follow.Wait() })
-	eventually(t, 5*time.Second, "edgefn logs --follow to start with its heap on huge pages",
+	testkit.Eventually(t, 5*time.Second, "edgefn logs --follow to start with its heap on huge pages",
 		func() bool { return advised(follow.Process.Pid) })
 }
