@@ -62,6 +62,21 @@ func (b *bench) round(ctx context.Context, n int) (round, error) {
 	return rd, nil
 }
 
+// connect dials cfg's clients, -dialers at once and each up to -dial-attempts times, and
+// says how many failed; it fails when none could subscribe. The caller closes the fleet.
+func (b *bench) connect(ctx context.Context, who string, cfg fleetConfig) (*fleet, error) {
+	cfg.dialers, cfg.attempts = b.opts.dialers, b.opts.dialAttempts
+	f := dialFleet(ctx, cfg)
+	if len(f.clients) == 0 {
+		f.close()
+		return nil, fmt.Errorf("no client could subscribe: %v", f.dial.firstErr)
+	}
+	if f.dial.firstErr != nil {
+		b.run.Logf("%s: %d clients failed to connect or subscribe; the first: %v", who, f.dial.errors(), f.dial.firstErr)
+	}
+	return f, nil
+}
+
 // attempt runs one timed run until other processes did not disturb it (see harness.Measure),
 // each run once it is the machine's turn, and returns the least disturbed with the number of
 // runs made.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"time"
 
@@ -78,16 +77,13 @@ func (b *bench) fanout(ctx context.Context, who string) (fanoutResult, error) {
 		return res, err
 	}
 	per := b.opts.warmup + b.opts.pubs
-	f := dialFleet(ctx, fleetConfig{addr: srv.Addr, n: b.opts.conns, topicOf: func(int) int { return fanTopic },
-		timed: per * b.run.Attempts, dialers: b.opts.dialers, attempts: b.opts.dialAttempts})
+	f, err := b.connect(ctx, who, fleetConfig{addr: srv.Addr, n: b.opts.conns, topicOf: func(int) int { return fanTopic },
+		timed: per * b.run.Attempts})
+	if err != nil {
+		return res, err
+	}
 	defer f.close()
 	res.subscribed, res.dial = len(f.clients), f.dial
-	if res.subscribed == 0 {
-		return res, fmt.Errorf("no client could subscribe: %v", f.dial.firstErr)
-	}
-	if f.dial.firstErr != nil {
-		b.run.Logf("%s: %d clients failed to connect or subscribe; the first: %v", who, f.dial.errors(), f.dial.firstErr)
-	}
 	select {
 	case <-time.After(b.opts.settle):
 	case <-ctx.Done():
