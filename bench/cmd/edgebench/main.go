@@ -79,16 +79,8 @@ func run(ctx context.Context, o options, r *harness.Run) error {
 	}
 	b := bench{opts: o, run: r, wrk: wrk, bins: harness.HelloBinaries(r.Bins)}
 	rep := report{opts: o, run: r, wrkVersion: harness.WrkVersion(ctx, wrk)}
-	for n := 1; n <= o.rounds; n++ {
-		raw, err := b.measure(ctx, n, target{name: "rawfiber", start: harness.StartRawFiber})
-		if err != nil {
-			return err
-		}
-		edge, err := b.measure(ctx, n, target{name: "edgefn", start: b.startEdgefn, notFound: true})
-		if err != nil {
-			return err
-		}
-		rep.rounds = append(rep.rounds, round{raw: raw, edge: edge})
+	if rep.rounds, err = harness.Rounds(ctx, o.rounds, b.round); err != nil {
+		return err
 	}
 	if rep.cold, err = b.coldStarts(ctx); err != nil {
 		return err

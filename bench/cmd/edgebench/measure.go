@@ -50,6 +50,16 @@ type round struct {
 	raw, edge measurement
 }
 
+// round measures the baseline, then edgefn, each alone.
+func (b *bench) round(ctx context.Context, n int) (round, error) {
+	raw, err := b.measure(ctx, n, target{name: "rawfiber", start: harness.StartRawFiber})
+	if err != nil {
+		return round{}, err
+	}
+	edge, err := b.measure(ctx, n, target{name: "edgefn", start: b.startEdgefn, notFound: true})
+	return round{raw: raw, edge: edge}, err
+}
+
 func (b *bench) startEdgefn(ctx context.Context, bins harness.Binaries) (*harness.Server, error) {
 	return harness.StartEdgefn(ctx, bins, b.run.Tmp)
 }
