@@ -1,14 +1,22 @@
-// Package testkit holds the small helpers that the tests of several packages share: waiting
-// for a condition with a deadline instead of sleeping, and a buffer that a process may write
-// while a test reads it.
+// Package testkit holds the small helpers that the tests of several packages share: a context
+// bounded by a deadline, waiting for a condition with a deadline instead of sleeping, and a
+// buffer that a process may write while a test reads it.
 package testkit
 
 import (
 	"bytes"
+	"context"
 	"sync"
 	"testing"
 	"time"
 )
+
+// Context returns a context that ends after d or when the test ends, whichever comes first.
+func Context(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
 
 // PollEvery is how often Eventually checks its condition.
 const PollEvery = 10 * time.Millisecond

@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -9,6 +11,26 @@ import (
 	"testing"
 	"time"
 )
+
+func TestContextEndsAfterItsDuration(t *testing.T) {
+	ctx := Context(t, 20*time.Millisecond)
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the context did not end after its duration")
+	}
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Errorf("err %v, want the deadline", ctx.Err())
+	}
+}
+
+func TestContextEndsWithTheTest(t *testing.T) {
+	var ctx context.Context
+	t.Run("inner", func(t *testing.T) { ctx = Context(t, time.Hour) })
+	if ctx.Err() == nil {
+		t.Error("the context outlived its test")
+	}
+}
 
 func TestEventuallyReturnsOnceTheConditionHolds(t *testing.T) {
 	var n atomic.Int32
