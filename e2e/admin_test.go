@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 // cli runs the edgefn CLI against g and returns stdout, stderr and the exit code.
@@ -101,12 +103,12 @@ func TestDeployRedeployUnderLoadAndRollback(t *testing.T) {
 			}
 		}()
 	}
-	eventually(t, 10*time.Second, "traffic to flow", func() bool { return total.Load() > 100 })
+	testkit.Eventually(t, 10*time.Second, "traffic to flow", func() bool { return total.Load() > 100 })
 	out = mustCLI(t, g, "deploy", versionedManifest(t, 2))
 	if !strings.Contains(out, "deployed t version 2") {
 		t.Fatalf("redeploy said %q", out)
 	}
-	eventually(t, 10*time.Second, "version 2 to take traffic", func() bool { return seen2.Load() > 200 })
+	testkit.Eventually(t, 10*time.Second, "version 2 to take traffic", func() bool { return seen2.Load() > 200 })
 	stop.Store(true)
 	wg.Wait()
 	if n := failures.Load(); n != 0 {
@@ -138,7 +140,7 @@ func TestRestartKeepsDeployedFunctions(t *testing.T) {
 	}
 
 	g2 := startGateway(t, dataDir)
-	eventually(t, 10*time.Second, "the stored function to serve", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the stored function to serve", func() bool {
 		r, err := tryDo("GET", g2.URL+"/t/info", nil)
 		return err == nil && r.Status == 200
 	})
@@ -265,7 +267,7 @@ triggers:
 		t.Fatalf("%d plugin processes, want 3", len(plugins))
 	}
 	g.kill()
-	eventually(t, 5*time.Second, "every plugin to die with the gateway", func() bool {
+	testkit.Eventually(t, 5*time.Second, "every plugin to die with the gateway", func() bool {
 		for _, p := range plugins {
 			if alive(p) {
 				return false
@@ -302,7 +304,7 @@ triggers:
 	if err := os.WriteFile(fixed, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the half-open probe to close the breaker", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the half-open probe to close the breaker", func() bool {
 		r, err := tryDo("GET", g.URL+"/t/fail", nil)
 		return err == nil && r.Status == 200 && string(r.Body) == "fixed"
 	})
@@ -315,12 +317,12 @@ triggers:
 func TestLogsReachTheGatewayAndTheCLI(t *testing.T) {
 	g := startGateway(t, "", "--manifests", writeManifest(t, testfnManifest))
 	do(t, "GET", g.URL+"/t/log?marker=m4rk", nil, "X-Request-ID", "req-log-1")
-	eventually(t, 5*time.Second, "the log lines", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the log lines", func() bool {
 		out, _, _ := cli(t, g, "logs", "t")
 		return strings.Contains(out, "log line from testfn") && strings.Contains(out, "stdout line m4rk")
 	})
 	// The gateway's own log carries the function's name and the request ID.
-	eventually(t, 5*time.Second, "the structured gateway log line", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the structured gateway log line", func() bool {
 		for _, line := range strings.Split(g.logs.String(), "\n") {
 			if strings.Contains(line, `"msg":"log line from testfn"`) && strings.Contains(line, `"function":"t"`) &&
 				strings.Contains(line, `"request_id":"req-log-1"`) {

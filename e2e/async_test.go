@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 // asyncManifest binds testfn to routes that allow async calls, require them, or require
@@ -75,7 +77,7 @@ func TestAsyncRequestReply(t *testing.T) {
 	if r := do(t, "GET", g.URL+"/requests/"+a.ID, nil); r.Status != 200 || string(r.Body) != "waited" {
 		t.Fatalf("after completion: %d %s", r.Status, r.Body)
 	}
-	eventually(t, 15*time.Second, "the reply expires", func() bool {
+	testkit.Eventually(t, 15*time.Second, "the reply expires", func() bool {
 		return do(t, "GET", g.URL+"/requests/"+a.ID, nil).Status == 404
 	})
 

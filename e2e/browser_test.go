@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 // TestBrowserWebSocketDemo drives the demo page of examples/web (what `make run` serves) in
@@ -105,7 +106,7 @@ func TestBrowserWebSocketDemo(t *testing.T) {
 // waitFunctionsReady waits until g's /readyz says every function is ready.
 func waitFunctionsReady(t *testing.T, g *gateway) {
 	t.Helper()
-	eventually(t, 20*time.Second, "the gateway to be ready", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the gateway to be ready", func() bool {
 		r, err := tryDo("GET", g.URL+"/readyz", nil)
 		return err == nil && r.Status == 200
 	})
@@ -144,7 +145,7 @@ func webManifest(t *testing.T) string {
 
 // newBrowser starts headless Chromium with one tab for the test. The console collects what
 // the page logs.
-func newBrowser(t *testing.T, chrome string) (context.Context, *syncBuffer) {
+func newBrowser(t *testing.T, chrome string) (context.Context, *testkit.SyncBuffer) {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU)
@@ -154,7 +155,7 @@ func newBrowser(t *testing.T, chrome string) (context.Context, *syncBuffer) {
 	if err := chromedp.Do(ctx); err != nil { // starts the browser, bound to ctx
 		t.Fatalf("start %s: %v", chrome, err)
 	}
-	console := &syncBuffer{}
+	console := &testkit.SyncBuffer{}
 	messages := chromedp.Console(ctx)
 	go func() {
 		for m, err := range messages {

@@ -9,12 +9,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 // devProcess is one running `edgefn dev`.
 type devProcess struct {
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *testkit.SyncBuffer
 	done           chan struct{}
 	exitErr        error
 }
@@ -22,7 +24,7 @@ type devProcess struct {
 // startDev runs `edgefn dev manifest` against g; it is interrupted at the end of the test.
 func startDev(t *testing.T, g *gateway, manifest string) *devProcess {
 	t.Helper()
-	d := &devProcess{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	d := &devProcess{stdout: &testkit.SyncBuffer{}, stderr: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	d.cmd = exec.Command(bins.edgefn, "dev", manifest, "--server", g.URL)
 	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
 	if err := d.cmd.Start(); err != nil {
@@ -94,12 +96,12 @@ func TestDevRebuildsOnSaveAndSurvivesABrokenBuild(t *testing.T) {
 
 	edit(t, main, `"hello, "`, `"howdy, "`)
 	answers(t, url, `{"message":"howdy, ada"}`, time.Minute)
-	eventually(t, 10*time.Second, "the deploy line", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the deploy line", func() bool {
 		return strings.Contains(d.stdout.String(), "live: deployed version 2 in ")
 	})
 
 	edit(t, main, `return fn.JSON(200`, `return fn.JSON(200 undefinedThing`)
-	eventually(t, time.Minute, "the build error", func() bool {
+	testkit.Eventually(t, time.Minute, "the build error", func() bool {
 		return strings.Contains(d.stderr.String(), "live: build failed") && strings.Contains(d.stderr.String(), "main.go:")
 	})
 	if r := do(t, "GET", url, nil); r.Status != 200 || string(r.Body) != `{"message":"howdy, ada"}` {

@@ -11,6 +11,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/triggers"
 	"github.com/edgefn/edgefn/triggers/amqp"
 )
@@ -93,7 +94,7 @@ func TestKillGatewayLosesNoMessage(t *testing.T) {
 	// Everything is waiting in the brokers before the gateway starts consuming.
 	want := publishDirect(t, queue, stream, 10_000)
 	g := startGateway(t, dataDir, append(args, "--manifests", m)...)
-	eventually(t, 30*time.Second, "processing to be under way", func() bool { return len(readRecords(t, rec)) > 500 })
+	testkit.Eventually(t, 30*time.Second, "processing to be under way", func() bool { return len(readRecords(t, rec)) > 500 })
 	g.kill()
 	left := missing(t, rec, want)
 	t.Logf("gateway killed with %d of %d messages not yet processed", left, len(want))
@@ -102,7 +103,7 @@ func TestKillGatewayLosesNoMessage(t *testing.T) {
 	}
 
 	startGateway(t, dataDir, append(args, "--manifests", m)...)
-	eventually(t, 3*time.Minute, "every message to be processed after the restart", func() bool {
+	testkit.Eventually(t, 3*time.Minute, "every message to be processed after the restart", func() bool {
 		return missing(t, rec, want) == 0
 	})
 	checkProducerFields(t, rec)
@@ -114,7 +115,7 @@ func TestKillPluginLosesNoMessage(t *testing.T) {
 	queue, stream := uniqueName("q"), uniqueName("s")
 	want := publishDirect(t, queue, stream, 10_000)
 	g := startGateway(t, "", append(args, "--manifests", recorderManifest(t, rec, queue, stream))...)
-	eventually(t, 30*time.Second, "processing to be under way", func() bool { return len(readRecords(t, rec)) > 500 })
+	testkit.Eventually(t, 30*time.Second, "processing to be under way", func() bool { return len(readRecords(t, rec)) > 500 })
 	plugins := children(g.cmd.Process.Pid)
 	if len(plugins) == 0 {
 		t.Fatal("no plugin process found")
@@ -127,7 +128,7 @@ func TestKillPluginLosesNoMessage(t *testing.T) {
 	if left == 0 {
 		t.Fatal("everything was processed before the kill; the test proved nothing")
 	}
-	eventually(t, 3*time.Minute, "every message to be processed after the plugins restarted", func() bool {
+	testkit.Eventually(t, 3*time.Minute, "every message to be processed after the plugins restarted", func() bool {
 		return missing(t, rec, want) == 0
 	})
 	var info struct{ Restarts int }

@@ -12,10 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 // bins holds the binaries TestMain builds once for every test.
@@ -76,7 +77,7 @@ type gateway struct {
 	URL     string
 	Addr    string
 	DataDir string
-	logs    *syncBuffer
+	logs    *testkit.SyncBuffer
 	done    chan struct{}
 	exitErr error
 }
@@ -111,7 +112,7 @@ func launchGatewayAt(t testing.TB, addr, dataDir string, args ...string) (*gatew
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	g := &gateway{t: t, Addr: addr, URL: "http://" + addr, DataDir: dataDir, logs: &syncBuffer{}, done: make(chan struct{})}
+	g := &gateway{t: t, Addr: addr, URL: "http://" + addr, DataDir: dataDir, logs: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	all := append([]string{"serve", "--listen", addr, "--data-dir", dataDir, "--grace", "5s"}, args...)
 	g.cmd = exec.Command(bins.edgefn, all...)
 	g.cmd.Stdout = g.logs
@@ -263,34 +264,4 @@ func tryDo(method, url string, body []byte, headers ...string) (response, error)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}, err
-}
-
-// eventually polls cond until it is true or d passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's output and a test's reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/edgefn/edgefn/gateway/auth/authtest"
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 // hostileManifest binds testfn to HTTP (sync, async and jwt routes) and to client publishes on
@@ -191,7 +192,7 @@ func TestHostileInput(t *testing.T) {
 		}
 		loc := r.Header.Get("Location")
 		var reply response
-		eventually(t, 30*time.Second, "the async reply", func() bool {
+		testkit.Eventually(t, 30*time.Second, "the async reply", func() bool {
 			reply = do(t, "GET", g.URL+loc, nil)
 			return reply.Status != 202
 		})
@@ -326,7 +327,7 @@ func TestHostileInput(t *testing.T) {
 	// Goroutines: back to (about) the count before. A few are allowed for the idle workers of
 	// the HTTP server and connections still closing; a leak per case would be dozens.
 	var after int
-	eventually(t, 30*time.Second, "the goroutine count to come back", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the goroutine count to come back", func() bool {
 		after = goroutines(t, g)
 		return after <= before+5
 	})

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 const testfnManifest = `
@@ -139,7 +141,7 @@ func TestHTTPPluginCrashIsRestarted(t *testing.T) {
 		t.Fatalf("plugin exit mid-call = %d %s, want 502", r.Status, r.Body)
 	}
 	start := time.Now()
-	eventually(t, 5*time.Second, "the plugin to serve again", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the plugin to serve again", func() bool {
 		r, err := tryDo("GET", g.URL+"/t/info", nil)
 		return err == nil && r.Status == 200
 	})

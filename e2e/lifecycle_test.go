@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 func TestSIGTERMFinishesInFlightWork(t *testing.T) {
@@ -21,7 +23,7 @@ func TestSIGTERMFinishesInFlightWork(t *testing.T) {
 		done <- result{r, err}
 	}()
 	// Wait until the call is in flight inside the function.
-	eventually(t, 5*time.Second, "the call to be in flight", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the call to be in flight", func() bool {
 		var info struct{ Inflight int }
 		r, err := tryDo("GET", g.URL+"/admin/v1/functions/t", nil)
 		return err == nil && json.Unmarshal(r.Body, &info) == nil && info.Inflight == 1
@@ -50,11 +52,11 @@ func TestReadyz(t *testing.T) {
 	}
 	// While the only instance restarts after a crash the function is not ready; then it is.
 	do(t, "GET", g.URL+"/t/exit", nil)
-	eventually(t, 5*time.Second, "/readyz to report the restarting function", func() bool {
+	testkit.Eventually(t, 5*time.Second, "/readyz to report the restarting function", func() bool {
 		r, err := tryDo("GET", g.URL+"/readyz", nil)
 		return err == nil && r.Status == 503 && strings.Contains(string(r.Body), "function t: no ready instance")
 	})
-	eventually(t, 5*time.Second, "/readyz to be 200 again", func() bool {
+	testkit.Eventually(t, 5*time.Second, "/readyz to be 200 again", func() bool {
 		r, err := tryDo("GET", g.URL+"/readyz", nil)
 		return err == nil && r.Status == 200
 	})

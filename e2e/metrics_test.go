@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -137,7 +138,7 @@ rules:
 
 	st := map[string]string{"function": "s", "trigger": "stream/metrics-s"}
 	var families map[string]*dto.MetricFamily
-	eventually(t, 10*time.Second, "the stream's dead letter in /metrics", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the stream's dead letter in /metrics", func() bool {
 		families = scrape(t, g)
 		v, ok := series(families, "edgefn_trigger_dead_letters_total", st)
 		return ok && v == 1

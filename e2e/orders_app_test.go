@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 // The helpers of orders_test.go and orders_browser_test.go: examples/orders served by the real
@@ -162,7 +164,7 @@ func (a *ordersApp) waitView(t *testing.T, id, what string, done func(v orderVie
 	t.Helper()
 	var v orderView
 	var last response
-	eventually(t, 30*time.Second, "order "+id+" "+what+" in the read model", func() bool {
+	testkit.Eventually(t, 30*time.Second, "order "+id+" "+what+" in the read model", func() bool {
 		last = do(t, "GET", a.g.URL+"/orders/"+id, nil)
 		if last.Status != 200 {
 			return false

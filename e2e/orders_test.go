@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 // TestOrderWorkflow runs the order workflow of examples/orders (the showcase users copy)
@@ -120,7 +122,7 @@ func TestOrderWorkflow(t *testing.T) {
 			poison := "poison-" + newOrderID()
 			mustCLI(t, a.g, "publish", "--queue", a.queue, "--type", "ReserveStock", "--id", poison, "--data", `"not an order"`)
 			var out string
-			eventually(t, 30*time.Second, "the poison message in the dead-letter queue", func() bool {
+			testkit.Eventually(t, 30*time.Second, "the poison message in the dead-letter queue", func() bool {
 				out, _, _ = cli(t, a.g, "dlq", "list", a.queue)
 				return strings.Contains(out, poison)
 			})

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 // viaProxy returns raw with its host replaced by the proxy's address.
@@ -39,25 +41,25 @@ triggers:
 		}
 		return r.Status, string(r.Body)
 	}
-	eventually(t, 15*time.Second, "/readyz 200", func() bool { s, _ := ready(); return s == 200 })
+	testkit.Eventually(t, 15*time.Second, "/readyz 200", func() bool { s, _ := ready(); return s == 200 })
 
 	for _, outage := range []struct {
 		name string
 		p    *proxy
 	}{{"redis", rp}, {"rabbitmq", ap}} {
 		outage.p.cut()
-		eventually(t, 20*time.Second, "/readyz to report "+outage.name+" down", func() bool {
+		testkit.Eventually(t, 20*time.Second, "/readyz to report "+outage.name+" down", func() bool {
 			s, body := ready()
 			return s == 503 && strings.Contains(body, outage.name)
 		})
 		outage.p.restore()
-		eventually(t, 30*time.Second, "/readyz 200 once "+outage.name+" is back", func() bool { s, _ := ready(); return s == 200 })
+		testkit.Eventually(t, 30*time.Second, "/readyz 200 once "+outage.name+" is back", func() bool { s, _ := ready(); return s == 200 })
 	}
 
 	// Consumption resumed on both.
 	mustCLI(t, g, "publish", "--queue", queue, "--id", "after-q", "--data", "{}")
 	mustCLI(t, g, "publish", "--stream", stream, "--id", "after-s", "--data", "{}")
-	eventually(t, 30*time.Second, "both messages after the outages", func() bool {
+	testkit.Eventually(t, 30*time.Second, "both messages after the outages", func() bool {
 		seen := map[string]bool{}
 		for _, l := range readRecords(t, rec) {
 			seen[l.ID] = true

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 // backendArgs are the serve flags of each backend configuration the trigger tests run on.
@@ -85,7 +87,7 @@ triggers:
 			t.Fatalf("emit = %d %s", r.Status, r.Body)
 		}
 		var got []recordLine
-		eventually(t, 15*time.Second, "the stream consumer to record the event", func() bool {
+		testkit.Eventually(t, 15*time.Second, "the stream consumer to record the event", func() bool {
 			got = readRecords(t, rec)
 			return len(got) > 0
 		})
@@ -112,7 +114,7 @@ triggers:
 		} {
 			mustCLI(t, g, "publish", "--stream", stream, "--type", ev.typ, "--id", "ev-"+strconv.Itoa(i), "--data", ev.data)
 		}
-		eventually(t, 15*time.Second, "the two kept events", func() bool { return len(readRecords(t, rec)) >= 2 })
+		testkit.Eventually(t, 15*time.Second, "the two kept events", func() bool { return len(readRecords(t, rec)) >= 2 })
 		var ids []string
 		for _, l := range readRecords(t, rec) {
 			ids = append(ids, l.ID)
@@ -138,7 +140,7 @@ triggers:
 `))...)
 		mustCLI(t, g, "publish", "--queue", queue, "--type", "fail", "--id", "poison-1", "--data", `{"x":1}`)
 		var out string
-		eventually(t, 20*time.Second, "the message in the dead-letter queue", func() bool {
+		testkit.Eventually(t, 20*time.Second, "the message in the dead-letter queue", func() bool {
 			out, _, _ = cli(t, g, "dlq", "list", queue)
 			return strings.Contains(out, "poison-1")
 		})
@@ -170,7 +172,7 @@ triggers:
 		if out := mustCLI(t, g, "dlq", "redrive", queue); !strings.Contains(out, "re-drove 1 ") {
 			t.Fatalf("redrive said %q", out)
 		}
-		eventually(t, 15*time.Second, "the re-driven message to succeed", func() bool {
+		testkit.Eventually(t, 15*time.Second, "the re-driven message to succeed", func() bool {
 			return len(readRecords(t, rec)) == 4
 		})
 		if last := readRecords(t, rec)[3]; last.ID != "poison-1" || last.Attempt != 1 {
@@ -201,7 +203,7 @@ triggers:
   - queue: {name: `+replies+`}
 `))...)
 		mustCLI(t, g, "publish", "--queue", queue, "--reply-to", replies, "--correlation-id", "corr-42", "--data", `"ping"`)
-		eventually(t, 15*time.Second, "the reply", func() bool { return len(readRecords(t, rec)) > 0 })
+		testkit.Eventually(t, 15*time.Second, "the reply", func() bool { return len(readRecords(t, rec)) > 0 })
 		if got := readRecords(t, rec)[0]; got.CorrelationID != "corr-42" {
 			t.Fatalf("reply %+v, want correlation corr-42", got)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/edgefn/edgefn/gateway/auth/authtest"
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 const wsSecret = "ws-e2e-secret-of-32-bytes-or-so!"
@@ -201,7 +202,7 @@ func TestWSProtocol(t *testing.T) {
 	// same-origin one; the binary and big ones were closed), two publications reached a
 	// subscriber (n=3 had none left), nobody was too slow.
 	metrics := func() string { return string(do(t, "GET", g.URL+"/metrics", nil).Body) }
-	eventually(t, 5*time.Second, "edgefn_ws_connections 4", func() bool {
+	testkit.Eventually(t, 5*time.Second, "edgefn_ws_connections 4", func() bool {
 		return strings.Contains(metrics(), "\nedgefn_ws_connections 4\n")
 	})
 	m := metrics()
@@ -348,7 +349,7 @@ func TestWSSlowClient(t *testing.T) {
 	if worst > 2*time.Second {
 		t.Fatalf("the healthy client waited %s for a publication: the slow one held it up", worst)
 	}
-	eventually(t, 10*time.Second, "the slow client counted in edgefn_ws_slow_disconnects_total", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the slow client counted in edgefn_ws_slow_disconnects_total", func() bool {
 		return strings.Contains(string(do(t, "GET", g.URL+"/metrics", nil).Body), "edgefn_ws_slow_disconnects_total 1")
 	})
 	// Now it reads: what was in flight, then the close.

@@ -5,16 +5,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"flag"
-	"fmt"
-	"log"
-	"net"
-	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/edgefn/edgefn/bench/internal/rawserve"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -24,37 +17,7 @@ type Greeting struct {
 }
 
 func main() {
-	listen := flag.String("listen", "127.0.0.1:8081", "address to listen on")
-	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := run(ctx, *listen); err != nil {
-		log.Fatal(err)
-	}
-}
-
-func run(ctx context.Context, listen string) error {
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return err
-	}
-	app := newApp()
-	errc := make(chan error, 1)
-	go func() { errc <- app.Listener(ln) }()
-	fmt.Fprintf(os.Stderr, "rawfiber listening on %s\n", ln.Addr())
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		return app.Shutdown()
-	}
-}
-
-func newApp() *fiber.App {
-	app := fiber.New(fiber.Config{DisableStartupMessage: true, AppName: "rawfiber"})
-	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusOK) })
-	app.Get("/hello/:name", hello)
-	return app
+	rawserve.Main("rawfiber", "127.0.0.1:8081", func(app *fiber.App) { app.Get("/hello/:name", hello) })
 }
 
 // hello is functions/hello's handler written against Fiber directly.

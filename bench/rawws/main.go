@@ -15,19 +15,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"flag"
-	"fmt"
-	"log"
-	"net"
-	"os"
-	"os/signal"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/edgefn/edgefn/bench/internal/rawserve"
 	"github.com/fasthttp/websocket"
 	fws "github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
@@ -43,34 +36,11 @@ const (
 )
 
 func main() {
-	listen := flag.String("listen", "127.0.0.1:8082", "address to listen on")
-	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := run(ctx, *listen); err != nil {
-		log.Fatal(err)
-	}
-}
-
-func run(ctx context.Context, listen string) error {
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return err
-	}
-	h := &hub{topics: map[string]*topic{}}
-	app := fiber.New(fiber.Config{DisableStartupMessage: true, AppName: "rawws"})
-	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusOK) })
-	app.Post("/admin/v1/publish", h.publishHTTP)
-	app.Get("/ws", fws.New(h.serve))
-	errc := make(chan error, 1)
-	go func() { errc <- app.Listener(ln) }()
-	fmt.Fprintf(os.Stderr, "rawws listening on %s\n", ln.Addr())
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		return app.ShutdownWithTimeout(5 * time.Second)
-	}
+	rawserve.Main("rawws", "127.0.0.1:8082", func(app *fiber.App) {
+		h := &hub{topics: map[string]*topic{}}
+		app.Post("/admin/v1/publish", h.publishHTTP)
+		app.Get("/ws", fws.New(h.serve))
+	})
 }
 
 // hub maps topics to their subscribers.

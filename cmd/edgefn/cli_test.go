@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 // cliResult is what one in-process run of the CLI printed and returned.
@@ -25,13 +27,13 @@ type cli struct {
 // run executes `edgefn args...` in-process and captures its output.
 func (c cli) run(t *testing.T, args ...string) cliResult {
 	t.Helper()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.SyncBuffer
 	code := c.runTo(&stdout, &stderr, args...)
 	return cliResult{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 
 // runTo executes `edgefn args...` in-process, writing to the given streams.
-func (c cli) runTo(stdout, stderr *syncBuffer, args ...string) int {
+func (c cli) runTo(stdout, stderr *testkit.SyncBuffer, args ...string) int {
 	ctx := c.ctx
 	if ctx == nil {
 		ctx = context.Background()
@@ -47,24 +49,6 @@ func (c cli) runTo(stdout, stderr *syncBuffer, args ...string) int {
 func runCLI(t *testing.T, args ...string) cliResult {
 	t.Helper()
 	return cli{}.run(t, args...)
-}
-
-// syncBuffer is a bytes.Buffer that a command may write while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // adminCall is what a fake admin API expects of one request and how it answers.

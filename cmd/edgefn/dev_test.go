@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/fsnotify/fsnotify"
 )
 
@@ -30,7 +31,7 @@ type uploads struct {
 // devRun is `edgefn dev` running against a test server that records the uploads.
 type devRun struct {
 	up             *uploads
-	stdout, stderr syncBuffer
+	stdout, stderr testkit.SyncBuffer
 	cancel         context.CancelFunc
 	done           chan int
 	code           int
@@ -113,18 +114,6 @@ func (u *uploads) list() []string {
 	return append([]string(nil), u.manifests...)
 }
 
-// waitFor polls cond every 10 ms until it holds or 20 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestDevRedeploysOnManifestSave runs dev in-process on a handler: manifest (no build) against
 // a fake admin API: the start deploys, a save redeploys with the new manifest, an invalid
 // save is reported and deploys nothing, and cancelling (SIGINT) ends it with exit 0.
@@ -147,20 +136,20 @@ func TestDevRedeploysOnManifestSave(t *testing.T) {
 	write(manifestText("1"))
 	dev := startDev(t, path)
 	up, stdout, stderr := dev.up, &dev.stdout, &dev.stderr
-	waitFor(t, "the first deploy", func() bool { return strings.Contains(stdout.String(), "watching") })
+	testkit.Eventually(t, 20*time.Second, "the first deploy", func() bool { return strings.Contains(stdout.String(), "watching") })
 	if got := up.list(); len(got) != 1 || got[0] != manifestText("1") {
 		t.Fatalf("uploads at start: %q", got)
 	}
 	write(manifestText("2"))
-	waitFor(t, "the redeploy", func() bool { return len(up.list()) == 2 })
+	testkit.Eventually(t, 20*time.Second, "the redeploy", func() bool { return len(up.list()) == 2 })
 	if got := up.list()[1]; got != manifestText("2") {
 		t.Errorf("redeployed manifest %q, want the saved one", got)
 	}
-	waitFor(t, "the deploy line", func() bool { return strings.Contains(stdout.String(), "dev: deployed version 2 in ") })
+	testkit.Eventually(t, 20*time.Second, "the deploy line", func() bool { return strings.Contains(stdout.String(), "dev: deployed version 2 in ") })
 	write("name: dev\nhandler: plugin\nbogus: 1\n")
-	waitFor(t, "the manifest error", func() bool { return strings.Contains(stderr.String(), `unknown field "bogus"`) })
+	testkit.Eventually(t, 20*time.Second, "the manifest error", func() bool { return strings.Contains(stderr.String(), `unknown field "bogus"`) })
 	write(manifestText("3"))
-	waitFor(t, "the redeploy after the fix", func() bool { return len(up.list()) == 3 })
+	testkit.Eventually(t, 20*time.Second, "the redeploy after the fix", func() bool { return len(up.list()) == 3 })
 	if code := dev.stop(t); code != exitOK {
 		t.Errorf("exit %d after cancel, want 0; stderr %s", code, stderr.String())
 	}
@@ -231,7 +220,7 @@ func TestDevBuildsASharedFolderOnceAndRetriesABrokenOne(t *testing.T) {
 	write("fns.yaml", manifestText("5s"))
 	dev := startDev(t, filepath.Join(dir, "fns.yaml"))
 	up, stdout, stderr := dev.up, &dev.stdout, &dev.stderr
-	waitFor(t, "the first deploys", func() bool { return strings.Contains(stdout.String(), "watching") })
+	testkit.Eventually(t, 20*time.Second, "the first deploys", func() bool { return strings.Contains(stdout.String(), "watching") })
 	if got := up.list(); len(got) != 2 {
 		t.Fatalf("%d uploads at start, want one per function", len(got))
 	}
@@ -243,15 +232,15 @@ func TestDevBuildsASharedFolderOnceAndRetriesABrokenOne(t *testing.T) {
 	}
 
 	write("main.go", "package main\n\nfunc main() { undefinedThing() }\n")
-	waitFor(t, "the build error", func() bool { return strings.Contains(stderr.String(), "undefined: undefinedThing") })
+	testkit.Eventually(t, 20*time.Second, "the build error", func() bool { return strings.Contains(stderr.String(), "undefined: undefinedThing") })
 	write("fns.yaml", manifestText("6s"))
-	waitFor(t, "the second build error", func() bool { return strings.Count(stderr.String(), "undefined: undefinedThing") >= 3 })
+	testkit.Eventually(t, 20*time.Second, "the second build error", func() bool { return strings.Count(stderr.String(), "undefined: undefinedThing") >= 3 })
 	if n := len(up.list()); n != 2 {
 		t.Errorf("%d uploads while the sources are broken, want none after the first 2", n)
 	}
 
 	write("main.go", "package main\n\nfunc main() { println() }\n")
-	waitFor(t, "the deploys after the fix", func() bool { return len(up.list()) == 4 })
+	testkit.Eventually(t, 20*time.Second, "the deploys after the fix", func() bool { return len(up.list()) == 4 })
 	if got := up.list()[2]; !strings.Contains(got, "timeout: 6s") {
 		t.Errorf("deployed manifest %q, want the saved one", got)
 	}

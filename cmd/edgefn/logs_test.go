@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 // logTime is the time of the test's log lines, as the server sends it and as logs prints it.
@@ -46,7 +48,7 @@ func TestLogsFollowEndsCleanlyOnInterrupt(t *testing.T) {
 	})
 	ctx, interrupt := context.WithCancel(context.Background())
 	defer interrupt()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- cli{ctx: ctx}.runTo(&stdout, &stderr, "logs", "hello", "--server", url, "-f", "--tail", "5")

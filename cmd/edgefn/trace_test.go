@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/edgefn/edgefn/internal/telemetry"
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 // TestOneTraceFollowsACallToItsNotification runs the gateway in-process with an in-memory span
@@ -69,7 +70,7 @@ rules:
 	addr := ln.Addr().String()
 	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.SyncBuffer
 	done := make(chan int)
 	go func() {
 		done <- cli{ctx: ctx}.runTo(&stdout, &stderr, "serve", "--listen", addr, "--manifests", manifest,
@@ -83,7 +84,7 @@ rules:
 			t.Error("serve did not stop")
 		}
 	})
-	waitFor(t, "the gateway to be ready", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the gateway to be ready", func() bool {
 		r, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
 			return false
@@ -147,7 +148,7 @@ rules:
 			}
 		}
 	}()
-	waitFor(t, "every span of the chain", func() bool {
+	testkit.Eventually(t, 20*time.Second, "every span of the chain", func() bool {
 		byName = map[string]sdktrace.ReadOnlySpan{}
 		for _, s := range exp.GetSpans().Snapshots() {
 			if s.SpanContext().TraceID().String() == callerTrace {

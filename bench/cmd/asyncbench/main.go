@@ -27,8 +27,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -56,64 +54,46 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "how long requests are sent at -rate before recording starts")
 	flag.IntVar(&o.conns, "conns", 64, "HTTP connections of the sender")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Second, "bound on one request, and on the wait for the last replies")
-	cmd.Flags(flag.CommandLine, &o.Options)
-	flag.Parse()
-	var invalid error
-	if o.rounds < 1 || o.rate < 1 || o.conns < 1 || o.Attempts < 1 || o.duration <= 0 || o.warmup < 0 || o.timeout <= 0 ||
-		time.Second/time.Duration(o.rate) <= 0 {
-		invalid = errors.New("-rounds, -rate (at most 1e9), -conns, -attempts, -duration and -timeout must be positive, -warmup not negative")
-	}
-	cmd.Main(invalid, func(ctx context.Context) error { return run(ctx, o, os.Stdout, os.Stderr) })
+	cmd.Main(&o.Options, o.validate, func(ctx context.Context, r *harness.Run) error { return run(ctx, o, r) })
 }
 
-func run(ctx context.Context, o options, stdout, progress io.Writer) error {
-	tmp, cleanup, err := cmd.TempDir(o.Keep, progress)
-	if err != nil {
+func (o *options) validate() error {
+	if o.rounds < 1 || o.rate < 1 || o.conns < 1 || o.duration <= 0 || o.warmup < 0 || o.timeout <= 0 ||
+		time.Second/time.Duration(o.rate) <= 0 {
+		return errors.New("-rounds, -rate (at most 1e9), -conns, -duration and -timeout must be positive, -warmup not negative")
+	}
+	return nil
+}
+
+// bench runs the rounds; each starts a server of its own.
+type bench struct {
+	opts options
+	run  *harness.Run
+	// edgefn is the gateway, and hello the plugin it serves.
+	edgefn, hello string
+}
+
+func run(ctx context.Context, o options, r *harness.Run) error {
+	b := &bench{opts: o, run: r, edgefn: r.Bins[0], hello: r.Bins[1]}
+	rep := report{opts: o, run: r}
+	var err error
+	if rep.rounds, err = harness.Rounds(ctx, o.rounds, b.round); err != nil {
 		return err
 	}
-	defer cleanup()
-	bins, err := cmd.Build(ctx, o.Prebuilt, tmp, progress, "edgefn and ./functions/hello")
-	if err != nil {
-		return err
-	}
-	edgefn, hello := bins[0], bins[1]
-	rep := report{opts: o, machine: describeMachine(ctx), started: time.Now().UTC()}
-	for n := 1; n <= o.rounds; n++ {
-		rd, waits, err := round(ctx, o, n, edgefn, hello, tmp, progress)
-		rep.waits = append(rep.waits, waits...)
-		if err != nil {
-			return err
-		}
-		rep.rounds = append(rep.rounds, rd)
-	}
-	rep.finished = time.Now().UTC()
-	rep.machine.LoadAfter = harness.LoadAvg()
-	text := rep.markdown()
-	fmt.Fprint(stdout, text+"\n")
-	return cmd.WriteSection(o.Write, text, progress)
+	return r.Publish(rep.markdown)
 }
 
 // helloManifest serves hello on POST /hello/{name}; HTTP routes allow async by default.
 const helloManifest = "name: hello\nhandler: %s\nconcurrency: 1000\ntimeout: 5s\ntriggers:\n  - http: {method: POST, path: \"/hello/{name}\"}\n"
 
 // startEdgefn starts `edgefn serve` with hello on a fresh data folder, embedded backends.
-func startEdgefn(ctx context.Context, edgefn, hello, tmp string) (*harness.Server, error) {
-	dir, err := os.MkdirTemp(tmp, "edgefn-")
+func (b *bench) startEdgefn(ctx context.Context) (*harness.Server, error) {
+	abs, err := filepath.Abs(b.hello)
 	if err != nil {
 		return nil, err
 	}
-	abs, err := filepath.Abs(hello)
-	if err != nil {
-		return nil, err
-	}
-	manifest := filepath.Join(dir, "hello.yaml")
-	if err := os.WriteFile(manifest, fmt.Appendf(nil, helloManifest, abs), 0o600); err != nil {
-		return nil, err
-	}
-	return harness.StartServer(ctx, "edgefn", edgefn, []string{
-		"serve", "--listen", "{addr}", "--data-dir", filepath.Join(dir, "data"),
-		"--manifests", manifest, "--log-level", "warn", "--grace", "5s",
-	}, harness.Check{Path: "/healthz", Status: 200}, harness.Check{Path: "/readyz", Status: 200})
+	serve := harness.Serve{Edgefn: b.edgefn, Dir: b.run.Tmp, Manifest: fmt.Sprintf(helloManifest, abs)}
+	return serve.Start(ctx, harness.Check{Path: "/healthz", Status: 200}, harness.Check{Path: "/readyz", Status: 200})
 }
 
 // roundResult is one round: a run of each mode on one server.
@@ -125,10 +105,12 @@ type roundResult struct {
 	tries map[string]int
 }
 
-func round(ctx context.Context, o options, n int, edgefn, hello, tmp string, progress io.Writer) (roundResult, []harness.QuietWait, error) {
-	srv, err := startEdgefn(ctx, edgefn, hello, tmp)
+// round measures both modes on a server of its own, the synchronous one first in odd rounds.
+func (b *bench) round(ctx context.Context, n int) (roundResult, error) {
+	o := b.opts
+	srv, err := b.startEdgefn(ctx)
 	if err != nil {
-		return roundResult{}, nil, err
+		return roundResult{}, err
 	}
 	defer srv.Stop()
 	url := srv.URL + "/hello/x"
@@ -137,33 +119,26 @@ func round(ctx context.Context, o options, n int, edgefn, hello, tmp string, pro
 	// own warm-up.
 	for _, m := range []string{modeSync, modeAsync} {
 		if _, err := openLoop(ctx, options{rate: 100, duration: 200 * time.Millisecond, conns: 4, timeout: o.timeout}, m, url, wsURL); err != nil {
-			return roundResult{}, nil, fmt.Errorf("warm-up: %w\n%s", err, srv.Output())
+			return roundResult{}, fmt.Errorf("warm-up: %w\n%s", err, srv.Output())
 		}
 	}
 	rd := roundResult{n: n, runs: map[string]result{}, tries: map[string]int{}, order: []string{modeSync, modeAsync}}
 	if n%2 == 0 {
 		rd.order = []string{modeAsync, modeSync}
 	}
-	var waits []harness.QuietWait
 	for _, m := range rd.order {
-		best, _, tries, err := harness.LeastDisturbed(o.Options, func(int) (result, float64, error) {
-			busy, waited, err := harness.WaitQuiet(ctx, o.Quiet, o.QuietWait)
-			if err != nil {
+		best, _, tries, err := harness.Measure(b.run, fmt.Sprintf("round %d %s", n, m), func(int) (result, float64, error) {
+			if err := b.run.WaitTurn(ctx); err != nil {
 				return result{}, 0, err
 			}
-			waits = append(waits, harness.QuietWait{Waited: waited, Busy: busy})
 			res, err := measure(ctx, o, srv, m, url, wsURL)
 			if err != nil {
 				return res, 0, fmt.Errorf("round %d, %s: %w\n%s", n, m, err, srv.Output())
 			}
-			if res.other > o.MaxOther {
-				// Said after every disturbed run, the last one included.
-				fmt.Fprintf(progress, "round %d %s: other processes used %.0f%% of the machine; measuring again\n", n, m, 100*res.other)
-			}
 			return res, res.other, nil
-		}, nil)
+		})
 		if err != nil {
-			return rd, waits, err
+			return rd, err
 		}
 		rd.tries[m] = tries
 		rd.runs[m] = best
@@ -173,12 +148,12 @@ func round(ctx context.Context, o options, n int, edgefn, hello, tmp string, pro
 			line += fmt.Sprintf("  202→reply p50 %.3f p99 %.3f ms  e2e p50 %.3f p99 %.3f ms",
 				ms(pct(r.push, 50)), ms(pct(r.push, 99)), ms(pct(r.e2e, 50)), ms(pct(r.e2e, 99)))
 		}
-		fmt.Fprintf(progress, "%s  failed %d  other %.0f%%\n", line, r.failed, 100*r.other)
+		b.run.Logf("%s  failed %d  other %.0f%%", line, r.failed, 100*r.other)
 		if r.firstErr != nil {
-			fmt.Fprintf(progress, "  first error: %v\n", r.firstErr)
+			b.run.Logf("  first error: %v", r.firstErr)
 		}
 	}
-	return rd, waits, nil
+	return rd, nil
 }
 
 // measure runs the open loop once and measures the share of the machine that processes
@@ -196,13 +171,3 @@ func measure(ctx context.Context, o options, srv *harness.Server, mode, url, wsU
 func ms(d time.Duration) float64 { return harness.Millis(d) }
 
 func pct(sorted []time.Duration, p float64) time.Duration { return harness.Percentile(sorted, p) }
-
-// machine describes where the numbers were taken, with the tree built.
-type machine struct {
-	harness.Machine
-	tree string
-}
-
-func describeMachine(ctx context.Context) machine {
-	return machine{Machine: harness.DescribeMachine(ctx), tree: harness.Tree(ctx, ".", true)}
-}

@@ -10,21 +10,9 @@ import (
 
 // report is everything one asyncbench run measured.
 type report struct {
-	opts              options
-	machine           machine
-	started, finished time.Time
-	rounds            []roundResult
-	waits             []harness.QuietWait
-}
-
-func (r *report) command() string {
-	o := r.opts
-	cl := cmd.CommandLine()
-	cl.Add(o.rounds != 3, "rounds", o.rounds)
-	cl.Add(o.rate != 500, "rate", o.rate)
-	cl.Add(o.duration != 10*time.Second, "duration", o.duration)
-	cl.Add(o.Write != "", "write", o.Write)
-	return cl.String()
+	opts   options
+	run    *harness.Run
+	rounds []roundResult
 }
 
 // metric is one row of the summary: a value per round for the async call, and the sync
@@ -38,17 +26,8 @@ type metric struct {
 
 func (r *report) markdown() string {
 	var b strings.Builder
-	m := r.machine
 	o := r.opts
-	fmt.Fprintf(&b, "Measured %s on %d × %s (Linux %s), %s. Load average before %s, after %s.\n\n",
-		r.started.Format("2006-01-02 15:04 MST"), m.CPUs, m.Model, m.Kernel, m.GoVersion, m.LoadBefore, m.LoadAfter)
-	rounds := "rounds"
-	if len(r.rounds) == 1 {
-		rounds = "round"
-	}
-	fmt.Fprintf(&b, "Command: `%s` (%d %s; took %s), on %s.\n\n", r.command(), len(r.rounds), rounds,
-		r.finished.Sub(r.started).Round(time.Second), m.tree)
-	b.WriteString(harness.QuietNote(r.waits, "the machine", o.Quiet, o.QuietWait))
+	b.WriteString(r.run.Preamble(len(r.rounds), "round"))
 
 	at := fmt.Sprintf("at %d req/s for %s, open loop", o.rate, o.duration)
 	p := func(sel func(result) []time.Duration, q float64) func(result) float64 {
@@ -92,8 +71,7 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "| failed requests: no 200/202, or no reply on the WebSocket within %s (all rounds) | %d | %d | — |\n", o.timeout, failed[0], failed[1])
 
 	fmt.Fprintf(&b, "\nCells are the median over the rounds, with the lowest and highest round in parentheses; differences are taken "+
-		"per round, then their median. A run during which other processes used more than %.0f%% of the machine was measured "+
-		"again (up to %d runs, keeping the least disturbed).\n\n", 100*o.MaxOther, o.Attempts)
+		"per round, then their median. %s.\n\n", r.run.Retried())
 
 	b.WriteString("| round | call | answer p50, p99 (ms) | 202 → reply p50, p99 (ms) | end to end p50, p99 (ms) | replies in the subscribe reply | rate achieved | sender lag p99 (ms) | other load | runs | failed |\n")
 	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
@@ -110,9 +88,9 @@ func (r *report) markdown() string {
 			if x.elapsed > 0 {
 				rate = float64(x.sent) / x.elapsed.Seconds()
 			}
-			fmt.Fprintf(&b, "| %d | %s | %.3f, %.3f | %s | %s | %s | %.0f/s | %.3f | %.0f%% | %d | %d |\n",
+			fmt.Fprintf(&b, "| %d | %s | %.3f, %.3f | %s | %s | %s | %.0f/s | %.3f | %s | %d | %d |\n",
 				rd.n, mode, ms(pct(x.answer, 50)), ms(pct(x.answer, 99)), pushCell, e2eCell, hist, rate,
-				ms(pct(x.lag, 99)), 100*x.other, rd.tries[mode], x.failed)
+				ms(pct(x.lag, 99)), r.run.OtherLoad(x.other), rd.tries[mode], x.failed)
 		}
 	}
 	for _, rd := range r.rounds {

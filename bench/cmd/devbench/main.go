@@ -33,8 +33,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/edgefn/edgefn/bench/internal/harness"
@@ -59,63 +57,49 @@ func main() {
 	var o options
 	flag.IntVar(&o.edits, "edits", 10, "edits measured, and go builds of the baseline")
 	flag.DurationVar(&o.timeout, "timeout", time.Minute, "longest wait for one edit to go live")
-	cmd.Flags(flag.CommandLine, &o.Options)
-	flag.Parse()
-	var invalid error
-	if o.edits < 1 || o.timeout <= 0 || o.Attempts < 1 {
-		invalid = errors.New("-edits, -timeout and -attempts must be positive")
-	}
-	cmd.Main(invalid, func(ctx context.Context) error { return run(ctx, o, os.Stdout, os.Stderr) })
+	cmd.Main(&o.Options, o.validate, func(ctx context.Context, r *harness.Run) error { return run(ctx, o, r) })
 }
 
-func run(ctx context.Context, o options, stdout, progress io.Writer) error {
-	tmp, cleanup, err := cmd.TempDir(o.Keep, progress)
-	if err != nil {
-		return err
+func (o *options) validate() error {
+	if o.edits < 1 || o.timeout <= 0 {
+		return errors.New("-edits and -timeout must be positive")
 	}
-	defer cleanup()
-	bins, err := cmd.Build(ctx, o.Prebuilt, tmp, progress, "edgefn")
-	if err != nil {
-		return err
+	return nil
+}
+
+func run(ctx context.Context, o options, r *harness.Run) error {
+	edgefn := r.Bins[0]
+	if r.Repo == "" {
+		return errors.New("not inside the edgefn module: run from the repository")
 	}
-	repo, err := harness.RepoRoot(ctx)
-	if err != nil {
-		return err
-	}
-	rep := report{opts: o, machine: harness.DescribeMachine(ctx), tree: harness.Tree(ctx, ".", true), started: time.Now().UTC()}
-	fnDir, removeFn, err := scaffold(ctx, bins[0], repo)
+	rep := report{opts: o, run: r}
+	fnDir, removeFn, err := scaffold(ctx, edgefn, r.Repo)
 	if err != nil {
 		return err
 	}
 	defer removeFn()
-	if rep.baseline, err = baseline(ctx, o, fnDir, tmp, progress, &rep.waits); err != nil {
+	if rep.baseline, err = baseline(ctx, o, r, fnDir); err != nil {
 		return err
 	}
-	s, err := startSession(ctx, bins[0], fnDir, tmp)
+	s, err := startSession(ctx, edgefn, fnDir, r.Tmp)
 	if err != nil {
 		return err
 	}
 	defer s.stop()
 	rep.first = s.first
-	fmt.Fprintf(progress, "first deploy (cold build) %s, plugin binary %.1f MB\n", s.first.Round(time.Millisecond), float64(rep.baseline.size)/1e6)
+	r.Logf("first deploy (cold build) %s, plugin binary %.1f MB", s.first.Round(time.Millisecond), float64(rep.baseline.size)/1e6)
 	for n := 1; n <= o.edits; n++ {
-		w, err := o.WaitTurn(ctx, progress, "edgebench", "triggerbench", "wsbench", "asyncbench")
-		if err != nil {
+		if err := r.WaitTurn(ctx); err != nil {
 			return err
 		}
-		rep.waits = append(rep.waits, w)
 		e, err := s.edit(ctx, n, o.timeout)
 		if err != nil {
 			return fmt.Errorf("edit %d: %w\n%s", n, err, s.output())
 		}
-		fmt.Fprintf(progress, "edit %d: live after %s (build %s, deploy %s)\n", n, ms(e.live), ms(e.build), ms(e.deploy))
+		r.Logf("edit %d: live after %s (build %s, deploy %s)", n, ms(e.live), ms(e.build), ms(e.deploy))
 		rep.edits = append(rep.edits, e)
 	}
-	rep.finished = time.Now().UTC()
-	rep.machine.LoadAfter = harness.LoadAvg()
-	text := rep.markdown()
-	fmt.Fprint(stdout, text+"\n")
-	return cmd.WriteSection(o.Write, text, progress)
+	return r.Publish(rep.markdown)
 }
 
 // ms formats d in milliseconds.

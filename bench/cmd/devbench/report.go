@@ -11,24 +11,12 @@ import (
 
 // report is everything one devbench run measured.
 type report struct {
-	opts              options
-	machine           harness.Machine
-	tree              string
-	started, finished time.Time
-	baseline          baselineResult
+	opts     options
+	run      *harness.Run
+	baseline baselineResult
 	// first is dev's first deploy, built with the cache the baseline filled.
 	first time.Duration
 	edits []editResult
-	waits []harness.QuietWait
-}
-
-func (r *report) command() string {
-	o := r.opts
-	cl := cmd.CommandLine()
-	cl.Add(o.edits != 10, "edits", o.edits)
-	cl.Add(o.timeout != time.Minute, "timeout", o.timeout)
-	cl.AddShared(o.Options)
-	return cl.String()
 }
 
 // spread is the p50, p90 and maximum of some durations.
@@ -42,12 +30,7 @@ func spreadOf(ds []time.Duration) spread {
 
 func (r *report) markdown() string {
 	var b strings.Builder
-	m := r.machine
-	fmt.Fprintf(&b, "Measured %s on %d × %s (Linux %s), %s. Load average before %s, after %s.\n\n",
-		r.started.Format("2006-01-02 15:04 MST"), m.CPUs, m.Model, m.Kernel, m.GoVersion, m.LoadBefore, m.LoadAfter)
-	fmt.Fprintf(&b, "Command: `%s` (%d edits; took %s), on %s.\n\n", r.command(), len(r.edits),
-		r.finished.Sub(r.started).Round(time.Second), r.tree)
-	b.WriteString(harness.QuietNote(r.waits, "the machine", r.opts.Quiet, r.opts.QuietWait))
+	b.WriteString(r.run.Preamble(len(r.edits), "edit"))
 
 	of := func(f func(editResult) time.Duration) []time.Duration {
 		out := make([]time.Duration, len(r.edits))

@@ -74,19 +74,17 @@ type baselineResult struct {
 
 // baseline times -edits builds of an edit with runtime.Build, the build `edgefn dev` runs,
 // after one untimed build that fills the build cache.
-func baseline(ctx context.Context, o options, fnDir, tmp string, progress io.Writer, waits *[]harness.QuietWait) (baselineResult, error) {
+func baseline(ctx context.Context, o options, r *harness.Run, fnDir string) (baselineResult, error) {
 	var res baselineResult
-	out := filepath.Join(tmp, "baseline-plugin")
-	fmt.Fprintln(progress, "baseline: go build of an edit by itself")
+	out := filepath.Join(r.Tmp, "baseline-plugin")
+	r.Logf("baseline: go build of an edit by itself")
 	if err := runtime.Build(ctx, fnDir, out); err != nil {
 		return res, err
 	}
 	for n := 1; n <= o.edits; n++ {
-		w, err := o.WaitTurn(ctx, progress, "edgebench", "triggerbench", "wsbench", "asyncbench")
-		if err != nil {
+		if err := r.WaitTurn(ctx); err != nil {
 			return res, err
 		}
-		*waits = append(*waits, w)
 		if err := setGreeting(fnDir, fmt.Sprintf("base-%d", n)); err != nil {
 			return res, err
 		}
@@ -123,9 +121,7 @@ type session struct {
 // startSession starts the gateway and `edgefn dev` on the function in fnDir, and waits for
 // dev's first deploy (a cold build of a new package).
 func startSession(ctx context.Context, edgefn, fnDir, tmp string) (*session, error) {
-	srv, err := harness.StartServer(ctx, "edgefn", edgefn, []string{
-		"serve", "--listen", "{addr}", "--data-dir", filepath.Join(tmp, "data"), "--log-level", "warn", "--grace", "5s",
-	}, harness.Check{Path: "/healthz", Status: 200})
+	srv, err := harness.Serve{Edgefn: edgefn, Dir: tmp}.Start(ctx, harness.Check{Path: "/healthz", Status: 200})
 	if err != nil {
 		return nil, err
 	}

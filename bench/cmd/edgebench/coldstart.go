@@ -23,33 +23,33 @@ type coldResult struct {
 	foreign float64
 }
 
-// coldStarts starts a fresh edgefn and measures cold starts and their parts on it, again when
-// other processes disturbed them.
+// coldStarts starts a fresh edgefn and measures cold starts and their parts on it, each run
+// once it is the machine's turn, again when other processes disturbed them.
 func (b *bench) coldStarts(ctx context.Context) (coldResult, error) {
-	if err := b.waitQuiet(ctx, "cold starts"); err != nil {
-		return coldResult{}, err
-	}
-	srv, err := harness.StartEdgefn(ctx, b.bins, b.tmp)
+	srv, err := harness.StartEdgefn(ctx, b.bins, b.run.Tmp)
 	if err != nil {
 		return coldResult{}, err
 	}
 	defer srv.Stop()
-	dir, err := os.MkdirTemp(b.tmp, "cold-")
+	dir, err := os.MkdirTemp(b.run.Tmp, "cold-")
 	if err != nil {
 		return coldResult{}, err
 	}
-	res, other, _, err := harness.LeastDisturbed(b.opts.Options, func(attempt int) (coldResult, float64, error) {
+	res, other, _, err := harness.Measure(b.run, "cold starts", func(attempt int) (coldResult, float64, error) {
+		if err := b.run.WaitTurn(ctx); err != nil {
+			return coldResult{}, 0, err
+		}
 		before := harness.Snapshot(srv)
 		res, err := b.coldOnce(ctx, srv, dir, attempt)
 		return res, harness.Snapshot(srv).Since(before).Other(), err
-	}, b.again(ctx, "cold starts"))
+	})
 	if err != nil {
 		return res, err
 	}
 	res.foreign = other
-	b.logf("cold start via API: %s", describeCold(res.api))
-	b.logf("cold start via CLI: %s (other load %.0f%%)", describeCold(res.cli), 100*other)
-	b.logf("cold start via CLI, hello from a bare go build: %s", describeCold(res.cliGoBuild))
+	b.run.Logf("cold start via API: %s", describeCold(res.api))
+	b.run.Logf("cold start via CLI: %s (other load %.0f%%)", describeCold(res.cli), 100*other)
+	b.run.Logf("cold start via CLI, hello from a bare go build: %s", describeCold(res.cliGoBuild))
 	if fi, err := os.Stat(b.bins.Hello); err == nil {
 		res.binarySize = fi.Size()
 	}

@@ -24,9 +24,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/edgefn/edgefn/bench/internal/harness"
@@ -62,70 +59,37 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 2000, "open-loop rate, requests per second")
 	flag.DurationVar(&o.latencyDuration, "latency-duration", 10*time.Second, "open-loop run length")
 	flag.IntVar(&o.coldStarts, "coldstarts", 20, "cold starts through the admin API, and as many through the CLI")
-	cmd.Flags(flag.CommandLine, &o.Options)
-	flag.Parse()
-	var invalid error
-	if o.rounds < 1 || o.coldStarts < 1 || o.rate < 1 || o.conns < 1 || o.threads < 1 || o.Attempts < 1 {
-		invalid = errors.New("-rounds, -coldstarts, -rate, -conns, -threads and -attempts must be positive")
-	}
-	cmd.Main(invalid, func(ctx context.Context) error { return run(ctx, o, os.Stdout, os.Stderr) })
+	cmd.Main(&o.Options, o.validate, func(ctx context.Context, r *harness.Run) error { return run(ctx, o, r) })
 }
 
-func run(ctx context.Context, o options, stdout, progress io.Writer) error {
+// validate checks the flags, and that wrk is there before anything is built.
+func (o *options) validate() error {
+	var errs []error
+	if o.rounds < 1 || o.coldStarts < 1 || o.rate < 1 || o.conns < 1 || o.threads < 1 {
+		errs = append(errs, errors.New("-rounds, -coldstarts, -rate, -conns and -threads must be positive"))
+	}
+	_, err := harness.LookWrk()
+	return errors.Join(append(errs, err)...)
+}
+
+func run(ctx context.Context, o options, r *harness.Run) error {
 	wrk, err := harness.LookWrk()
 	if err != nil {
 		return err
 	}
-	tmp, cleanup, err := cmd.TempDir(o.Keep, progress)
-	if err != nil {
+	b := bench{opts: o, run: r, wrk: wrk, bins: harness.HelloBinaries(r.Bins)}
+	rep := report{opts: o, run: r, wrkVersion: harness.WrkVersion(ctx, wrk)}
+	if rep.rounds, err = harness.Rounds(ctx, o.rounds, b.round); err != nil {
 		return err
-	}
-	defer cleanup()
-	bins, tree, err := binaries(ctx, o, tmp, progress)
-	if err != nil {
-		return err
-	}
-	rep := report{opts: o, machine: describeMachine(ctx, wrk), tree: tree, started: time.Now().UTC()}
-	b := bench{opts: o, wrk: wrk, bins: bins, tmp: tmp, log: progress}
-	for r := 1; r <= o.rounds; r++ {
-		raw, err := b.measure(ctx, r, target{name: "rawfiber", start: harness.StartRawFiber})
-		if err != nil {
-			return err
-		}
-		edge, err := b.measure(ctx, r, target{name: "edgefn", start: b.startEdgefn, notFound: true})
-		if err != nil {
-			return err
-		}
-		rep.rounds = append(rep.rounds, round{raw: raw, edge: edge})
 	}
 	if rep.cold, err = b.coldStarts(ctx); err != nil {
 		return err
 	}
-	rep.waits = b.waits
-	rep.finished = time.Now().UTC()
-	rep.machine.LoadAfter = harness.LoadAvg()
-	if err := cmd.Publish(stdout, progress, o.Write, rep.markdown()); err != nil {
+	if err := r.Publish(rep.markdown); err != nil {
 		return err
 	}
 	if !rep.valid() {
 		return errors.New("some requests failed: the numbers above are not valid")
 	}
 	return nil
-}
-
-// binaries builds what the run needs into tmp, or takes it from -prebuilt, and says what it
-// was built from.
-func binaries(ctx context.Context, o options, tmp string, progress io.Writer) (harness.Binaries, string, error) {
-	if o.Prebuilt != "" {
-		bins, err := harness.Prebuilt(o.Prebuilt)
-		return bins, "binaries built beforehand", err
-	}
-	repo, err := harness.RepoRoot(ctx)
-	if err != nil {
-		return harness.Binaries{}, "", err
-	}
-	tree := harness.Tree(ctx, repo, false)
-	fmt.Fprintln(progress, "building edgefn, functions/hello and bench/rawfiber from", tree)
-	bins, err := harness.Build(ctx, repo, tmp)
-	return bins, tree, err
 }

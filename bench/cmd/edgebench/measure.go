@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/edgefn/edgefn/bench/internal/harness"
@@ -12,12 +11,9 @@ import (
 // bench runs the measurements.
 type bench struct {
 	opts options
+	run  *harness.Run
 	wrk  string
 	bins harness.Binaries
-	tmp  string
-	log  io.Writer
-	// waits records the wait for a quiet machine before each measurement.
-	waits []harness.QuietWait
 }
 
 // target is one server under test.
@@ -54,18 +50,26 @@ type round struct {
 	raw, edge measurement
 }
 
+// round measures the baseline, then edgefn, each alone.
+func (b *bench) round(ctx context.Context, n int) (round, error) {
+	raw, err := b.measure(ctx, n, target{name: "rawfiber", start: harness.StartRawFiber})
+	if err != nil {
+		return round{}, err
+	}
+	edge, err := b.measure(ctx, n, target{name: "edgefn", start: b.startEdgefn, notFound: true})
+	return round{raw: raw, edge: edge}, err
+}
+
 func (b *bench) startEdgefn(ctx context.Context, bins harness.Binaries) (*harness.Server, error) {
-	return harness.StartEdgefn(ctx, bins, b.tmp)
+	return harness.StartEdgefn(ctx, bins, b.run.Tmp)
 }
 
 // measure starts t alone, warms it up, measures throughput (and the 404 path), then latency,
-// and stops it. A throughput or latency run that other processes disturbed is measured again.
+// and stops it. Each throughput or latency run waits its turn first, and one that other
+// processes disturbed is measured again.
 func (b *bench) measure(ctx context.Context, n int, t target) (measurement, error) {
 	var r measurement
 	prefix := fmt.Sprintf("round %d %-8s", n, t.name)
-	if err := b.waitQuiet(ctx, prefix); err != nil {
-		return r, err
-	}
 	srv, err := t.start(ctx, b.bins)
 	if err != nil {
 		return r, err
@@ -77,49 +81,46 @@ func (b *bench) measure(ctx context.Context, n int, t target) (measurement, erro
 		return r, err
 	}
 	w.Duration = b.opts.duration
-	tp, _, _, err := harness.LeastDisturbed(b.opts.Options, func(int) (throughputRun, float64, error) {
+	tp, _, _, err := harness.Measure(b.run, prefix+" hello", func(int) (throughputRun, float64, error) {
+		if err := b.run.WaitTurn(ctx); err != nil {
+			return throughputRun{}, 0, err
+		}
 		tp, err := b.throughput(ctx, srv, w, hello)
 		return tp, tp.foreign, err
-	}, b.again(ctx, prefix+" hello"))
+	})
 	if err != nil {
 		return r, err
 	}
 	r.hello, r.cpu, r.foreignHello = tp.wrk, tp.cpu, tp.foreign
-	b.logf("%s hello   %9.0f req/s (%d non-2xx, %d socket errors); CPU per request: server %.1f µs, plugin %.1f µs, wrk %.1f µs; other load %.0f%%",
+	b.run.Logf("%s hello   %9.0f req/s (%d non-2xx, %d socket errors); CPU per request: server %.1f µs, plugin %.1f µs, wrk %.1f µs; other load %.0f%%",
 		prefix, r.hello.RPS, r.hello.Non2xx, r.hello.SocketErrors, r.cpu.server, r.cpu.plugin, r.cpu.wrk, 100*r.foreignHello)
 	if t.notFound {
 		if r.notFound, err = w.Run(ctx, srv.URL+"/no-such-route/x"); err != nil {
 			return r, err
 		}
-		b.logf("%s 404     %9.0f req/s", prefix, r.notFound.RPS)
+		b.run.Logf("%s 404     %9.0f req/s", prefix, r.notFound.RPS)
 	}
 	ol := harness.OpenLoop{Rate: b.opts.rate, Duration: b.opts.latencyDuration, Warmup: time.Second, Conns: b.opts.conns}
-	r.latency, r.foreignLatency, _, err = harness.LeastDisturbed(b.opts.Options, func(int) (harness.LatencyResult, float64, error) {
+	r.latency, r.foreignLatency, _, err = harness.Measure(b.run, prefix+" latency", func(int) (harness.LatencyResult, float64, error) {
+		if err := b.run.WaitTurn(ctx); err != nil {
+			return harness.LatencyResult{}, 0, err
+		}
 		before := harness.Snapshot(srv)
 		l, err := ol.Run(ctx, hello)
 		return l, harness.Snapshot(srv).Since(before).Other(), err
-	}, b.again(ctx, prefix+" latency"))
+	})
 	if err != nil {
 		return r, err
 	}
 	l := r.latency.Latencies
-	b.logf("%s latency p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  (%d failed, sender lag p99 %.3f ms, other load %.0f%%)", prefix,
+	b.run.Logf("%s latency p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  (%d failed, sender lag p99 %.3f ms, other load %.0f%%)", prefix,
 		harness.Millis(harness.Percentile(l, 50)), harness.Millis(harness.Percentile(l, 99)),
 		harness.Millis(harness.Percentile(l, 99.9)), r.latency.Failed, harness.Millis(harness.Percentile(r.latency.Lag, 99)),
 		100*r.foreignLatency)
 	if r.latency.FirstError != nil {
-		b.logf("%s first failure: %v", prefix, r.latency.FirstError)
+		b.run.Logf("%s first failure: %v", prefix, r.latency.FirstError)
 	}
 	return r, nil
-}
-
-// again says that other processes disturbed the measurement what, and waits for a quiet
-// machine before it is measured again (see harness.LeastDisturbed).
-func (b *bench) again(ctx context.Context, what string) func(other float64) error {
-	return func(other float64) error {
-		b.logf("%s: other processes used %.0f%% of the machine; measuring again", what, 100*other)
-		return b.waitQuiet(ctx, what)
-	}
 }
 
 // throughputRun is one wrk run and the CPU it took.
@@ -144,21 +145,4 @@ func (b *bench) throughput(ctx context.Context, srv *harness.Server, w harness.W
 		tp.cpu = cpuPerRequest{server: perReq(used.Server), plugin: perReq(used.Children), wrk: perReq(tp.wrk.CPU)}
 	}
 	return tp, nil
-}
-
-// waitQuiet waits for the machine to be quiet before a measurement, and says so when it was not.
-func (b *bench) waitQuiet(ctx context.Context, what string) error {
-	busy, waited, err := harness.WaitQuiet(ctx, b.opts.Quiet, b.opts.QuietWait)
-	if err != nil {
-		return err
-	}
-	b.waits = append(b.waits, harness.QuietWait{Waited: waited, Busy: busy})
-	if waited > 1500*time.Millisecond {
-		b.logf("%s: waited %s for the machine to quiet down (now %.0f%% busy)", what, waited.Round(time.Second), 100*busy)
-	}
-	return nil
-}
-
-func (b *bench) logf(format string, args ...any) {
-	fmt.Fprintf(b.log, format+"\n", args...)
 }

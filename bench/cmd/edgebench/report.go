@@ -15,22 +15,14 @@ const (
 	goalColdRun = 50.0 // ms from deploy to first 200
 )
 
-// Markers around the results section of the README.
-const (
-	startMarker = "<!-- results:start -->"
-	endMarker   = "<!-- results:end -->"
-)
-
 // report is everything one edgebench run measured.
 type report struct {
-	opts    options
-	machine machine
-	// tree says what the binaries were built from.
-	tree              string
-	started, finished time.Time
-	rounds            []round
-	cold              coldResult
-	waits             []harness.QuietWait
+	opts options
+	run  *harness.Run
+	// wrkVersion is wrk's version line.
+	wrkVersion string
+	rounds     []round
+	cold       coldResult
 }
 
 // undisturbed returns the rounds in which other processes used at most -max-other of the
@@ -38,7 +30,7 @@ type report struct {
 // table when that is not every round. With no such round it returns them all, and says so.
 func (r *report) undisturbed(foreign func(measurement) float64) ([]round, string) {
 	return harness.Undisturbed(r.rounds, func(rd round) bool {
-		return foreign(rd.raw) <= r.opts.MaxOther && foreign(rd.edge) <= r.opts.MaxOther
+		return foreign(rd.raw) <= r.run.MaxOther && foreign(rd.edge) <= r.run.MaxOther
 	}, " — ")
 }
 
@@ -61,42 +53,19 @@ func (r *report) valid() bool {
 // markdown renders the results section: the run's context, the summary table, the rounds.
 func (r *report) markdown() string {
 	var b strings.Builder
-	m := r.machine
-	fmt.Fprintf(&b, "Measured %s on %d × %s (Linux %s), %s, %s. Load average before %s, after %s.\n\n",
-		r.started.Format("2006-01-02 15:04 MST"), m.CPUs, m.Model, m.Kernel, m.GoVersion, m.wrkVersion, m.LoadBefore, m.LoadAfter)
-	fmt.Fprintf(&b, "Command: `%s` (%d rounds; took %s), on %s.\n\n", r.command(), len(r.rounds),
-		r.finished.Sub(r.started).Round(time.Second), r.tree)
-	b.WriteString(harness.QuietNote(r.waits, "the machine", r.opts.Quiet, r.opts.QuietWait))
+	b.WriteString(r.run.Preamble(len(r.rounds), "round", r.wrkVersion))
 	if !r.valid() {
 		b.WriteString("**Some requests failed: these numbers are not valid (see the rounds).**\n\n")
 	}
 	r.summaryTable(&b)
 	fmt.Fprintf(&b, "\nCells are the median over the rounds, with the lowest and highest round in parentheses. "+
 		"Ratios and differences are taken per round, edgefn against the baseline run just before it, then their median. "+
-		"A run during which other processes used more than %.0f%% of the machine was measured again (up to %d times, keeping the least disturbed); "+
-		"a round still disturbed (in bold below) is left out of that metric's summary. "+
-		"Cold starts are the median of %d deploys (fastest … slowest).\n\n", 100*r.opts.MaxOther, r.opts.Attempts, len(r.cold.api))
+		"%s; a round still disturbed (in bold below) is left out of that metric's summary. "+
+		"Cold starts are the median of %d deploys (fastest … slowest).\n\n", r.run.Retried(), len(r.cold.api))
 	r.roundsTable(&b)
 	b.WriteString("\n")
 	r.coldTable(&b)
 	return b.String()
-}
-
-func (r *report) command() string {
-	o := r.opts
-	cl := cmd.CommandLine()
-	defaults := options{rounds: 5, threads: 2, conns: 64, duration: 10 * time.Second, warmup: 2 * time.Second,
-		rate: 2000, latencyDuration: 10 * time.Second, coldStarts: 20}
-	cl.Add(o.rounds != defaults.rounds, "rounds", o.rounds)
-	cl.Add(o.threads != defaults.threads, "threads", o.threads)
-	cl.Add(o.conns != defaults.conns, "conns", o.conns)
-	cl.Add(o.duration != defaults.duration, "duration", o.duration)
-	cl.Add(o.warmup != defaults.warmup, "warmup", o.warmup)
-	cl.Add(o.rate != defaults.rate, "rate", o.rate)
-	cl.Add(o.latencyDuration != defaults.latencyDuration, "latency-duration", o.latencyDuration)
-	cl.Add(o.coldStarts != defaults.coldStarts, "coldstarts", o.coldStarts)
-	cl.AddShared(o.Options)
-	return cl.String()
 }
 
 func (r *report) summaryTable(b *strings.Builder) {
@@ -171,7 +140,7 @@ func (r *report) roundsTable(b *strings.Builder) {
 }
 
 // load formats a share of the machine used by other processes, marked when it is over -max-other.
-func (r *report) load(foreign float64) string { return harness.OtherLoad(foreign, r.opts.MaxOther) }
+func (r *report) load(foreign float64) string { return r.run.OtherLoad(foreign) }
 
 func (r *report) coldTable(b *strings.Builder) {
 	c := r.cold

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"time"
 
@@ -14,9 +13,9 @@ import (
 // and that the baseline consumers use; each edgefn run starts its own gateway.
 type bench struct {
 	opts options
-	bins bins
-	tmp  string
-	log  io.Writer
+	run  *harness.Run
+	// edgefn is the gateway (./cmd/edgefn); noop is the function plugin (./noop).
+	edgefn, noop string
 
 	// redis and rabbit are the brokers, connected when a selected metric needs them.
 	redis  *redisSide
@@ -25,13 +24,11 @@ type bench struct {
 	// prefix and seq make the queue and stream names of this run unique.
 	prefix string
 	seq    int
-	// waits records the wait for a quiet machine before each measurement.
-	waits []harness.QuietWait
 }
 
 // newBench connects to the brokers the selected metrics need.
-func newBench(ctx context.Context, o options, bs bins, tmp string, log io.Writer) (*bench, error) {
-	b := &bench{opts: o, bins: bs, tmp: tmp, log: log, prefix: fmt.Sprintf("%x", time.Now().Unix())}
+func newBench(ctx context.Context, o options, r *harness.Run) (*bench, error) {
+	b := &bench{opts: o, run: r, edgefn: r.Bins[0], noop: r.Bins[1], prefix: fmt.Sprintf("%x", time.Now().Unix())}
 	var err error
 	if o.only.Runs("stream") {
 		if b.redis, err = dialRedis(ctx, o.redisURL); err != nil {
@@ -60,10 +57,6 @@ func (b *bench) close() {
 func (b *bench) name(kind string) string {
 	b.seq++
 	return fmt.Sprintf("bench-%s-%s-%d", kind, b.prefix, b.seq)
-}
-
-func (b *bench) logf(format string, args ...any) {
-	fmt.Fprintf(b.log, format+"\n", args...)
 }
 
 // round measures every selected metric once. The baseline goes first in odd rounds and
@@ -118,32 +111,18 @@ func (b *bench) pair(ctx context.Context, n int, what string, raw, edge func(con
 }
 
 // measure runs one measurement until other processes did not disturb it (see
-// harness.LeastDisturbed), logging each run, and keeps the least disturbed.
+// harness.Measure), logging each run, and keeps the least disturbed. run waits its turn
+// once its queue or stream is filled.
 func (b *bench) measure(ctx context.Context, n int, what string, run func(context.Context) (result, error)) (result, error) {
-	best, _, runs, err := harness.LeastDisturbed(b.opts.Options, func(int) (result, float64, error) {
+	best, _, runs, err := harness.Measure(b.run, fmt.Sprintf("round %d %s", n, what), func(int) (result, float64, error) {
 		r, err := run(ctx)
 		if err != nil {
 			return r, 0, fmt.Errorf("round %d, %s: %w", n, what, err)
 		}
-		b.logf("round %d %-16s %9.0f msgs/s  %6.3f s  CPU µs/msg: gateway %.1f, plugin %.1f, broker %.1f, bench %.1f  other load %.0f%%%s",
+		b.run.Logf("round %d %-16s %9.0f msgs/s  %6.3f s  CPU µs/msg: gateway %.1f, plugin %.1f, broker %.1f, bench %.1f  other load %.0f%%%s",
 			n, what, r.rate(), r.elapsed.Seconds(), r.cpu.gateway, r.cpu.plugin, r.cpu.broker, r.cpu.bench, 100*r.other, r.extra())
 		return r, r.other, nil
-	}, func(other float64) error {
-		b.logf("round %d %s: other processes used %.0f%% of the machine; measuring again", n, what, 100*other)
-		return nil
 	})
 	best.attempts = runs
 	return best, err
-}
-
-// waitQuiet waits until no other benchmark runs on the machine (another triggerbench,
-// edgebench, wrk or a `go test -bench` of bench/; up to 15 minutes), then until the machine's
-// CPU has been quiet for a second (up to -quiet-wait), and records how long that took.
-func (b *bench) waitQuiet(ctx context.Context) error {
-	w, err := b.opts.WaitTurn(ctx, b.log, "triggerbench", "edgebench", "wrk", "bench.test")
-	if err != nil {
-		return err
-	}
-	b.waits = append(b.waits, w)
-	return nil
 }

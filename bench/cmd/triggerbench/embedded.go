@@ -45,12 +45,12 @@ func (b *bench) embedded(ctx context.Context, kind string) (result, error) {
 		return result{}, fmt.Errorf("embedded %q: want queue or stream", kind)
 	}
 	g, err := b.startGateway(ctx, gatewayConfig{name: "embedded-" + kind,
-		manifest: noopManifest(b.bins.noop, trigger) + burstManifest(b.bins.noop)})
+		manifest: noopManifest(b.noop, trigger) + burstManifest(b.noop)})
 	if err != nil {
 		return result{}, err
 	}
 	defer g.stop()
-	if err := b.waitQuiet(ctx); err != nil {
+	if err := b.run.WaitTurn(ctx); err != nil {
 		return result{}, err
 	}
 	u0 := harness.Snapshot(g.srv)

@@ -3,12 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/edgefn/edgefn/bench/internal/harness"
@@ -36,54 +32,27 @@ type gatewayConfig struct {
 // startGateway starts edgefn with cfg and returns once it reports ready, polling every
 // millisecond: the time it became ready is where edgefn's measurements start.
 func (b *bench) startGateway(ctx context.Context, cfg gatewayConfig) (*gateway, error) {
-	dir, err := os.MkdirTemp(b.tmp, cfg.name+"-")
-	if err != nil {
-		return nil, err
-	}
-	manifest := filepath.Join(dir, "manifest.yaml")
-	if err := os.WriteFile(manifest, []byte(cfg.manifest), 0o644); err != nil {
-		return nil, err
-	}
-	args := []string{"serve", "--listen", "{addr}", "--data-dir", filepath.Join(dir, "data"),
-		"--manifests", manifest, "--log-level", "warn", "--grace", "5s"}
+	var flags []string
 	if cfg.redis != "" {
-		args = append(args, "--redis", cfg.redis)
+		flags = append(flags, "--redis", cfg.redis)
 	}
 	if cfg.amqp != "" {
-		args = append(args, "--amqp", cfg.amqp)
+		flags = append(flags, "--amqp", cfg.amqp)
 	}
 	g := &gateway{http: &http.Client{Timeout: 5 * time.Second}, started: time.Now()}
-	// No checks: StartServer returns once the process runs, and the finer poll below decides.
-	if g.srv, err = harness.StartServer(ctx, "edgefn", b.bins.edgefn, args); err != nil {
+	// No checks: Start returns once the process runs, and the finer poll below decides.
+	var err error
+	serve := harness.Serve{Edgefn: b.edgefn, Dir: b.run.Tmp, Name: cfg.name, Manifest: cfg.manifest, Flags: flags}
+	if g.srv, err = serve.Start(ctx); err != nil {
 		return nil, err
 	}
-	if err := g.waitReady(ctx); err != nil {
+	if err := g.srv.WaitReady(ctx, time.Millisecond, harness.Check{Path: "/healthz", Status: http.StatusOK},
+		harness.Check{Path: "/readyz", Status: http.StatusOK}); err != nil {
 		g.srv.Stop()
 		return nil, err
 	}
-	return g, nil
-}
-
-func (g *gateway) waitReady(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for _, path := range []string{"/healthz", "/readyz"} {
-		for {
-			status, err := g.get(ctx, path, nil)
-			if err == nil && status == http.StatusOK {
-				break
-			}
-			if errors.Is(syscall.Kill(g.srv.Pid(), 0), syscall.ESRCH) {
-				return fmt.Errorf("edgefn exited before it was ready:\n%s", g.srv.Output())
-			}
-			if ctx.Err() != nil {
-				return fmt.Errorf("edgefn not ready (GET %s: %d, %v):\n%s", path, status, err, g.srv.Output())
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
 	g.ready = time.Now()
-	return nil
+	return g, nil
 }
 
 // get requests path and decodes a JSON answer into v, when v is not nil and the status is 200.

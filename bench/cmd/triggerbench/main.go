@@ -26,16 +26,13 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"io"
-	"os"
-	"time"
 
 	"github.com/edgefn/edgefn/bench/internal/harness"
 )
 
 // cmd describes triggerbench to the scaffolding the benchmark commands share.
 var cmd = harness.Command{Name: "triggerbench", Section: "triggers", Attempts: 3,
-	Programs: []harness.Program{harness.Edgefn, {Name: "noop", Package: noopPackage}}}
+	Programs: []harness.Program{harness.Edgefn, {Name: "noop", Package: "./bench/cmd/triggerbench/noop"}}}
 
 // options are triggerbench's flags.
 type options struct {
@@ -65,15 +62,13 @@ func main() {
 	flag.StringVar(&o.redisURL, "redis", "redis://127.0.0.1:6379/0", "Redis URL")
 	flag.StringVar(&o.amqpURL, "amqp", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL")
 	o.only.Flag(flag.CommandLine)
-	cmd.Flags(flag.CommandLine, &o.Options)
-	flag.Parse()
-	cmd.Main(o.validate(), func(ctx context.Context) error { return run(ctx, o, os.Stdout, os.Stderr) })
+	cmd.Main(&o.Options, o.validate, func(ctx context.Context, r *harness.Run) error { return run(ctx, o, r) })
 }
 
-func (o options) validate() error {
+func (o *options) validate() error {
 	var errs []error
-	if o.rounds < 1 || o.streamMsgs < 1 || o.queueMsgs < 1 || o.embeddedMsgs < 1 || o.producers < 1 || o.Attempts < 1 {
-		errs = append(errs, errors.New("-rounds, -stream-msgs, -queue-msgs, -embedded-msgs, -producers and -attempts must be positive"))
+	if o.rounds < 1 || o.streamMsgs < 1 || o.queueMsgs < 1 || o.embeddedMsgs < 1 || o.producers < 1 {
+		errs = append(errs, errors.New("-rounds, -stream-msgs, -queue-msgs, -embedded-msgs and -producers must be positive"))
 	}
 	if o.burst < 1 || o.burst > 10_000 {
 		errs = append(errs, errors.New("-burst must be between 1 and 10000"))
@@ -82,27 +77,15 @@ func (o options) validate() error {
 	return errors.Join(errs...)
 }
 
-func run(ctx context.Context, o options, stdout, progress io.Writer) error {
-	tmp, cleanup, err := cmd.TempDir(o.Keep, progress)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	bins, err := binaries(ctx, o, tmp, progress)
-	if err != nil {
-		return err
-	}
-	b, err := newBench(ctx, o, bins, tmp, progress)
+func run(ctx context.Context, o options, r *harness.Run) error {
+	b, err := newBench(ctx, o, r)
 	if err != nil {
 		return err
 	}
 	defer b.close()
-	rep := report{opts: o, machine: describeMachine(ctx, b), started: time.Now().UTC()}
+	rep := report{opts: o, run: r, brokers: b.versions(ctx)}
 	if rep.rounds, err = harness.Rounds(ctx, o.rounds, b.round); err != nil {
 		return err
 	}
-	rep.waits = b.waits
-	rep.finished = time.Now().UTC()
-	rep.machine.LoadAfter = harness.LoadAvg()
-	return cmd.Publish(stdout, progress, o.Write, rep.markdown())
+	return r.Publish(rep.markdown)
 }

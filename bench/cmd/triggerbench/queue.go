@@ -120,7 +120,7 @@ func (b *bench) queueRaw(ctx context.Context) (result, error) {
 	if err := ch.Qos(queuePrefetch, 0, false); err != nil {
 		return result{}, err
 	}
-	if err := b.waitQuiet(ctx); err != nil {
+	if err := b.run.WaitTurn(ctx); err != nil {
 		return result{}, err
 	}
 	u0 := harness.Snapshot(nil, r.pids...)
@@ -169,10 +169,10 @@ func (b *bench) queueEdgefn(ctx context.Context) (result, error) {
 	if err := r.prepublish(ctx, queue, n); err != nil {
 		return result{}, err
 	}
-	if err := b.waitQuiet(ctx); err != nil {
+	if err := b.run.WaitTurn(ctx); err != nil {
 		return result{}, err
 	}
-	g, err := b.startGateway(ctx, gatewayConfig{name: "queue", amqp: r.url, manifest: noopManifest(b.bins.noop,
+	g, err := b.startGateway(ctx, gatewayConfig{name: "queue", amqp: r.url, manifest: noopManifest(b.noop,
 		fmt.Sprintf("  - queue: {name: %s, prefetch: %d}\n", queue, queuePrefetch))})
 	if err != nil {
 		return result{}, err

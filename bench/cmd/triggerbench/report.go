@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/edgefn/edgefn/bench/internal/harness"
 )
@@ -14,11 +13,11 @@ const goalRatio = 0.7
 
 // report is everything one triggerbench run measured.
 type report struct {
-	opts              options
-	machine           machine
-	started, finished time.Time
-	rounds            []round
-	waits             []harness.QuietWait
+	opts options
+	run  *harness.Run
+	// brokers are the brokers' versions.
+	brokers []string
+	rounds  []round
 }
 
 // metric is one measured thing, with how to get its runs from a round.
@@ -53,9 +52,9 @@ func (r *report) metrics() []metric {
 // such round it returns them all, and says so.
 func (r *report) undisturbed(m metric) ([]round, string) {
 	return harness.Undisturbed(r.rounds, func(rd round) bool {
-		ok := m.edge(rd).other <= r.opts.MaxOther
+		ok := m.edge(rd).other <= r.run.MaxOther
 		if m.raw != nil {
-			ok = ok && m.raw(rd).other <= r.opts.MaxOther
+			ok = ok && m.raw(rd).other <= r.run.MaxOther
 		}
 		return ok
 	}, "; ")
@@ -65,21 +64,12 @@ func (r *report) undisturbed(m metric) ([]round, string) {
 func (r *report) markdown() string {
 	var b strings.Builder
 	b.WriteString(intro)
-	m := r.machine
 	b.WriteString("### Results\n\n")
-	fmt.Fprintf(&b, "Measured %s on %d × %s (Linux %s), %s, Redis %s, RabbitMQ %s. Load average before %s, after %s.\n\n",
-		r.started.Format("2006-01-02 15:04 MST"), m.CPUs, m.Model, m.Kernel, m.GoVersion, m.redisVersion, m.rabbitMQ, m.LoadBefore, m.LoadAfter)
-	rounds := "rounds"
-	if len(r.rounds) == 1 {
-		rounds = "round"
-	}
-	fmt.Fprintf(&b, "Command: `%s` (%d %s; took %s).\n\n", r.command(), len(r.rounds), rounds, r.finished.Sub(r.started).Round(time.Second))
-	b.WriteString(harness.QuietNote(r.waits, "other benchmarks to end and for the machine", r.opts.Quiet, r.opts.QuietWait))
+	b.WriteString(r.run.Preamble(len(r.rounds), "round", r.brokers...))
 	r.summaryTable(&b)
 	fmt.Fprintf(&b, "\nCells are the median over the rounds, with the lowest and highest round in parentheses; ratios are taken per round, "+
-		"edgefn against the baseline of the same round, then their median. A run during which other processes used more than %.0f%% of the machine "+
-		"was measured again (up to %d times, keeping the least disturbed); a round still disturbed (in bold below) is left out of that metric's summary.\n\n",
-		100*r.opts.MaxOther, r.opts.Attempts)
+		"edgefn against the baseline of the same round, then their median. %s; a round still disturbed (in bold below) is left out of that metric's summary.\n\n",
+		r.run.Retried())
 	r.roundsTable(&b)
 	b.WriteString(noise)
 	return b.String()
@@ -125,7 +115,7 @@ commands counted by Redis (INFO commandstats) during the run, other clients' inc
 // noise closes the section with how far to trust the numbers.
 const noise = `
 The machine is shared with other builds, tests and benchmarks, and its cores are virtual.
-Before each measurement triggerbench waits for other benchmarks (edgebench, wrk, another
+Before each measurement triggerbench waits for other benchmarks (the other commands, wrk, another
 triggerbench) to end and for the CPU to be quiet for a second; it records how much CPU other
 processes took meanwhile (*other load*) and measures a run again when that was too much. The
 brokers are shared too: other work on Redis or RabbitMQ during a run shows up as broker CPU
@@ -137,22 +127,6 @@ short (the bare Redis loop takes well under a second, the RabbitMQ one about hal
 which makes the queue ratio the noisiest number here and the tick-based CPU split coarse;
 more rounds (-rounds) narrow the medians, not the ranges.
 `
-
-func (r *report) command() string {
-	o := r.opts
-	cl := cmd.CommandLine()
-	cl.Add(o.rounds != 3, "rounds", o.rounds)
-	cl.Add(o.streamMsgs != 50_000, "stream-msgs", o.streamMsgs)
-	cl.Add(o.queueMsgs != 20_000, "queue-msgs", o.queueMsgs)
-	cl.Add(o.embeddedMsgs != 50_000, "embedded-msgs", o.embeddedMsgs)
-	cl.Add(o.burst != 100, "burst", o.burst)
-	cl.Add(o.producers != 2, "producers", o.producers)
-	cl.Add(o.redisURL != "redis://127.0.0.1:6379/0", "redis", o.redisURL)
-	cl.Add(o.amqpURL != "amqp://guest:guest@127.0.0.1:5672/", "amqp", o.amqpURL)
-	cl.Add(o.only.List != "", "only", o.only.List)
-	cl.AddShared(o.Options)
-	return cl.String()
-}
 
 func (r *report) summaryTable(b *strings.Builder) {
 	b.WriteString("| metric | edgefn | baseline | ratio (edgefn ÷ baseline) | goal | result |\n")
@@ -234,7 +208,7 @@ func (r *report) roundRow(n int, metric, who string, x result) string {
 	if x.produced > 0 {
 		produced = fmt.Sprintf("%.2f", x.produced.Seconds())
 	}
-	other := harness.OtherLoad(x.other, r.opts.MaxOther)
+	other := r.run.OtherLoad(x.other)
 	return fmt.Sprintf("| %d | %s | %s | %.0f | %.3f | %s | %s | %s | %s | %s | %s | %d |\n",
 		n, metric, who, x.rate(), x.elapsed.Seconds(), cpu, cores, calls, start, produced, other, x.attempts)
 }

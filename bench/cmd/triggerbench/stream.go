@@ -156,7 +156,7 @@ func (b *bench) streamRaw(ctx context.Context) (result, error) {
 	if err := r.client.XGroupCreate(ctx, stream, group, "0").Err(); err != nil {
 		return result{}, fmt.Errorf("xgroup create: %w", err)
 	}
-	if err := b.waitQuiet(ctx); err != nil {
+	if err := b.run.WaitTurn(ctx); err != nil {
 		return result{}, err
 	}
 	c0 := r.calls(ctx)
@@ -200,10 +200,10 @@ func (b *bench) streamEdgefn(ctx context.Context) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	if err := b.waitQuiet(ctx); err != nil {
+	if err := b.run.WaitTurn(ctx); err != nil {
 		return result{}, err
 	}
-	g, err := b.startGateway(ctx, gatewayConfig{name: "stream", redis: r.url, manifest: noopManifest(b.bins.noop,
+	g, err := b.startGateway(ctx, gatewayConfig{name: "stream", redis: r.url, manifest: noopManifest(b.noop,
 		fmt.Sprintf("  - stream: {name: %s, from: oldest}\n", stream))})
 	if err != nil {
 		return result{}, err

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/edgefn/edgefn/bench/internal/harness"
@@ -12,11 +11,9 @@ import (
 // bench runs the measurements; each starts a server of its own.
 type bench struct {
 	opts options
-	bins bins
-	tmp  string
-	log  io.Writer
-	// waits records the wait for a quiet machine before each measurement.
-	waits []harness.QuietWait
+	run  *harness.Run
+	// edgefn is the gateway (./cmd/edgefn); rawws the baseline (./bench/rawws).
+	edgefn, rawws string
 }
 
 // round is what one round measured on both servers; a group not selected stays zero.
@@ -25,10 +22,6 @@ type round struct {
 	first      string
 	fanout     map[string]fanoutResult
 	deliveries map[string]deliveriesResult
-}
-
-func (b *bench) logf(format string, args ...any) {
-	fmt.Fprintf(b.log, format+"\n", args...)
 }
 
 // order is the servers in the order round n measures them: the baseline first in odd
@@ -50,7 +43,7 @@ func (b *bench) round(ctx context.Context, n int) (round, error) {
 			if err != nil {
 				return rd, fmt.Errorf("round %d, %s fan-out: %w", n, who, err)
 			}
-			b.logf("round %d %-6s memory %5.1f KiB/conn (%d subscribed in %.1f s, %d errors)  fan-out p50 %6.1f ms  p99 %6.1f ms  other load %.0f%%",
+			b.run.Logf("round %d %-6s memory %5.1f KiB/conn (%d subscribed in %.1f s, %d errors)  fan-out p50 %6.1f ms  p99 %6.1f ms  other load %.0f%%",
 				n, who, r.kibPerConn(), r.subscribed, r.dial.took.Seconds(), r.errors(), ms(r.p(50)), ms(r.p(99)), 100*r.other)
 			rd.fanout[who] = r
 		}
@@ -61,7 +54,7 @@ func (b *bench) round(ctx context.Context, n int) (round, error) {
 			if err != nil {
 				return rd, fmt.Errorf("round %d, %s deliveries: %w", n, who, err)
 			}
-			b.logf("round %d %-6s deliveries %9.0f /s  publications %7.0f /s  errors %d  server CPU %.2f µs/delivery  other load %.0f%%",
+			b.run.Logf("round %d %-6s deliveries %9.0f /s  publications %7.0f /s  errors %d  server CPU %.2f µs/delivery  other load %.0f%%",
 				n, who, r.rate(), r.pubRate(), r.errors(), r.serverCPU(), 100*r.other)
 			rd.deliveries[who] = r
 		}
@@ -69,33 +62,33 @@ func (b *bench) round(ctx context.Context, n int) (round, error) {
 	return rd, nil
 }
 
-// attempt runs one timed run until other processes did not disturb it (see
-// harness.LeastDisturbed), each run once no other benchmark runs and the machine is quiet, and
-// returns the least disturbed with the number of runs made.
+// connect dials cfg's clients, -dialers at once and each up to -dial-attempts times, and
+// says how many failed; it fails when none could subscribe. The caller closes the fleet.
+func (b *bench) connect(ctx context.Context, who string, cfg fleetConfig) (*fleet, error) {
+	cfg.dialers, cfg.attempts = b.opts.dialers, b.opts.dialAttempts
+	f := dialFleet(ctx, cfg)
+	if len(f.clients) == 0 {
+		f.close()
+		return nil, fmt.Errorf("no client could subscribe: %v", f.dial.firstErr)
+	}
+	if f.dial.firstErr != nil {
+		b.run.Logf("%s: %d clients failed to connect or subscribe; the first: %v", who, f.dial.errors(), f.dial.firstErr)
+	}
+	return f, nil
+}
+
+// attempt runs one timed run until other processes did not disturb it (see harness.Measure),
+// each run once it is the machine's turn, and returns the least disturbed with the number of
+// runs made.
 func attempt[R any](ctx context.Context, b *bench, what string, run func(context.Context) (R, float64, error)) (R, int, error) {
-	best, _, runs, err := harness.LeastDisturbed(b.opts.Options, func(int) (R, float64, error) {
-		if err := b.waitQuiet(ctx); err != nil {
+	best, _, runs, err := harness.Measure(b.run, what, func(int) (R, float64, error) {
+		if err := b.run.WaitTurn(ctx); err != nil {
 			var none R
 			return none, 0, err
 		}
 		return run(ctx)
-	}, func(other float64) error {
-		b.logf("%s: other processes used %.0f%% of the machine; measuring again", what, 100*other)
-		return nil
 	})
 	return best, runs, err
-}
-
-// waitQuiet waits until no other benchmark runs on the machine (edgebench, triggerbench, wrk,
-// another wsbench or a `go test -bench` of bench/; up to 15 minutes), then until the machine's
-// CPU has been quiet for a second (up to -quiet-wait), and records how long that took.
-func (b *bench) waitQuiet(ctx context.Context) error {
-	w, err := b.opts.WaitTurn(ctx, b.log, "wsbench", "triggerbench", "edgebench", "wrk", "bench.test")
-	if err != nil {
-		return err
-	}
-	b.waits = append(b.waits, w)
-	return nil
 }
 
 func ms(d time.Duration) float64 { return harness.Millis(d) }

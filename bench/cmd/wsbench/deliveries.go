@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -67,16 +66,12 @@ func (b *bench) deliveries(ctx context.Context, who string) (deliveriesResult, e
 	}
 	defer srv.Stop()
 	o := b.opts
-	f := dialFleet(ctx, fleetConfig{addr: srv.Addr, n: o.subs, topicOf: func(i int) int { return i % o.topics },
-		dialers: o.dialers, attempts: o.dialAttempts})
+	f, err := b.connect(ctx, who, fleetConfig{addr: srv.Addr, n: o.subs, topicOf: func(i int) int { return i % o.topics }})
+	if err != nil {
+		return res, err
+	}
 	defer f.close()
 	res.subscribed, res.dial = len(f.clients), f.dial
-	if res.subscribed == 0 {
-		return res, fmt.Errorf("no client could subscribe: %v", f.dial.firstErr)
-	}
-	if f.dial.firstErr != nil {
-		b.logf("%s: %d clients failed to connect or subscribe; the first: %v", who, f.dial.errors(), f.dial.firstErr)
-	}
 	pub := newPublisher(srv.Addr, o.publishers)
 	defer pub.close()
 	// seqs[t] is the last seq published to topic t, across attempts.

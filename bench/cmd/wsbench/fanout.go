@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"time"
 
@@ -71,23 +70,20 @@ func (b *bench) fanout(ctx context.Context, who string) (fanoutResult, error) {
 		return res, err
 	}
 	defer srv.Stop()
-	if err := b.waitQuiet(ctx); err != nil {
+	if err := b.run.WaitTurn(ctx); err != nil {
 		return res, err
 	}
 	if res.rssBefore, err = rssKB(srv.Pid()); err != nil {
 		return res, err
 	}
 	per := b.opts.warmup + b.opts.pubs
-	f := dialFleet(ctx, fleetConfig{addr: srv.Addr, n: b.opts.conns, topicOf: func(int) int { return fanTopic },
-		timed: per * b.opts.Attempts, dialers: b.opts.dialers, attempts: b.opts.dialAttempts})
+	f, err := b.connect(ctx, who, fleetConfig{addr: srv.Addr, n: b.opts.conns, topicOf: func(int) int { return fanTopic },
+		timed: per * b.run.Attempts})
+	if err != nil {
+		return res, err
+	}
 	defer f.close()
 	res.subscribed, res.dial = len(f.clients), f.dial
-	if res.subscribed == 0 {
-		return res, fmt.Errorf("no client could subscribe: %v", f.dial.firstErr)
-	}
-	if f.dial.firstErr != nil {
-		b.logf("%s: %d clients failed to connect or subscribe; the first: %v", who, f.dial.errors(), f.dial.firstErr)
-	}
 	select {
 	case <-time.After(b.opts.settle):
 	case <-ctx.Done():

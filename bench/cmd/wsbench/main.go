@@ -30,8 +30,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/edgefn/edgefn/bench/internal/harness"
@@ -80,16 +78,14 @@ func main() {
 	flag.IntVar(&o.dialAttempts, "dial-attempts", 3, "tries of one dial before it counts as failed")
 	flag.IntVar(&o.topicHistory, "topic-history", 0, "edgefn's --topic-history (0: its default)")
 	o.only.Flag(flag.CommandLine)
-	cmd.Flags(flag.CommandLine, &o.Options)
-	flag.Parse()
-	cmd.Main(o.validate(), func(ctx context.Context) error { return run(ctx, o, os.Stdout, os.Stderr) })
+	cmd.Main(&o.Options, o.validate, func(ctx context.Context, r *harness.Run) error { return run(ctx, o, r) })
 }
 
-func (o options) validate() error {
+func (o *options) validate() error {
 	var errs []error
 	if o.rounds < 1 || o.conns < 1 || o.pubs < 1 || o.warmup < 0 || o.subs < 1 || o.topics < 1 || o.publishers < 1 ||
-		o.dialers < 1 || o.dialAttempts < 1 || o.Attempts < 1 || o.topicHistory < 0 {
-		errs = append(errs, errors.New("-rounds, -conns, -pubs, -subs, -topics, -publishers, -dialers, -dial-attempts and -attempts must be positive; -warmup and -topic-history not negative"))
+		o.dialers < 1 || o.dialAttempts < 1 || o.topicHistory < 0 {
+		errs = append(errs, errors.New("-rounds, -conns, -pubs, -subs, -topics, -publishers, -dialers and -dial-attempts must be positive; -warmup and -topic-history not negative"))
 	}
 	if o.duration <= 0 || o.settle < 0 {
 		errs = append(errs, errors.New("-duration must be positive and -settle not negative"))
@@ -104,26 +100,15 @@ func (o options) validate() error {
 	return errors.Join(errs...)
 }
 
-func run(ctx context.Context, o options, stdout, progress io.Writer) error {
+func run(ctx context.Context, o options, r *harness.Run) error {
 	if err := raiseFileLimit(max(o.conns, o.subs) + 256); err != nil {
 		return err
 	}
-	tmp, cleanup, err := cmd.TempDir(o.Keep, progress)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	bins, err := binaries(ctx, o, tmp, progress)
-	if err != nil {
-		return err
-	}
-	b := &bench{opts: o, bins: bins, tmp: tmp, log: progress}
-	rep := report{opts: o, machine: describeMachine(ctx), started: time.Now().UTC()}
+	b := &bench{opts: o, run: r, edgefn: r.Bins[0], rawws: r.Bins[1]}
+	rep := report{opts: o, run: r}
+	var err error
 	if rep.rounds, err = harness.Rounds(ctx, o.rounds, b.round); err != nil {
 		return err
 	}
-	rep.waits = b.waits
-	rep.finished = time.Now().UTC()
-	rep.machine.LoadAfter = harness.LoadAvg()
-	return cmd.Publish(stdout, progress, o.Write, rep.markdown())
+	return r.Publish(rep.markdown)
 }

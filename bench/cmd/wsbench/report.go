@@ -19,26 +19,15 @@ var servers = []string{edgefnServer, rawServer}
 
 // report is everything one wsbench run measured.
 type report struct {
-	opts              options
-	machine           machine
-	started, finished time.Time
-	rounds            []round
-	waits             []harness.QuietWait
+	opts   options
+	run    *harness.Run
+	rounds []round
 }
 
 // markdown renders the results: the run's context, the summary and the rounds.
 func (r *report) markdown() string {
 	var b strings.Builder
-	m := r.machine
-	fmt.Fprintf(&b, "Measured %s on %d × %s (Linux %s, %s of memory), %s. Load average before %s, after %s.\n\n",
-		r.started.Format("2006-01-02 15:04 MST"), m.CPUs, m.Model, m.Kernel, m.memTotal, m.GoVersion, m.LoadBefore, m.LoadAfter)
-	rounds := "rounds"
-	if len(r.rounds) == 1 {
-		rounds = "round"
-	}
-	fmt.Fprintf(&b, "Command: `%s` (%d %s; took %s), on %s.\n\n", r.command(), len(r.rounds), rounds,
-		r.finished.Sub(r.started).Round(time.Second), m.tree)
-	b.WriteString(harness.QuietNote(r.waits, "other benchmarks to end and for the machine", r.opts.Quiet, r.opts.QuietWait))
+	b.WriteString(r.run.Preamble(len(r.rounds), "round"))
 	b.WriteString("| metric | edgefn | baseline (rawws) | ratio (edgefn ÷ baseline) | goal | result |\n")
 	b.WriteString("| --- | ---: | ---: | ---: | --- | --- |\n")
 	if r.opts.only.Runs("fanout") {
@@ -48,9 +37,8 @@ func (r *report) markdown() string {
 		r.deliveriesRows(&b)
 	}
 	fmt.Fprintf(&b, "\nCells are the median over the rounds, with the lowest and highest round in parentheses; ratios are taken per round, "+
-		"edgefn against the baseline of the same round, then their median. Errors are summed over the rounds. A timed run during which other "+
-		"processes used more than %.0f%% of the machine was measured again (up to %d times, keeping the least disturbed); a round still "+
-		"disturbed (in bold below) is left out of that metric's summary.\n\n", 100*r.opts.MaxOther, r.opts.Attempts)
+		"edgefn against the baseline of the same round, then their median. Errors are summed over the rounds. %s; a round still "+
+		"disturbed (in bold below) is left out of that metric's summary.\n\n", r.run.Retried())
 	if r.opts.only.Runs("fanout") {
 		r.fanoutTable(&b)
 	}
@@ -74,7 +62,7 @@ func (r *report) deliveriesRounds() ([]round, string) {
 // machine during both servers' runs, other giving that share for a server's run.
 func (r *report) undisturbed(other func(round, string) float64) ([]round, string) {
 	return harness.Undisturbed(r.rounds, func(rd round) bool {
-		return other(rd, edgefnServer) <= r.opts.MaxOther && other(rd, rawServer) <= r.opts.MaxOther
+		return other(rd, edgefnServer) <= r.run.MaxOther && other(rd, rawServer) <= r.run.MaxOther
 	}, "; ")
 }
 
@@ -176,33 +164,13 @@ func (r *report) deliveriesTable(b *strings.Builder) {
 	b.WriteString("\n")
 }
 
-func (r *report) other(x float64) string { return harness.OtherLoad(x, r.opts.MaxOther) }
+func (r *report) other(x float64) string { return r.run.OtherLoad(x) }
 
 func cpu(c cpuPer) string {
 	if !c.ok {
 		return "?"
 	}
 	return fmt.Sprintf("%.2f, %.2f", c.server, c.bench)
-}
-
-func (r *report) command() string {
-	o := r.opts
-	cl := cmd.CommandLine()
-	cl.Add(o.rounds != 3, "rounds", o.rounds)
-	cl.Add(o.conns != 10_000, "conns", o.conns)
-	cl.Add(o.pubs != 50, "pubs", o.pubs)
-	cl.Add(o.warmup != 1, "warmup", o.warmup)
-	cl.Add(o.settle != 2*time.Second, "settle", o.settle)
-	cl.Add(o.subs != 1000, "subs", o.subs)
-	cl.Add(o.topics != 100, "topics", o.topics)
-	cl.Add(o.publishers != 4, "publishers", o.publishers)
-	cl.Add(o.duration != 5*time.Second, "duration", o.duration)
-	cl.Add(o.dialers != 200, "dialers", o.dialers)
-	cl.Add(o.dialAttempts != 3, "dial-attempts", o.dialAttempts)
-	cl.Add(o.topicHistory != 0, "topic-history", o.topicHistory)
-	cl.Add(o.only.List != "", "only", o.only.List)
-	cl.AddShared(o.Options)
-	return cl.String()
 }
 
 // num formats a summary with prec decimals, with thousands separators when prec is 0.

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -36,45 +32,19 @@ rules:
 func (b *bench) startServer(ctx context.Context, which string) (*harness.Server, error) {
 	health := harness.Check{Path: "/healthz", Status: 200}
 	if which == rawServer {
-		return harness.StartServer(ctx, rawServer, b.bins.rawws, []string{"--listen", "{addr}"}, health)
+		return harness.StartServer(ctx, rawServer, b.rawws, []string{"--listen", "{addr}"}, health)
 	}
-	dir, err := os.MkdirTemp(b.tmp, "edgefn-")
-	if err != nil {
-		return nil, err
-	}
-	manifest := filepath.Join(dir, "topics.yaml")
-	if err := os.WriteFile(manifest, []byte(topicsManifest), 0o644); err != nil {
-		return nil, err
-	}
-	args := []string{"serve", "--listen", "{addr}", "--data-dir", filepath.Join(dir, "data"),
-		"--manifests", manifest, "--log-level", "warn", "--grace", "5s"}
+	var flags []string
 	if b.opts.topicHistory > 0 {
-		args = append(args, "--topic-history", strconv.Itoa(b.opts.topicHistory))
+		flags = append(flags, "--topic-history", strconv.Itoa(b.opts.topicHistory))
 	}
-	return harness.StartServer(ctx, edgefnServer, b.bins.edgefn, args, health, harness.Check{Path: "/readyz", Status: 200})
+	serve := harness.Serve{Edgefn: b.edgefn, Dir: b.run.Tmp, Manifest: topicsManifest, Flags: flags}
+	return serve.Start(ctx, health, harness.Check{Path: "/readyz", Status: 200})
 }
 
 // rssKB is the resident memory of process pid, in KiB (VmRSS of /proc/PID/status).
 func rssKB(pid int) (int64, error) {
-	return procStatusKB(filepath.Join("/proc", strconv.Itoa(pid), "status"), "VmRSS:")
-}
-
-// procStatusKB reads a "Key:   123 kB" line of a /proc file.
-func procStatusKB(path, key string) (int64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), key); ok {
-			f := strings.Fields(rest)
-			if len(f) == 2 && f[1] == "kB" {
-				return strconv.ParseInt(f[0], 10, 64)
-			}
-		}
-	}
-	return 0, fmt.Errorf("%s: no %s line", path, key)
+	return harness.ProcStatusKB(filepath.Join("/proc", strconv.Itoa(pid), "status"), "VmRSS:")
 }
 
 // publisher sends publications through POST /admin/v1/publish, which both servers answer

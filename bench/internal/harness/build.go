@@ -57,7 +57,8 @@ var (
 var HelloPrograms = []Program{Edgefn, Hello, {Name: "rawfiber", Package: "./bench/rawfiber"},
 	{Name: "hello-gobuild", Package: "./functions/hello"}}
 
-func helloBinaries(paths []string) Binaries {
+// HelloBinaries names the paths of HelloPrograms, in order.
+func HelloBinaries(paths []string) Binaries {
 	return Binaries{Edgefn: paths[0], Hello: paths[1], RawFiber: paths[2], HelloGoBuild: paths[3]}
 }
 
@@ -74,16 +75,6 @@ func RepoRoot(ctx context.Context) (string, error) {
 	return filepath.Dir(mod), nil
 }
 
-// Prebuilt returns the binaries already built in dir (edgefn, hello, rawfiber,
-// hello-gobuild), checking that each exists.
-func Prebuilt(dir string) (Binaries, error) {
-	paths, err := FindPrograms(dir, HelloPrograms...)
-	if err != nil {
-		return Binaries{}, err
-	}
-	return helloBinaries(paths), nil
-}
-
 // Build builds the gateway, the hello plugin (both ways) and the baseline from repo into dir,
 // as users build them (see BuildPrograms).
 func Build(ctx context.Context, repo, dir string) (Binaries, error) {
@@ -91,7 +82,7 @@ func Build(ctx context.Context, repo, dir string) (Binaries, error) {
 	if err != nil {
 		return Binaries{}, err
 	}
-	return helloBinaries(paths), nil
+	return HelloBinaries(paths), nil
 }
 
 // FindPrograms returns the paths of progs already built in dir, in order, checking that each

@@ -2,6 +2,8 @@ package harness
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,57 +27,39 @@ type Command struct {
 	Attempts int
 }
 
-// Main runs run with a context that SIGINT and SIGTERM cancel. A command whose flags are
-// invalid passes why as invalid, and exits 2 without running; a run that fails exits 1. Both
-// errors are printed after the command's name.
-func (c Command) Main(invalid error, run func(context.Context) error) {
-	if invalid != nil {
-		fmt.Fprintln(os.Stderr, c.Name+":", invalid)
-		os.Exit(2)
+// Main runs the command: it defines the shared flags (Flags) on flag.CommandLine, next to
+// the command's own, parses the command line into them and checks it with validate and
+// Options.Check. An invalid command line exits 2 without running. Otherwise Main starts a Run
+// (Start), calls body with it and a context that SIGINT and SIGTERM cancel, and closes the run;
+// a body or a start that fails exits 1. Both errors are printed after the command's name.
+func (c Command) Main(o *Options, validate func() error, body func(context.Context, *Run) error) {
+	c.Flags(flag.CommandLine, o)
+	flag.Parse()
+	os.Exit(c.main(flag.CommandLine, o, validate, body, os.Stdout, os.Stderr))
+}
+
+func (c Command) main(fs *flag.FlagSet, o *Options, validate func() error, body func(context.Context, *Run) error, stdout, stderr io.Writer) int {
+	if err := errors.Join(validate(), o.Check()); err != nil {
+		fmt.Fprintln(stderr, c.Name+":", err)
+		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx)
-	stop()
+	defer stop()
+	err := c.run(ctx, fs, *o, body, stdout, stderr)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, c.Name+":", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, c.Name+":", err)
+		return 1
 	}
+	return 0
 }
 
-// TempDir makes the run's temporary folder and returns it with the function that removes it
-// at the end. With keep set, that function keeps it, and TempDir says where it is on progress.
-func (c Command) TempDir(keep bool, progress io.Writer) (dir string, cleanup func(), err error) {
-	dir, err = os.MkdirTemp("", c.Name+"-")
+func (c Command) run(ctx context.Context, fs *flag.FlagSet, o Options, body func(context.Context, *Run) error, stdout, stderr io.Writer) error {
+	r, err := c.Start(ctx, fs, o, stdout, stderr)
 	if err != nil {
-		return "", nil, err
+		return err
 	}
-	if keep {
-		fmt.Fprintln(progress, "keeping", dir)
-		return dir, func() {}, nil
-	}
-	return dir, func() { os.RemoveAll(dir) }, nil
-}
-
-// Build returns the paths of c.Programs, in order: those in the folder prebuilt when it is set
-// (-prebuilt), checking that each is there; otherwise it says "building WHAT" on progress and
-// builds them into dir from the repository the working directory is in.
-func (c Command) Build(ctx context.Context, prebuilt, dir string, progress io.Writer, what string) ([]string, error) {
-	if prebuilt != "" {
-		return FindPrograms(prebuilt, c.Programs...)
-	}
-	repo, err := RepoRoot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintln(progress, "building", what)
-	return BuildPrograms(ctx, repo, dir, c.Programs...)
-}
-
-// Publish prints the report text on stdout, then writes it into the README at path (see
-// WriteSection).
-func (c Command) Publish(stdout, progress io.Writer, path, text string) error {
-	fmt.Fprint(stdout, text)
-	return c.WriteSection(path, text, progress)
+	defer r.Close()
+	return body(ctx, r)
 }
 
 // WriteSection replaces the command's section of the README at path with text (see

@@ -2,10 +2,13 @@ package harness
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 )
 
@@ -16,6 +19,8 @@ type Machine struct {
 	Model string
 	// Kernel is the Linux kernel's release, and GoVersion the toolchain's (go1.26.0).
 	Kernel, GoVersion string
+	// Memory is the machine's memory, such as "7.8 GiB"; "" when unknown.
+	Memory string
 	// LoadBefore is the load average as the run started; the caller sets LoadAfter (LoadAvg)
 	// as it ends.
 	LoadBefore, LoadAfter string
@@ -27,6 +32,9 @@ func DescribeMachine(ctx context.Context) Machine {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
+	if kb, err := ProcStatusKB("/proc/meminfo", "MemTotal:"); err == nil {
+		m.Memory = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+	}
 	if out, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output(); err == nil {
 		m.GoVersion = strings.TrimSpace(string(out))
 	}
@@ -34,19 +42,15 @@ func DescribeMachine(ctx context.Context) Machine {
 }
 
 // Tree names the checkout in dir that the binaries are built from: "commit abc1234", followed
-// by " with uncommitted changes" when git status lists a change (an untracked file counts
-// when untracked is set), or "a tree outside git".
-func Tree(ctx context.Context, dir string, untracked bool) string {
+// by " with uncommitted changes" when git status lists a change (an untracked file counts), or
+// "a tree outside git".
+func Tree(ctx context.Context, dir string) string {
 	out, err := exec.CommandContext(ctx, "git", "-C", dir, "rev-parse", "--short", "HEAD").Output()
 	if err != nil {
 		return "a tree outside git"
 	}
 	tree := "commit " + strings.TrimSpace(string(out))
-	status := []string{"-C", dir, "status", "--porcelain"}
-	if !untracked {
-		status = append(status, "--untracked-files=no")
-	}
-	if st, err := exec.CommandContext(ctx, "git", status...).Output(); err == nil && len(st) > 0 {
+	if st, err := exec.CommandContext(ctx, "git", "-C", dir, "status", "--porcelain").Output(); err == nil && len(st) > 0 {
 		tree += " with uncommitted changes"
 	}
 	return tree
@@ -79,4 +83,23 @@ func LoadAvg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// ProcStatusKB reads a "Key:   123 kB" line of a /proc file such as /proc/meminfo or
+// /proc/PID/status.
+func ProcStatusKB(path, key string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), key); ok {
+			f := strings.Fields(rest)
+			if len(f) == 2 && f[1] == "kB" {
+				return strconv.ParseInt(f[0], 10, 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("%s: no %s line", path, key)
 }

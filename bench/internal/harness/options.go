@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"errors"
 	"flag"
 	"strings"
 	"time"
@@ -52,4 +53,19 @@ func (c Command) programNames() string {
 		return strings.Join(names, "")
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// Check returns an error for each shared flag out of its range.
+func (o Options) Check() error {
+	var errs []error
+	if o.Attempts < 1 {
+		errs = append(errs, errors.New("-attempts must be positive"))
+	}
+	if o.Quiet < 0 || o.Quiet > 1 || o.MaxOther < 0 || o.MaxOther > 1 {
+		errs = append(errs, errors.New("-quiet and -max-other are shares of the machine, from 0 to 1"))
+	}
+	if o.QuietWait < 0 {
+		errs = append(errs, errors.New("-quiet-wait must not be negative"))
+	}
+	return errors.Join(errs...)
 }

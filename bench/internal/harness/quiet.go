@@ -3,9 +3,6 @@ package harness
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
-	"slices"
 	"time"
 )
 
@@ -44,38 +41,6 @@ func WaitQuiet(ctx context.Context, maxBusy float64, maxWait time.Duration) (bus
 			return busy, waited, nil
 		}
 	}
-}
-
-// WaitTurn waits until no other benchmark runs (a process named one of others, this one
-// excepted; up to 15 minutes), then until the machine's CPU has been at most o.Quiet busy for a
-// second (up to o.QuietWait), and returns how long that took in all. It says on log when it
-// waits for another benchmark, and when it measures on a machine still busier than o.Quiet.
-func (o Options) WaitTurn(ctx context.Context, log io.Writer, others ...string) (QuietWait, error) {
-	start := time.Now()
-	logged := false
-	for time.Since(start) < 15*time.Minute {
-		pids := slices.DeleteFunc(PidsNamed(others...), func(pid int) bool { return pid == os.Getpid() })
-		if len(pids) == 0 {
-			break
-		}
-		if !logged {
-			fmt.Fprintf(log, "another benchmark is running (pids %v); waiting for it to finish\n", pids)
-			logged = true
-		}
-		select {
-		case <-ctx.Done():
-			return QuietWait{}, ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
-	busy, _, err := WaitQuiet(ctx, o.Quiet, o.QuietWait)
-	if err != nil {
-		return QuietWait{}, err
-	}
-	if busy > o.Quiet {
-		fmt.Fprintf(log, "the machine is still %.0f%% busy after %s; measuring anyway\n", 100*busy, o.QuietWait)
-	}
-	return QuietWait{Waited: time.Since(start), Busy: busy}, nil
 }
 
 // QuietWait records one wait for a quiet machine before a measurement.

@@ -56,7 +56,7 @@ func StartServer(ctx context.Context, name, bin string, args []string, checks ..
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	go func() { s.exitErr = s.cmd.Wait(); close(s.done) }()
-	if err := s.waitReady(ctx, checks); err != nil {
+	if err := s.WaitReady(ctx, 10*time.Millisecond, checks...); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -85,7 +85,9 @@ func (s *Server) Stop() {
 	}
 }
 
-func (s *Server) waitReady(ctx context.Context, checks []Check) error {
+// WaitReady asks each check in turn, every interval, until it gets its answer; it fails when
+// the server exits first or 60 s (or ctx) pass.
+func (s *Server) WaitReady(ctx context.Context, interval time.Duration, checks ...Check) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	client := &http.Client{Timeout: 2 * time.Second}
@@ -100,7 +102,7 @@ func (s *Server) waitReady(ctx context.Context, checks []Check) error {
 				return fmt.Errorf("%s exited before it was ready: %v\n%s", s.Name, s.exitErr, s.Output())
 			case <-ctx.Done():
 				return fmt.Errorf("%s not ready: %w\n%s", s.Name, last, s.Output())
-			case <-time.After(10 * time.Millisecond):
+			case <-time.After(interval):
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -20,6 +21,19 @@ func LookWrk() (string, error) {
 		return "", ErrNoWrk
 	}
 	return p, nil
+}
+
+// WrkVersion is the first words of wrk's version line, such as "wrk 4.1.0"; "" when wrk
+// does not say.
+func WrkVersion(ctx context.Context, path string) string {
+	// wrk -v prints its version and usage, and exits 1.
+	out, _ := exec.CommandContext(ctx, path, "-v").CombinedOutput()
+	line, _, _ := strings.Cut(string(out), "\n")
+	if !strings.HasPrefix(line, "wrk ") {
+		return ""
+	}
+	v, _, _ := strings.Cut(line, " [")
+	return v
 }
 
 // Wrk is one closed-loop throughput run of wrk: Conns connections shared by Threads threads,
