@@ -11,9 +11,11 @@ import (
 	"time"
 )
 
-// Context returns a context that ends after d or when the test ends, whichever comes first.
+// Context returns a context that ends after d or when the test's cleanups run, whichever comes
+// first. Cleanups registered after it (closing a consumer, purging a queue) may still use it:
+// it is not t.Context(), which ends before any cleanup runs.
 func Context(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), d)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 )
 
@@ -129,24 +130,6 @@ func sanitize(s string) string {
 	return string(b)
 }
 
-func ctxFor(tb testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	tb.Cleanup(cancel)
-	return ctx
-}
-
-// waitFor polls cond every 10ms until it holds, failing tb after d.
-func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // closeAllConnections makes the broker drop every client connection and waits until q has
 // reconnected both of its connections.
 // testConnName names this package's broker connections ("<name> publish", "<name> consume").
@@ -175,7 +158,7 @@ func closeAllConnections(t *testing.T, q *Queues) {
 	if closed == 0 {
 		t.Fatalf("no connection named %q to close in:\n%s", testConnName, out)
 	}
-	waitFor(t, 30*time.Second, "both connections to be re-established", func() bool {
+	testkit.Eventually(t, 30*time.Second, "both connections to be re-established", func() bool {
 		return q.pubLink.generation() > pub && q.subLink.generation() > sub && q.Ping(context.Background()) == nil
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -17,22 +18,22 @@ func TestOutage(t *testing.T) {
 	p, url := startProxy(t)
 	q := dialTest(t, Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}, url)
 	name := uniqueName(t)
-	src, err := q.ConsumeQueue(ctxFor(t, 10*time.Second), triggers.QueueOptions{Queue: name})
+	src, err := q.ConsumeQueue(testkit.Context(t, 10*time.Second), triggers.QueueOptions{Queue: name})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	if err := q.PublishQueue(ctxFor(t, 10*time.Second), name, &triggers.Message{ID: "in-flight"}); err != nil {
+	if err := q.PublishQueue(testkit.Context(t, 10*time.Second), name, &triggers.Message{ID: "in-flight"}); err != nil {
 		t.Fatal(err)
 	}
 	held := mustReceive(t, src, 1)[0]
 
 	p.setCut(true)
-	waitFor(t, 10*time.Second, "the backend to notice the outage", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the backend to notice the outage", func() bool {
 		return q.Ping(context.Background()) != nil && held.Token.(*token).ch.IsClosed()
 	})
 	t.Logf("ping while down: %v", q.Ping(context.Background()))
-	if err := src.Ack(ctxFor(t, time.Second), held); err == nil {
+	if err := src.Ack(testkit.Context(t, time.Second), held); err == nil {
 		t.Fatal("ack of a delivery whose channel died succeeded")
 	} else {
 		t.Logf("ack while down: %v", err)
@@ -48,7 +49,7 @@ func TestOutage(t *testing.T) {
 
 	// A publish with a short ctx fails in time, it does not hang.
 	start := time.Now()
-	err = q.PublishQueue(ctxFor(t, 300*time.Millisecond), name, &triggers.Message{ID: "too-early"})
+	err = q.PublishQueue(testkit.Context(t, 300*time.Millisecond), name, &triggers.Message{ID: "too-early"})
 	if err == nil {
 		t.Fatal("publish while the broker is unreachable succeeded")
 	}
@@ -60,17 +61,17 @@ func TestOutage(t *testing.T) {
 	// A publish with a longer ctx succeeds once the network is back.
 	published := make(chan error, 1)
 	go func() {
-		published <- q.PublishQueue(ctxFor(t, 20*time.Second), name, &triggers.Message{ID: "after"})
+		published <- q.PublishQueue(testkit.Context(t, 20*time.Second), name, &triggers.Message{ID: "after"})
 	}()
 	time.Sleep(100 * time.Millisecond) // let it start waiting; the checks below do not depend on it
 	p.setCut(false)
 	if err := <-published; err != nil {
 		t.Fatalf("publish across the outage: %v", err)
 	}
-	waitFor(t, 10*time.Second, "ping to succeed again", func() bool { return q.Ping(context.Background()) == nil })
+	testkit.Eventually(t, 10*time.Second, "ping to succeed again", func() bool { return q.Ping(context.Background()) == nil })
 
 	got := map[string]int{}
-	ctx := ctxFor(t, 20*time.Second)
+	ctx := testkit.Context(t, 20*time.Second)
 	for len(got) < 2 {
 		ds, err := src.Receive(ctx, 2)
 		if err != nil {
@@ -105,7 +106,7 @@ func TestDialUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.setCut(true)
-	waitFor(t, 10*time.Second, "ping to fail", func() bool { return q.Ping(context.Background()) != nil })
+	testkit.Eventually(t, 10*time.Second, "ping to fail", func() bool { return q.Ping(context.Background()) != nil })
 	done := make(chan struct{})
 	go func() {
 		q.Close()

@@ -10,6 +10,7 @@ import (
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/triggers"
 	"github.com/edgefn/edgefn/triggers/triggertest"
 )
@@ -38,7 +39,7 @@ func TestConformance(t *testing.T) {
 func TestPriorityOrder(t *testing.T) {
 	q := dialTest(t, Options{})
 	name := uniqueName(t)
-	src, err := q.ConsumeQueue(ctxFor(t, 10*time.Second), triggers.QueueOptions{Queue: name, MaxPriority: 10, Prefetch: 1})
+	src, err := q.ConsumeQueue(testkit.Context(t, 10*time.Second), triggers.QueueOptions{Queue: name, MaxPriority: 10, Prefetch: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,18 +48,18 @@ func TestPriorityOrder(t *testing.T) {
 	// the queue's maximum count as the maximum.
 	prios := map[string]int{"p0": 0, "p3": 3, "p9": 9, "p5": 5, "p1": 1, "p200": 200}
 	for _, id := range []string{"p0", "p3", "p9", "p5", "p1", "p200"} {
-		if err := q.PublishQueue(ctxFor(t, 5*time.Second), name, &triggers.Message{ID: id, Priority: prios[id]}); err != nil {
+		if err := q.PublishQueue(testkit.Context(t, 5*time.Second), name, &triggers.Message{ID: id, Priority: prios[id]}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	src, err = q.ConsumeQueue(ctxFor(t, 10*time.Second), triggers.QueueOptions{Queue: name, MaxPriority: 10, Prefetch: 1})
+	src, err = q.ConsumeQueue(testkit.Context(t, 10*time.Second), triggers.QueueOptions{Queue: name, MaxPriority: 10, Prefetch: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
 	var got []string
 	for range prios {
-		ds, err := src.Receive(ctxFor(t, 10*time.Second), 10)
+		ds, err := src.Receive(testkit.Context(t, 10*time.Second), 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +70,7 @@ func TestPriorityOrder(t *testing.T) {
 			t.Fatalf("%s has priority %d", ds[0].ID, ds[0].Priority)
 		}
 		got = append(got, ds[0].ID)
-		if err := src.Ack(ctxFor(t, 5*time.Second), ds...); err != nil {
+		if err := src.Ack(testkit.Context(t, 5*time.Second), ds...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -82,7 +83,7 @@ func TestPriorityOrder(t *testing.T) {
 func TestRedeclareWithOtherMaxPriorityIsAClearError(t *testing.T) {
 	q := dialTest(t, Options{})
 	name := uniqueName(t)
-	ctx := ctxFor(t, 20*time.Second)
+	ctx := testkit.Context(t, 20*time.Second)
 	src, err := q.ConsumeQueue(ctx, triggers.QueueOptions{Queue: name, MaxPriority: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +128,7 @@ func TestRedeclareWithOtherMaxPriorityIsAClearError(t *testing.T) {
 func TestSettleTwiceIsAnError(t *testing.T) {
 	q := dialTest(t, Options{})
 	name := uniqueName(t)
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	src, err := q.ConsumeQueue(ctx, triggers.QueueOptions{Queue: name})
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +163,7 @@ func TestSettleTwiceIsAnError(t *testing.T) {
 func TestRetryUsesDelayBucketQueue(t *testing.T) {
 	q := dialTest(t, Options{})
 	name := uniqueName(t)
-	ctx := ctxFor(t, 20*time.Second)
+	ctx := testkit.Context(t, 20*time.Second)
 	src, err := q.ConsumeQueue(ctx, triggers.QueueOptions{Queue: name})
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +203,7 @@ func TestRetryUsesDelayBucketQueue(t *testing.T) {
 
 func mustReceive(t *testing.T, src triggers.Source, n int) []*triggers.Delivery {
 	t.Helper()
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	var out []*triggers.Delivery
 	for len(out) < n {
 		ds, err := src.Receive(ctx, n-len(out))
@@ -232,7 +233,7 @@ func adminChannel(t *testing.T) *amqp091.Channel {
 
 func TestDeadLettersOfMissingQueue(t *testing.T) {
 	q := dialTest(t, Options{})
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	name := uniqueName(t) + ".dlq"
 	if dead, err := q.ListDead(ctx, name, 10); err != nil || len(dead) != 0 {
 		t.Fatalf("list: %v %v", dead, err)
@@ -256,7 +257,7 @@ func TestCloseQueuesClosesSources(t *testing.T) {
 	}
 	name := uniqueName(t)
 	t.Cleanup(func() { deleteQueues(t, name, name+".dlq") })
-	src, err := q.ConsumeQueue(ctxFor(t, 10*time.Second), triggers.QueueOptions{Queue: name})
+	src, err := q.ConsumeQueue(testkit.Context(t, 10*time.Second), triggers.QueueOptions{Queue: name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +286,7 @@ func TestCloseQueuesClosesSources(t *testing.T) {
 func TestPublishToQueueDeletedBehindOurBack(t *testing.T) {
 	q := dialTest(t, Options{})
 	name := uniqueName(t)
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	if err := q.PublishQueue(ctx, name, &triggers.Message{ID: "first"}); err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +310,7 @@ func TestPublishToQueueDeletedBehindOurBack(t *testing.T) {
 func TestConsumerSurvivesQueueDeletion(t *testing.T) {
 	q := dialTest(t, Options{MinBackoff: 20 * time.Millisecond})
 	name := uniqueName(t)
-	ctx := ctxFor(t, 20*time.Second)
+	ctx := testkit.Context(t, 20*time.Second)
 	src, err := q.ConsumeQueue(ctx, triggers.QueueOptions{Queue: name})
 	if err != nil {
 		t.Fatal(err)

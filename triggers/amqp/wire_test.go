@@ -8,6 +8,7 @@ import (
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -119,7 +120,7 @@ func TestFillSetsIDAndTime(t *testing.T) {
 func TestWireToBroker(t *testing.T) {
 	q := dialTest(t, Options{})
 	name := uniqueName(t)
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	if err := q.PublishQueue(ctx, name, fullMessage()); err != nil { // declares the queue
 		t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func TestWireToBroker(t *testing.T) {
 func TestWireFromBroker(t *testing.T) {
 	q := dialTest(t, Options{})
 	name := uniqueName(t)
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	src, err := q.ConsumeQueue(ctx, triggers.QueueOptions{Queue: name, MaxPriority: 5})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/triggers"
 	"github.com/edgefn/edgefn/triggers/memory"
 )
@@ -47,7 +48,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 		}()
 	}
 	// Close only once every Receive waits in the broker, timers armed.
-	eventually(t, 5*time.Second, "every Receive to block", func() bool {
+	testkit.Eventually(t, 5*time.Second, "every Receive to block", func() bool {
 		buf := make([]byte, 1<<20)
 		return bytes.Count(buf[:runtime.Stack(buf, true)], []byte("memory.(*Broker).block(")) == len(srcs)
 	})
@@ -64,7 +65,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 			t.Fatal("a blocked Receive did not return after Close")
 		}
 	}
-	eventually(t, 5*time.Second, "goroutines to come back to the baseline", func() bool {
+	testkit.Eventually(t, 5*time.Second, "goroutines to come back to the baseline", func() bool {
 		return runtime.NumGoroutine() <= base
 	})
 	if err := b.Close(); err != nil {
@@ -110,7 +111,7 @@ func TestStress(t *testing.T) {
 	for _, kind := range []string{"queue", "stream"} {
 		t.Run(kind, func(t *testing.T) {
 			b := newBroker(t, memory.Options{})
-			ctx := ctxFor(t, 30*time.Second)
+			ctx := testkit.Context(t, 30*time.Second)
 			open := func(i int) triggers.Source {
 				if kind == "queue" {
 					return openQueue(t, b, triggers.QueueOptions{Queue: "x", Prefetch: 8})

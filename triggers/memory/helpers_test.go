@@ -6,14 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/triggers"
 )
-
-func ctxFor(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 func messages(prefix string, n int) []*triggers.Message {
 	out := make([]*triggers.Message, n)
@@ -49,7 +44,7 @@ func openStream(t testing.TB, s triggers.Streams, opts triggers.StreamOptions) t
 // receive receives exactly n deliveries within 5s.
 func receive(t testing.TB, src triggers.Source, n int) []*triggers.Delivery {
 	t.Helper()
-	ctx := ctxFor(t, 5*time.Second)
+	ctx := testkit.Context(t, 5*time.Second)
 	var out []*triggers.Delivery
 	for len(out) < n {
 		ds, err := src.Receive(ctx, n-len(out))
@@ -87,16 +82,4 @@ func idsOf(ds []*triggers.Delivery) string {
 		s += d.ID + "#" + strconv.Itoa(d.Attempt)
 	}
 	return s
-}
-
-// eventually waits for cond, checking every few milliseconds, up to d.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

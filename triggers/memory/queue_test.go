@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/triggers"
 	"github.com/edgefn/edgefn/triggers/memory"
 )
@@ -184,7 +185,7 @@ func TestQueueReceiveWakesOnPublishAndOnRoom(t *testing.T) {
 	src := openQueue(t, b, triggers.QueueOptions{Queue: "q", Prefetch: 1})
 	got := make(chan []*triggers.Delivery, 1)
 	go func() {
-		ds, _ := src.Receive(ctxFor(t, 5*time.Second), 1)
+		ds, _ := src.Receive(testkit.Context(t, 5*time.Second), 1)
 		got <- ds
 	}()
 	b.PublishQueue(context.Background(), "q", messages("m", 2)...)
@@ -194,7 +195,7 @@ func TestQueueReceiveWakesOnPublishAndOnRoom(t *testing.T) {
 	}
 	// Prefetch 1 is used up: the next Receive waits for the ack.
 	go func() {
-		ds, _ := src.Receive(ctxFor(t, 5*time.Second), 1)
+		ds, _ := src.Receive(testkit.Context(t, 5*time.Second), 1)
 		got <- ds
 	}()
 	select {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/triggers"
 	"github.com/edgefn/edgefn/triggers/memory"
 	"github.com/edgefn/edgefn/triggers/triggertest"
@@ -36,12 +37,12 @@ func TestTopicsConformance(t *testing.T) {
 // A topic nobody uses for longer than the TTL is forgotten: its next use starts a new epoch.
 func TestTopicsForgetIdleTopics(t *testing.T) {
 	tp := newTopics(t, triggers.HistoryOptions{TTL: 50 * time.Millisecond})
-	ctx := ctxFor(t, 5*time.Second)
+	ctx := testkit.Context(t, 5*time.Second)
 	old, err := tp.PublishTopic(ctx, "idle", []byte(`1`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "a new epoch for the idle topic", func() bool {
+	testkit.Eventually(t, 5*time.Second, "a new epoch for the idle topic", func() bool {
 		// Looking at the topic counts as a read: let it outlive its TTL before each look.
 		time.Sleep(60 * time.Millisecond)
 		top, _, _, err := tp.TopicHistory(ctx, "idle", nil)
@@ -51,7 +52,7 @@ func TestTopicsForgetIdleTopics(t *testing.T) {
 
 func TestTopicsClosed(t *testing.T) {
 	tp := memory.NewTopics(triggers.HistoryOptions{})
-	ctx := ctxFor(t, 5*time.Second)
+	ctx := testkit.Context(t, 5*time.Second)
 	r := &countListener{}
 	if err := tp.ListenTopics(ctx, r); err != nil {
 		t.Fatal(err)
@@ -85,7 +86,7 @@ func TestTopicsClosed(t *testing.T) {
 // same topic wait their turn: delivery holds no lock that history needs.
 func TestTopicsListenerMayReadHistory(t *testing.T) {
 	tp := newTopics(t, triggers.HistoryOptions{Size: 1000})
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	r := &historyListener{tp: tp}
 	if err := tp.ListenTopics(ctx, r); err != nil {
 		t.Fatal(err)

@@ -168,36 +168,3 @@ func (r *recorder) Purge(ctx context.Context, name string) (int, error) {
 	r.note(name)
 	return r.Streams.Purge(ctx, name)
 }
-
-func ctxFor(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// receiveN receives until n deliveries arrived.
-func receiveN(t *testing.T, ctx context.Context, src triggers.Source, n int) []*triggers.Delivery {
-	t.Helper()
-	var out []*triggers.Delivery
-	for len(out) < n {
-		ds, err := src.Receive(ctx, n-len(out))
-		if err != nil {
-			t.Fatalf("receive after %d of %d: %v", len(out), n, err)
-		}
-		out = append(out, ds...)
-	}
-	return out
-}
-
-func consume(t *testing.T, s triggers.Streams, opts triggers.StreamOptions) triggers.Source {
-	t.Helper()
-	if opts.Consumer == "" {
-		opts.Consumer = "c1"
-	}
-	src, err := s.ConsumeStream(ctxFor(t, 10*time.Second), opts)
-	if err != nil {
-		t.Fatalf("consume %s/%s: %v", opts.Stream, opts.Group, err)
-	}
-	t.Cleanup(func() { src.Close() })
-	return src
-}

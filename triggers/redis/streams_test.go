@@ -10,6 +10,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/triggers"
 	"github.com/edgefn/edgefn/triggers/triggertest"
 )
@@ -36,7 +37,7 @@ func TestNewValidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.ConsumeStream(ctxFor(t, time.Second), triggers.StreamOptions{ClaimAfter: -1})
+	_, err = s.ConsumeStream(testkit.Context(t, time.Second), triggers.StreamOptions{ClaimAfter: -1})
 	for _, want := range []string{"stream: required", "group: required", "consumer: required", "claimAfter:"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ConsumeStream with empty options: %v, want %q", err, want)
@@ -50,7 +51,7 @@ func TestForeignProducerEntries(t *testing.T) {
 	s, c := newTestStreams(t, Options{})
 	name := uniqueName(t)
 	deleteKeys(t, c, name)
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	first, err := c.XAdd(ctx, &goredis.XAddArgs{Stream: name, Values: []any{
 		"eventId", "evt-1", "eventType", "OrderCreated", "timestamp", "1767225600123",
 		"correlationId", "corr-1", "data", `{"amount":42}`, "tenant", "acme",
@@ -64,8 +65,8 @@ func TestForeignProducerEntries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := consume(t, s, triggers.StreamOptions{Stream: name, Group: "g", FromOldest: true})
-	ds := receiveN(t, ctx, src, 2)
+	src := triggertest.OpenStream(t, s, triggers.StreamOptions{Stream: name, Group: "g", FromOldest: true})
+	ds := triggertest.ReceiveN(t, ctx, src, 2)
 
 	d := ds[0]
 	if d.ID != "evt-1" || d.Type != "OrderCreated" || d.CorrelationID != "corr-1" ||
@@ -90,7 +91,7 @@ func TestForeignProducerEntries(t *testing.T) {
 func TestPublishFillsIDAndTime(t *testing.T) {
 	s, c := newTestStreams(t, Options{})
 	name := uniqueName(t)
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	m := &triggers.Message{Data: []byte("x"), Headers: map[string]string{"k": "v"}}
 	before := time.Now()
 	if err := s.PublishStream(ctx, name, m); err != nil {
@@ -116,10 +117,10 @@ func TestLongRetryIsNotReclaimedEarly(t *testing.T) {
 	name := uniqueName(t)
 	opts := triggers.StreamOptions{Stream: name, Group: "g", ClaimAfter: 500 * time.Millisecond}
 	opts.Consumer = "a"
-	a := consume(t, s, opts)
+	a := triggertest.OpenStream(t, s, opts)
 	opts.Consumer = "b"
-	b := consume(t, s, opts)
-	if err := s.PublishStream(ctxFor(t, 5*time.Second), name, &triggers.Message{ID: "m"}); err != nil {
+	b := triggertest.OpenStream(t, s, opts)
+	if err := s.PublishStream(testkit.Context(t, 5*time.Second), name, &triggers.Message{ID: "m"}); err != nil {
 		t.Fatal(err)
 	}
 	const delay = 1500 * time.Millisecond
@@ -127,10 +128,10 @@ func TestLongRetryIsNotReclaimedEarly(t *testing.T) {
 	var retried time.Time
 	for first == nil {
 		for _, src := range []triggers.Source{a, b} {
-			ds, err := src.Receive(ctxFor(t, 100*time.Millisecond), 1)
+			ds, err := src.Receive(testkit.Context(t, 100*time.Millisecond), 1)
 			if len(ds) > 0 {
 				first, retried = ds[0], time.Now()
-				if err := src.Retry(ctxFor(t, 5*time.Second), first, delay); err != nil {
+				if err := src.Retry(testkit.Context(t, 5*time.Second), first, delay); err != nil {
 					t.Fatal(err)
 				}
 				break
@@ -148,7 +149,7 @@ func TestLongRetryIsNotReclaimedEarly(t *testing.T) {
 	var mu sync.Mutex
 	var all []got
 	var wg sync.WaitGroup
-	stop := ctxFor(t, 4*time.Second)
+	stop := testkit.Context(t, 4*time.Second)
 	for _, src := range []triggers.Source{a, b} {
 		wg.Add(1)
 		go func() {
@@ -162,7 +163,7 @@ func TestLongRetryIsNotReclaimedEarly(t *testing.T) {
 				}
 				mu.Unlock()
 				if len(ds) > 0 {
-					src.Ack(ctxFor(t, 5*time.Second), ds...)
+					src.Ack(testkit.Context(t, 5*time.Second), ds...)
 				}
 			}
 		}()
@@ -181,20 +182,20 @@ func TestCloseHandsOverRetries(t *testing.T) {
 	s, _ := newTestStreams(t, Options{})
 	name := uniqueName(t)
 	opts := triggers.StreamOptions{Stream: name, Group: "g", ClaimAfter: time.Second, Consumer: "a"}
-	a := consume(t, s, opts)
-	if err := s.PublishStream(ctxFor(t, 5*time.Second), name, &triggers.Message{ID: "m"}); err != nil {
+	a := triggertest.OpenStream(t, s, opts)
+	if err := s.PublishStream(testkit.Context(t, 5*time.Second), name, &triggers.Message{ID: "m"}); err != nil {
 		t.Fatal(err)
 	}
-	d := receiveN(t, ctxFor(t, 5*time.Second), a, 1)[0]
+	d := triggertest.ReceiveN(t, testkit.Context(t, 5*time.Second), a, 1)[0]
 	const delay = 600 * time.Millisecond
 	retried := time.Now()
-	if err := a.Retry(ctxFor(t, 5*time.Second), d, delay); err != nil {
+	if err := a.Retry(testkit.Context(t, 5*time.Second), d, delay); err != nil {
 		t.Fatal(err)
 	}
 	a.Close()
 	opts.Consumer = "b"
-	b := consume(t, s, opts)
-	back := receiveN(t, ctxFor(t, 5*time.Second), b, 1)[0]
+	b := triggertest.OpenStream(t, s, opts)
+	back := triggertest.ReceiveN(t, testkit.Context(t, 5*time.Second), b, 1)[0]
 	if el := time.Since(retried); back.ID != "m" || back.Attempt != 2 || el < delay {
 		t.Fatalf("b got %s attempt %d after %s, want m attempt 2 after >= %s", back.ID, back.Attempt, el, delay)
 	}
@@ -204,13 +205,13 @@ func TestCloseHandsOverRetries(t *testing.T) {
 func TestCloseRemovesIdleConsumer(t *testing.T) {
 	s, c := newTestStreams(t, Options{})
 	name := uniqueName(t)
-	src := consume(t, s, triggers.StreamOptions{Stream: name, Group: "g", Consumer: "idle"})
-	s.PublishStream(ctxFor(t, 5*time.Second), name, &triggers.Message{ID: "m"})
-	src.Ack(ctxFor(t, 5*time.Second), receiveN(t, ctxFor(t, 5*time.Second), src, 1)...)
+	src := triggertest.OpenStream(t, s, triggers.StreamOptions{Stream: name, Group: "g", Consumer: "idle"})
+	s.PublishStream(testkit.Context(t, 5*time.Second), name, &triggers.Message{ID: "m"})
+	src.Ack(testkit.Context(t, 5*time.Second), triggertest.ReceiveN(t, testkit.Context(t, 5*time.Second), src, 1)...)
 	if err := src.Close(); err != nil {
 		t.Fatal(err)
 	}
-	consumers, err := c.XInfoConsumers(ctxFor(t, 5*time.Second), name, "g").Result()
+	consumers, err := c.XInfoConsumers(testkit.Context(t, 5*time.Second), name, "g").Result()
 	if err != nil {
 		t.Fatalf("the client does not work after Close: %v", err)
 	}
@@ -224,22 +225,22 @@ func TestCloseRemovesIdleConsumer(t *testing.T) {
 func TestReceiveSurvivesDroppedConnectionsWhileBlocked(t *testing.T) {
 	s, c := newTestStreams(t, Options{})
 	name := uniqueName(t)
-	src := consume(t, s, triggers.StreamOptions{Stream: name, Group: "g"})
+	src := triggertest.OpenStream(t, s, triggers.StreamOptions{Stream: name, Group: "g"})
 	type result struct {
 		ds  []*triggers.Delivery
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		ds, err := src.Receive(ctxFor(t, 20*time.Second), 1)
+		ds, err := src.Receive(testkit.Context(t, 20*time.Second), 1)
 		done <- result{ds, err}
 	}()
-	waitFor(t, 5*time.Second, "the blocked XREADGROUP", func() bool {
-		list, _ := c.ClientList(ctxFor(t, time.Second)).Result()
+	testkit.Eventually(t, 5*time.Second, "the blocked XREADGROUP", func() bool {
+		list, _ := c.ClientList(testkit.Context(t, time.Second)).Result()
 		return strings.Contains(list, "cmd=xreadgroup")
 	})
 	dropAllConnections(t)
-	if err := s.PublishStream(ctxFor(t, 10*time.Second), name, &triggers.Message{ID: "after"}); err != nil {
+	if err := s.PublishStream(testkit.Context(t, 10*time.Second), name, &triggers.Message{ID: "after"}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -256,14 +257,14 @@ func TestReceiveSurvivesDroppedConnectionsWhileBlocked(t *testing.T) {
 func TestGroupIsRecreatedWhenTheStreamVanishes(t *testing.T) {
 	s, c := newTestStreams(t, Options{})
 	name := uniqueName(t)
-	src := consume(t, s, triggers.StreamOptions{Stream: name, Group: "g"})
-	if err := c.Del(ctxFor(t, 5*time.Second), name).Err(); err != nil {
+	src := triggertest.OpenStream(t, s, triggers.StreamOptions{Stream: name, Group: "g"})
+	if err := c.Del(testkit.Context(t, 5*time.Second), name).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PublishStream(ctxFor(t, 5*time.Second), name, &triggers.Message{ID: "m"}); err != nil {
+	if err := s.PublishStream(testkit.Context(t, 5*time.Second), name, &triggers.Message{ID: "m"}); err != nil {
 		t.Fatal(err)
 	}
-	if d := receiveN(t, ctxFor(t, 10*time.Second), src, 1)[0]; d.ID != "m" {
+	if d := triggertest.ReceiveN(t, testkit.Context(t, 10*time.Second), src, 1)[0]; d.ID != "m" {
 		t.Fatalf("got %s", d.ID)
 	}
 }
@@ -272,8 +273,8 @@ func TestGroupIsRecreatedWhenTheStreamVanishes(t *testing.T) {
 func TestReceiveReturnsRealFailures(t *testing.T) {
 	s, c := newTestStreams(t, Options{})
 	name := uniqueName(t)
-	src := consume(t, s, triggers.StreamOptions{Stream: name, Group: "g"})
-	ctx := ctxFor(t, 5*time.Second)
+	src := triggertest.OpenStream(t, s, triggers.StreamOptions{Stream: name, Group: "g"})
+	ctx := testkit.Context(t, 5*time.Second)
 	if err := c.Del(ctx, name).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -289,30 +290,18 @@ func TestReceiveReturnsRealFailures(t *testing.T) {
 	}
 }
 
-// waitFor polls cond every 20ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // A dead-letter or redrive target that is not a stream fails the move and loses nothing:
 // MULTI/EXEC would have run the XACK or XDEL next to the failed XADD.
 func TestMovesToANonStreamLoseNothing(t *testing.T) {
 	s, c := newTestStreams(t, Options{})
 	name := uniqueName(t)
-	ctx := ctxFor(t, 10*time.Second)
-	src := consume(t, s, triggers.StreamOptions{Stream: name, Group: "g", DeadLetter: name + ".dlq"})
+	ctx := testkit.Context(t, 10*time.Second)
+	src := triggertest.OpenStream(t, s, triggers.StreamOptions{Stream: name, Group: "g", DeadLetter: name + ".dlq"})
 	if err := c.Set(ctx, name+".dlq", "not a stream", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	s.PublishStream(ctx, name, &triggers.Message{ID: "m"})
-	d := receiveN(t, ctx, src, 1)[0]
+	d := triggertest.ReceiveN(t, ctx, src, 1)[0]
 	if err := src.DeadLetter(ctx, d, "boom"); err == nil || !strings.Contains(err.Error(), "not a stream") {
 		t.Fatalf("dead-letter to a string key: %v", err)
 	}

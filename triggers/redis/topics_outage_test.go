@@ -10,6 +10,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -20,7 +21,7 @@ func TestTopicsListenerBacksOffWhileRedisIsAway(t *testing.T) {
 	px := newProxy(t)
 	tp := px.topics(t, pub)
 	r := &syncListener{}
-	if err := tp.ListenTopics(ctxFor(t, 30*time.Second), r); err != nil {
+	if err := tp.ListenTopics(testkit.Context(t, 30*time.Second), r); err != nil {
 		t.Fatal(err)
 	}
 	px.setMode(proxyRefuse)
@@ -44,7 +45,7 @@ func TestTopicsListenerReplacesSilentConnection(t *testing.T) {
 	tp := px.topics(t, pub)
 	tp.pingEvery = 100 * time.Millisecond
 	r := &syncListener{}
-	if err := tp.ListenTopics(ctxFor(t, 30*time.Second), r); err != nil {
+	if err := tp.ListenTopics(testkit.Context(t, 30*time.Second), r); err != nil {
 		t.Fatal(err)
 	}
 	px.blackHoleAll()
@@ -60,7 +61,7 @@ func waitResyncAndHear(t *testing.T, pub *Topics, r *syncListener) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	p, err := pub.PublishTopic(ctxFor(t, 5*time.Second), "after", []byte("x"))
+	p, err := pub.PublishTopic(testkit.Context(t, 5*time.Second), "after", []byte("x"))
 	if err != nil {
 		t.Fatal(err)
 	}

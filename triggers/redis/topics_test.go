@@ -11,6 +11,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/triggers"
 	"github.com/edgefn/edgefn/triggers/triggertest"
 )
@@ -80,7 +81,7 @@ func TestNewTopicsValidates(t *testing.T) {
 	if tp.metaTTL != 48*time.Hour || tp.channel != DefaultTopicsPrefix+"pub" || tp.hist.Size != 100 {
 		t.Errorf("defaults: meta TTL %s, channel %s, size %d", tp.metaTTL, tp.channel, tp.hist.Size)
 	}
-	if _, err := tp.PublishTopic(ctxFor(t, time.Second), "", nil); err == nil {
+	if _, err := tp.PublishTopic(testkit.Context(t, time.Second), "", nil); err == nil {
 		t.Error("publish to an empty topic accepted")
 	}
 }
@@ -89,7 +90,7 @@ func TestNewTopicsValidates(t *testing.T) {
 // keeps the meta; the history holds Size entries exactly.
 func TestTopicsKeys(t *testing.T) {
 	tp := newTestTopics(t, triggers.HistoryOptions{Size: 3, TTL: time.Minute})
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	meta, hist := tp.keys("orders.1")[0], tp.keys("orders.1")[1]
 	if _, _, _, err := tp.TopicHistory(ctx, "orders.1", nil); err != nil {
 		t.Fatal(err)
@@ -118,7 +119,7 @@ func TestTopicsKeys(t *testing.T) {
 // the new epoch at offset 1.
 func TestTopicsMetaExpiryStartsNewEpoch(t *testing.T) {
 	tp := newTestTopics(t, triggers.HistoryOptions{})
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	var old triggers.Position
 	for i := range 3 {
 		var err error
@@ -148,7 +149,7 @@ func TestTopicsMetaExpiryStartsNewEpoch(t *testing.T) {
 // A hole in the history (an entry gone for any reason) is never recovered around.
 func TestTopicsNoRecoveryAcrossHole(t *testing.T) {
 	tp := newTestTopics(t, triggers.HistoryOptions{})
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	var top triggers.Position
 	for i := range 5 {
 		var err error
@@ -174,7 +175,7 @@ func TestTopicsNoRecoveryAcrossHole(t *testing.T) {
 func TestTopicsEntriesAgeByPublishTime(t *testing.T) {
 	long := newTestTopics(t, triggers.HistoryOptions{TTL: time.Hour})
 	short := newTestTopics(t, triggers.HistoryOptions{TTL: 100 * time.Millisecond})
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	first, err := long.PublishTopic(ctx, "t", []byte("1"))
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +205,7 @@ func TestTopicsEntriesAgeByPublishTime(t *testing.T) {
 // Topics and data may hold anything: spaces, braces, binary.
 func TestTopicsOddNamesAndData(t *testing.T) {
 	tp := newTestTopics(t, triggers.HistoryOptions{})
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	r := &chanListener{pubs: make(chan *triggers.Publication, 10)}
 	if err := tp.ListenTopics(ctx, r); err != nil {
 		t.Fatal(err)
@@ -238,7 +239,7 @@ func TestTopicsOddNamesAndData(t *testing.T) {
 
 func TestTopicsClose(t *testing.T) {
 	tp := newTestTopics(t, triggers.HistoryOptions{})
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	r := &chanListener{pubs: make(chan *triggers.Publication, 10)}
 	if err := tp.ListenTopics(ctx, r); err != nil {
 		t.Fatal(err)

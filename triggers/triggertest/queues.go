@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -19,7 +20,7 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 	}
 	open := func(t *testing.T, q triggers.Queues, opts triggers.QueueOptions) triggers.Source {
 		t.Helper()
-		src, err := q.ConsumeQueue(ctxFor(t, 10*time.Second), opts)
+		src, err := q.ConsumeQueue(testkit.Context(t, 10*time.Second), opts)
 		if err != nil {
 			t.Fatalf("consume %s: %v", opts.Queue, err)
 		}
@@ -28,7 +29,7 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 	}
 	publish := func(t *testing.T, q triggers.Queues, queue string, ms ...*triggers.Message) {
 		t.Helper()
-		if err := q.PublishQueue(ctxFor(t, 10*time.Second), queue, ms...); err != nil {
+		if err := q.PublishQueue(testkit.Context(t, 10*time.Second), queue, ms...); err != nil {
 			t.Fatalf("publish to %s: %v", queue, err)
 		}
 	}
@@ -39,14 +40,14 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 		src := open(t, q, triggers.QueueOptions{Queue: name})
 		sent := msgs("m", 5)
 		publish(t, q, name, sent...)
-		got := receiveN(t, ctxFor(t, 10*time.Second), src, 5)
+		got := ReceiveN(t, testkit.Context(t, 10*time.Second), src, 5)
 		for i, d := range got {
 			checkMessage(t, d, sent[i])
 			if d.Attempt != 1 {
 				t.Fatalf("first delivery of %s has attempt %d", d.ID, d.Attempt)
 			}
 		}
-		if err := src.Ack(ctxFor(t, 5*time.Second), got...); err != nil {
+		if err := src.Ack(testkit.Context(t, 5*time.Second), got...); err != nil {
 			t.Fatal(err)
 		}
 		src.Close()
@@ -59,18 +60,18 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 		name := unique(t, "q")
 		src := open(t, q, triggers.QueueOptions{Queue: name, Prefetch: 2})
 		publish(t, q, name, msgs("m", 5)...)
-		got := receiveN(t, ctxFor(t, 10*time.Second), src, 2)
+		got := ReceiveN(t, testkit.Context(t, 10*time.Second), src, 2)
 		checkLag(t, src, 3)
-		if err := src.Ack(ctxFor(t, 5*time.Second), got...); err != nil {
+		if err := src.Ack(testkit.Context(t, 5*time.Second), got...); err != nil {
 			t.Fatal(err)
 		}
-		got = receiveN(t, ctxFor(t, 10*time.Second), src, 2)
-		if err := src.Ack(ctxFor(t, 5*time.Second), got...); err != nil {
+		got = ReceiveN(t, testkit.Context(t, 10*time.Second), src, 2)
+		if err := src.Ack(testkit.Context(t, 5*time.Second), got...); err != nil {
 			t.Fatal(err)
 		}
-		got = receiveN(t, ctxFor(t, 10*time.Second), src, 1)
+		got = ReceiveN(t, testkit.Context(t, 10*time.Second), src, 1)
 		checkLag(t, src, 0)
-		if err := src.Ack(ctxFor(t, 5*time.Second), got...); err != nil {
+		if err := src.Ack(testkit.Context(t, 5*time.Second), got...); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -80,10 +81,10 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 		name := unique(t, "q")
 		src := open(t, q, triggers.QueueOptions{Queue: name})
 		publish(t, q, name, msgs("m", 3)...)
-		first := receiveN(t, ctxFor(t, 10*time.Second), src, 3)
+		first := ReceiveN(t, testkit.Context(t, 10*time.Second), src, 3)
 		src.Close()
 		next := open(t, q, triggers.QueueOptions{Queue: name})
-		again := receiveN(t, ctxFor(t, 10*time.Second), next, 3)
+		again := ReceiveN(t, testkit.Context(t, 10*time.Second), next, 3)
 		if a, b := sortedIDs(first), sortedIDs(again); !equal(a, b) {
 			t.Fatalf("redelivered %v, want %v", b, a)
 		}
@@ -99,7 +100,7 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 		name := unique(t, "q")
 		src := open(t, q, triggers.QueueOptions{Queue: name, Prefetch: 8})
 		publish(t, q, name, msgs("m", 7)...)
-		got := receiveN(t, ctxFor(t, 10*time.Second), src, 7)
+		got := ReceiveN(t, testkit.Context(t, 10*time.Second), src, 7)
 		byID := map[string]*triggers.Delivery{}
 		for _, d := range got {
 			byID[d.ID] = d
@@ -110,20 +111,20 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 			for _, id := range ids {
 				ds = append(ds, byID[id])
 			}
-			if err := src.Ack(ctxFor(t, 5*time.Second), ds...); err != nil {
+			if err := src.Ack(testkit.Context(t, 5*time.Second), ds...); err != nil {
 				t.Fatalf("ack %v: %v", ids, err)
 			}
 		}
 		// Out of order, in batches and alone, with gaps: m-4 is retried, m-6 never settled.
 		ack("m-1", "m-3")
 		ack("m-0")
-		if err := src.Retry(ctxFor(t, 10*time.Second), byID["m-4"], 0); err != nil {
+		if err := src.Retry(testkit.Context(t, 10*time.Second), byID["m-4"], 0); err != nil {
 			t.Fatal(err)
 		}
 		ack("m-5", "m-2")
 		src.Close()
 		next := open(t, q, triggers.QueueOptions{Queue: name})
-		again := receiveN(t, ctxFor(t, 10*time.Second), next, 2)
+		again := ReceiveN(t, testkit.Context(t, 10*time.Second), next, 2)
 		if ids := sortedIDs(again); !equal(ids, []string{"m-4", "m-6"}) {
 			t.Fatalf("after acks in any order, redelivered %v, want [m-4 m-6]", ids)
 		}
@@ -137,16 +138,16 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 		name := unique(t, "q")
 		src := open(t, q, triggers.QueueOptions{Queue: name, Prefetch: 2})
 		publish(t, q, name, msgs("m", 3)...)
-		got := receiveN(t, ctxFor(t, 10*time.Second), src, 2)
+		got := ReceiveN(t, testkit.Context(t, 10*time.Second), src, 2)
 		sort.Slice(got, func(i, j int) bool { return got[i].ID < got[j].ID })
-		if err := src.Ack(ctxFor(t, 5*time.Second), got[1]); err != nil {
+		if err := src.Ack(testkit.Context(t, 5*time.Second), got[1]); err != nil {
 			t.Fatal(err)
 		}
-		third := receiveN(t, ctxFor(t, 10*time.Second), src, 1)
+		third := ReceiveN(t, testkit.Context(t, 10*time.Second), src, 1)
 		if third[0].ID != "m-2" {
 			t.Fatalf("got %s, want m-2", third[0].ID)
 		}
-		if err := src.Ack(ctxFor(t, 5*time.Second), got[0], third[0]); err != nil {
+		if err := src.Ack(testkit.Context(t, 5*time.Second), got[0], third[0]); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -164,8 +165,8 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 		dlq := name + ".dlq"
 		src := open(t, q, triggers.QueueOptions{Queue: name, DeadLetter: dlq})
 		publish(t, q, name, msgs("m", 1)...)
-		d := receiveN(t, ctxFor(t, 10*time.Second), src, 1)[0]
-		if err := src.DeadLetter(ctxFor(t, 5*time.Second), d, "boom: it failed"); err != nil {
+		d := ReceiveN(t, testkit.Context(t, 10*time.Second), src, 1)[0]
+		if err := src.DeadLetter(testkit.Context(t, 5*time.Second), d, "boom: it failed"); err != nil {
 			t.Fatal(err)
 		}
 		expectNothing(t, src, 500*time.Millisecond)
@@ -177,10 +178,10 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 		name := unique(t, "q")
 		src := open(t, q, triggers.QueueOptions{Queue: name, Prefetch: 2})
 		publish(t, q, name, msgs("m", 5)...)
-		held := receiveN(t, ctxFor(t, 10*time.Second), src, 2)
+		held := ReceiveN(t, testkit.Context(t, 10*time.Second), src, 2)
 		expectNothing(t, src, 500*time.Millisecond)
 		mustAck(t, src, held[0])
-		more := receiveN(t, ctxFor(t, 10*time.Second), src, 1)
+		more := ReceiveN(t, testkit.Context(t, 10*time.Second), src, 1)
 		if more[0].ID != "m-2" {
 			t.Fatalf("after one ack got %s, want m-2", more[0].ID)
 		}
@@ -209,7 +210,7 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 		high := &triggers.Message{ID: "high", Data: []byte("{}"), Priority: 9}
 		publish(t, q, name, append(low, high)...)
 		src = open(t, q, triggers.QueueOptions{Queue: name, MaxPriority: 10, Prefetch: 1})
-		d := receiveN(t, ctxFor(t, 10*time.Second), src, 1)[0]
+		d := ReceiveN(t, testkit.Context(t, 10*time.Second), src, 1)[0]
 		if d.ID != "high" || d.Priority != 9 {
 			t.Fatalf("first delivery %s (priority %d), want the high-priority message", d.ID, d.Priority)
 		}
@@ -235,14 +236,14 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 		name := unique(t, "q")
 		src := open(t, q, triggers.QueueOptions{Queue: name})
 		publish(t, q, name, msgs("before", 1)...)
-		mustAck(t, src, receiveN(t, ctxFor(t, 10*time.Second), src, 1)...)
+		mustAck(t, src, ReceiveN(t, testkit.Context(t, 10*time.Second), src, 1)...)
 		f.Restart(t)
 		publish(t, q, name, msgs("after", 1)...)
-		d := receiveN(t, ctxFor(t, 30*time.Second), src, 1)[0]
+		d := ReceiveN(t, testkit.Context(t, 30*time.Second), src, 1)[0]
 		if d.ID != "after-0" {
 			t.Fatalf("after the restart got %s", d.ID)
 		}
-		if err := src.Ack(ctxFor(t, 10*time.Second), d); err != nil {
+		if err := src.Ack(testkit.Context(t, 10*time.Second), d); err != nil {
 			t.Logf("ack after restart: %v (the message will be redelivered: at least once)", err)
 		}
 	})
@@ -252,7 +253,7 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 // message arrived exactly once.
 func shareWork(t *testing.T, n int, srcs ...triggers.Source) {
 	t.Helper()
-	ctx := ctxFor(t, 30*time.Second)
+	ctx := testkit.Context(t, 30*time.Second)
 	var c collector
 	var wg sync.WaitGroup
 	per := make([]int, len(srcs))
@@ -341,9 +342,9 @@ func checkDeadLetters(t *testing.T, backend any, dlq, origin, id string, src fun
 	if !ok {
 		t.Fatalf("the backend does not offer dead-letter inspection (triggers.DeadLetters)")
 	}
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	var dead []triggers.DeadMessage
-	waitFor(t, 5*time.Second, "the dead letter to be listed", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the dead letter to be listed", func() bool {
 		var err error
 		if dead, err = dl.ListDead(ctx, dlq, 10); err != nil {
 			t.Fatal(err)
@@ -357,14 +358,14 @@ func checkDeadLetters(t *testing.T, backend any, dlq, origin, id string, src fun
 	if err != nil || n != 1 {
 		t.Fatalf("redrive moved %d: %v", n, err)
 	}
-	d := receiveN(t, ctx, src(), 1)[0]
+	d := ReceiveN(t, ctx, src(), 1)[0]
 	if d.ID != id || d.Attempt != 1 {
 		t.Fatalf("redriven delivery %s attempt %d, want %s attempt 1", d.ID, d.Attempt, id)
 	}
 	if err := src().DeadLetter(ctx, d, "boom: it failed"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the dead letter to be listed again", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the dead letter to be listed again", func() bool {
 		dead, _ = dl.ListDead(ctx, dlq, 10)
 		return len(dead) == 1
 	})
@@ -388,22 +389,10 @@ func equal(a, b []string) bool {
 	return true
 }
 
-// waitFor polls cond every 20ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // mustAck acknowledges ds and fails the test when the backend refuses.
 func mustAck(t *testing.T, src triggers.Source, ds ...*triggers.Delivery) {
 	t.Helper()
-	if err := src.Ack(ctxFor(t, 5*time.Second), ds...); err != nil {
+	if err := src.Ack(testkit.Context(t, 5*time.Second), ds...); err != nil {
 		t.Fatalf("ack: %v", err)
 	}
 }
@@ -414,20 +403,20 @@ func mustAck(t *testing.T, src triggers.Source, ds ...*triggers.Delivery) {
 func checkRetry(t *testing.T, src triggers.Source, publish func(...*triggers.Message), granularity time.Duration) {
 	t.Helper()
 	publish(msgs("m", 2)...)
-	ds := receiveN(t, ctxFor(t, 10*time.Second), src, 2)
+	ds := ReceiveN(t, testkit.Context(t, 10*time.Second), src, 2)
 	const delay = 700 * time.Millisecond
 	retried := time.Now()
-	if err := src.Retry(ctxFor(t, 5*time.Second), ds[0], delay); err != nil {
+	if err := src.Retry(testkit.Context(t, 5*time.Second), ds[0], delay); err != nil {
 		t.Fatal(err)
 	}
 	mustAck(t, src, ds[1])
 	publish(&triggers.Message{ID: "later", Data: []byte("{}")})
-	d := receiveN(t, ctxFor(t, 10*time.Second), src, 1)[0]
+	d := ReceiveN(t, testkit.Context(t, 10*time.Second), src, 1)[0]
 	if d.ID != "later" {
 		t.Fatalf("got %s first, want the newer message before the retried one", d.ID)
 	}
 	mustAck(t, src, d)
-	back := receiveN(t, ctxFor(t, 10*time.Second+granularity), src, 1)[0]
+	back := ReceiveN(t, testkit.Context(t, 10*time.Second+granularity), src, 1)[0]
 	if back.ID != ds[0].ID || back.Attempt != 2 {
 		t.Fatalf("redelivered %s attempt %d, want %s attempt 2", back.ID, back.Attempt, ds[0].ID)
 	}

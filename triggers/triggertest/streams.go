@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -13,21 +14,10 @@ func RunStreams(t *testing.T, newStreams func(t *testing.T) triggers.Streams, f 
 	if f.RetryGranularity == 0 {
 		f.RetryGranularity = 2 * time.Second
 	}
-	open := func(t *testing.T, s triggers.Streams, opts triggers.StreamOptions) triggers.Source {
-		t.Helper()
-		if opts.Consumer == "" {
-			opts.Consumer = "c1"
-		}
-		src, err := s.ConsumeStream(ctxFor(t, 10*time.Second), opts)
-		if err != nil {
-			t.Fatalf("consume %s/%s: %v", opts.Stream, opts.Group, err)
-		}
-		t.Cleanup(func() { src.Close() })
-		return src
-	}
+	open := OpenStream
 	publish := func(t *testing.T, s triggers.Streams, stream string, ms ...*triggers.Message) {
 		t.Helper()
-		if err := s.PublishStream(ctxFor(t, 10*time.Second), stream, ms...); err != nil {
+		if err := s.PublishStream(testkit.Context(t, 10*time.Second), stream, ms...); err != nil {
 			t.Fatalf("publish to %s: %v", stream, err)
 		}
 	}
@@ -38,14 +28,14 @@ func RunStreams(t *testing.T, newStreams func(t *testing.T) triggers.Streams, f 
 		sent := msgs("m", 5)
 		publish(t, s, name, sent...)
 		src := open(t, s, triggers.StreamOptions{Stream: name, Group: "g", FromOldest: true})
-		got := receiveN(t, ctxFor(t, 10*time.Second), src, 5)
+		got := ReceiveN(t, testkit.Context(t, 10*time.Second), src, 5)
 		for i, d := range got {
 			checkMessage(t, d, sent[i])
 			if d.Attempt != 1 {
 				t.Fatalf("first delivery of %s has attempt %d", d.ID, d.Attempt)
 			}
 		}
-		if err := src.Ack(ctxFor(t, 5*time.Second), got...); err != nil {
+		if err := src.Ack(testkit.Context(t, 5*time.Second), got...); err != nil {
 			t.Fatal(err)
 		}
 		src.Close()
@@ -59,11 +49,11 @@ func RunStreams(t *testing.T, newStreams func(t *testing.T) triggers.Streams, f 
 		publish(t, s, name, msgs("m", 5)...)
 		src := open(t, s, triggers.StreamOptions{Stream: name, Group: "g", FromOldest: true})
 		checkLag(t, src, 5)
-		got := receiveN(t, ctxFor(t, 10*time.Second), src, 2)
+		got := ReceiveN(t, testkit.Context(t, 10*time.Second), src, 2)
 		checkLag(t, src, 3)
-		got = append(got, receiveN(t, ctxFor(t, 10*time.Second), src, 3)...)
+		got = append(got, ReceiveN(t, testkit.Context(t, 10*time.Second), src, 3)...)
 		checkLag(t, src, 0)
-		if err := src.Ack(ctxFor(t, 5*time.Second), got...); err != nil {
+		if err := src.Ack(testkit.Context(t, 5*time.Second), got...); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -74,7 +64,7 @@ func RunStreams(t *testing.T, newStreams func(t *testing.T) triggers.Streams, f 
 		publish(t, s, name, msgs("old", 2)...)
 		src := open(t, s, triggers.StreamOptions{Stream: name, Group: "g"})
 		publish(t, s, name, msgs("new", 1)...)
-		d := receiveN(t, ctxFor(t, 10*time.Second), src, 1)[0]
+		d := ReceiveN(t, testkit.Context(t, 10*time.Second), src, 1)[0]
 		if d.ID != "new-0" {
 			t.Fatalf("a new group got %s, want only what came after it", d.ID)
 		}
@@ -86,7 +76,7 @@ func RunStreams(t *testing.T, newStreams func(t *testing.T) triggers.Streams, f 
 		src := open(t, s, triggers.StreamOptions{Stream: name, Group: "g"})
 		sent := msgs("m", 300)
 		publish(t, s, name, sent...)
-		got := receiveN(t, ctxFor(t, 20*time.Second), src, len(sent))
+		got := ReceiveN(t, testkit.Context(t, 20*time.Second), src, len(sent))
 		for i := range sent {
 			if got[i].ID != sent[i].ID {
 				t.Fatalf("delivery %d is %s, want %s", i, got[i].ID, sent[i].ID)
@@ -101,7 +91,7 @@ func RunStreams(t *testing.T, newStreams func(t *testing.T) triggers.Streams, f 
 		b := open(t, s, triggers.StreamOptions{Stream: name, Group: "gb"})
 		publish(t, s, name, msgs("m", 20)...)
 		for _, src := range []triggers.Source{a, b} {
-			got := receiveN(t, ctxFor(t, 10*time.Second), src, 20)
+			got := ReceiveN(t, testkit.Context(t, 10*time.Second), src, 20)
 			if len(got) != 20 || got[19].ID != "m-19" {
 				t.Fatalf("a group got %v", ids(got))
 			}
@@ -130,10 +120,10 @@ func RunStreams(t *testing.T, newStreams func(t *testing.T) triggers.Streams, f 
 		name := unique(t, "s")
 		dead := open(t, s, triggers.StreamOptions{Stream: name, Group: "g", Consumer: "dead"})
 		publish(t, s, name, msgs("m", 3)...)
-		held := receiveN(t, ctxFor(t, 10*time.Second), dead, 3)
+		held := ReceiveN(t, testkit.Context(t, 10*time.Second), dead, 3)
 		dead.Close() // it never settles what it held, like a crashed node
 		alive := open(t, s, triggers.StreamOptions{Stream: name, Group: "g", Consumer: "alive", ClaimAfter: 500 * time.Millisecond})
-		got := receiveN(t, ctxFor(t, 15*time.Second), alive, 3)
+		got := ReceiveN(t, testkit.Context(t, 15*time.Second), alive, 3)
 		if a, b := sortedIDs(held), sortedIDs(got); !equal(a, b) {
 			t.Fatalf("claimed %v, want %v", b, a)
 		}
@@ -151,8 +141,8 @@ func RunStreams(t *testing.T, newStreams func(t *testing.T) triggers.Streams, f 
 		dls := name + ".dlq"
 		src := open(t, s, triggers.StreamOptions{Stream: name, Group: "g", DeadLetter: dls})
 		publish(t, s, name, msgs("m", 1)...)
-		d := receiveN(t, ctxFor(t, 10*time.Second), src, 1)[0]
-		if err := src.DeadLetter(ctxFor(t, 5*time.Second), d, "boom: it failed"); err != nil {
+		d := ReceiveN(t, testkit.Context(t, 10*time.Second), src, 1)[0]
+		if err := src.DeadLetter(testkit.Context(t, 5*time.Second), d, "boom: it failed"); err != nil {
 			t.Fatal(err)
 		}
 		expectNothing(t, src, 500*time.Millisecond)
@@ -177,12 +167,27 @@ func RunStreams(t *testing.T, newStreams func(t *testing.T) triggers.Streams, f 
 		name := unique(t, "s")
 		src := open(t, s, triggers.StreamOptions{Stream: name, Group: "g"})
 		publish(t, s, name, msgs("before", 1)...)
-		mustAck(t, src, receiveN(t, ctxFor(t, 10*time.Second), src, 1)...)
+		mustAck(t, src, ReceiveN(t, testkit.Context(t, 10*time.Second), src, 1)...)
 		f.Restart(t)
 		publish(t, s, name, msgs("after", 1)...)
-		d := receiveN(t, ctxFor(t, 30*time.Second), src, 1)[0]
+		d := ReceiveN(t, testkit.Context(t, 30*time.Second), src, 1)[0]
 		if d.ID != "after-0" {
 			t.Fatalf("after the restart got %s", d.ID)
 		}
 	})
+}
+
+// OpenStream consumes a stream with opts (consumer "c1" when it names none) and closes the
+// source when t ends.
+func OpenStream(t testing.TB, s triggers.Streams, opts triggers.StreamOptions) triggers.Source {
+	t.Helper()
+	if opts.Consumer == "" {
+		opts.Consumer = "c1"
+	}
+	src, err := s.ConsumeStream(testkit.Context(t, 10*time.Second), opts)
+	if err != nil {
+		t.Fatalf("consume %s/%s: %v", opts.Stream, opts.Group, err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return src
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -49,12 +50,6 @@ func sanitize(s string) string {
 	return string(b)
 }
 
-func ctxFor(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // msgs makes n messages with IDs prefix-0 ... prefix-(n-1) and matching data.
 func msgs(prefix string, n int) []*triggers.Message {
 	out := make([]*triggers.Message, n)
@@ -68,8 +63,9 @@ func msgs(prefix string, n int) []*triggers.Message {
 	return out
 }
 
-// receiveN receives until n deliveries arrived or ctx ends, acking none.
-func receiveN(t *testing.T, ctx context.Context, src triggers.Source, n int) []*triggers.Delivery {
+// ReceiveN receives from src until n deliveries arrived, acking none; it fails t when a
+// receive fails (ctx ending among them).
+func ReceiveN(t *testing.T, ctx context.Context, src triggers.Source, n int) []*triggers.Delivery {
 	t.Helper()
 	var out []*triggers.Delivery
 	for len(out) < n {
@@ -154,7 +150,7 @@ func checkLag(t *testing.T, src triggers.Source, want int64) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		got, err := l.Lag(ctxFor(t, 5*time.Second))
+		got, err := l.Lag(testkit.Context(t, 5*time.Second))
 		if err == nil && got == want {
 			return
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -108,7 +109,7 @@ func topicConcurrent(t *testing.T, newTopics NewTopics) {
 	const publishers, each = 8, 40
 	var wg sync.WaitGroup
 	errs := make(chan error, publishers*each)
-	ctx := ctxFor(t, 20*time.Second)
+	ctx := testkit.Context(t, 20*time.Second)
 	for g := range publishers {
 		wg.Go(func() {
 			for i := range each {
@@ -246,7 +247,7 @@ func topicDataCopied(t *testing.T, newTopics NewTopics) {
 	r := listen(t, tp, topic)
 	since := history(t, tp, topic, nil).top
 	buf := []byte(`{"v":"original"}`)
-	if _, err := tp.PublishTopic(ctxFor(t, 10*time.Second), topic, buf); err != nil {
+	if _, err := tp.PublishTopic(testkit.Context(t, 10*time.Second), topic, buf); err != nil {
 		t.Fatal(err)
 	}
 	copy(buf, `{"v":"CLOBBERED"}`)
@@ -292,7 +293,7 @@ func topicResync(t *testing.T, newTopics NewTopics, drop func(t *testing.T)) {
 	publishTopic(t, tp, topic, 0)
 	r.wait(t, 1)
 	drop(t)
-	waitFor(t, 30*time.Second, "a resync after the drop", func() bool { return r.resyncs() > 0 })
+	testkit.Eventually(t, 30*time.Second, "a resync after the drop", func() bool { return r.resyncs() > 0 })
 	publishTopic(t, tp, topic, 1)
 	checkSeries(t, r.wait(t, 2), 2)
 }
@@ -336,7 +337,7 @@ func (r *topicRecorder) resyncs() int {
 // wait waits until the recorder holds at least n publications and returns them all.
 func (r *topicRecorder) wait(t *testing.T, n int) []*triggers.Publication {
 	t.Helper()
-	waitFor(t, 20*time.Second, strconv.Itoa(n)+" publications", func() bool { return len(r.snapshot()) >= n })
+	testkit.Eventually(t, 20*time.Second, strconv.Itoa(n)+" publications", func() bool { return len(r.snapshot()) >= n })
 	return r.snapshot()
 }
 
@@ -357,7 +358,7 @@ func payload(i int) string { return `{"n":` + strconv.Itoa(i) + `}` }
 
 func publishTopic(t *testing.T, tp triggers.Topics, topic string, i int) triggers.Position {
 	t.Helper()
-	p, err := tp.PublishTopic(ctxFor(t, 10*time.Second), topic, []byte(payload(i)))
+	p, err := tp.PublishTopic(testkit.Context(t, 10*time.Second), topic, []byte(payload(i)))
 	if err != nil {
 		t.Fatalf("publish %d to %s: %v", i, topic, err)
 	}
@@ -372,7 +373,7 @@ type historyResult struct {
 
 func history(t *testing.T, tp triggers.Topics, topic string, since *triggers.Position) historyResult {
 	t.Helper()
-	top, pubs, ok, err := tp.TopicHistory(ctxFor(t, 10*time.Second), topic, since)
+	top, pubs, ok, err := tp.TopicHistory(testkit.Context(t, 10*time.Second), topic, since)
 	if err != nil {
 		t.Fatalf("history of %s since %v: %v", topic, since, err)
 	}
