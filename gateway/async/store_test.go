@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 func TestMemoryStore(t *testing.T) {
@@ -61,7 +63,7 @@ func runStoreTests(t *testing.T, newStore func(t *testing.T) Store) {
 // storeCreate stores a pending request with a fresh ID and returns it.
 func storeCreate(t *testing.T, s Store, caller, key string, ttl time.Duration) string {
 	t.Helper()
-	id, created, err := s.Create(testCtx(t), &Record{ID: testID(t), Function: "f", Created: time.Now()}, caller, key, ttl)
+	id, created, err := s.Create(testkit.Context(t, 15*time.Second), &Record{ID: testID(t), Function: "f", Created: time.Now()}, caller, key, ttl)
 	if err != nil || !created {
 		t.Fatalf("create: %q, %v, %v", id, created, err)
 	}
@@ -70,7 +72,7 @@ func storeCreate(t *testing.T, s Store, caller, key string, ttl time.Duration) s
 
 func storeGet(t *testing.T, s Store, id string) *Record {
 	t.Helper()
-	rec, err := s.Get(testCtx(t), id)
+	rec, err := s.Get(testkit.Context(t, 15*time.Second), id)
 	if err != nil {
 		t.Fatalf("get %s: %v", id, err)
 	}
@@ -79,7 +81,7 @@ func storeGet(t *testing.T, s Store, id string) *Record {
 
 func storeComplete(t *testing.T, s Store, id string, status int, headers map[string]string, body []byte, ttl time.Duration) {
 	t.Helper()
-	if err := s.Complete(testCtx(t), id, status, headers, body, ttl); err != nil {
+	if err := s.Complete(testkit.Context(t, 15*time.Second), id, status, headers, body, ttl); err != nil {
 		t.Fatalf("complete %s: %v", id, err)
 	}
 }
@@ -107,7 +109,7 @@ func binaryBody() []byte {
 }
 
 func testRoundTrip(t *testing.T, s Store) {
-	ctx := testCtx(t)
+	ctx := testkit.Context(t, 15*time.Second)
 	in := &Record{ID: testID(t), Function: "resize", Owner: "alice", State: Pending, Created: time.Now()}
 	id, created, err := s.Create(ctx, in, "sub:alice", "", time.Minute)
 	if err != nil || !created || id != in.ID {
@@ -141,7 +143,7 @@ func testRoundTrip(t *testing.T, s Store) {
 }
 
 func testGetUnknown(t *testing.T, s Store) {
-	if _, err := s.Get(testCtx(t), testID(t)); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(testkit.Context(t, 15*time.Second), testID(t)); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("get unknown: %v, want ErrNotFound", err)
 	}
 }
@@ -149,7 +151,7 @@ func testGetUnknown(t *testing.T, s Store) {
 func testCompleteTwice(t *testing.T, s Store) {
 	id := storeCreate(t, s, "", "", time.Minute)
 	storeComplete(t, s, id, 200, map[string]string{"X-Run": "1"}, []byte("first"), time.Minute)
-	err := s.Complete(testCtx(t), id, 500, map[string]string{"X-Run": "2"}, []byte("second"), time.Minute)
+	err := s.Complete(testkit.Context(t, 15*time.Second), id, 500, map[string]string{"X-Run": "2"}, []byte("second"), time.Minute)
 	if !errors.Is(err, ErrAlreadyDone) {
 		t.Fatalf("second complete: %v, want ErrAlreadyDone", err)
 	}
@@ -160,7 +162,7 @@ func testCompleteTwice(t *testing.T, s Store) {
 }
 
 func testCompleteUnknown(t *testing.T, s Store) {
-	err := s.Complete(testCtx(t), testID(t), 200, nil, []byte("x"), time.Minute)
+	err := s.Complete(testkit.Context(t, 15*time.Second), testID(t), 200, nil, []byte("x"), time.Minute)
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("complete unknown: %v, want ErrNotFound", err)
 	}
@@ -168,8 +170,8 @@ func testCompleteUnknown(t *testing.T, s Store) {
 
 func testPendingExpires(t *testing.T, s Store) {
 	id := storeCreate(t, s, "", "", shortTTL)
-	waitFor(t, "the pending record to expire", storeGone(s, id))
-	err := s.Complete(testCtx(t), id, 200, nil, nil, time.Minute)
+	testkit.Eventually(t, 5*time.Second, "the pending record to expire", storeGone(s, id))
+	err := s.Complete(testkit.Context(t, 15*time.Second), id, 200, nil, nil, time.Minute)
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("complete expired: %v, want ErrNotFound", err)
 	}
@@ -178,7 +180,7 @@ func testPendingExpires(t *testing.T, s Store) {
 func testDoneExpires(t *testing.T, s Store) {
 	id := storeCreate(t, s, "", "", time.Minute)
 	storeComplete(t, s, id, 200, nil, []byte("ok"), shortTTL)
-	waitFor(t, "the done record to expire", storeGone(s, id))
+	testkit.Eventually(t, 5*time.Second, "the done record to expire", storeGone(s, id))
 }
 
 // testCompleteRenewsTTL checks that a reply is kept for its TTL from the completion, not
@@ -188,14 +190,14 @@ func testCompleteRenewsTTL(t *testing.T, s Store) {
 	answered := storeCreate(t, s, "", "", ttl)
 	unanswered := storeCreate(t, s, "", "", ttl)
 	storeComplete(t, s, answered, 200, nil, []byte("ok"), time.Minute)
-	waitFor(t, "the unanswered record to expire", storeGone(s, unanswered))
+	testkit.Eventually(t, 5*time.Second, "the unanswered record to expire", storeGone(s, unanswered))
 	if rec := storeGet(t, s, answered); rec.State != Done || string(rec.Body) != "ok" {
 		t.Fatalf("answered record = %+v", rec)
 	}
 }
 
 func testIdempotency(t *testing.T, s Store) {
-	ctx := testCtx(t)
+	ctx := testkit.Context(t, 15*time.Second)
 	first := storeCreate(t, s, "sub:alice", "key-1", time.Minute)
 
 	again := &Record{ID: testID(t), Function: "other", Created: time.Now()}
@@ -239,11 +241,11 @@ func testIdempotency(t *testing.T, s Store) {
 func testIdempotencyKeyExpires(t *testing.T, s Store) {
 	first := storeCreate(t, s, "sub:alice", "key-1", shortTTL)
 	var id, fresh string
-	waitFor(t, "the idempotency key to expire", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the idempotency key to expire", func() bool {
 		fresh = testID(t)
 		var created bool
 		var err error
-		id, created, err = s.Create(testCtx(t), &Record{ID: fresh, Function: "f"}, "sub:alice", "key-1", time.Minute)
+		id, created, err = s.Create(testkit.Context(t, 15*time.Second), &Record{ID: fresh, Function: "f"}, "sub:alice", "key-1", time.Minute)
 		if err != nil {
 			t.Fatalf("create: %v", err)
 		}
@@ -262,7 +264,7 @@ func testIdempotencyKeyExpires(t *testing.T, s Store) {
 
 func testConcurrentCreates(t *testing.T, s Store) {
 	const n = 20
-	ctx := testCtx(t)
+	ctx := testkit.Context(t, 15*time.Second)
 	type result struct {
 		tried, id string
 		created   bool
@@ -309,7 +311,7 @@ func testConcurrentCreates(t *testing.T, s Store) {
 }
 
 func testPending(t *testing.T, s Store) {
-	ctx := testCtx(t)
+	ctx := testkit.Context(t, 15*time.Second)
 	pending := func() int64 {
 		n, err := s.Pending(ctx)
 		if err != nil {
@@ -321,7 +323,7 @@ func testPending(t *testing.T, s Store) {
 		t.Fatalf("pending of an empty store = %d", n)
 	}
 	expiring := storeCreate(t, s, "", "", shortTTL)
-	waitFor(t, "the short-lived record to expire", storeGone(s, expiring))
+	testkit.Eventually(t, 5*time.Second, "the short-lived record to expire", storeGone(s, expiring))
 	ids := []string{storeCreate(t, s, "", "", time.Minute), storeCreate(t, s, "", "", time.Minute), storeCreate(t, s, "", "k", time.Minute)}
 	storeComplete(t, s, ids[0], 200, nil, nil, time.Minute)
 	if n := pending(); n != 2 {
@@ -337,7 +339,7 @@ func testPending(t *testing.T, s Store) {
 // testCopies checks that callers cannot change what is stored through what they passed in
 // or got out.
 func testCopies(t *testing.T, s Store) {
-	ctx := testCtx(t)
+	ctx := testkit.Context(t, 15*time.Second)
 	in := &Record{ID: testID(t), Function: "f", Created: time.Now()}
 	if _, _, err := s.Create(ctx, in, "", "", time.Minute); err != nil {
 		t.Fatal(err)
@@ -361,7 +363,7 @@ func testCopies(t *testing.T, s Store) {
 }
 
 func testInvalid(t *testing.T, s Store) {
-	ctx := testCtx(t)
+	ctx := testkit.Context(t, 15*time.Second)
 	if _, _, err := s.Create(ctx, &Record{Function: "f"}, "", "", time.Minute); err == nil {
 		t.Error("create without an id: no error")
 	}
@@ -397,7 +399,7 @@ func TestMemoryStoreSweeps(t *testing.T) {
 		t.Fatalf("after 100 creates: %d records, %d keys", r, k)
 	}
 	kept := 0
-	waitFor(t, "the writes to sweep the expired entries", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the writes to sweep the expired entries", func() bool {
 		storeCreate(t, s, "", "", time.Minute) // a write, which sweeps now and then
 		kept++
 		r, k := size()
@@ -410,7 +412,7 @@ func TestMemoryStoreClosed(t *testing.T) {
 	id := storeCreate(t, s, "", "", time.Minute)
 	s.Close()
 	s.Close()
-	ctx := testCtx(t)
+	ctx := testkit.Context(t, 15*time.Second)
 	if _, _, err := s.Create(ctx, &Record{ID: testID(t)}, "", "", time.Minute); err == nil {
 		t.Error("create after close: no error")
 	}
@@ -431,7 +433,7 @@ func TestRedisStoreKeys(t *testing.T) {
 	c := redisTestClient(t)
 	prefix := redisTestPrefix(t, c)
 	s := NewRedisStore(c, prefix)
-	ctx := testCtx(t)
+	ctx := testkit.Context(t, 15*time.Second)
 	id := storeCreate(t, s, "sub:alice", strings.Repeat("k", 10_000), time.Minute)
 	storeComplete(t, s, storeCreate(t, s, "", "", time.Minute), 200, nil, nil, time.Minute)
 
