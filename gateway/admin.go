@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -255,29 +257,45 @@ func (s *Server) readUpload(c *fiber.Ctx) (*upload, error) {
 		body = bytes.NewReader(c.Request().Body())
 	}
 	limited := &io.LimitedReader{R: body, N: s.cfg.UploadLimit + 1}
+	overLimit := func(err error) error {
+		if limited.N <= 0 {
+			return fmt.Errorf("upload over the limit of %d bytes", s.cfg.UploadLimit)
+		}
+		return err
+	}
 	// The form is read in windows of this size: a binary of tens of megabytes in few reads
-	// from the connection, and few scans for the delimiter (see formReader).
+	// from the connection.
 	br := bufio.NewReaderSize(limited, uploadBuffer)
-	form := newFormReader(br, boundary)
+	var next func() (uploadPart, error)
+	if s.handForm {
+		form := newFormReader(br, boundary)
+		next = func() (uploadPart, error) { return form.next() }
+	} else {
+		form := multipart.NewReader(br, boundary)
+		next = func() (uploadPart, error) {
+			p, err := form.NextPart()
+			if err != nil {
+				return nil, err
+			}
+			return stdPart{p}, nil
+		}
+	}
 	for {
-		part, err := form.next()
+		part, err := next()
 		if err == io.EOF {
 			// Read the body to its end, past the closing boundary: with chunked encoding the
 			// last chunk is still on the connection, and fasthttp would take it for the next
 			// request.
 			if _, err := io.Copy(io.Discard, br); err != nil {
-				return up, fmt.Errorf("multipart: %w", err)
+				return up, overLimit(fmt.Errorf("reading the form: %w", err))
 			}
-			if limited.N <= 0 {
-				return up, fmt.Errorf("upload over the limit of %d bytes", s.cfg.UploadLimit)
-			}
-			break
+			return up, overLimit(nil)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return up, overLimit(errors.New("reading the form: the body ends before its closing delimiter"))
 		}
 		if err != nil {
-			if limited.N <= 0 {
-				return up, fmt.Errorf("upload over the limit of %d bytes", s.cfg.UploadLimit)
-			}
-			return up, fmt.Errorf("multipart: %w", err)
+			return up, overLimit(fmt.Errorf("reading the form: %w", err))
 		}
 		switch part.FormName() {
 		case "manifest":
@@ -295,13 +313,29 @@ func (s *Server) readUpload(c *fiber.Ctx) (*upload, error) {
 			err = fmt.Errorf("unexpected part %q (want manifest and binary)", part.FormName())
 		}
 		if err != nil {
-			if limited.N <= 0 {
-				return up, fmt.Errorf("upload over the limit of %d bytes", s.cfg.UploadLimit)
-			}
-			return up, err
+			return up, overLimit(err)
 		}
 	}
-	return up, nil
+}
+
+// uploadPart is one part of a deploy upload.
+type uploadPart interface {
+	io.Reader
+	FormName() string
+	FileName() string
+}
+
+// stdPart is a part read by mime/multipart.
+type stdPart struct{ *multipart.Part }
+
+// FileName is the part's filename as the client sent it, folders included: manifest errors
+// name the path the user typed (multipart.Part.FileName keeps the last element only).
+func (p stdPart) FileName() string {
+	_, params, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+	if err != nil {
+		return ""
+	}
+	return params["filename"]
 }
 
 // saveFile writes r to a private file and returns its sum (runtime.NewSum).

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/url"
 	"os"
+	goruntime "runtime"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // lazyPair returns a lazyConn over one end of a loopback TCP connection, and the other end.
@@ -153,5 +157,41 @@ func TestLazyReadFrom(t *testing.T) {
 	}
 	if _, err := c.SyscallConn(); err != nil {
 		t.Fatalf("SyscallConn: %v", err)
+	}
+}
+
+// BenchmarkRequestDeadlines measures GET /healthz through the gateway's Fiber app over
+// loopback keep-alive connections, from 32 client goroutines: once with the connections of
+// Serve (lazyConn), once with fasthttp setting every deadline itself, on the same server.
+func BenchmarkRequestDeadlines(b *testing.B) {
+	s := newTestServer(b, Config{})
+	for _, conns := range []struct {
+		name  string
+		serve func(net.Listener) error
+	}{{"lazy", s.Serve}, {"plain", s.app.Listener}} {
+		base := listen(b, conns.serve)
+		b.Run("conn="+conns.name, func(b *testing.B) {
+			const clients = 32
+			u, _ := url.Parse(base)
+			client := &fasthttp.HostClient{Addr: u.Host, MaxConns: clients}
+			defer client.CloseIdleConnections()
+			b.SetParallelism(max(1, clients/goruntime.GOMAXPROCS(0)))
+			cpu := processCPU()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				defer fasthttp.ReleaseRequest(req)
+				defer fasthttp.ReleaseResponse(resp)
+				req.SetRequestURI(base + "/healthz")
+				for pb.Next() {
+					if err := client.Do(req, resp); err != nil || resp.StatusCode() != fasthttp.StatusOK {
+						b.Errorf("GET /healthz: %d %v", resp.StatusCode(), err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
+		})
 	}
 }
