@@ -264,24 +264,12 @@ func (s *Server) readUpload(c *fiber.Ctx) (*upload, error) {
 		return err
 	}
 	// The form is read in windows of this size: a binary of tens of megabytes in few reads
-	// from the connection.
+	// from the connection. mime/multipart reads through this reader rather than a small
+	// buffer of its own, since it is larger than the one it would make.
 	br := bufio.NewReaderSize(limited, uploadBuffer)
-	var next func() (uploadPart, error)
-	if s.handForm {
-		form := newFormReader(br, boundary)
-		next = func() (uploadPart, error) { return form.next() }
-	} else {
-		form := multipart.NewReader(br, boundary)
-		next = func() (uploadPart, error) {
-			p, err := form.NextPart()
-			if err != nil {
-				return nil, err
-			}
-			return stdPart{p}, nil
-		}
-	}
+	form := multipart.NewReader(br, boundary)
 	for {
-		part, err := next()
+		part, err := form.NextPart()
 		if err == io.EOF {
 			// Read the body to its end, past the closing boundary: with chunked encoding the
 			// last chunk is still on the connection, and fasthttp would take it for the next
@@ -299,7 +287,7 @@ func (s *Server) readUpload(c *fiber.Ctx) (*upload, error) {
 		}
 		switch part.FormName() {
 		case "manifest":
-			if name := part.FileName(); name != "" {
+			if name := fileName(part); name != "" {
 				up.manifestName = name
 			}
 			up.manifest, err = io.ReadAll(io.LimitReader(part, maxManifestBytes+1))
@@ -318,19 +306,9 @@ func (s *Server) readUpload(c *fiber.Ctx) (*upload, error) {
 	}
 }
 
-// uploadPart is one part of a deploy upload.
-type uploadPart interface {
-	io.Reader
-	FormName() string
-	FileName() string
-}
-
-// stdPart is a part read by mime/multipart.
-type stdPart struct{ *multipart.Part }
-
-// FileName is the part's filename as the client sent it, folders included: manifest errors
+// fileName is a part's filename as the client sent it, folders included: manifest errors
 // name the path the user typed (multipart.Part.FileName keeps the last element only).
-func (p stdPart) FileName() string {
+func fileName(p *multipart.Part) string {
 	_, params, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
 	if err != nil {
 		return ""
@@ -353,7 +331,7 @@ func saveFile(path string, r io.Reader) (string, error) {
 
 // copyHashing copies r to w and returns the sum (runtime.NewSum) of what it copied. The hash
 // runs on another goroutine, a buffer behind the copy: a deploy's binary is tens of megabytes,
-// and hashing it after receiving it took a third of a cold start.
+// and hashing it after receiving it would add the whole hash to the deploy's wait.
 func copyHashing(w io.Writer, r io.Reader) (string, error) {
 	const buffers, size = 4, 256 << 10
 	free, full := make(chan []byte, buffers), make(chan []byte, buffers)

@@ -81,9 +81,6 @@ type Server struct {
 	// stopping ends long-lived responses (log follows) at shutdown.
 	stopping context.Context
 	stop     context.CancelFunc
-	// handForm reads deploy uploads with formReader instead of mime/multipart; for the
-	// benchmark that compares the two.
-	handForm bool
 }
 
 // New validates cfg and builds the server; it listens on nothing until Serve.
