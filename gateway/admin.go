@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -255,33 +257,37 @@ func (s *Server) readUpload(c *fiber.Ctx) (*upload, error) {
 		body = bytes.NewReader(c.Request().Body())
 	}
 	limited := &io.LimitedReader{R: body, N: s.cfg.UploadLimit + 1}
+	overLimit := func(err error) error {
+		if limited.N <= 0 {
+			return fmt.Errorf("upload over the limit of %d bytes", s.cfg.UploadLimit)
+		}
+		return err
+	}
 	// The form is read in windows of this size: a binary of tens of megabytes in few reads
-	// from the connection, and few scans for the delimiter (see formReader).
+	// from the connection. mime/multipart reads through this reader rather than a small
+	// buffer of its own, since it is larger than the one it would make.
 	br := bufio.NewReaderSize(limited, uploadBuffer)
-	form := newFormReader(br, boundary)
+	form := multipart.NewReader(br, boundary)
 	for {
-		part, err := form.next()
+		part, err := form.NextPart()
 		if err == io.EOF {
 			// Read the body to its end, past the closing boundary: with chunked encoding the
 			// last chunk is still on the connection, and fasthttp would take it for the next
 			// request.
 			if _, err := io.Copy(io.Discard, br); err != nil {
-				return up, fmt.Errorf("multipart: %w", err)
+				return up, overLimit(fmt.Errorf("reading the form: %w", err))
 			}
-			if limited.N <= 0 {
-				return up, fmt.Errorf("upload over the limit of %d bytes", s.cfg.UploadLimit)
-			}
-			break
+			return up, overLimit(nil)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return up, overLimit(errors.New("reading the form: the body ends before its closing delimiter"))
 		}
 		if err != nil {
-			if limited.N <= 0 {
-				return up, fmt.Errorf("upload over the limit of %d bytes", s.cfg.UploadLimit)
-			}
-			return up, fmt.Errorf("multipart: %w", err)
+			return up, overLimit(fmt.Errorf("reading the form: %w", err))
 		}
 		switch part.FormName() {
 		case "manifest":
-			if name := part.FileName(); name != "" {
+			if name := fileName(part); name != "" {
 				up.manifestName = name
 			}
 			up.manifest, err = io.ReadAll(io.LimitReader(part, maxManifestBytes+1))
@@ -295,13 +301,19 @@ func (s *Server) readUpload(c *fiber.Ctx) (*upload, error) {
 			err = fmt.Errorf("unexpected part %q (want manifest and binary)", part.FormName())
 		}
 		if err != nil {
-			if limited.N <= 0 {
-				return up, fmt.Errorf("upload over the limit of %d bytes", s.cfg.UploadLimit)
-			}
-			return up, err
+			return up, overLimit(err)
 		}
 	}
-	return up, nil
+}
+
+// fileName is a part's filename as the client sent it, folders included: manifest errors
+// name the path the user typed (multipart.Part.FileName keeps the last element only).
+func fileName(p *multipart.Part) string {
+	_, params, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+	if err != nil {
+		return ""
+	}
+	return params["filename"]
 }
 
 // saveFile writes r to a private file and returns its sum (runtime.NewSum).
@@ -319,7 +331,7 @@ func saveFile(path string, r io.Reader) (string, error) {
 
 // copyHashing copies r to w and returns the sum (runtime.NewSum) of what it copied. The hash
 // runs on another goroutine, a buffer behind the copy: a deploy's binary is tens of megabytes,
-// and hashing it after receiving it took a third of a cold start.
+// and hashing it after receiving it would add the whole hash to the deploy's wait.
 func copyHashing(w io.Writer, r io.Reader) (string, error) {
 	const buffers, size = 4, 256 << 10
 	free, full := make(chan []byte, buffers), make(chan []byte, buffers)

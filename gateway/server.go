@@ -161,10 +161,9 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Serve answers requests on ln until Shutdown. Its connections move their deadlines only when
-// they must (see lazyConn).
+// Serve answers requests on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.app.Listener(lazyListener{ln})
+	return s.app.Listener(ln)
 }
 
 // Shutdown stops accepting connections and waits (up to ctx) for in-flight requests.

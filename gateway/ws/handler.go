@@ -74,7 +74,9 @@ func (h *Hub) serve(ws *websocket.Conn, w *wire, token, ip string) {
 		subs:   map[string]*subscription{},
 	}
 	c.out = newSendQueue(h.cfg.QueueMessages, h.cfg.QueueBytes, c.writeLoop)
-	c.out.direct = w.tryWrite
+	if !h.noDirect {
+		c.out.direct = w.tryWrite
+	}
 	if !h.register(c) {
 		cancel()
 		msg := websocket.FormatCloseMessage(CloseGoingAway, "server going away")

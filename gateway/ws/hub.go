@@ -116,6 +116,10 @@ type Hub struct {
 	rules    atomic.Pointer[[]*manifest.TopicRule]
 	triggers atomic.Pointer[[]wsTrigger]
 
+	// noDirect leaves every frame to the connection's writer (no wire.tryWrite); for the
+	// benchmark that compares the two.
+	noDirect bool
+
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
 	closing bool

@@ -14,7 +14,7 @@ import (
 )
 
 // serveHub runs h's handler on a loopback port and returns the /ws URL.
-func serveHub(t *testing.T, h *Hub) string {
+func serveHub(t testing.TB, h *Hub) string {
 	t.Helper()
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	h.Mount(app)

@@ -11,7 +11,7 @@ import (
 	"github.com/edgefn/edgefn/triggers/memory"
 )
 
-func rule(t *testing.T, match, sub, pub string) *manifest.TopicRule {
+func rule(t testing.TB, match, sub, pub string) *manifest.TopicRule {
 	t.Helper()
 	r := &manifest.TopicRule{Match: match}
 	var err error

@@ -23,7 +23,7 @@ import (
 
 // newTestHub returns a hub on the in-process topics backend, listening to it, whose rules
 // let anyone subscribe and publish to t.*, served on a loopback port (its /ws URL).
-func newTestHub(t *testing.T) (*Hub, string) {
+func newTestHub(t testing.TB) (*Hub, string) {
 	t.Helper()
 	topics := memory.NewTopics(triggers.HistoryOptions{})
 	t.Cleanup(func() { topics.Close() })

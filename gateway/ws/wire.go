@@ -17,24 +17,30 @@ import (
 // running, which costs neither a goroutine nor a timer. When the socket does not take the
 // whole frame, the rest waits in pending and the connection's writer finishes it, under the
 // write deadline; a client that does not read then fills its queue and is closed with 4008,
-// as before.
+// as before. A connection that gives no syscall.RawConn (a TLS connection, a wrapper) takes
+// no direct writes: every frame goes through the writer.
 type wire struct {
 	net.Conn
-	// fd is the socket's descriptor, -1 when there is none (no direct writes) or the wire
-	// was closed; read and written under mu.
-	fd int
+	// raw is the socket's syscall.RawConn, nil when there is none (no direct writes).
+	raw syscall.RawConn
 	// early is what the client sent before the handshake's answer; read first.
 	early []byte
 
 	mu      sync.Mutex
 	pending []byte // the rest of a frame a direct write started
+	// try is the frame a direct write offers the socket, and tried how much it took; the
+	// function that writes it (write) is made once, so that a direct write allocates nothing.
+	try   []byte
+	tried int
+	write func(fd uintptr) bool
 }
 
 func newWire(c net.Conn, early []byte) *wire {
-	w := &wire{Conn: c, early: early, fd: -1}
+	w := &wire{Conn: c, early: early}
 	if sc, ok := c.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
-			_ = raw.Control(func(fd uintptr) { w.fd = int(fd) })
+			w.raw = raw
+			w.write = w.writeOnce
 		}
 	}
 	return w
@@ -48,15 +54,6 @@ func (w *wire) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return w.Conn.Read(p)
-}
-
-// Close closes the socket; no direct write reaches its descriptor from then on (the number
-// may be reused by another connection).
-func (w *wire) Close() error {
-	w.mu.Lock()
-	w.fd = -1
-	w.mu.Unlock()
-	return w.Conn.Close()
 }
 
 // Write writes p whole after anything pending (the websocket.Conn's control frames).
@@ -107,28 +104,43 @@ func (w *wire) flushLocked() error {
 // tryWrite writes frame if the socket takes it without waiting. It reports whether it
 // wrote some of it; rest says that only part went and the rest is pending, for the writer
 // to finish. Nothing is written when another write is in progress or pending, or when the
-// socket is full or failed: the caller queues the frame then.
+// socket is full, failed, closed or past its write deadline: the caller queues the frame
+// then, and the writer sees which (and sets a new deadline).
 func (w *wire) tryWrite(frame []byte) (wrote, rest bool) {
-	if len(frame) == 0 || !w.mu.TryLock() {
+	if len(frame) == 0 || w.raw == nil || !w.mu.TryLock() {
 		return false, false
 	}
 	defer w.mu.Unlock()
-	if w.fd < 0 || len(w.pending) > 0 {
+	if len(w.pending) > 0 {
 		return false, false
 	}
-	// The socket is non-blocking (Go's poller owns it): the call returns at once, so it
-	// needs none of the scheduler's bookkeeping of a blocking one. Every write to the
-	// socket holds w.mu, so this one cannot come between the parts of another.
-	r, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(w.fd), uintptr(unsafe.Pointer(&frame[0])), uintptr(len(frame)))
-	n := int(r)
-	if errno != 0 || n <= 0 {
-		return false, false // full (EAGAIN) or failed: the writer will see which
+	// RawConn.Write holds the socket open and checks its write deadline around the call;
+	// returning true makes it one attempt that never waits. The socket is non-blocking
+	// (Go's poller owns it), so the call returns at once and needs none of the scheduler's
+	// bookkeeping of a blocking one. Every write to the socket holds w.mu, so this one
+	// cannot come between the parts of another.
+	w.try, w.tried = frame, 0
+	err := w.raw.Write(w.write)
+	n := w.tried
+	w.try = nil
+	if err != nil || n <= 0 {
+		return false, false // full (EAGAIN), failed or closed
 	}
 	if n < len(frame) {
 		w.pending = frame[n:] // frames are never modified once built
 		return true, true
 	}
 	return true, false
+}
+
+// writeOnce offers w.try to the socket fd once, and records in w.tried how much it took.
+// It always reports done: RawConn.Write does not wait for the socket to take more.
+func (w *wire) writeOnce(fd uintptr) bool {
+	r, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&w.try[0])), uintptr(len(w.try)))
+	if errno == 0 {
+		w.tried = int(r)
+	}
+	return true
 }
 
 // textFrame returns payload as one unmasked, final WebSocket text frame (RFC 6455 5.2), the

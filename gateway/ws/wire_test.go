@@ -60,8 +60,8 @@ func TestWireDirectWriteFinishedByWriter(t *testing.T) {
 	server := <-accepted
 	defer server.Close()
 	w := newWire(server, nil)
-	if w.fd < 0 {
-		t.Fatal("a TCP connection has no descriptor")
+	if w.raw == nil {
+		t.Fatal("a TCP connection has no syscall.RawConn")
 	}
 
 	frame := textFrame([]byte(strings.Repeat("y", 60<<10)))
@@ -104,5 +104,70 @@ func TestWireDirectWriteFinishedByWriter(t *testing.T) {
 	}
 	if wrote, rest := w.tryWrite(last); !wrote || rest {
 		t.Fatalf("a direct write on an empty socket: wrote %v, rest %v", wrote, rest)
+	}
+	_ = w.SetWriteDeadline(time.Now().Add(-time.Second))
+	if wrote, _ := w.tryWrite(last); wrote {
+		t.Fatal("a direct write went past the write deadline")
+	}
+	_ = w.SetWriteDeadline(time.Time{})
+	if wrote, rest := w.tryWrite(last); !wrote || rest {
+		t.Fatalf("a direct write with no deadline: wrote %v, rest %v", wrote, rest)
+	}
+	w.Close()
+	if wrote, _ := w.tryWrite(last); wrote {
+		t.Fatal("a direct write went to a closed socket")
+	}
+}
+
+// TestWireWithoutDescriptor: a connection that gives no syscall.RawConn (net.Pipe here, a
+// TLS connection in life) takes no direct write, and every frame reaches the client through
+// the connection's writer, in order.
+func TestWireWithoutDescriptor(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	w := newWire(server, nil)
+	defer w.Close()
+	if w.raw != nil {
+		t.Fatal("net.Pipe gave a syscall.RawConn")
+	}
+	var q *sendQueue
+	writerDone := make(chan error, 1)
+	q = newSendQueue(10, 1<<20, func() {
+		for {
+			frames, _, _, idle := q.take()
+			if idle {
+				return
+			}
+			if err := w.writeFrames(frames); err != nil {
+				writerDone <- err
+				return
+			}
+		}
+	})
+	q.direct = w.tryWrite
+	var want []byte
+	for _, p := range []string{"one", "two", "three"} {
+		f := textFrame([]byte(p))
+		if wrote, _ := w.tryWrite(f); wrote {
+			t.Fatal("a direct write went without a descriptor")
+		}
+		if ok, overflow := q.push(f); !ok || overflow {
+			t.Fatalf("push %s: ok %v, overflow %v", p, ok, overflow)
+		}
+		want = append(want, f...)
+	}
+	got := make([]byte, len(want))
+	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(client, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the client read %q, want %q", got, want)
+	}
+	<-q.stop()
+	select {
+	case err := <-writerDone:
+		t.Fatal(err)
+	default:
 	}
 }
