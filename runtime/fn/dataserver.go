@@ -409,8 +409,8 @@ func (s *dataServer) run(ctx context.Context, ev *Event) (resp []byte, took time
 		took = time.Duration(finished - started)
 	}()
 	res, err := s.handler.Handle(ctx, ev)
-	if err == nil && res != nil && res.err != nil {
-		err = res.err
+	if err == nil && res != nil && res.Err() != nil {
+		err = res.Err()
 	}
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
