@@ -4,17 +4,17 @@ import (
 	"encoding/json"
 	"strings"
 
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/triggers"
 )
 
 // toEvent is what the function sees of a delivery. source is "queue/NAME" or "stream/NAME".
-func toEvent(d *triggers.Delivery, source string) *fn.Event {
+func toEvent(d *triggers.Delivery, source string) *event.Event {
 	headers := d.Headers
 	if headers == nil {
 		headers = map[string]string{}
 	}
-	return &fn.Event{
+	return &event.Event{
 		ID: d.ID, Type: d.Type, Source: source, Subject: d.Subject, Time: d.Time, Data: d.Data,
 		ContentType: d.ContentType, CorrelationID: d.CorrelationID, Attempt: d.Attempt, Headers: headers,
 	}
@@ -22,7 +22,7 @@ func toEvent(d *triggers.Delivery, source string) *fn.Event {
 
 // filterEnv is what a filter sees as `event` (SPEC 5): data decoded from JSON when it is JSON,
 // else a string.
-func filterEnv(ev *fn.Event) *triggers.EventEnv {
+func filterEnv(ev *event.Event) *triggers.EventEnv {
 	env := &triggers.EventEnv{
 		ID: ev.ID, Type: ev.Type, Source: ev.Source, Subject: ev.Subject, Time: ev.Time,
 		CorrelationID: ev.CorrelationID, Attempt: ev.Attempt, Headers: ev.Headers,
