@@ -1,4 +1,4 @@
-package fn
+package pluginserver
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/edgefn/edgefn/internal/deadline"
 	"github.com/edgefn/edgefn/internal/tracectx"
+	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/runtime/wire"
 )
 
@@ -103,7 +104,7 @@ type call struct {
 	id     uint64
 	ctx    context.Context
 	cancel canceler
-	ev     *Event
+	ev     *event.Event
 }
 
 // canceler ends a call's or a batch's context.
@@ -292,7 +293,7 @@ func (s *dataServer) chunk() int {
 }
 
 // timed runs an invocation and folds its time into the recent average (weight 1/8).
-func (s *dataServer) timed(ctx context.Context, ev *Event) []byte {
+func (s *dataServer) timed(ctx context.Context, ev *event.Event) []byte {
 	resp, took := s.run(ctx, ev)
 	avg := s.avg.Load()
 	s.avg.Store(avg + (int64(took)-avg)/8)
@@ -395,7 +396,7 @@ func (inv *invocation) logger() *slog.Logger {
 
 // run calls the handler, recovering a panic into a failure of this invocation only, and
 // returns the encoded Response and how long the handler took.
-func (s *dataServer) run(ctx context.Context, ev *Event) (resp []byte, took time.Duration) {
+func (s *dataServer) run(ctx context.Context, ev *event.Event) (resp []byte, took time.Duration) {
 	started := time.Now().UnixNano()
 	defer func() {
 		if p := recover(); p != nil {
@@ -416,14 +417,14 @@ func (s *dataServer) run(ctx context.Context, ev *Event) (resp []byte, took time
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return appendFailure(nil, wire.FailureCanceled, 0, err.Error()), 0
 		}
-		var fe *Error
+		var fe *event.Error
 		if errors.As(err, &fe) {
 			return appendFailure(nil, wire.FailureError, fe.Status, fe.Message), 0
 		}
 		return appendFailure(nil, wire.FailureError, 0, err.Error()), 0
 	}
 	if res == nil {
-		res = &Result{Status: 204}
+		res = &event.Result{Status: 204}
 	}
 	return appendResult(nil, res), 0
 }

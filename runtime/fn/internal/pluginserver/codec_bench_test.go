@@ -1,4 +1,4 @@
-package fn
+package pluginserver
 
 import (
 	"testing"
@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/edgefn/edgefn/runtime/event"
 	pb "github.com/edgefn/edgefn/runtime/proto"
 )
 
@@ -27,7 +28,7 @@ func BenchmarkDecodeRequest(b *testing.B) {
 
 // BenchmarkAppendResult encodes what functions/hello answers.
 func BenchmarkAppendResult(b *testing.B) {
-	r := &Result{Status: 200, Headers: map[string]string{"Content-Type": "application/json"},
+	r := &event.Result{Status: 200, Headers: map[string]string{"Content-Type": "application/json"},
 		Body: []byte(`{"message":"hello, x"}`)}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,4 +1,4 @@
-package fn
+package pluginserver
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/edgefn/edgefn/runtime/event"
 	pb "github.com/edgefn/edgefn/runtime/proto"
 	"github.com/edgefn/edgefn/runtime/wire"
 )
@@ -42,8 +43,8 @@ func TestDecodeRequestReadsTheProtoSchema(t *testing.T) {
 }
 
 func TestAppendResultWritesTheProtoSchema(t *testing.T) {
-	r := JSON(201, map[string]int{"a": 1}).
-		Emit(ToQueue("q", "T", 1).WithPriority(5).WithSubject("s").WithID("m1"), ToStream("s", "U", 2)).
+	r := event.JSON(201, map[string]int{"a": 1}).
+		Emit(event.ToQueue("q", "T", 1).WithPriority(5).WithSubject("s").WithID("m1"), event.ToStream("s", "U", 2)).
 		Notify("orders.1", map[string]string{"x": "y"})
 	var got pb.Response
 	if err := proto.Unmarshal(appendResult(nil, r), &got); err != nil {
@@ -69,7 +70,7 @@ func TestAppendResultWritesTheProtoSchema(t *testing.T) {
 		t.Fatalf("failure %v", f)
 	}
 	// A result with nothing in it is still a result, not an empty response.
-	if err := proto.Unmarshal(appendResult(nil, &Result{}), &got); err != nil || got.GetResult() == nil {
+	if err := proto.Unmarshal(appendResult(nil, &event.Result{}), &got); err != nil || got.GetResult() == nil {
 		t.Fatalf("empty result: %v %v", &got, err)
 	}
 }

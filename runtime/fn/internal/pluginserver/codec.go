@@ -1,4 +1,4 @@
-package fn
+package pluginserver
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/runtime/wire"
 )
 
@@ -20,7 +21,7 @@ import (
 
 // request is a decoded Request; its event is part of it (one allocation for both).
 type request struct {
-	ev          Event
+	ev          event.Event
 	deadline    int64
 	traceparent string
 	requestID   string
@@ -80,7 +81,7 @@ var (
 )
 
 // decodeEvent decodes an Event into ev, a zero one.
-func decodeEvent(ev *Event, b []byte, takes takers) error {
+func decodeEvent(ev *event.Event, b []byte, takes takers) error {
 	var t, attempt int64
 	var claims []byte
 	var rawQuery string
@@ -136,7 +137,7 @@ func decodeEvent(ev *Event, b []byte, takes takers) error {
 }
 
 // fillEvent gives the maps a handler may index their empty values and parses the query.
-func fillEvent(ev *Event, rawQuery string) {
+func fillEvent(ev *event.Event, rawQuery string) {
 	if rawQuery != "" {
 		ev.Query, _ = url.ParseQuery(rawQuery)
 	} else {
@@ -151,7 +152,7 @@ func fillEvent(ev *Event, rawQuery string) {
 }
 
 // appendResult appends a Response carrying r's Result.
-func appendResult(b []byte, r *Result) []byte {
+func appendResult(b []byte, r *event.Result) []byte {
 	size := 16 + len(r.Body)
 	for k, v := range r.Headers {
 		size += 8 + len(k) + len(v)
