@@ -243,7 +243,7 @@ func TestHandlerContextEndsAtTheDeadlineOrTheCancel(t *testing.T) {
 func TestCallContext(t *testing.T) {
 	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	s := &dataServer{function: "f"}
-	req := &request{deadline: time.Now().Add(time.Hour).UnixNano(), requestID: "r1", traceparent: tp}
+	req := &wire.Request{Deadline: time.Now().Add(time.Hour).UnixNano(), RequestID: "r1", Traceparent: tp}
 	ctx, cancel := s.context(req)
 	if _, ok := ctx.(*callContext); !ok {
 		t.Fatalf("ctx is a %T, want a *callContext", ctx)
@@ -257,7 +257,7 @@ func TestCallContext(t *testing.T) {
 		if sc := trace.SpanContextFromContext(c); sc.TraceID().String() != "0af7651916cd43dd8448eb211c80319c" || !sc.IsRemote() {
 			t.Errorf("%s: span context %v, want the gateway's, remote", name, sc)
 		}
-		if d, ok := c.Deadline(); !ok || d.UnixNano() != req.deadline {
+		if d, ok := c.Deadline(); !ok || d.UnixNano() != req.Deadline {
 			t.Errorf("%s: deadline %v, %v; want the request's", name, d, ok)
 		}
 	}
@@ -275,7 +275,7 @@ func TestCallContext(t *testing.T) {
 	}
 
 	if n := testing.AllocsPerRun(100, func() {
-		_, cancel := s.context(&request{deadline: req.deadline, requestID: "r1"})
+		_, cancel := s.context(&wire.Request{Deadline: req.Deadline, RequestID: "r1"})
 		cancel.Cancel()
 	}); n > 1 {
 		t.Errorf("a call's ctx takes %v allocations, want 1", n)
