@@ -17,21 +17,18 @@ import (
 	"github.com/edgefn/edgefn/runtime/wire"
 )
 
-// Version is the version of the SDK generation this server belongs to, reported to the gateway
-// when it opens the data path.
-const Version = "0.2.0"
-
 // Handler is the function's handler as the server calls it; an fn.Handler is one.
 type Handler interface {
 	Handle(ctx context.Context, ev *event.Event) (*event.Result, error)
 }
 
-// Serve runs h as an edgefn function plugin. It returns only when the gateway stops the
+// Serve runs h as an edgefn function plugin built with the SDK of version sdk, which the
+// gateway is told when it opens the data path. It returns only when the gateway stops the
 // plugin; run outside edgefn it prints how to use the binary and exits.
-func Serve(h Handler) {
+func Serve(h Handler, sdk string) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: wire.Handshake,
-		Plugins:         plugin.PluginSet{wire.PluginName: &grpcPlugin{handler: h}},
+		Plugins:         plugin.PluginSet{wire.PluginName: &grpcPlugin{handler: h, sdk: sdk}},
 		// go-plugin's own plugin-side chatter (addresses, debug) stays out of the function's log.
 		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr, JSONFormat: true}),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
@@ -45,10 +42,11 @@ func Serve(h Handler) {
 type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	handler Handler
+	sdk     string
 }
 
 func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	pb.RegisterFunctionServer(s, &controlServer{handler: p.handler})
+	pb.RegisterFunctionServer(s, &controlServer{handler: p.handler, sdk: p.sdk})
 	return nil
 }
 
@@ -60,6 +58,7 @@ func (p *grpcPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.Clien
 type controlServer struct {
 	pb.UnimplementedFunctionServer
 	handler Handler
+	sdk     string
 
 	once   sync.Once
 	socket string
@@ -89,5 +88,5 @@ func (s *controlServer) Open(_ context.Context, req *pb.OpenRequest) (*pb.OpenRe
 	if s.err != nil {
 		return nil, s.err
 	}
-	return &pb.OpenResponse{Socket: s.socket, Sdk: Version, Batches: true}, nil
+	return &pb.OpenResponse{Socket: s.socket, Sdk: s.sdk, Batches: true}, nil
 }
