@@ -22,7 +22,7 @@ import (
 
 	"github.com/edgefn/edgefn/gateway/auth"
 	"github.com/edgefn/edgefn/runtime"
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/runtime/manifest"
 )
 
@@ -142,7 +142,7 @@ func (s *Server) adminInvoke(c *fiber.Ctx) error {
 	if ferr != nil {
 		return sendFiberError(c, ferr)
 	}
-	ev := &fn.Event{
+	ev := &event.Event{
 		ID: requestID(c), Source: "invoke", Time: time.Now().UTC(), Data: body,
 		ContentType: string(c.Request().Header.ContentType()), Attempt: 1, Headers: requestHeaders(c),
 	}

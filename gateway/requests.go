@@ -10,7 +10,7 @@ import (
 
 	"github.com/edgefn/edgefn/gateway/async"
 	"github.com/edgefn/edgefn/runtime"
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 )
 
 // maxWait bounds GET /requests/{id}?wait=.
@@ -38,7 +38,7 @@ func wantsAsync(setting, prefer string) bool {
 
 // invokeAsync accepts a call for later: 202 with the request's ID once its invocation is
 // queued. A function that cannot run now gets the error a synchronous call would get.
-func (s *Server) invokeAsync(ctx context.Context, c *fiber.Ctx, f *runtime.Function, ev *fn.Event) error {
+func (s *Server) invokeAsync(ctx context.Context, c *fiber.Ctx, f *runtime.Function, ev *event.Event) error {
 	if s.cfg.Async == nil {
 		return sendError(c, fiber.StatusServiceUnavailable, "unavailable", "async calls are not enabled on this server")
 	}
@@ -122,5 +122,5 @@ func (s *Server) getRequest(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderRetryAfter, "1")
 		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"id": rec.ID, "status": "pending"})
 	}
-	return writeResult(c, &fn.Result{Status: rec.Status, Headers: rec.Headers, Body: rec.Body})
+	return writeResult(c, &event.Result{Status: rec.Status, Headers: rec.Headers, Body: rec.Body})
 }

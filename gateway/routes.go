@@ -14,7 +14,7 @@ import (
 	"github.com/edgefn/edgefn/gateway/auth"
 	"github.com/edgefn/edgefn/gateway/router"
 	"github.com/edgefn/edgefn/runtime"
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/runtime/manifest"
 )
 
@@ -79,7 +79,7 @@ func (s *Server) invoke(c *fiber.Ctx) error {
 	if ferr != nil {
 		return sendFiberError(c, ferr)
 	}
-	ev := &fn.Event{
+	ev := &event.Event{
 		ID:          requestID(c),
 		Source:      "http",
 		Time:        c.Context().Time().UTC(), // when fasthttp began the request: no clock read of our own
@@ -119,7 +119,7 @@ var errEffects = &runtime.Error{Status: fiber.StatusBadGateway, Code: "effects_f
 	Message: "the function succeeded but its events could not all be published", RetryAfter: time.Second}
 
 // applyEffects publishes what the function emitted and notified before the caller is answered.
-func (s *Server) applyEffects(ctx context.Context, function string, ev *fn.Event, res *fn.Result) error {
+func (s *Server) applyEffects(ctx context.Context, function string, ev *event.Event, res *event.Result) error {
 	if res == nil || len(res.Emitted)+len(res.Notified) == 0 {
 		return nil
 	}
@@ -239,7 +239,7 @@ func hopByHop(k string) bool {
 // writeResult sends the function's result (also an async reply). Headers a function may not
 // set are dropped, never split or passed on: hop-by-hop ones, names that are not RFC 9110
 // tokens, and values with control characters (CR, LF, NUL and the rest; a tab is allowed).
-func writeResult(c *fiber.Ctx, res *fn.Result) error {
+func writeResult(c *fiber.Ctx, res *event.Result) error {
 	status := res.Status
 	if status == 0 {
 		status = fiber.StatusOK

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/edgefn/edgefn/internal/tracectx"
 	"github.com/edgefn/edgefn/runtime/fn"
@@ -118,33 +117,25 @@ func fillOutcomes(out []outcome, only []int, err error) {
 // decodeBatchResponse decodes a BatchResponse into the outcomes at the indices sent, in order.
 // A response short of answers (a plugin that could not send them) fails the rest.
 func decodeBatchResponse(b []byte, out []outcome, sent []int) {
-	j := 0
-	err := wire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
-		if num != wire.BatchResponses {
-			return 0
+	n, err := wire.DecodeBatchResponse(b, func(j int, r wire.Response, err error) {
+		if j < len(sent) {
+			o := &out[sent[j]]
+			o.res, o.ran, o.err = answerOf(r, err)
 		}
-		return wire.TakeMessage(typ, b, func(v []byte) error {
-			if j < len(sent) {
-				o := &out[sent[j]]
-				o.res, o.ran, o.err = decodeAnswer(v)
-			}
-			j++
-			return nil
-		})
 	})
-	if err == nil && j == len(sent) {
+	if err == nil && n == len(sent) {
 		return
 	}
-	detail := "the plugin's batch answer is malformed"
+	var fail error = &FunctionError{Detail: "the plugin's batch answer is malformed"}
 	if err == nil {
-		detail = "the plugin answered part of a batch"
-		if failure, ferr := decodeFailure(b); ferr == nil && failure != nil {
+		fail = &FunctionError{Detail: "the plugin answered part of a batch"}
+		if r, rerr := wire.DecodeResponse(b); rerr == nil && r.Failure != nil {
 			// The plugin could not send the answers (too large together): it says why.
-			detail = failure.err().Error()
+			fail = failureError(r.Failure)
 		}
 	}
-	for _, k := range sent[min(j, len(sent)):] {
-		out[k].res, out[k].err = nil, &FunctionError{Detail: detail}
+	for _, k := range sent[min(n, len(sent)):] {
+		out[k].res, out[k].err = nil, fail
 	}
 }
 

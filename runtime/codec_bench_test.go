@@ -3,17 +3,15 @@ package runtime
 import (
 	"testing"
 
+	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/runtime/wire"
 )
 
 // BenchmarkDecodeAnswer decodes what functions/hello answers.
 func BenchmarkDecodeAnswer(b *testing.B) {
-	res := wire.AppendVarint(nil, wire.ResultStatus, 200)
-	res = wire.AppendMap(res, wire.ResultHeaders, map[string]string{"Content-Type": "application/json"})
-	res = wire.AppendBytes(res, wire.ResultBody, []byte(`{"message":"hello, x"}`))
-	payload := wire.AppendMessage(nil, wire.ResponseResult, res)
-	payload = wire.AppendVarint(payload, wire.ResponseStarted, 1)
-	payload = wire.AppendVarint(payload, wire.ResponseFinished, 2)
+	payload := wire.AppendResponse(nil, &wire.Response{Result: &event.Result{Status: 200,
+		Headers: map[string]string{"Content-Type": "application/json"}, Body: []byte(`{"message":"hello, x"}`)},
+		Started: 1, Finished: 2})
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, _, err := decodeAnswer(payload); err != nil {

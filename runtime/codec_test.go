@@ -2,82 +2,29 @@ package runtime
 
 import (
 	"errors"
-	"net/url"
 	"reflect"
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 	pb "github.com/edgefn/edgefn/runtime/proto"
+	"github.com/edgefn/edgefn/runtime/wire"
 )
 
-// The hand-written encoding must be the protobuf encoding of function.proto: generated code
-// reads what the host writes, and the host reads what generated code writes.
+// runtime/wire reads the plugin's answers (its tests hold them to function.proto); here each
+// answer must become the Result or the runtime error a caller acts on.
 
-func TestRequestEncodingIsTheProtoSchema(t *testing.T) {
-	when := time.Date(2026, 11, 22, 1, 2, 3, 4, time.UTC)
-	ev := &fn.Event{
-		ID: "id-1", Type: "T", Source: "http", Subject: "sub", Time: when, Data: []byte{0, 1, 2, 0xff},
-		ContentType: "application/json", CorrelationID: "corr", Attempt: 3,
-		Headers: map[string]string{"A": "1", "B": ""}, Claims: map[string]any{"sub": "u1", "n": 2.0},
-		Method: "POST", Path: "/a/b", Params: map[string]string{"x": "y"}, Query: url.Values{"q": {"1", "2"}},
-	}
-	b, err := appendRequest(nil, ev, when.Add(time.Second).UnixNano(), "00-tp", "req-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got pb.Request
-	if err := proto.Unmarshal(b, &got); err != nil {
-		t.Fatal(err)
-	}
-	e := got.GetEvent()
-	if e.GetId() != "id-1" || e.GetType() != "T" || e.GetSource() != "http" || e.GetSubject() != "sub" ||
-		e.GetTimeUnixNano() != when.UnixNano() || string(e.GetData()) != string(ev.Data) ||
-		e.GetContentType() != "application/json" || e.GetCorrelationId() != "corr" || e.GetAttempt() != 3 ||
-		!reflect.DeepEqual(e.GetHeaders(), ev.Headers) || string(e.GetClaimsJson()) != `{"n":2,"sub":"u1"}` ||
-		e.GetMethod() != "POST" || e.GetPath() != "/a/b" || !reflect.DeepEqual(e.GetParams(), ev.Params) ||
-		e.GetRawQuery() != "q=1&q=2" {
-		t.Fatalf("decoded event %v", e)
-	}
-	if got.GetDeadlineUnixNano() != when.Add(time.Second).UnixNano() || got.GetTraceparent() != "00-tp" || got.GetRequestId() != "req-1" {
-		t.Fatalf("decoded request %v", &got)
-	}
-}
-
-func TestResponseDecodingIsTheProtoSchema(t *testing.T) {
-	resp := &pb.Response{Outcome: &pb.Response_Result{Result: &pb.Result{
+func TestAnswerIsTheResult(t *testing.T) {
+	b, _ := proto.Marshal(&pb.Response{Outcome: &pb.Response_Result{Result: &pb.Result{
 		Status: 201, Headers: map[string]string{"Content-Type": "application/json"}, Body: []byte(`{"ok":true}`),
-		Emits: []*pb.Message{
-			{Kind: pb.Message_QUEUE, Target: "q", Id: "m1", Type: "T", Data: []byte("d"), ContentType: "ct",
-				Headers: map[string]string{"h": "v"}, Priority: 7, Subject: "s"},
-			{Kind: pb.Message_STREAM, Target: "s"},
-		},
 		Notifications: []*pb.Notification{{Topic: "orders.1", Data: []byte(`{"a":1}`)}},
-	}}}
-	b, _ := proto.Marshal(resp)
-	res, err := decodeResponse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := &fn.Result{
-		Status: 201, Headers: map[string]string{"Content-Type": "application/json"}, Body: []byte(`{"ok":true}`),
-		Emitted: []fn.Message{
-			{Queue: true, Target: "q", ID: "m1", Type: "T", Data: []byte("d"), ContentType: "ct",
-				Headers: map[string]string{"h": "v"}, Priority: 7, Subject: "s"},
-			{Target: "s"},
-		},
-		Notified: []fn.Notification{{Topic: "orders.1", Data: []byte(`{"a":1}`)}},
-	}
-	if !reflect.DeepEqual(res, want) {
-		t.Fatalf("decoded %+v\nwant    %+v", res, want)
-	}
-
-	// An empty result is a result.
-	b, _ = proto.Marshal(&pb.Response{Outcome: &pb.Response_Result{Result: &pb.Result{}}})
-	if res, err := decodeResponse(b); err != nil || res.Status != 0 {
-		t.Fatalf("empty result: %+v, %v", res, err)
+	}}, StartedUnixNano: 5, FinishedUnixNano: 7})
+	res, ran, err := decodeAnswer(b)
+	want := &event.Result{Status: 201, Headers: map[string]string{"Content-Type": "application/json"},
+		Body: []byte(`{"ok":true}`), Notified: []event.Notification{{Topic: "orders.1", Data: []byte(`{"a":1}`)}}}
+	if err != nil || !reflect.DeepEqual(res, want) || ran != (handlerTimes{5, 7}) {
+		t.Fatalf("decoded %+v, %v, %v", res, ran, err)
 	}
 }
 
@@ -91,8 +38,12 @@ func TestFailureDecoding(t *testing.T) {
 			var fe *FunctionError
 			return errors.As(err, &fe) && fe.Panic && fe.Detail == "boom"
 		}},
+		{&pb.Failure{Kind: pb.Failure_BAD_REQUEST, Message: "bad"}, func(err error) bool {
+			var fe *FunctionError
+			return errors.As(err, &fe) && !fe.Panic && fe.Detail == "plugin could not decode the request: bad"
+		}},
 		{&pb.Failure{Status: 409, Message: "taken"}, func(err error) bool {
-			var fe *fn.Error
+			var fe *event.Error
 			return errors.As(err, &fe) && fe.Status == 409 && fe.Message == "taken"
 		}},
 		{&pb.Failure{Message: "db down"}, func(err error) bool {
@@ -106,18 +57,33 @@ func TestFailureDecoding(t *testing.T) {
 			t.Errorf("failure %v decoded as %v", c.f, err)
 		}
 	}
+	// Junk, and an answer with neither a result nor a failure, fail the call.
 	for _, junk := range [][]byte{{0xff}, {0x0a, 0x05, 0x01}, {}} {
-		if _, err := decodeResponse(junk); err == nil {
-			t.Errorf("junk % x decoded without error", junk)
+		var fe *FunctionError
+		if _, err := decodeResponse(junk); !errors.As(err, &fe) {
+			t.Errorf("junk % x decoded as %v, want a FunctionError", junk, err)
 		}
 	}
 }
 
-func FuzzDecodeResponse(f *testing.F) {
-	b, _ := proto.Marshal(&pb.Response{Outcome: &pb.Response_Result{Result: &pb.Result{Status: 200, Body: []byte("x"),
-		Emits: []*pb.Message{{Target: "s"}}}}})
-	f.Add(b)
-	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = decodeResponse(data) // must not panic
-	})
+// A batch answer short of answers fails the events left; when the plugin sent a failure in
+// its place (the answers were too large together), they fail with what it said.
+func TestShortBatchAnswer(t *testing.T) {
+	ok := wire.AppendResponse(nil, &wire.Response{Result: &event.Result{Status: 200}})
+	out := make([]outcome, 3)
+	decodeBatchResponse(wire.AppendBatchResponse(nil, ok), out, []int{0, 2})
+	var fe *FunctionError
+	if out[0].err != nil || out[0].res.Status != 200 || !errors.As(out[2].err, &fe) ||
+		fe.Detail != "the plugin answered part of a batch" || out[1] != (outcome{}) {
+		t.Fatalf("short batch: %+v", out)
+	}
+
+	tooLarge := wire.AppendResponse(nil, &wire.Response{Failure: &wire.Failure{Message: "response of 99 bytes exceeds the limit"}})
+	out = make([]outcome, 2)
+	decodeBatchResponse(tooLarge, out, []int{0, 1})
+	for k, o := range out {
+		if !errors.As(o.err, &fe) || fe.Detail != "response of 99 bytes exceeds the limit" {
+			t.Fatalf("answer %d of a batch the plugin could not send: %v", k, o.err)
+		}
+	}
 }

@@ -2,8 +2,8 @@
 // invokes them.
 //
 // Data enters through Host.Deploy (a validated manifest and a plugin binary) and leaves through
-// the Invoker of each deployed Function: the gateway and the triggers hand it an fn.Event and get
-// an fn.Result or an *Error with the HTTP status to answer. Each invocation passes, in order,
+// the Invoker of each deployed Function: the gateway and the triggers hand it an event.Event and get
+// an event.Result or an *Error with the HTTP status to answer. Each invocation passes, in order,
 // through the circuit breaker (breaker.go), the concurrency limit (limit.go), the deadline
 // (timeout.go) and a pool of warm plugin processes (pool.go, instance.go); the chain is built in
 // one place, newVersion in version.go.

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 )
 
 // Error is a failure of the runtime (not of the function's own logic), with the HTTP status
@@ -55,7 +55,7 @@ func HTTPStatus(err error) (status int, code, message string) {
 	if errors.As(err, &re) {
 		return re.Status, re.Code, re.Message
 	}
-	var fe *fn.Error
+	var fe *event.Error
 	if errors.As(err, &fe) {
 		status := fe.Status
 		if status < 400 || status > 599 {
@@ -104,7 +104,7 @@ func countsAsFailure(err error) bool {
 	if shed(err) || errors.Is(err, context.Canceled) {
 		return false
 	}
-	var fe *fn.Error
+	var fe *event.Error
 	if errors.As(err, &fe) {
 		return fe.Status >= 500
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 )
 
 func TestHTTPStatus(t *testing.T) {
@@ -30,25 +30,25 @@ func TestHTTPStatus(t *testing.T) {
 		{"wrapped runtime error keeps the safe message", fmt.Errorf("instance 3 at /run/x.sock: %w", ErrCrashed), 502, "function_crashed", "function process exited during the call"},
 
 		// Errors the function chose: its status and message, a code derived from the status.
-		{"fn 400", fn.Errorf(400, "name is required"), 400, "bad_request", "name is required"},
-		{"fn 401", fn.Errorf(401, "who are you"), 401, "unauthorized", "who are you"},
-		{"fn 403", fn.Errorf(403, "no"), 403, "forbidden", "no"},
-		{"fn 404", fn.Errorf(404, "no order 7"), 404, "not_found", "no order 7"},
-		{"fn 409", fn.Errorf(409, "exists"), 409, "conflict", "exists"},
-		{"fn 422", fn.Errorf(422, "bad total"), 422, "unprocessable", "bad total"},
-		{"fn 429", fn.Errorf(429, "slow down"), 429, "too_many_requests", "slow down"},
-		{"fn other 4xx", fn.Errorf(418, "teapot"), 418, "error", "teapot"},
-		{"fn 500", fn.Errorf(500, "db down"), 500, "function_error", "db down"},
-		{"fn 503", fn.Errorf(503, "later"), 503, "function_error", "later"},
-		{"fn 599", fn.Errorf(599, "edge"), 599, "function_error", "edge"},
-		{"wrapped fn error", fmt.Errorf("handler: %w", fn.Errorf(409, "exists")), 409, "conflict", "exists"},
+		{"fn 400", event.Errorf(400, "name is required"), 400, "bad_request", "name is required"},
+		{"fn 401", event.Errorf(401, "who are you"), 401, "unauthorized", "who are you"},
+		{"fn 403", event.Errorf(403, "no"), 403, "forbidden", "no"},
+		{"fn 404", event.Errorf(404, "no order 7"), 404, "not_found", "no order 7"},
+		{"fn 409", event.Errorf(409, "exists"), 409, "conflict", "exists"},
+		{"fn 422", event.Errorf(422, "bad total"), 422, "unprocessable", "bad total"},
+		{"fn 429", event.Errorf(429, "slow down"), 429, "too_many_requests", "slow down"},
+		{"fn other 4xx", event.Errorf(418, "teapot"), 418, "error", "teapot"},
+		{"fn 500", event.Errorf(500, "db down"), 500, "function_error", "db down"},
+		{"fn 503", event.Errorf(503, "later"), 503, "function_error", "later"},
+		{"fn 599", event.Errorf(599, "edge"), 599, "function_error", "edge"},
+		{"wrapped fn error", fmt.Errorf("handler: %w", event.Errorf(409, "exists")), 409, "conflict", "exists"},
 
 		// A status outside 400..599 cannot be an error answer: 500.
-		{"fn status 0", fn.Errorf(0, "no status"), 500, "function_error", "no status"},
-		{"fn status 200", fn.Errorf(200, "ok?"), 500, "function_error", "ok?"},
-		{"fn status 399", fn.Errorf(399, "redirect?"), 500, "function_error", "redirect?"},
-		{"fn status 600", fn.Errorf(600, "huge"), 500, "function_error", "huge"},
-		{"fn status negative", fn.Errorf(-1, "neg"), 500, "function_error", "neg"},
+		{"fn status 0", event.Errorf(0, "no status"), 500, "function_error", "no status"},
+		{"fn status 200", event.Errorf(200, "ok?"), 500, "function_error", "ok?"},
+		{"fn status 399", event.Errorf(399, "redirect?"), 500, "function_error", "redirect?"},
+		{"fn status 600", event.Errorf(600, "huge"), 500, "function_error", "huge"},
+		{"fn status negative", event.Errorf(-1, "neg"), 500, "function_error", "neg"},
 
 		// Anything else is a generic 500: its text may hold internals and is not shown.
 		{"function error", &FunctionError{Detail: "open /etc/secret: permission denied"}, 500, "function_error", "the function failed"},
@@ -114,10 +114,10 @@ func TestCountsAsFailure(t *testing.T) {
 		want bool
 	}{
 		{nil, false},
-		{fn.Errorf(400, "x"), false},
-		{fn.Errorf(499, "x"), false},
-		{fn.Errorf(500, "x"), true},
-		{fn.Errorf(503, "x"), true},
+		{event.Errorf(400, "x"), false},
+		{event.Errorf(499, "x"), false},
+		{event.Errorf(500, "x"), true},
+		{event.Errorf(503, "x"), true},
 		{&FunctionError{Detail: "x"}, true},
 		{ErrCrashed, true},
 		{ErrTimeout, true},

@@ -262,7 +262,8 @@ func (i *instance) invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 		deadline = d.UnixNano()
 	}
 	bp := getBuffer()
-	payload, err := appendRequest((*bp)[:0], ev, deadline, tracectx.Traceparent(ctx), RequestID(ctx))
+	payload, err := wire.AppendRequest((*bp)[:0], &wire.Request{Event: *ev, Deadline: deadline,
+		Traceparent: tracectx.Traceparent(ctx), RequestID: RequestID(ctx)})
 	*bp = payload
 	if err != nil {
 		putBuffer(bp)
@@ -332,19 +333,18 @@ func (i *instance) invokeBatch(ctx context.Context, evs []*fn.Event, out []outco
 		deadline = d.UnixNano()
 	}
 	rid := RequestID(ctx)
-	bp, sp := getBuffer(), getBuffer()
-	defer putBuffer(sp)
+	bp := getBuffer()
 	payload := (*bp)[:0]
 	sent := make([]int, 0, len(evs)) // which of evs the frame carries, in its order
 	for k, ev := range evs {
-		req, err := appendRequest((*sp)[:0], ev, deadline, out[k].traceparent, rid)
-		*sp = req
+		var err error
+		payload, err = wire.AppendBatchRequest(payload, &wire.Request{Event: *ev, Deadline: deadline,
+			Traceparent: out[k].traceparent, RequestID: rid})
 		if err != nil {
 			// An event that cannot be encoded fails alone; the batch goes on without it.
 			out[k] = outcome{err: &FunctionError{Detail: err.Error()}}
 			continue
 		}
-		payload = wire.AppendMessage(payload, wire.BatchRequests, req)
 		sent = append(sent, k)
 	}
 	*bp = payload

@@ -11,7 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 )
 
 // Trigger kinds, the trigger label of the invocation metrics. Callers say which one an
@@ -28,7 +28,7 @@ const (
 // Outcomes of an invocation, the outcome label of edgefn_invocations_total.
 const (
 	OutcomeSuccess     = "success"
-	OutcomeClientError = "client_error" // the function answered with a 4xx fn.Error
+	OutcomeClientError = "client_error" // the function answered with a 4xx event.Error
 	OutcomeError       = "error"        // the function failed (an error, a panic, a 5xx)
 	OutcomeTimeout     = "timeout"
 	OutcomeCrashed     = "crashed"
@@ -56,7 +56,7 @@ func outcomeOf(err error) string {
 	if err == nil {
 		return OutcomeSuccess
 	}
-	var fe *fn.Error // escapes: declared past the common case
+	var fe *event.Error // escapes: declared past the common case
 	switch {
 	case errors.Is(err, ErrTimeout):
 		return OutcomeTimeout

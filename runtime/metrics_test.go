@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 )
 
 // BenchmarkRecord is what counting one invocation costs on the hot path.
@@ -35,10 +35,10 @@ func TestInvocationSeriesExport(t *testing.T) {
 	f := newFunction("hello", nil, nil)
 	h.all.Store(&[]*Function{f})
 	httpCtx, streamCtx := WithTrigger(context.Background(), TriggerHTTP), WithTrigger(context.Background(), TriggerStream)
-	f.record(httpCtx, nil, 300*time.Microsecond)             // bucket 0.0005
-	f.record(httpCtx, nil, time.Millisecond)                 // bucket 0.001 (bounds are inclusive)
-	f.record(httpCtx, &fn.Error{Status: 404}, 2*time.Second) // client_error, bucket 2.5
-	f.record(httpCtx, ErrTimeout, time.Minute)               // timeout, bucket +Inf
+	f.record(httpCtx, nil, 300*time.Microsecond)                // bucket 0.0005
+	f.record(httpCtx, nil, time.Millisecond)                    // bucket 0.001 (bounds are inclusive)
+	f.record(httpCtx, &event.Error{Status: 404}, 2*time.Second) // client_error, bucket 2.5
+	f.record(httpCtx, ErrTimeout, time.Minute)                  // timeout, bucket +Inf
 	f.recordBatch(streamCtx, []outcome{{}, {}, {err: ErrCrashed}}, 20*time.Millisecond)
 
 	fams, err := reg.Gather()

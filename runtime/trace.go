@@ -8,7 +8,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/edgefn/edgefn/internal/telemetry"
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 )
 
 // Tracing: every invocation is a span ("invoke NAME") under the caller's span, and the
@@ -18,7 +18,7 @@ import (
 // are its children too.
 
 // startInvoke starts the invocation span of f for ev under parent.
-func (f *Function) startInvoke(parent context.Context, ev *fn.Event) (context.Context, trace.Span) {
+func (f *Function) startInvoke(parent context.Context, ev *event.Event) (context.Context, trace.Span) {
 	ctx, span := telemetry.Start(parent, trace.SpanKindInternal, f.spanName)
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("edgefn.function", f.name),

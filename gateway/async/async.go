@@ -17,7 +17,7 @@ import (
 	"github.com/edgefn/edgefn/internal/tracectx"
 	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/dispatch"
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -107,7 +107,7 @@ func (s *Service) Queue(function string) string { return QueuePrefix + function 
 // Submit stores a pending request for ev and queues its invocation. owner is the JWT sub of
 // the caller ("" without one); caller and key are the Idempotency-Key scope and value. It
 // returns the request's ID: an earlier one when the key was seen (and then queues nothing).
-func (s *Service) Submit(ctx context.Context, function string, ev *fn.Event, owner, caller, key string) (string, error) {
+func (s *Service) Submit(ctx context.Context, function string, ev *event.Event, owner, caller, key string) (string, error) {
 	rec := &Record{ID: id.New(), Function: function, Owner: owner, State: Pending, Created: time.Now().UTC()}
 	rid, created, err := s.cfg.Store.Create(ctx, rec, caller, key, s.cfg.TTL)
 	if err != nil || !created {
@@ -179,13 +179,13 @@ func (s *Service) Access(ctx context.Context, id string, claims map[string]any) 
 }
 
 // Decode rebuilds a queued invocation (dispatch.AsyncRunner).
-func (s *Service) Decode(d *triggers.Delivery) (*fn.Event, error) {
+func (s *Service) Decode(d *triggers.Delivery) (*event.Event, error) {
 	return decodeEvent(d.Data, d.CorrelationID, d.Attempt)
 }
 
 // Retryable says which failures are tried again: the function's process failing (crash,
 // timeout, not ready, overloaded, paused by its breaker) or an error without a status. A
-// status the function chose (fn.Errorf) is its answer.
+// status the function chose (fn.Errorf in the SDK) is its answer.
 func (s *Service) Retryable(err error) bool {
 	var rerr *runtime.Error
 	if errors.As(err, &rerr) {
@@ -198,7 +198,7 @@ func (s *Service) Retryable(err error) bool {
 // Complete stores the outcome of a request and publishes it on requests.{id}
 // (dispatch.AsyncRunner). A request answered already (a redelivered invocation that ran
 // twice) keeps its first reply.
-func (s *Service) Complete(ctx context.Context, function string, ev *fn.Event, res *fn.Result, err error) error {
+func (s *Service) Complete(ctx context.Context, function string, ev *event.Event, res *event.Result, err error) error {
 	rec := &Record{ID: ev.CorrelationID, Function: function}
 	outcome := "completed"
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 )
 
 // queuedEvent is an HTTP call as it waits on the queue: everything the function would have
@@ -24,7 +24,7 @@ type queuedEvent struct {
 	Query       url.Values        `json:"query,omitempty"`
 }
 
-func encodeEvent(ev *fn.Event) ([]byte, error) {
+func encodeEvent(ev *event.Event) ([]byte, error) {
 	return json.Marshal(queuedEvent{
 		ID: ev.ID, Time: ev.Time, Data: ev.Data, ContentType: ev.ContentType, Headers: ev.Headers,
 		Claims: ev.Claims, Method: ev.Method, Path: ev.Path, Params: ev.Params, Query: ev.Query,
@@ -32,7 +32,7 @@ func encodeEvent(ev *fn.Event) ([]byte, error) {
 }
 
 // decodeEvent rebuilds the event of async request id from its queued form.
-func decodeEvent(data []byte, id string, attempt int) (*fn.Event, error) {
+func decodeEvent(data []byte, id string, attempt int) (*event.Event, error) {
 	var q queuedEvent
 	if err := json.Unmarshal(data, &q); err != nil {
 		return nil, fmt.Errorf("async: queued invocation %s is not readable: %w", id, err)
@@ -40,7 +40,7 @@ func decodeEvent(data []byte, id string, attempt int) (*fn.Event, error) {
 	if q.Headers == nil {
 		q.Headers = map[string]string{}
 	}
-	return &fn.Event{
+	return &event.Event{
 		ID: q.ID, Source: "http", Time: q.Time, Data: q.Data, ContentType: q.ContentType,
 		CorrelationID: id, Attempt: attempt, Headers: q.Headers, Claims: q.Claims,
 		Method: q.Method, Path: q.Path, Params: q.Params, Query: q.Query,

@@ -7,11 +7,11 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 )
 
 // resultReply is what a synchronous caller would have got from res.
-func resultReply(res *fn.Result) (int, map[string]string, []byte) {
+func resultReply(res *event.Result) (int, map[string]string, []byte) {
 	if res == nil {
 		return 204, nil, nil
 	}

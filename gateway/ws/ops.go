@@ -12,7 +12,7 @@ import (
 	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/internal/telemetry"
 	"github.com/edgefn/edgefn/runtime"
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
 )
@@ -236,9 +236,9 @@ func (c *conn) publish(r *request) *reply {
 
 // invoke runs one websocket-triggered function and carries out its effects.
 func (c *conn) invoke(ctx context.Context, name string, f interface {
-	Invoke(context.Context, *fn.Event) (*fn.Result, error)
+	Invoke(context.Context, *event.Event) (*event.Result, error)
 }, topic string, data []byte, claims map[string]any) *replyError {
-	ev := &fn.Event{
+	ev := &event.Event{
 		ID: id.New(), Type: "websocket.publish", Source: "websocket/" + topic, Subject: topic,
 		Time: time.Now().UTC(), Data: data, ContentType: "application/json", Attempt: 1, Claims: claims,
 	}

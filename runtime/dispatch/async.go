@@ -3,7 +3,7 @@ package dispatch
 import (
 	"context"
 
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -14,11 +14,11 @@ type AsyncRunner interface {
 	// Queue names the queue of function's async invocations.
 	Queue(function string) string
 	// Decode turns a queued invocation back into the event to invoke.
-	Decode(d *triggers.Delivery) (*fn.Event, error)
+	Decode(d *triggers.Delivery) (*event.Event, error)
 	// Retryable reports whether a failed invocation should be tried again (while attempts
 	// remain) rather than answered with its error.
 	Retryable(err error) bool
 	// Complete stores and publishes the outcome of an invocation: its result (err nil, its
 	// effects carried out) or its final error. An error of Complete itself retries.
-	Complete(ctx context.Context, function string, ev *fn.Event, res *fn.Result, err error) error
+	Complete(ctx context.Context, function string, ev *event.Event, res *event.Result, err error) error
 }

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/edgefn/edgefn/internal/filter"
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/triggers"
 	"github.com/edgefn/edgefn/triggers/memory"
 )
@@ -20,11 +20,11 @@ type batchFn struct {
 	sizes []int
 }
 
-func (f *batchFn) InvokeBatch(ctx context.Context, evs []*fn.Event, _ []context.Context) ([]*fn.Result, []error) {
+func (f *batchFn) InvokeBatch(ctx context.Context, evs []*event.Event, _ []context.Context) ([]*event.Result, []error) {
 	f.mu.Lock()
 	f.sizes = append(f.sizes, len(evs))
 	f.mu.Unlock()
-	results, errs := make([]*fn.Result, len(evs)), make([]error, len(evs))
+	results, errs := make([]*event.Result, len(evs)), make([]error, len(evs))
 	for k, ev := range evs {
 		results[k], errs[k] = f.Invoke(ctx, ev)
 	}
@@ -55,14 +55,14 @@ func TestBatchedConsumerSettlesEachDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &batchFn{fakeFn: &fakeFn{do: func(ev *fn.Event) (*fn.Result, error) {
+	f := &batchFn{fakeFn: &fakeFn{do: func(ev *event.Event) (*event.Result, error) {
 		switch ev.Type {
 		case "fail":
 			return nil, errors.New("db down")
 		case "emit":
-			return fn.Status(200).Emit(fn.ToStream("out", "Done", map[string]string{"from": ev.ID})), nil
+			return event.Status(200).Emit(event.ToStream("out", "Done", map[string]string{"from": ev.ID})), nil
 		}
-		return fn.Status(200), nil
+		return event.Status(200), nil
 	}}}
 	// Published before the consumer starts, so that its first receive takes them together.
 	var msgs []*triggers.Message

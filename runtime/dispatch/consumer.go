@@ -16,13 +16,13 @@ import (
 	"github.com/edgefn/edgefn/internal/filter"
 	"github.com/edgefn/edgefn/internal/telemetry"
 	"github.com/edgefn/edgefn/runtime"
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/triggers"
 )
 
 // Invoker runs one invocation of a function (runtime.Function implements it).
 type Invoker interface {
-	Invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
+	Invoke(ctx context.Context, ev *event.Event) (*event.Result, error)
 }
 
 // BatchInvoker is an Invoker that also runs several events as one batch, returning each
@@ -32,7 +32,7 @@ type BatchInvoker interface {
 	Invoker
 	// InvokeBatch runs evs together under ctx's deadline; parents[k], when not nil, is the
 	// context whose span the k-th event's invocation belongs to.
-	InvokeBatch(ctx context.Context, evs []*fn.Event, parents []context.Context) ([]*fn.Result, []error)
+	InvokeBatch(ctx context.Context, evs []*event.Event, parents []context.Context) ([]*event.Result, []error)
 }
 
 // ConsumerConfig configures one Consumer.
@@ -199,7 +199,7 @@ func (c *Consumer) Run(ctx context.Context) {
 // without effects at once, the others (effects, a reply, a retry or a dead letter, all broker
 // round trips) concurrently. release is called once per delivery when it is settled.
 func (c *Consumer) handleBatch(b BatchInvoker, ds []*triggers.Delivery, release func()) {
-	evs := make([]*fn.Event, 0, len(ds))
+	evs := make([]*event.Event, 0, len(ds))
 	run := ds[:0:0]
 	var parents []context.Context
 	var spans []trace.Span
@@ -255,7 +255,7 @@ func (c *Consumer) skip(d *triggers.Delivery, span trace.Span) {
 }
 
 // passes applies the filter: false means skip (acknowledge without invoking).
-func (c *Consumer) passes(ev *fn.Event) bool {
+func (c *Consumer) passes(ev *event.Event) bool {
 	if c.cfg.Filter == nil {
 		return true
 	}
@@ -269,7 +269,7 @@ func (c *Consumer) passes(ev *fn.Event) bool {
 // settle carries out the effects of a successful invocation and answers its reply-to, then
 // acknowledges d; a failure of any of it (or of the invocation) retries or dead-letters d,
 // and is returned.
-func (c *Consumer) settle(ctx context.Context, d *triggers.Delivery, ev *fn.Event, res *fn.Result, err error) error {
+func (c *Consumer) settle(ctx context.Context, d *triggers.Delivery, ev *event.Event, res *event.Result, err error) error {
 	if err == nil {
 		err = c.effects.Apply(ctx, c.cfg.Function, ev, res)
 	}
@@ -334,7 +334,7 @@ func (c *Consumer) handleAsync(d *triggers.Delivery) {
 }
 
 // run invokes the function and carries out the effects of its result.
-func (c *Consumer) run(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
+func (c *Consumer) run(ctx context.Context, ev *event.Event) (*event.Result, error) {
 	res, err := c.fn.Invoke(ctx, ev)
 	if err == nil {
 		err = c.effects.Apply(ctx, c.cfg.Function, ev, res)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/edgefn/edgefn/internal/filter"
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
 	"github.com/edgefn/edgefn/triggers/memory"
@@ -22,13 +22,13 @@ type fakeFn struct {
 	m     *manifest.Function
 	calls atomic.Int64
 	mu    sync.Mutex
-	seen  []*fn.Event
-	do    func(ev *fn.Event) (*fn.Result, error)
+	seen  []*event.Event
+	do    func(ev *event.Event) (*event.Result, error)
 }
 
 func (f *fakeFn) Name() string                 { return f.name }
 func (f *fakeFn) Manifest() *manifest.Function { return f.m }
-func (f *fakeFn) Invoke(_ context.Context, ev *fn.Event) (*fn.Result, error) {
+func (f *fakeFn) Invoke(_ context.Context, ev *event.Event) (*event.Result, error) {
 	f.calls.Add(1)
 	f.mu.Lock()
 	f.seen = append(f.seen, ev)
@@ -36,10 +36,10 @@ func (f *fakeFn) Invoke(_ context.Context, ev *fn.Event) (*fn.Result, error) {
 	return f.do(ev)
 }
 
-func (f *fakeFn) events() []*fn.Event {
+func (f *fakeFn) events() []*event.Event {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]*fn.Event(nil), f.seen...)
+	return append([]*event.Event(nil), f.seen...)
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -82,8 +82,8 @@ func TestEffectsGoOutBeforeTheAck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeFn{do: func(ev *fn.Event) (*fn.Result, error) {
-		return fn.Status(200).Emit(fn.ToStream("out", "Done", map[string]string{"from": ev.ID})), nil
+	f := &fakeFn{do: func(ev *event.Event) (*event.Result, error) {
+		return event.Status(200).Emit(event.ToStream("out", "Done", map[string]string{"from": ev.ID})), nil
 	}}
 	c := run(t, b, ConsumerConfig{Function: "f", EventSource: "queue/in"}, "in", f, &Effects{Queues: b, Streams: b})
 	publish(t, b, "in", &triggers.Message{ID: "m1", CorrelationID: "corr-1", Data: []byte(`{}`)})
@@ -112,8 +112,8 @@ func (failingStreams) PublishStream(context.Context, string, ...*triggers.Messag
 func TestFailedEffectsRetryTheDelivery(t *testing.T) {
 	b := memory.New(memory.Options{})
 	t.Cleanup(func() { b.Close() })
-	f := &fakeFn{do: func(*fn.Event) (*fn.Result, error) {
-		return fn.Status(200).Emit(fn.ToStream("out", "Done", 1)), nil
+	f := &fakeFn{do: func(*event.Event) (*event.Result, error) {
+		return event.Status(200).Emit(event.ToStream("out", "Done", 1)), nil
 	}}
 	run(t, b, ConsumerConfig{Function: "f", EventSource: "queue/in", Retries: 1, Backoff: 10 * time.Millisecond},
 		"in", f, &Effects{Queues: b, Streams: failingStreams{b}})
@@ -134,7 +134,7 @@ func TestFailedEffectsRetryTheDelivery(t *testing.T) {
 func TestRetriesWithBackoffThenDeadLetter(t *testing.T) {
 	b := memory.New(memory.Options{})
 	t.Cleanup(func() { b.Close() })
-	f := &fakeFn{do: func(*fn.Event) (*fn.Result, error) { return nil, errors.New("db down") }}
+	f := &fakeFn{do: func(*event.Event) (*event.Result, error) { return nil, errors.New("db down") }}
 	c := run(t, b, ConsumerConfig{Function: "f", EventSource: "queue/in", Retries: 2, Backoff: 50 * time.Millisecond},
 		"in", f, &Effects{Queues: b, Streams: b})
 	publish(t, b, "in", &triggers.Message{ID: "m1", Data: []byte(`{}`)})
@@ -159,7 +159,7 @@ func TestFilterSkipsAndAcks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeFn{do: func(*fn.Event) (*fn.Result, error) { return nil, nil }}
+	f := &fakeFn{do: func(*event.Event) (*event.Result, error) { return nil, nil }}
 	c := run(t, b, ConsumerConfig{Function: "f", EventSource: "queue/in", Filter: keep}, "in", f, &Effects{Queues: b, Streams: b})
 	publish(t, b, "in",
 		&triggers.Message{ID: "a", Type: "drop", Data: []byte(`{"n":5}`)},
@@ -196,7 +196,7 @@ func TestManagerFollowsTheDeployedFunctions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeFn{name: "w", m: set.Functions[0], do: func(*fn.Event) (*fn.Result, error) { return nil, nil }}
+	f := &fakeFn{name: "w", m: set.Functions[0], do: func(*event.Event) (*event.Result, error) { return nil, nil }}
 	m := NewManager(ManagerConfig{Queues: b, Streams: b, Effects: &Effects{Queues: b, Streams: b}})
 	ctx, cancel := context.WithCancel(context.Background())
 	go m.Run(ctx)
@@ -227,7 +227,7 @@ func TestManagerReportsTriggersThatCannotStart(t *testing.T) {
 	b := memory.New(memory.Options{})
 	t.Cleanup(func() { b.Close() })
 	set, _ := manifest.Parse("m.yaml", []byte("name: w\nhandler: /bin/true\ntriggers:\n  - queue: {name: jobs}\n"))
-	f := &fakeFn{name: "w", m: set.Functions[0], do: func(*fn.Event) (*fn.Result, error) { return nil, nil }}
+	f := &fakeFn{name: "w", m: set.Functions[0], do: func(*event.Event) (*event.Result, error) { return nil, nil }}
 	m := NewManager(ManagerConfig{Queues: refusingQueues{b}, Streams: b, Effects: &Effects{Queues: b, Streams: b}})
 	ctx, cancel := context.WithCancel(context.Background())
 	go m.Run(ctx)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/internal/tracectx"
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -33,7 +33,7 @@ type Effects struct {
 // function named function. It returns the first error; effects already carried out stay
 // done, so the retry that follows may repeat them (consumers de-duplicate on the ID, which
 // is derived from the cause and stays the same across retries).
-func (e *Effects) Apply(ctx context.Context, function string, cause *fn.Event, res *fn.Result) error {
+func (e *Effects) Apply(ctx context.Context, function string, cause *event.Event, res *event.Result) error {
 	if res == nil {
 		return nil
 	}
@@ -85,7 +85,7 @@ func (e *Effects) publishStream(ctx context.Context, stream string, msg *trigger
 
 // Reply publishes res's body to the reply-to queue of an RPC request (docs/events.md), with the
 // request's correlation ID.
-func (e *Effects) Reply(ctx context.Context, replyTo, correlationID string, res *fn.Result) error {
+func (e *Effects) Reply(ctx context.Context, replyTo, correlationID string, res *event.Result) error {
 	msg := &triggers.Message{ID: id.New(), CorrelationID: correlationID, Time: time.Now().UTC()}
 	if res != nil {
 		msg.Data = res.Body

@@ -5,17 +5,17 @@ import (
 	"strings"
 
 	"github.com/edgefn/edgefn/internal/filter"
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/triggers"
 )
 
 // toEvent is what the function sees of a delivery. source is "queue/NAME" or "stream/NAME".
-func toEvent(d *triggers.Delivery, source string) *fn.Event {
+func toEvent(d *triggers.Delivery, source string) *event.Event {
 	headers := d.Headers
 	if headers == nil {
 		headers = map[string]string{}
 	}
-	return &fn.Event{
+	return &event.Event{
 		ID: d.ID, Type: d.Type, Source: source, Subject: d.Subject, Time: d.Time, Data: d.Data,
 		ContentType: d.ContentType, CorrelationID: d.CorrelationID, Attempt: d.Attempt, Headers: headers,
 	}
@@ -23,7 +23,7 @@ func toEvent(d *triggers.Delivery, source string) *fn.Event {
 
 // filterEnv is what a filter sees as `event` (docs/manifest.md): data decoded from JSON when it is JSON,
 // else a string.
-func filterEnv(ev *fn.Event) *filter.Event {
+func filterEnv(ev *event.Event) *filter.Event {
 	env := &filter.Event{
 		ID: ev.ID, Type: ev.Type, Source: ev.Source, Subject: ev.Subject, Time: ev.Time,
 		CorrelationID: ev.CorrelationID, Attempt: ev.Attempt, Headers: ev.Headers,

@@ -17,5 +17,7 @@
 // answered with 504 by the gateway whatever it returns later. A panic in a handler is recovered and
 // fails that invocation only.
 //
-// Package fntest calls a Handler in-process, without a plugin, for the function's own tests.
+// Event, Result and the effects are the types of runtime/event, which the gateway and the
+// triggers use too: a function and the host speak of the same values. Package fntest calls a
+// Handler in-process, without a plugin, for the function's own tests.
 package fn

@@ -2,9 +2,9 @@ package fn
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"os"
+
+	"github.com/edgefn/edgefn/runtime/fn/internal/pluginserver"
 )
 
 type loggerKey struct{}
@@ -15,10 +15,7 @@ func Logger(ctx context.Context) *slog.Logger {
 	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
 		return l
 	}
-	if inv, ok := ctx.Value(invocationKey{}).(*invocation); ok {
-		return inv.logger()
-	}
-	return baseLogger
+	return pluginserver.Logger(ctx)
 }
 
 // WithLogger returns ctx carrying l as the invocation's logger; fntest uses it.
@@ -26,12 +23,5 @@ func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
 	return context.WithValue(ctx, loggerKey{}, l)
 }
 
-// baseLogger writes JSON lines to the process's stderr as it is when the line is written:
-// go-plugin replaces os.Stderr with a pipe to the gateway once the plugin serves.
-var baseLogger = slog.New(slog.NewJSONHandler(stderr{}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-
-type stderr struct{}
-
-func (stderr) Write(p []byte) (int, error) { return os.Stderr.Write(p) }
-
-var _ io.Writer = stderr{}
+// Traceparent returns the W3C traceparent of the invocation, or "" when it has none.
+func Traceparent(ctx context.Context) string { return pluginserver.Traceparent(ctx) }

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -9,8 +10,8 @@ import (
 // Helpers for the protobuf payloads of frames, which both sides write and read with protowire
 // directly rather than through generated types. Zero values are left out, as proto3 does.
 
-// AppendString appends a string field unless s is empty.
-func AppendString(b []byte, num protowire.Number, s string) []byte {
+// appendString appends a string field unless s is empty.
+func appendString(b []byte, num protowire.Number, s string) []byte {
 	if s == "" {
 		return b
 	}
@@ -18,8 +19,8 @@ func AppendString(b []byte, num protowire.Number, s string) []byte {
 	return protowire.AppendString(b, s)
 }
 
-// AppendBytes appends a bytes (or embedded message) field unless v is empty.
-func AppendBytes(b []byte, num protowire.Number, v []byte) []byte {
+// appendBytes appends a bytes (or embedded message) field unless v is empty.
+func appendBytes(b []byte, num protowire.Number, v []byte) []byte {
 	if len(v) == 0 {
 		return b
 	}
@@ -27,14 +28,14 @@ func AppendBytes(b []byte, num protowire.Number, v []byte) []byte {
 	return protowire.AppendBytes(b, v)
 }
 
-// AppendMessage appends an embedded message field, even an empty one (its presence counts).
-func AppendMessage(b []byte, num protowire.Number, m []byte) []byte {
+// appendMessage appends an embedded message field, even an empty one (its presence counts).
+func appendMessage(b []byte, num protowire.Number, m []byte) []byte {
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	return protowire.AppendBytes(b, m)
 }
 
-// AppendVarint appends a varint field unless v is zero.
-func AppendVarint(b []byte, num protowire.Number, v uint64) []byte {
+// appendVarint appends a varint field unless v is zero.
+func appendVarint(b []byte, num protowire.Number, v uint64) []byte {
 	if v == 0 {
 		return b
 	}
@@ -42,8 +43,8 @@ func AppendVarint(b []byte, num protowire.Number, v uint64) []byte {
 	return protowire.AppendVarint(b, v)
 }
 
-// AppendMap appends a map<string, string> field: one entry message per pair.
-func AppendMap(b []byte, num protowire.Number, m map[string]string) []byte {
+// appendMap appends a map<string, string> field: one entry message per pair.
+func appendMap(b []byte, num protowire.Number, m map[string]string) []byte {
 	for k, v := range m {
 		n := protowire.SizeTag(1) + protowire.SizeBytes(len(k)) + protowire.SizeTag(2) + protowire.SizeBytes(len(v))
 		b = protowire.AppendTag(b, num, protowire.BytesType)
@@ -56,9 +57,9 @@ func AppendMap(b []byte, num protowire.Number, m map[string]string) []byte {
 	return b
 }
 
-// Fields calls f for each field of the message b. f consumes the field's value from its b and
+// fields calls f for each field of the message b. f consumes the field's value from its b and
 // returns how many bytes it took, 0 to have the field skipped, or a negative protowire error.
-func Fields(b []byte, f func(num protowire.Number, typ protowire.Type, b []byte) int) error {
+func fields(b []byte, f func(num protowire.Number, typ protowire.Type, b []byte) int) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -77,19 +78,19 @@ func Fields(b []byte, f func(num protowire.Number, typ protowire.Type, b []byte)
 	return nil
 }
 
-// TakeBytes reads a length-delimited value into *dst as a copy (frame memory is reused).
-func TakeBytes(typ protowire.Type, b []byte, dst *[]byte) int {
+// takeBytes reads a length-delimited value into *dst as a copy (frame memory is reused).
+func takeBytes(typ protowire.Type, b []byte, dst *[]byte) int {
 	var v []byte
-	n := TakeBytesShared(typ, b, &v)
+	n := takeBytesShared(typ, b, &v)
 	if typ == protowire.BytesType && n >= 0 {
 		*dst = append([]byte(nil), v...)
 	}
 	return n
 }
 
-// TakeBytesShared reads a length-delimited value into *dst without copying it: for a payload
+// takeBytesShared reads a length-delimited value into *dst without copying it: for a payload
 // whose memory the caller owns and keeps unchanged while *dst is in use.
-func TakeBytesShared(typ protowire.Type, b []byte, dst *[]byte) int {
+func takeBytesShared(typ protowire.Type, b []byte, dst *[]byte) int {
 	if typ != protowire.BytesType {
 		return 0
 	}
@@ -100,18 +101,18 @@ func TakeBytesShared(typ protowire.Type, b []byte, dst *[]byte) int {
 	return n
 }
 
-// TakeString reads a string value into *dst.
-func TakeString(typ protowire.Type, b []byte, dst *string) int {
-	return takeString(typ, b, dst, copied)
+// takeString reads a string value into *dst.
+func takeString(typ protowire.Type, b []byte, dst *string) int {
+	return takeStringAs(typ, b, dst, copied)
 }
 
-// TakeStringShared reads a string value into *dst without copying it: the string points into
+// takeStringShared reads a string value into *dst without copying it: the string points into
 // b, so the caller must own b's memory and never change it while the string is in use.
-func TakeStringShared(typ protowire.Type, b []byte, dst *string) int {
-	return takeString(typ, b, dst, shared)
+func takeStringShared(typ protowire.Type, b []byte, dst *string) int {
+	return takeStringAs(typ, b, dst, shared)
 }
 
-func takeString(typ protowire.Type, b []byte, dst *string, str func([]byte) string) int {
+func takeStringAs(typ protowire.Type, b []byte, dst *string, str func([]byte) string) int {
 	if typ != protowire.BytesType {
 		return 0
 	}
@@ -122,8 +123,8 @@ func takeString(typ protowire.Type, b []byte, dst *string, str func([]byte) stri
 	return n
 }
 
-// TakeVarint reads a varint value into *dst.
-func TakeVarint(typ protowire.Type, b []byte, dst *int64) int {
+// takeVarint reads a varint value into *dst.
+func takeVarint(typ protowire.Type, b []byte, dst *int64) int {
 	if typ != protowire.VarintType {
 		return 0
 	}
@@ -134,8 +135,8 @@ func TakeVarint(typ protowire.Type, b []byte, dst *int64) int {
 	return n
 }
 
-// TakeMessage hands an embedded message's bytes (not a copy) to decode.
-func TakeMessage(typ protowire.Type, b []byte, decode func([]byte) error) int {
+// takeMessage hands an embedded message's bytes (not a copy) to decode.
+func takeMessage(typ protowire.Type, b []byte, decode func([]byte) error) int {
 	if typ != protowire.BytesType {
 		return 0
 	}
@@ -149,21 +150,21 @@ func TakeMessage(typ protowire.Type, b []byte, decode func([]byte) error) int {
 	return n
 }
 
-// TakeMapEntry reads one map<string, string> entry into *m, making the map when nil.
-func TakeMapEntry(typ protowire.Type, b []byte, m *map[string]string) int {
-	return takeMapEntry(typ, b, m, common)
+// takeMapEntry reads one map<string, string> entry into *m, making the map when nil.
+func takeMapEntry(typ protowire.Type, b []byte, m *map[string]string) int {
+	return takeMapEntryAs(typ, b, m, common)
 }
 
-// TakeMapEntryShared is TakeMapEntry with the key and value pointing into b, as
-// TakeStringShared reads strings.
-func TakeMapEntryShared(typ protowire.Type, b []byte, m *map[string]string) int {
-	return takeMapEntry(typ, b, m, shared)
+// takeMapEntryShared is takeMapEntry with the key and value pointing into b, as
+// takeStringShared reads strings.
+func takeMapEntryShared(typ protowire.Type, b []byte, m *map[string]string) int {
+	return takeMapEntryAs(typ, b, m, shared)
 }
 
-func takeMapEntry(typ protowire.Type, b []byte, m *map[string]string, str func([]byte) string) int {
+func takeMapEntryAs(typ protowire.Type, b []byte, m *map[string]string, str func([]byte) string) int {
 	var k, v string
-	n := TakeMessage(typ, b, func(entry []byte) error {
-		return Fields(entry, func(num protowire.Number, typ protowire.Type, b []byte) int {
+	n := takeMessage(typ, b, func(entry []byte) error {
+		return fields(entry, func(num protowire.Number, typ protowire.Type, b []byte) int {
 			if typ != protowire.BytesType || (num != 1 && num != 2) {
 				return 0
 			}
@@ -216,4 +217,26 @@ func common(b []byte) string {
 		return "Location"
 	}
 	return string(b)
+}
+
+// lenRoom is the room beginMessage keeps for an embedded message's length: the longest varint.
+const lenRoom = binary.MaxVarintLen64
+
+// beginMessage appends the tag of an embedded message field and room for its length, and
+// returns where that room starts. The caller appends the message's fields right after and
+// then calls endMessage: the message is written in place, with no buffer of its own.
+func beginMessage(b []byte, num protowire.Number) ([]byte, int) {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	mark := len(b)
+	return append(b, make([]byte, lenRoom)...), mark
+}
+
+// endMessage writes the length of the message begun at mark and closes up the room its
+// length did not need.
+func endMessage(b []byte, mark int) []byte {
+	n := uint64(len(b) - mark - lenRoom)
+	size := protowire.SizeVarint(n)
+	protowire.AppendVarint(b[mark:mark], n)
+	copy(b[mark+size:], b[mark+lenRoom:])
+	return b[:len(b)-lenRoom+size]
 }

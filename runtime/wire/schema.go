@@ -1,39 +1,45 @@
 package wire
 
-// Field numbers and enum values of function.proto's data path messages, for the codecs on
-// both sides (runtime and runtime/fn), which read and write the messages with protowire.
-// They must follow runtime/proto/function.proto; the codecs' tests check them against the
-// generated types.
+// Field numbers and enum values of function.proto's data path messages, the one place the
+// codec (request.go, response.go) takes them from. They follow runtime/proto/function.proto;
+// codec_test.go checks every field against the generated types.
 
 // Event fields.
 const (
-	EventID, EventType, EventSource, EventSubject, EventTime, EventData = 1, 2, 3, 4, 5, 6
-	EventContentType, EventCorrelationID, EventAttempt, EventHeaders    = 7, 8, 9, 10
-	EventClaims, EventMethod, EventPath, EventParams, EventRawQuery     = 11, 12, 13, 14, 15
+	eventID, eventType, eventSource, eventSubject, eventTime, eventData = 1, 2, 3, 4, 5, 6
+	eventContentType, eventCorrelationID, eventAttempt, eventHeaders    = 7, 8, 9, 10
+	eventClaims, eventMethod, eventPath, eventParams, eventRawQuery     = 11, 12, 13, 14, 15
 )
 
-// Request, Response and Result fields.
+// Request, Response, Result, Notification, Failure and batch fields.
 const (
-	RequestEvent, RequestDeadline, RequestTraceparent, RequestID              = 1, 2, 3, 4
-	ResponseResult, ResponseFailure, ResponseStarted, ResponseFinished        = 1, 2, 3, 4
-	ResultStatus, ResultHeaders, ResultBody, ResultEmits, ResultNotifications = 1, 2, 3, 4, 5
-	NotificationTopic, NotificationData                                       = 1, 2
-	FailureKind, FailureStatus, FailureMessage                                = 1, 2, 3
-	BatchRequests, BatchResponses                                             = 1, 1
+	requestEvent, requestDeadline, requestTraceparent, requestID              = 1, 2, 3, 4
+	responseResult, responseFailure, responseStarted, responseFinished        = 1, 2, 3, 4
+	resultStatus, resultHeaders, resultBody, resultEmits, resultNotifications = 1, 2, 3, 4, 5
+	notificationTopic, notificationData                                       = 1, 2
+	failureKind, failureStatus, failureMessage                                = 1, 2, 3
+	batchRequests, batchResponses                                             = 1, 1
 )
 
 // Message fields, and Message.Kind's QUEUE (STREAM is 0).
 const (
-	MessageKind, MessageTarget, MessageID, MessageType, MessageData = 1, 2, 3, 4, 5
-	MessageContentType, MessageHeaders, MessagePriority             = 6, 7, 8
-	MessageSubject                                                  = 9
-	MessageKindQueue                                                = 1
+	messageKind, messageTarget, messageID, messageType, messageData = 1, 2, 3, 4, 5
+	messageContentType, messageHeaders, messagePriority             = 6, 7, 8
+	messageSubject                                                  = 9
+	messageKindQueue                                                = 1
 )
 
-// Failure.Kind values.
+// FailureKind says why an invocation failed (Failure.Kind in function.proto).
+type FailureKind int
+
+// Failure kinds.
 const (
-	FailureError      = 0
-	FailurePanic      = 1
-	FailureCanceled   = 2
-	FailureBadRequest = 3
+	// FailureError: the handler returned an error; Failure.Status is its HTTP status, if any.
+	FailureError FailureKind = 0
+	// FailurePanic: the handler panicked.
+	FailurePanic FailureKind = 1
+	// FailureCanceled: the handler gave up because its context ended (deadline or cancel).
+	FailureCanceled FailureKind = 2
+	// FailureBadRequest: the plugin could not decode the request.
+	FailureBadRequest FailureKind = 3
 )

@@ -1,4 +1,4 @@
-package fn
+package pluginserver
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/edgefn/edgefn/runtime/event"
 	pb "github.com/edgefn/edgefn/runtime/proto"
 	"github.com/edgefn/edgefn/runtime/wire"
 )
@@ -52,11 +53,11 @@ func serveBatch(t *testing.T, n int, avg time.Duration, h HandlerFunc) (*pb.Batc
 
 func TestBatchAnswersEveryEventInOrder(t *testing.T) {
 	for _, avg := range []time.Duration{time.Microsecond, 20 * time.Microsecond, time.Millisecond} {
-		resp, _ := serveBatch(t, 37, avg, func(_ context.Context, ev *Event) (*Result, error) {
+		resp, _ := serveBatch(t, 37, avg, func(_ context.Context, ev *event.Event) (*event.Result, error) {
 			if ev.ID == "5" {
-				return nil, Errorf(422, "refused %s", ev.ID)
+				return nil, event.Errorf(422, "refused %s", ev.ID)
 			}
-			return Text(200, "done "+ev.ID), nil
+			return event.Text(200, "done "+ev.ID), nil
 		})
 		if len(resp.GetResponses()) != 37 {
 			t.Fatalf("avg %v: %d answers to 37 events", avg, len(resp.GetResponses()))
@@ -89,7 +90,7 @@ func TestSlowHandlersEachGetAWorker(t *testing.T) {
 type atOnce struct{ cur, peak atomic.Int32 }
 
 func (a *atOnce) wrap(h HandlerFunc) HandlerFunc {
-	return func(ctx context.Context, ev *Event) (*Result, error) {
+	return func(ctx context.Context, ev *event.Event) (*event.Result, error) {
 		c := a.cur.Add(1)
 		defer a.cur.Add(-1)
 		for p := a.peak.Load(); c > p && !a.peak.CompareAndSwap(p, c); p = a.peak.Load() {
@@ -109,10 +110,10 @@ func allAtOnce(n int32) HandlerFunc {
 		}
 		close(release)
 	}()
-	return func(context.Context, *Event) (*Result, error) {
+	return func(context.Context, *event.Event) (*event.Result, error) {
 		started.Add(1)
 		<-release
-		return Status(204), nil
+		return event.Status(204), nil
 	}
 }
 
@@ -129,8 +130,11 @@ func TestChunkFollowsHandlerTime(t *testing.T) {
 	}
 	// A slow call pulls a fast average up at once: one 1 ms call after 1 µs ones.
 	s.avg.Store(int64(time.Microsecond))
-	s.handler = HandlerFunc(func(context.Context, *Event) (*Result, error) { time.Sleep(time.Millisecond); return nil, nil })
-	s.timed(context.Background(), &Event{})
+	s.handler = HandlerFunc(func(context.Context, *event.Event) (*event.Result, error) {
+		time.Sleep(time.Millisecond)
+		return nil, nil
+	})
+	s.timed(context.Background(), &event.Event{})
 	if s.chunk() != 1 {
 		t.Errorf("after a 1 ms call the average is %v: chunk %d, want 1", time.Duration(s.avg.Load()), s.chunk())
 	}

@@ -1,4 +1,4 @@
-package fn
+package pluginserver
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/edgefn/edgefn/runtime/event"
 	pb "github.com/edgefn/edgefn/runtime/proto"
 	"github.com/edgefn/edgefn/runtime/wire"
 )
@@ -74,11 +75,11 @@ func waitAnswers(t *testing.T, answers <-chan map[uint64]*pb.Response) map[uint6
 
 func TestCallsArrivingTogetherAreEachAnswered(t *testing.T) {
 	for _, avg := range []time.Duration{time.Microsecond, 20 * time.Microsecond, time.Millisecond} {
-		got := waitAnswers(t, serveCalls(t, 37, avg, func(_ context.Context, ev *Event) (*Result, error) {
+		got := waitAnswers(t, serveCalls(t, 37, avg, func(_ context.Context, ev *event.Event) (*event.Result, error) {
 			if ev.ID == "5" {
-				return nil, Errorf(422, "refused %s", ev.ID)
+				return nil, event.Errorf(422, "refused %s", ev.ID)
 			}
-			return Text(200, "done "+ev.ID), nil
+			return event.Text(200, "done "+ev.ID), nil
 		}, nil))
 		for k := range 37 {
 			r := got[uint64(k+1)]
@@ -130,9 +131,9 @@ func TestDispatchStartsEveryCallOfTheLastFrame(t *testing.T) {
 func TestQuickCallsShareAWorkerAndAWrite(t *testing.T) {
 	const n = 16 // one chunk at a 1 µs average
 	var at atOnce
-	h := at.wrap(func(context.Context, *Event) (*Result, error) {
+	h := at.wrap(func(context.Context, *event.Event) (*event.Result, error) {
 		time.Sleep(time.Millisecond) // long enough for others to overlap, if they ran apart
-		return Status(204), nil
+		return event.Status(204), nil
 	})
 	received := make(chan wire.Frame, n)
 	// No rescue within the test: the chunk may take its time under the race detector.
@@ -156,9 +157,9 @@ func TestQuickCallsShareAWorkerAndAWrite(t *testing.T) {
 func TestSlowCallDoesNotHoldItsChunk(t *testing.T) {
 	const n = 16 // one chunk at a 1 µs average
 	received := make(chan wire.Frame, n)
-	answers := serveCalls(t, n, time.Microsecond, func(ctx context.Context, ev *Event) (*Result, error) {
+	answers := serveCalls(t, n, time.Microsecond, func(ctx context.Context, ev *event.Event) (*event.Result, error) {
 		if ev.ID != "3" {
-			return Text(200, ev.ID), nil
+			return event.Text(200, ev.ID), nil
 		}
 		for range n - 1 {
 			select {
@@ -167,7 +168,7 @@ func TestSlowCallDoesNotHoldItsChunk(t *testing.T) {
 				return nil, ctx.Err()
 			}
 		}
-		return Text(200, "slow"), nil
+		return event.Text(200, "slow"), nil
 	}, received)
 	got := waitAnswers(t, answers)
 	if string(got[4].GetResult().GetBody()) != "slow" {
@@ -179,7 +180,7 @@ func TestSlowCallDoesNotHoldItsChunk(t *testing.T) {
 // no cancel frame from the host; a cancel frame ends it sooner, with Canceled.
 func TestHandlerContextEndsAtTheDeadlineOrTheCancel(t *testing.T) {
 	errs := make(chan error, 2)
-	srv := &dataServer{function: "f", handler: HandlerFunc(func(ctx context.Context, ev *Event) (*Result, error) {
+	srv := &dataServer{function: "f", handler: HandlerFunc(func(ctx context.Context, ev *event.Event) (*event.Result, error) {
 		if _, ok := ctx.Deadline(); !ok {
 			errs <- nil
 			return nil, nil
@@ -242,7 +243,7 @@ func TestHandlerContextEndsAtTheDeadlineOrTheCancel(t *testing.T) {
 func TestCallContext(t *testing.T) {
 	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	s := &dataServer{function: "f"}
-	req := &request{deadline: time.Now().Add(time.Hour).UnixNano(), requestID: "r1", traceparent: tp}
+	req := &wire.Request{Deadline: time.Now().Add(time.Hour).UnixNano(), RequestID: "r1", Traceparent: tp}
 	ctx, cancel := s.context(req)
 	if _, ok := ctx.(*callContext); !ok {
 		t.Fatalf("ctx is a %T, want a *callContext", ctx)
@@ -256,7 +257,7 @@ func TestCallContext(t *testing.T) {
 		if sc := trace.SpanContextFromContext(c); sc.TraceID().String() != "0af7651916cd43dd8448eb211c80319c" || !sc.IsRemote() {
 			t.Errorf("%s: span context %v, want the gateway's, remote", name, sc)
 		}
-		if d, ok := c.Deadline(); !ok || d.UnixNano() != req.deadline {
+		if d, ok := c.Deadline(); !ok || d.UnixNano() != req.Deadline {
 			t.Errorf("%s: deadline %v, %v; want the request's", name, d, ok)
 		}
 	}
@@ -274,7 +275,7 @@ func TestCallContext(t *testing.T) {
 	}
 
 	if n := testing.AllocsPerRun(100, func() {
-		_, cancel := s.context(&request{deadline: req.deadline, requestID: "r1"})
+		_, cancel := s.context(&wire.Request{Deadline: req.Deadline, RequestID: "r1"})
 		cancel.Cancel()
 	}); n > 1 {
 		t.Errorf("a call's ctx takes %v allocations, want 1", n)

@@ -1,4 +1,4 @@
-package fn
+package pluginserver
 
 import (
 	"context"
@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/edgefn/edgefn/internal/deadline"
 	"github.com/edgefn/edgefn/internal/tracectx"
+	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/runtime/wire"
 )
 
@@ -63,16 +63,16 @@ func (s *dataServer) serve(c net.Conn) {
 	conn.ReadLoop(func(f wire.Frame) {
 		switch f.Kind {
 		case wire.KindRequest:
-			req, err := decodeRequest(f.Payload)
+			req, err := wire.DecodeRequest(f.Payload)
 			if err != nil {
-				s.reply(conn, wire.KindResponse, f.ID, appendFailure(nil, wire.FailureBadRequest, 0, "decode request: "+err.Error()))
+				s.reply(conn, wire.KindResponse, f.ID, failure(wire.FailureBadRequest, 0, "decode request: "+err.Error()))
 				break
 			}
 			ctx, cancel := s.context(req)
 			mu.Lock()
 			cancels[f.ID] = cancel
 			mu.Unlock()
-			gathered = append(gathered, call{id: f.ID, ctx: ctx, cancel: cancel, ev: &req.ev})
+			gathered = append(gathered, call{id: f.ID, ctx: ctx, cancel: cancel, ev: &req.Event})
 		case wire.KindBatchRequest:
 			s.runBatch(conn, pool, f, func(cancel context.CancelFunc) {
 				mu.Lock()
@@ -103,7 +103,7 @@ type call struct {
 	id     uint64
 	ctx    context.Context
 	cancel canceler
-	ev     *Event
+	ev     *event.Event
 }
 
 // canceler ends a call's or a batch's context.
@@ -201,33 +201,21 @@ func (s *dataServer) runCalls(conn *wire.Conn, pool *workers, calls []call, fini
 // each keeps its own request ID and trace context. register and unregister keep the batch's
 // cancel where a KindCancel frame finds it.
 func (s *dataServer) runBatch(conn *wire.Conn, pool *workers, f wire.Frame, register func(context.CancelFunc), unregister func()) {
-	var raw [][]byte
-	err := wire.Fields(f.Payload, func(num protowire.Number, typ protowire.Type, b []byte) int {
-		if num != wire.BatchRequests {
-			return 0
-		}
-		return wire.TakeMessage(typ, b, func(v []byte) error {
-			raw = append(raw, v)
-			return nil
-		})
-	})
+	reqs, bad, err := wire.DecodeBatchRequest(f.Payload)
 	if err != nil {
 		// The frame itself is broken: there is no telling how many answers the host expects.
 		conn.Send(wire.Frame{Kind: wire.KindBatchResponse, ID: f.ID})
 		return
 	}
-	reqs := make([]*request, len(raw))
-	resps := make([][]byte, len(raw))
+	resps := make([][]byte, len(reqs))
 	var deadline int64
-	for i, b := range raw {
-		req, err := decodeRequest(b)
-		if err != nil {
-			resps[i] = appendFailure(nil, wire.FailureBadRequest, 0, "decode request: "+err.Error())
+	for i, req := range reqs {
+		if req == nil {
+			resps[i] = failure(wire.FailureBadRequest, 0, "decode request: "+bad[i].Error())
 			continue
 		}
-		reqs[i] = req
-		if deadline == 0 || (req.deadline != 0 && req.deadline < deadline) {
-			deadline = req.deadline
+		if deadline == 0 || (req.Deadline != 0 && req.Deadline < deadline) {
+			deadline = req.Deadline
 		}
 	}
 	base, cancel := context.WithCancel(context.Background())
@@ -237,7 +225,7 @@ func (s *dataServer) runBatch(conn *wire.Conn, pool *workers, f wire.Frame, regi
 	register(cancel)
 	id := f.ID
 	var left atomic.Int64
-	left.Store(int64(len(raw)) + 1) // +1: the loop below holds the batch open until all started
+	left.Store(int64(len(reqs)) + 1) // +1: the loop below holds the batch open until all started
 	finish := func() {
 		if left.Add(-1) != 0 {
 			return
@@ -250,7 +238,7 @@ func (s *dataServer) runBatch(conn *wire.Conn, pool *workers, f wire.Frame, regi
 		}
 		out := make([]byte, 0, size)
 		for _, r := range resps {
-			out = wire.AppendMessage(out, wire.BatchResponses, r)
+			out = wire.AppendBatchResponse(out, r)
 		}
 		s.reply(conn, wire.KindBatchResponse, id, out)
 	}
@@ -263,7 +251,7 @@ func (s *dataServer) runBatch(conn *wire.Conn, pool *workers, f wire.Frame, regi
 		pool.run(func() {
 			for k, req := range part {
 				if req != nil {
-					resps[start+k] = s.timed(s.invocationContext(base, req), &req.ev)
+					resps[start+k] = s.timed(s.invocationContext(base, req), &req.Event)
 				}
 				finish()
 			}
@@ -292,7 +280,7 @@ func (s *dataServer) chunk() int {
 }
 
 // timed runs an invocation and folds its time into the recent average (weight 1/8).
-func (s *dataServer) timed(ctx context.Context, ev *Event) []byte {
+func (s *dataServer) timed(ctx context.Context, ev *event.Event) []byte {
 	resp, took := s.run(ctx, ev)
 	avg := s.avg.Load()
 	s.avg.Store(avg + (int64(took)-avg)/8)
@@ -311,7 +299,12 @@ func fitted(payload []byte) []byte {
 		return payload
 	}
 	msg := fmt.Sprintf("response of %d bytes exceeds the limit of %d", len(payload), wire.MaxPayload)
-	return appendFailure(nil, wire.FailureError, 0, msg)
+	return failure(wire.FailureError, 0, msg)
+}
+
+// failure encodes a Response carrying a Failure.
+func failure(kind wire.FailureKind, status int, msg string) []byte {
+	return wire.AppendResponse(nil, &wire.Response{Failure: &wire.Failure{Kind: kind, Status: status, Message: msg}})
 }
 
 // invocation is what a handler's ctx knows of its invocation; fn.Logger builds the logger from
@@ -328,14 +321,15 @@ type invocationKey struct{}
 // context builds the invocation's context: its deadline, its trace context and what its
 // logger will say, in one allocation (callContext). The deadline's timer is made only if the
 // handler waits on ctx (see package deadline): most handlers return without asking, and the
-// gateway's cancel frame ends the call at its deadline anyway.
-func (s *dataServer) context(req *request) (context.Context, canceler) {
-	if req.deadline == 0 {
+// gateway's cancel frame ends the call at its deadline anyway. BenchmarkCall compares this
+// with context.WithDeadline on a call's whole path through the plugin.
+func (s *dataServer) context(req *wire.Request) (context.Context, canceler) {
+	if req.Deadline == 0 {
 		ctx, cancel := context.WithCancel(s.invocationContext(context.Background(), req))
 		return ctx, cancelFunc(cancel)
 	}
 	c := &callContext{inv: s.invocation(req)}
-	c.Start(traceContext(context.Background(), req.traceparent), time.Unix(0, req.deadline))
+	c.Start(traceContext(context.Background(), req.Traceparent), time.Unix(0, req.Deadline))
 	return c, c
 }
 
@@ -355,14 +349,14 @@ func (c *callContext) Value(key any) any {
 // invocationContext returns parent carrying what the handler's ctx knows of req: its log
 // fields, and its trace context as the remote parent of spans the handler starts with
 // OpenTelemetry (the gateway's invocation span).
-func (s *dataServer) invocationContext(parent context.Context, req *request) context.Context {
+func (s *dataServer) invocationContext(parent context.Context, req *wire.Request) context.Context {
 	inv := s.invocation(req)
-	return traceContext(context.WithValue(parent, invocationKey{}, &inv), req.traceparent)
+	return traceContext(context.WithValue(parent, invocationKey{}, &inv), req.Traceparent)
 }
 
 // invocation is what a handler's ctx knows of req.
-func (s *dataServer) invocation(req *request) invocation {
-	return invocation{function: s.function, requestID: req.requestID, traceparent: req.traceparent}
+func (s *dataServer) invocation(req *wire.Request) invocation {
+	return invocation{function: s.function, requestID: req.RequestID, traceparent: req.Traceparent}
 }
 
 // traceContext returns parent with the W3C traceparent tp as its remote span context, or
@@ -395,37 +389,42 @@ func (inv *invocation) logger() *slog.Logger {
 
 // run calls the handler, recovering a panic into a failure of this invocation only, and
 // returns the encoded Response and how long the handler took.
-func (s *dataServer) run(ctx context.Context, ev *Event) (resp []byte, took time.Duration) {
-	started := time.Now().UnixNano()
+func (s *dataServer) run(ctx context.Context, ev *event.Event) (resp []byte, took time.Duration) {
+	r := wire.Response{Started: time.Now().UnixNano()}
 	defer func() {
 		if p := recover(); p != nil {
 			Logger(ctx).Error("handler panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			resp = appendFailure(nil, wire.FailurePanic, 0, fmt.Sprintf("panic: %v", p))
+			r.Result, r.Failure = nil, &wire.Failure{Kind: wire.FailurePanic, Message: fmt.Sprintf("panic: %v", p)}
 		}
 		// When the handler ran, for the gateway's trace of the invocation.
-		finished := time.Now().UnixNano()
-		resp = wire.AppendVarint(resp, wire.ResponseStarted, uint64(started))
-		resp = wire.AppendVarint(resp, wire.ResponseFinished, uint64(finished))
-		took = time.Duration(finished - started)
+		r.Finished = time.Now().UnixNano()
+		resp = wire.AppendResponse(nil, &r)
+		took = time.Duration(r.Finished - r.Started)
 	}()
+	r.Result, r.Failure = s.handle(ctx, ev)
+	return nil, 0 // the deferred function encodes r
+}
+
+// handle calls the handler and returns its Result, or the Failure its error stands for.
+func (s *dataServer) handle(ctx context.Context, ev *event.Event) (*event.Result, *wire.Failure) {
 	res, err := s.handler.Handle(ctx, ev)
-	if err == nil && res != nil && res.err != nil {
-		err = res.err
+	if err == nil && res != nil && res.Err() != nil {
+		err = res.Err()
 	}
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return appendFailure(nil, wire.FailureCanceled, 0, err.Error()), 0
+			return nil, &wire.Failure{Kind: wire.FailureCanceled, Message: err.Error()}
 		}
-		var fe *Error
+		var fe *event.Error
 		if errors.As(err, &fe) {
-			return appendFailure(nil, wire.FailureError, fe.Status, fe.Message), 0
+			return nil, &wire.Failure{Kind: wire.FailureError, Status: fe.Status, Message: fe.Message}
 		}
-		return appendFailure(nil, wire.FailureError, 0, err.Error()), 0
+		return nil, &wire.Failure{Kind: wire.FailureError, Message: err.Error()}
 	}
 	if res == nil {
-		res = &Result{Status: 204}
+		res = &event.Result{Status: 204}
 	}
-	return appendResult(nil, res), 0
+	return res, nil
 }
 
 // Traceparent returns the W3C traceparent of the invocation, or "" when it has none.
