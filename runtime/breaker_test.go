@@ -53,6 +53,10 @@ func (s *breakerScript) count() int {
 	return s.calls
 }
 
+func (s *breakerScript) invoke(ctx context.Context, evs []*fn.Event, out []outcome) {
+	eachEvent(s.Invoke).invoke(ctx, evs, out)
+}
+
 func (s *breakerScript) Invoke(context.Context, *fn.Event) (*fn.Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -63,7 +67,7 @@ func (s *breakerScript) Invoke(context.Context, *fn.Event) (*fn.Result, error) {
 	return &fn.Result{Status: 200}, nil
 }
 
-func newTestBreaker(next Invoker, failures int, cooldown time.Duration) (*breaker, *breakerClock) {
+func newTestBreaker(next stage, failures int, cooldown time.Duration) (*breaker, *breakerClock) {
 	clock := &breakerClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	b := withBreaker(next, failures, cooldown)
 	b.now = clock.now
@@ -75,7 +79,7 @@ func tripBreaker(t *testing.T, b *breaker, next *breakerScript) {
 	t.Helper()
 	next.set(ErrCrashed)
 	for range b.failures {
-		if _, err := b.Invoke(context.Background(), &fn.Event{}); !errors.Is(err, ErrCrashed) {
+		if _, err := invokeOne(context.Background(), b, &fn.Event{}); !errors.Is(err, ErrCrashed) {
 			t.Fatalf("tripping call: err = %v, want ErrCrashed", err)
 		}
 	}
@@ -126,7 +130,7 @@ func TestBreakerOpensAfterConsecutiveFailures(t *testing.T) {
 				if got := b.State(); got != BreakerClosed {
 					t.Fatalf("State() = %q before failure %d, want closed", got, i)
 				}
-				if _, err := b.Invoke(context.Background(), &fn.Event{}); err != tc.err {
+				if _, err := invokeOne(context.Background(), b, &fn.Event{}); err != tc.err {
 					t.Fatalf("failure %d: err = %v, want the function's error passed through", i, err)
 				}
 			}
@@ -134,7 +138,7 @@ func TestBreakerOpensAfterConsecutiveFailures(t *testing.T) {
 				t.Fatalf("State() = %q after 3 failures, want open", got)
 			}
 
-			_, err := b.Invoke(context.Background(), &fn.Event{})
+			_, err := invokeOne(context.Background(), b, &fn.Event{})
 			wantCircuitOpen(t, err, cooldown)
 			if n := next.count(); n != 3 {
 				t.Errorf("next called %d times, want 3: an open breaker must not call the function", n)
@@ -161,7 +165,7 @@ func TestBreakerIgnoresCallerErrorsAndShedding(t *testing.T) {
 			next := &breakerScript{err: tc.err}
 			b, _ := newTestBreaker(next, 3, time.Minute)
 			for i := range 20 {
-				if _, err := b.Invoke(context.Background(), &fn.Event{}); err != tc.err {
+				if _, err := invokeOne(context.Background(), b, &fn.Event{}); err != tc.err {
 					t.Fatalf("call %d: err = %v, want %v", i, err, tc.err)
 				}
 			}
@@ -192,7 +196,7 @@ func TestBreakerCountsConsecutiveFailuresOnly(t *testing.T) {
 			b, _ := newTestBreaker(next, 3, time.Minute)
 			for _, err := range tc.calls {
 				next.set(err)
-				if _, got := b.Invoke(context.Background(), &fn.Event{}); got != err {
+				if _, got := invokeOne(context.Background(), b, &fn.Event{}); got != err {
 					t.Fatalf("err = %v, want %v", got, err)
 				}
 			}
@@ -210,11 +214,11 @@ func TestBreakerOpenRetryAfterCountsDown(t *testing.T) {
 	tripBreaker(t, b, next)
 
 	clock.advance(10 * time.Second)
-	_, err := b.Invoke(context.Background(), &fn.Event{})
+	_, err := invokeOne(context.Background(), b, &fn.Event{})
 	wantCircuitOpen(t, err, 30*time.Second)
 
 	clock.advance(29 * time.Second)
-	_, err = b.Invoke(context.Background(), &fn.Event{})
+	_, err = invokeOne(context.Background(), b, &fn.Event{})
 	wantCircuitOpen(t, err, time.Second)
 	if got := b.State(); got != BreakerOpen {
 		t.Errorf("State() = %q 1s before the cooldown ends, want open", got)
@@ -244,7 +248,7 @@ func TestBreakerStateReporting(t *testing.T) {
 		t.Fatalf("State() = %q when the cooldown ended, want half-open", got)
 	}
 	next.set(nil)
-	if _, err := b.Invoke(context.Background(), &fn.Event{}); err != nil {
+	if _, err := invokeOne(context.Background(), b, &fn.Event{}); err != nil {
 		t.Fatalf("probe: %v", err)
 	}
 	if got := b.State(); got != BreakerClosed {
@@ -263,6 +267,10 @@ func newBreakerGate() *breakerGate {
 	return &breakerGate{entered: make(chan struct{}, 100), release: make(chan error)}
 }
 
+func (g *breakerGate) invoke(ctx context.Context, evs []*fn.Event, out []outcome) {
+	eachEvent(g.Invoke).invoke(ctx, evs, out)
+}
+
 func (g *breakerGate) Invoke(ctx context.Context, _ *fn.Event) (*fn.Result, error) {
 	g.calls.Add(1)
 	g.entered <- struct{}{}
@@ -279,7 +287,7 @@ func TestBreakerHalfOpenLetsExactlyOneProbeThrough(t *testing.T) {
 
 	// Trip it: one failure is enough with failures = 1.
 	go func() { <-gate.entered; gate.release <- ErrCrashed }()
-	if _, err := b.Invoke(context.Background(), &fn.Event{}); !errors.Is(err, ErrCrashed) {
+	if _, err := invokeOne(context.Background(), b, &fn.Event{}); !errors.Is(err, ErrCrashed) {
 		t.Fatalf("tripping call: %v", err)
 	}
 	clock.advance(cooldown)
@@ -289,7 +297,7 @@ func TestBreakerHalfOpenLetsExactlyOneProbeThrough(t *testing.T) {
 	results := make(chan error, callers)
 	for range callers {
 		go func() {
-			_, err := b.Invoke(context.Background(), &fn.Event{})
+			_, err := invokeOne(context.Background(), b, &fn.Event{})
 			results <- err
 		}()
 	}
@@ -331,7 +339,7 @@ func TestBreakerHalfOpenLetsExactlyOneProbeThrough(t *testing.T) {
 
 	// Closed again: calls go through.
 	go func() { <-gate.entered; gate.release <- nil }()
-	if _, err := b.Invoke(context.Background(), &fn.Event{}); err != nil {
+	if _, err := invokeOne(context.Background(), b, &fn.Event{}); err != nil {
 		t.Fatalf("call after closing: %v", err)
 	}
 }
@@ -344,7 +352,7 @@ func TestBreakerProbeFailureReopens(t *testing.T) {
 
 	clock.advance(cooldown)
 	next.set(fn.Errorf(500, "still broken"))
-	if _, err := b.Invoke(context.Background(), &fn.Event{}); err == nil || errors.Is(err, ErrCircuitOpen) {
+	if _, err := invokeOne(context.Background(), b, &fn.Event{}); err == nil || errors.Is(err, ErrCircuitOpen) {
 		t.Fatalf("probe: err = %v, want the function's error", err)
 	}
 	// One failed probe is enough, whatever `failures` is, and the cooldown starts over.
@@ -352,7 +360,7 @@ func TestBreakerProbeFailureReopens(t *testing.T) {
 		t.Fatalf("State() = %q after a failed probe, want open", got)
 	}
 	calls := next.count()
-	_, err := b.Invoke(context.Background(), &fn.Event{})
+	_, err := invokeOne(context.Background(), b, &fn.Event{})
 	wantCircuitOpen(t, err, cooldown)
 	if next.count() != calls {
 		t.Fatal("the breaker called the function while open after a failed probe")
@@ -360,7 +368,7 @@ func TestBreakerProbeFailureReopens(t *testing.T) {
 
 	clock.advance(cooldown)
 	next.set(nil)
-	if _, err := b.Invoke(context.Background(), &fn.Event{}); err != nil {
+	if _, err := invokeOne(context.Background(), b, &fn.Event{}); err != nil {
 		t.Fatalf("second probe: %v", err)
 	}
 	if got := b.State(); got != BreakerClosed {
@@ -369,7 +377,7 @@ func TestBreakerProbeFailureReopens(t *testing.T) {
 	// Closed with a fresh count: it takes `failures` failures again to open.
 	next.set(ErrCrashed)
 	for range 2 {
-		b.Invoke(context.Background(), &fn.Event{})
+		invokeOne(context.Background(), b, &fn.Event{})
 	}
 	if got := b.State(); got != BreakerClosed {
 		t.Fatalf("State() = %q after 2 of 3 failures, want closed", got)
@@ -382,7 +390,7 @@ func TestBreakerProbeFailureReopensAfterLateSuccess(t *testing.T) {
 	const cooldown = 10 * time.Second
 	slowEntered, slowRelease := make(chan struct{}), make(chan struct{})
 	var fail atomic.Bool
-	next := InvokerFunc(func(_ context.Context, ev *fn.Event) (*fn.Result, error) {
+	next := eachEvent(func(_ context.Context, ev *fn.Event) (*fn.Result, error) {
 		if ev.ID == "slow" {
 			close(slowEntered)
 			<-slowRelease
@@ -397,7 +405,7 @@ func TestBreakerProbeFailureReopensAfterLateSuccess(t *testing.T) {
 
 	slowDone := make(chan error, 1)
 	go func() {
-		_, err := b.Invoke(context.Background(), &fn.Event{ID: "slow"})
+		_, err := invokeOne(context.Background(), b, &fn.Event{ID: "slow"})
 		slowDone <- err
 	}()
 	select {
@@ -407,7 +415,7 @@ func TestBreakerProbeFailureReopensAfterLateSuccess(t *testing.T) {
 	}
 	fail.Store(true)
 	for range 3 {
-		b.Invoke(context.Background(), &fn.Event{})
+		invokeOne(context.Background(), b, &fn.Event{})
 	}
 	if got := b.State(); got != BreakerOpen {
 		t.Fatalf("State() = %q, want open", got)
@@ -426,7 +434,7 @@ func TestBreakerProbeFailureReopensAfterLateSuccess(t *testing.T) {
 	}
 
 	clock.advance(cooldown)
-	if _, err := b.Invoke(context.Background(), &fn.Event{}); !errors.Is(err, ErrCrashed) {
+	if _, err := invokeOne(context.Background(), b, &fn.Event{}); !errors.Is(err, ErrCrashed) {
 		t.Fatalf("probe: err = %v, want ErrCrashed", err)
 	}
 	if got := b.State(); got != BreakerOpen {
@@ -444,14 +452,14 @@ func TestBreakerShedProbeFreesTheProbeSlot(t *testing.T) {
 	// The probe was shed below the breaker (the limit was full): it says nothing about the
 	// function, so the breaker stays half-open and lets the next call probe.
 	next.set(ErrOverloaded)
-	if _, err := b.Invoke(context.Background(), &fn.Event{}); !errors.Is(err, ErrOverloaded) {
+	if _, err := invokeOne(context.Background(), b, &fn.Event{}); !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("probe: err = %v, want ErrOverloaded", err)
 	}
 	if got := b.State(); got != BreakerHalfOpen {
 		t.Fatalf("State() = %q after a shed probe, want half-open", got)
 	}
 	next.set(nil)
-	if _, err := b.Invoke(context.Background(), &fn.Event{}); err != nil {
+	if _, err := invokeOne(context.Background(), b, &fn.Event{}); err != nil {
 		t.Fatalf("second probe: err = %v, want it let through", err)
 	}
 	if got := b.State(); got != BreakerClosed {
@@ -461,10 +469,10 @@ func TestBreakerShedProbeFreesTheProbeSlot(t *testing.T) {
 
 func TestBreakerPassesResultThrough(t *testing.T) {
 	want := &fn.Result{Status: 201, Body: []byte("made")}
-	b, _ := newTestBreaker(InvokerFunc(func(context.Context, *fn.Event) (*fn.Result, error) {
+	b, _ := newTestBreaker(eachEvent(func(context.Context, *fn.Event) (*fn.Result, error) {
 		return want, nil
 	}), 3, time.Second)
-	got, err := b.Invoke(context.Background(), &fn.Event{})
+	got, err := invokeOne(context.Background(), b, &fn.Event{})
 	if err != nil || got != want {
 		t.Fatalf("Invoke = %v, %v; want the function's result", got, err)
 	}
@@ -474,9 +482,28 @@ func TestBreakerIgnoresCallerCancel(t *testing.T) {
 	next := &breakerScript{err: context.Canceled}
 	b, _ := newTestBreaker(next, 3, time.Minute)
 	for range 5 {
-		b.Invoke(context.Background(), &fn.Event{})
+		invokeOne(context.Background(), b, &fn.Event{})
 	}
 	if got := b.State(); got != BreakerClosed {
 		t.Fatalf("State() = %q after callers gave up, want closed", got)
+	}
+}
+
+// The breaker counts each outcome of a batch, and an open breaker fails a whole batch.
+func TestBreakerBatchCountsEachOutcome(t *testing.T) {
+	failing := eachEvent(func(context.Context, *fn.Event) (*fn.Result, error) {
+		return nil, &FunctionError{Detail: "boom"}
+	})
+	b := withBreaker(failing, 3, time.Hour)
+	out := make([]outcome, 3)
+	b.invoke(context.Background(), batchOf(3), out)
+	if s := b.State(); s != BreakerOpen {
+		t.Fatalf("breaker %s after a batch of 3 failures with a threshold of 3, want open", s)
+	}
+	b.invoke(context.Background(), batchOf(2), out[:2])
+	for k, o := range out[:2] {
+		if !errors.Is(o.err, ErrCircuitOpen) {
+			t.Errorf("event %d: %v, want ErrCircuitOpen", k, o.err)
+		}
 	}
 }

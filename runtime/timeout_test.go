@@ -14,13 +14,13 @@ import (
 func TestTimeoutSetsDeadlineOnContext(t *testing.T) {
 	const d = time.Hour
 	var seen context.Context
-	inv := withTimeout(InvokerFunc(func(ctx context.Context, _ *fn.Event) (*fn.Result, error) {
+	inv := withTimeout(eachEvent(func(ctx context.Context, _ *fn.Event) (*fn.Result, error) {
 		seen = ctx
 		return &fn.Result{}, nil
 	}), d)
 
 	before := time.Now()
-	if _, err := inv.Invoke(WithRequestID(context.Background(), "req-7"), &fn.Event{}); err != nil {
+	if _, err := invokeOne(WithRequestID(context.Background(), "req-7"), inv, &fn.Event{}); err != nil {
 		t.Fatal(err)
 	}
 	after := time.Now()
@@ -45,13 +45,13 @@ func TestTimeoutKeepsEarlierCallerDeadline(t *testing.T) {
 	parent, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	want, _ := parent.Deadline()
-	inv := withTimeout(InvokerFunc(func(ctx context.Context, _ *fn.Event) (*fn.Result, error) {
+	inv := withTimeout(eachEvent(func(ctx context.Context, _ *fn.Event) (*fn.Result, error) {
 		if got, _ := ctx.Deadline(); !got.Equal(want) {
 			t.Errorf("deadline = %v, want the caller's earlier %v", got, want)
 		}
 		return &fn.Result{}, nil
 	}), time.Hour)
-	if _, err := inv.Invoke(parent, &fn.Event{}); err != nil {
+	if _, err := invokeOne(parent, inv, &fn.Event{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -69,11 +69,11 @@ func TestTimeoutMapsDeadlineToErrTimeout(t *testing.T) {
 	}
 	for _, tc := range answers {
 		t.Run(tc.name, func(t *testing.T) {
-			inv := withTimeout(InvokerFunc(func(ctx context.Context, _ *fn.Event) (*fn.Result, error) {
+			inv := withTimeout(eachEvent(func(ctx context.Context, _ *fn.Event) (*fn.Result, error) {
 				<-ctx.Done() // a slow function: answers only once its deadline has passed
 				return nil, tc.err(ctx)
 			}), 10*time.Millisecond)
-			res, err := inv.Invoke(context.Background(), &fn.Event{})
+			res, err := invokeOne(context.Background(), inv, &fn.Event{})
 			if res != nil || !errors.Is(err, ErrTimeout) {
 				t.Fatalf("Invoke = %v, %v; want nil, ErrTimeout", res, err)
 			}
@@ -86,11 +86,11 @@ func TestTimeoutMapsDeadlineToErrTimeout(t *testing.T) {
 
 func TestTimeoutKeepsCrash(t *testing.T) {
 	for _, crash := range []error{ErrCrashed, fmt.Errorf("instance: %w", ErrCrashed)} {
-		inv := withTimeout(InvokerFunc(func(ctx context.Context, _ *fn.Event) (*fn.Result, error) {
+		inv := withTimeout(eachEvent(func(ctx context.Context, _ *fn.Event) (*fn.Result, error) {
 			<-ctx.Done() // the process died just as the deadline passed
 			return nil, crash
 		}), time.Millisecond)
-		if _, err := inv.Invoke(context.Background(), &fn.Event{}); err != crash {
+		if _, err := invokeOne(context.Background(), inv, &fn.Event{}); err != crash {
 			t.Errorf("err = %v, want the crash %v kept (a 502, not a 504)", err, crash)
 		}
 	}
@@ -98,10 +98,10 @@ func TestTimeoutKeepsCrash(t *testing.T) {
 
 func TestTimeoutPassesErrorsBeforeDeadline(t *testing.T) {
 	for _, want := range []error{fn.Errorf(409, "conflict"), ErrCrashed, &FunctionError{Detail: "x"}} {
-		inv := withTimeout(InvokerFunc(func(context.Context, *fn.Event) (*fn.Result, error) {
+		inv := withTimeout(eachEvent(func(context.Context, *fn.Event) (*fn.Result, error) {
 			return nil, want
 		}), time.Hour)
-		if _, err := inv.Invoke(context.Background(), &fn.Event{}); err != want {
+		if _, err := invokeOne(context.Background(), inv, &fn.Event{}); err != want {
 			t.Errorf("err = %v, want %v unchanged", err, want)
 		}
 	}
@@ -109,12 +109,12 @@ func TestTimeoutPassesErrorsBeforeDeadline(t *testing.T) {
 
 func TestTimeoutCallerCancelIsNotATimeout(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	inv := withTimeout(InvokerFunc(func(ctx context.Context, _ *fn.Event) (*fn.Result, error) {
+	inv := withTimeout(eachEvent(func(ctx context.Context, _ *fn.Event) (*fn.Result, error) {
 		cancel()
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}), time.Hour)
-	if _, err := inv.Invoke(ctx, &fn.Event{}); !errors.Is(err, context.Canceled) || errors.Is(err, ErrTimeout) {
+	if _, err := invokeOne(ctx, inv, &fn.Event{}); !errors.Is(err, context.Canceled) || errors.Is(err, ErrTimeout) {
 		t.Fatalf("err = %v, want context.Canceled: the caller left, the function did not time out", err)
 	}
 }
@@ -145,5 +145,25 @@ func TestDoneOf(t *testing.T) {
 	<-doneOf(plain) // any other context: its own Done
 	if err := waitErr(plain); !errors.Is(err, ErrTimeout) {
 		t.Errorf("waitErr(plain past its deadline) = %v, want ErrTimeout", err)
+	}
+}
+
+// The deadline fails the events of a batch that had not finished by then, and only those.
+func TestTimeoutBatchFailsWhatDidNotFinish(t *testing.T) {
+	slow := eachEvent(func(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
+		if ev.Type == "slow" {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return &fn.Result{Status: 200}, nil
+	})
+	out := make([]outcome, 2)
+	withTimeout(slow, 20*time.Millisecond).invoke(context.Background(),
+		[]*fn.Event{{Type: "fast"}, {Type: "slow"}}, out)
+	if out[0].err != nil {
+		t.Errorf("fast event: %v", out[0].err)
+	}
+	if !errors.Is(out[1].err, ErrTimeout) {
+		t.Errorf("slow event: %v, want ErrTimeout", out[1].err)
 	}
 }
