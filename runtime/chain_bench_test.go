@@ -4,6 +4,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"syscall"
 	"testing"
 	"time"
@@ -76,4 +77,58 @@ func reportHostCPU(b *testing.B) func() {
 	}
 	start := cpu()
 	return func() { b.ReportMetric(float64(cpu()-start)/float64(b.N), "host-cpu-ns/op") }
+}
+
+// BenchmarkDeadline is what the timeout stage's deadline.Context pays for: the "invoke" case of
+// BenchmarkChain through two chains that differ only there, one with the timeout stage
+// (ctx=deadline) and one whose stage makes a context.WithTimeout (ctx=std), both on the same
+// plugin process. Compare with `benchstat -col /ctx`.
+func BenchmarkDeadline(b *testing.B) {
+	m := &manifest.Function{Name: "testfn", Timeout: manifest.DefaultTimeout, Concurrency: 1 << 16,
+		Instances: 1, Breaker: manifest.Breaker{Failures: manifest.DefaultBreakerFailures,
+			Cooldown: manifest.DefaultBreakerCooldown}}
+	lazy := startChain(b, m)
+	v := lazy.current.Load()
+	std := newFunction(m.Name, lazy.logs, nil)
+	// newVersion's chain, with stdTimeout for withTimeout.
+	std.current.Store(&version{pool: v.pool, chain: withBreaker(withLimit(stdTimeout{v.pool, m.Timeout},
+		m.Concurrency, m.Timeout), m.Breaker.Failures, m.Breaker.Cooldown)})
+	ctx := WithRequestID(WithTrigger(context.Background(), TriggerHTTP), "bench")
+	for _, c := range []struct {
+		name string
+		f    *Function
+	}{{"ctx=deadline", lazy}, {"ctx=std", std}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetParallelism(32)
+			defer reportHostCPU(b)()
+			b.RunParallel(func(pb *testing.PB) {
+				ev := &fn.Event{Type: "echo", Data: []byte("hello")}
+				for pb.Next() {
+					if _, err := c.f.Invoke(ctx, ev); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// stdTimeout is the timeout stage with the standard library's context.WithTimeout.
+type stdTimeout struct {
+	next stage
+	d    time.Duration
+}
+
+func (t stdTimeout) invoke(ctx context.Context, evs []*fn.Event, out []outcome) {
+	c, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	t.next.invoke(c, evs, out)
+	for k := range out {
+		o := &out[k]
+		if o.err != nil && !errors.Is(o.err, ErrCrashed) && errors.Is(c.Err(), context.DeadlineExceeded) {
+			o.res, o.err = nil, ErrTimeout
+		}
+	}
 }

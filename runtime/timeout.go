@@ -12,9 +12,10 @@ import (
 // withTimeout returns next under the function's deadline, d from the call: the plugin sees
 // it on its ctx, and an event whose call outlives it fails with ErrTimeout (504), whatever
 // the plugin answers later, unless its process died (ErrCrashed, 502). The stages below get a
-// deadline.Context: it makes a timer only for one that waits on Done, and the instance, which
-// waits for nearly every call, keeps the deadlines of all its calls on one timer of its own
-// instead (see doneOf and instance.sweep).
+// deadline.Context rather than a context.WithDeadline: it makes a timer only for one that
+// waits on Done, and the instance, which waits for nearly every call, keeps the deadlines of
+// all its calls on one timer of its own instead (see doneOf and instance.sweep). That it pays
+// on the path of a call is BenchmarkChain's to show (bench/README.md, "Invocation chain").
 func withTimeout(next stage, d time.Duration) stage { return &timeout{next: next, d: d} }
 
 // timeout is the chain's deadline stage (see withTimeout).
@@ -38,7 +39,9 @@ func (t *timeout) invoke(ctx context.Context, evs []*fn.Event, out []outcome) {
 // doneOf returns what ends ctx before its deadline, for an instance that waits for a call
 // under ctx (the deadline is the instance's to keep, see instance.sweep): the parent's Done
 // for the timeout stage's deadline.Context, which so makes no timer, and ctx.Done for any
-// other. nil: nothing but the deadline ends ctx.
+// other. nil: nothing but the deadline ends ctx. A context wrapped around a deadline.Context
+// (context.WithValue, a type of its own) is any other: its Done makes the timer, and the call
+// still ends at its deadline and when its caller leaves.
 func doneOf(ctx context.Context) <-chan struct{} {
 	if c, ok := ctx.(*deadline.Context); ok {
 		return c.Parent().Done()

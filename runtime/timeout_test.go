@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -165,5 +166,68 @@ func TestTimeoutBatchFailsWhatDidNotFinish(t *testing.T) {
 	}
 	if !errors.Is(out[1].err, ErrTimeout) {
 		t.Errorf("slow event: %v, want ErrTimeout", out[1].err)
+	}
+}
+
+// wrapStage hands its next stage a context wrapped around its own, as a stage or a library
+// between the timeout and the instance may do.
+type wrapStage struct {
+	next stage
+	wrap func(context.Context) context.Context
+}
+
+func (w wrapStage) invoke(ctx context.Context, evs []*fn.Event, out []outcome) {
+	w.next.invoke(w.wrap(ctx), evs, out)
+}
+
+// ownContext is a context type of its own around another.
+type ownContext struct{ context.Context }
+
+type wrapKey struct{}
+
+// An instance waits for a call under the timeout stage's deadline.Context without a timer of
+// its own (doneOf); a context wrapped around that one, by context.WithValue or by a type of
+// its own, is waited for through its Done: the call still ends at the deadline, and when its
+// caller leaves, rather than when the plugin answers.
+func TestDoneOfFallsBackForWrappedContexts(t *testing.T) {
+	inst := startTestfn(t)
+	wraps := []struct {
+		name string
+		wrap func(context.Context) context.Context
+	}{
+		{"context.WithValue", func(ctx context.Context) context.Context { return context.WithValue(ctx, wrapKey{}, 1) }},
+		{"a context type of its own", func(ctx context.Context) context.Context { return ownContext{ctx} }},
+	}
+	for _, w := range wraps {
+		t.Run(w.name, func(t *testing.T) {
+			// sleep answers 200 after 3s whatever its ctx says: an error means the call ended first.
+			timed := withTimeout(wrapStage{inst, w.wrap}, 100*time.Millisecond)
+			if _, err := invokeOne(context.Background(), timed, sleepFor("3000")); !errors.Is(err, ErrTimeout) {
+				t.Errorf("a call past its deadline: %v, want ErrTimeout", err)
+			}
+
+			chain := withTimeout(wrapStage{inst, w.wrap}, time.Hour)
+			ctx, leave := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				_, err := invokeOne(ctx, chain, sleepFor("3000"))
+				done <- err
+			}()
+			for until := time.Now().Add(limitWait); ; runtime.Gosched() {
+				inst.mu.Lock()
+				n := len(inst.pending)
+				inst.mu.Unlock()
+				if n > 0 {
+					break
+				}
+				if time.Now().After(until) {
+					t.Fatal("the call did not reach the instance")
+				}
+			}
+			leave()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Errorf("a call whose caller left: %v, want context.Canceled", err)
+			}
+		})
 	}
 }
