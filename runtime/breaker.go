@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 )
 
 // Breaker states, as `edgefn get` shows them.
@@ -20,7 +20,7 @@ const (
 // opens: calls fail at once with ErrCircuitOpen. After `cooldown` it lets one probe through
 // (half-open); the probe's success closes it, its failure opens it again for another cooldown.
 type breaker struct {
-	next     Invoker
+	next     stage
 	failures int
 	cooldown time.Duration
 	now      func() time.Time
@@ -32,18 +32,25 @@ type breaker struct {
 	probing     bool
 }
 
-func withBreaker(next Invoker, failures int, cooldown time.Duration) *breaker {
+// withBreaker returns next behind a circuit breaker that opens after failures consecutive
+// failures and lets a probe through after cooldown.
+func withBreaker(next stage, failures int, cooldown time.Duration) *breaker {
 	return &breaker{next: next, failures: failures, cooldown: cooldown, now: time.Now, state: BreakerClosed}
 }
 
-func (b *breaker) Invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
+// invoke decides once for the batch: an open breaker fails every event at once, and a
+// half-open one lets the batch through as its probe, whose first event is the one that
+// counts as the probe. Each outcome is counted.
+func (b *breaker) invoke(ctx context.Context, evs []*event.Event, out []outcome) {
 	probe, err := b.admit()
 	if err != nil {
-		return nil, err
+		fillOutcomes(out, nil, err)
+		return
 	}
-	res, err := b.next.Invoke(ctx, ev)
-	b.record(probe, err)
-	return res, err
+	b.next.invoke(ctx, evs, out)
+	for k := range out {
+		b.record(probe && k == 0, out[k].err)
+	}
 }
 
 // admit decides whether a call may go through, and whether it is the half-open probe.
@@ -105,3 +112,5 @@ func (b *breaker) State() string {
 	}
 	return b.state
 }
+
+var _ stage = (*breaker)(nil)

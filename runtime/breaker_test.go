@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 )
 
 // breakerWait bounds every wait on another goroutine in these tests; it is a deadline for a
@@ -53,17 +53,21 @@ func (s *breakerScript) count() int {
 	return s.calls
 }
 
-func (s *breakerScript) Invoke(context.Context, *fn.Event) (*fn.Result, error) {
+func (s *breakerScript) invoke(ctx context.Context, evs []*event.Event, out []outcome) {
+	eachEvent(s.Invoke).invoke(ctx, evs, out)
+}
+
+func (s *breakerScript) Invoke(context.Context, *event.Event) (*event.Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
 	if s.err != nil {
 		return nil, s.err
 	}
-	return &fn.Result{Status: 200}, nil
+	return &event.Result{Status: 200}, nil
 }
 
-func newTestBreaker(next Invoker, failures int, cooldown time.Duration) (*breaker, *breakerClock) {
+func newTestBreaker(next stage, failures int, cooldown time.Duration) (*breaker, *breakerClock) {
 	clock := &breakerClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	b := withBreaker(next, failures, cooldown)
 	b.now = clock.now
@@ -75,7 +79,7 @@ func tripBreaker(t *testing.T, b *breaker, next *breakerScript) {
 	t.Helper()
 	next.set(ErrCrashed)
 	for range b.failures {
-		if _, err := b.Invoke(context.Background(), &fn.Event{}); !errors.Is(err, ErrCrashed) {
+		if _, err := invokeOne(context.Background(), b, &event.Event{}); !errors.Is(err, ErrCrashed) {
 			t.Fatalf("tripping call: err = %v, want ErrCrashed", err)
 		}
 	}
@@ -107,14 +111,14 @@ func TestBreakerOpensAfterConsecutiveFailures(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"fn.Error 500", fn.Errorf(500, "boom")},
-		{"fn.Error 503", fn.Errorf(503, "down")},
+		{"event.Error 500", event.Errorf(500, "boom")},
+		{"event.Error 503", event.Errorf(503, "down")},
 		{"FunctionError", &FunctionError{Detail: "nil pointer"}},
 		{"FunctionError panic", &FunctionError{Detail: "panic", Panic: true}},
 		{"ErrCrashed", ErrCrashed},
 		{"ErrTimeout", ErrTimeout},
 		{"wrapped ErrCrashed", fmt.Errorf("instance 2: %w", ErrCrashed)},
-		{"wrapped fn.Error 502", fmt.Errorf("call: %w", fn.Errorf(502, "upstream"))},
+		{"wrapped event.Error 502", fmt.Errorf("call: %w", event.Errorf(502, "upstream"))},
 	}
 	for _, tc := range failures {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,7 +130,7 @@ func TestBreakerOpensAfterConsecutiveFailures(t *testing.T) {
 				if got := b.State(); got != BreakerClosed {
 					t.Fatalf("State() = %q before failure %d, want closed", got, i)
 				}
-				if _, err := b.Invoke(context.Background(), &fn.Event{}); err != tc.err {
+				if _, err := invokeOne(context.Background(), b, &event.Event{}); err != tc.err {
 					t.Fatalf("failure %d: err = %v, want the function's error passed through", i, err)
 				}
 			}
@@ -134,7 +138,7 @@ func TestBreakerOpensAfterConsecutiveFailures(t *testing.T) {
 				t.Fatalf("State() = %q after 3 failures, want open", got)
 			}
 
-			_, err := b.Invoke(context.Background(), &fn.Event{})
+			_, err := invokeOne(context.Background(), b, &event.Event{})
 			wantCircuitOpen(t, err, cooldown)
 			if n := next.count(); n != 3 {
 				t.Errorf("next called %d times, want 3: an open breaker must not call the function", n)
@@ -148,10 +152,10 @@ func TestBreakerIgnoresCallerErrorsAndShedding(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"fn.Error 400", fn.Errorf(400, "bad input")},
-		{"fn.Error 404", fn.Errorf(404, "no such order")},
-		{"fn.Error 409", fn.Errorf(409, "conflict")},
-		{"fn.Error 429", fn.Errorf(429, "slow down")},
+		{"event.Error 400", event.Errorf(400, "bad input")},
+		{"event.Error 404", event.Errorf(404, "no such order")},
+		{"event.Error 409", event.Errorf(409, "conflict")},
+		{"event.Error 429", event.Errorf(429, "slow down")},
 		{"ErrOverloaded", ErrOverloaded},
 		{"wrapped ErrOverloaded", fmt.Errorf("limit: %w", ErrOverloaded)},
 		{"ErrStopping", ErrStopping},
@@ -161,7 +165,7 @@ func TestBreakerIgnoresCallerErrorsAndShedding(t *testing.T) {
 			next := &breakerScript{err: tc.err}
 			b, _ := newTestBreaker(next, 3, time.Minute)
 			for i := range 20 {
-				if _, err := b.Invoke(context.Background(), &fn.Event{}); err != tc.err {
+				if _, err := invokeOne(context.Background(), b, &event.Event{}); err != tc.err {
 					t.Fatalf("call %d: err = %v, want %v", i, err, tc.err)
 				}
 			}
@@ -182,9 +186,9 @@ func TestBreakerCountsConsecutiveFailuresOnly(t *testing.T) {
 		want  string
 	}{
 		{"success resets the count", []error{ErrCrashed, ErrCrashed, nil, ErrCrashed, ErrCrashed}, BreakerClosed},
-		{"an answered 4xx resets the count", []error{ErrCrashed, ErrCrashed, fn.Errorf(400, "x"), ErrCrashed, ErrCrashed}, BreakerClosed},
+		{"an answered 4xx resets the count", []error{ErrCrashed, ErrCrashed, event.Errorf(400, "x"), ErrCrashed, ErrCrashed}, BreakerClosed},
 		{"shedding neither counts nor resets", []error{ErrCrashed, ErrOverloaded, ErrCrashed, ErrStopping, ErrCrashed}, BreakerOpen},
-		{"mixed failures count together", []error{ErrTimeout, &FunctionError{}, fn.Errorf(500, "x")}, BreakerOpen},
+		{"mixed failures count together", []error{ErrTimeout, &FunctionError{}, event.Errorf(500, "x")}, BreakerOpen},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -192,7 +196,7 @@ func TestBreakerCountsConsecutiveFailuresOnly(t *testing.T) {
 			b, _ := newTestBreaker(next, 3, time.Minute)
 			for _, err := range tc.calls {
 				next.set(err)
-				if _, got := b.Invoke(context.Background(), &fn.Event{}); got != err {
+				if _, got := invokeOne(context.Background(), b, &event.Event{}); got != err {
 					t.Fatalf("err = %v, want %v", got, err)
 				}
 			}
@@ -210,11 +214,11 @@ func TestBreakerOpenRetryAfterCountsDown(t *testing.T) {
 	tripBreaker(t, b, next)
 
 	clock.advance(10 * time.Second)
-	_, err := b.Invoke(context.Background(), &fn.Event{})
+	_, err := invokeOne(context.Background(), b, &event.Event{})
 	wantCircuitOpen(t, err, 30*time.Second)
 
 	clock.advance(29 * time.Second)
-	_, err = b.Invoke(context.Background(), &fn.Event{})
+	_, err = invokeOne(context.Background(), b, &event.Event{})
 	wantCircuitOpen(t, err, time.Second)
 	if got := b.State(); got != BreakerOpen {
 		t.Errorf("State() = %q 1s before the cooldown ends, want open", got)
@@ -244,7 +248,7 @@ func TestBreakerStateReporting(t *testing.T) {
 		t.Fatalf("State() = %q when the cooldown ended, want half-open", got)
 	}
 	next.set(nil)
-	if _, err := b.Invoke(context.Background(), &fn.Event{}); err != nil {
+	if _, err := invokeOne(context.Background(), b, &event.Event{}); err != nil {
 		t.Fatalf("probe: %v", err)
 	}
 	if got := b.State(); got != BreakerClosed {
@@ -263,13 +267,17 @@ func newBreakerGate() *breakerGate {
 	return &breakerGate{entered: make(chan struct{}, 100), release: make(chan error)}
 }
 
-func (g *breakerGate) Invoke(ctx context.Context, _ *fn.Event) (*fn.Result, error) {
+func (g *breakerGate) invoke(ctx context.Context, evs []*event.Event, out []outcome) {
+	eachEvent(g.Invoke).invoke(ctx, evs, out)
+}
+
+func (g *breakerGate) Invoke(ctx context.Context, _ *event.Event) (*event.Result, error) {
 	g.calls.Add(1)
 	g.entered <- struct{}{}
 	if err := <-g.release; err != nil {
 		return nil, err
 	}
-	return &fn.Result{Status: 200}, nil
+	return &event.Result{Status: 200}, nil
 }
 
 func TestBreakerHalfOpenLetsExactlyOneProbeThrough(t *testing.T) {
@@ -279,7 +287,7 @@ func TestBreakerHalfOpenLetsExactlyOneProbeThrough(t *testing.T) {
 
 	// Trip it: one failure is enough with failures = 1.
 	go func() { <-gate.entered; gate.release <- ErrCrashed }()
-	if _, err := b.Invoke(context.Background(), &fn.Event{}); !errors.Is(err, ErrCrashed) {
+	if _, err := invokeOne(context.Background(), b, &event.Event{}); !errors.Is(err, ErrCrashed) {
 		t.Fatalf("tripping call: %v", err)
 	}
 	clock.advance(cooldown)
@@ -289,7 +297,7 @@ func TestBreakerHalfOpenLetsExactlyOneProbeThrough(t *testing.T) {
 	results := make(chan error, callers)
 	for range callers {
 		go func() {
-			_, err := b.Invoke(context.Background(), &fn.Event{})
+			_, err := invokeOne(context.Background(), b, &event.Event{})
 			results <- err
 		}()
 	}
@@ -331,7 +339,7 @@ func TestBreakerHalfOpenLetsExactlyOneProbeThrough(t *testing.T) {
 
 	// Closed again: calls go through.
 	go func() { <-gate.entered; gate.release <- nil }()
-	if _, err := b.Invoke(context.Background(), &fn.Event{}); err != nil {
+	if _, err := invokeOne(context.Background(), b, &event.Event{}); err != nil {
 		t.Fatalf("call after closing: %v", err)
 	}
 }
@@ -343,8 +351,8 @@ func TestBreakerProbeFailureReopens(t *testing.T) {
 	tripBreaker(t, b, next)
 
 	clock.advance(cooldown)
-	next.set(fn.Errorf(500, "still broken"))
-	if _, err := b.Invoke(context.Background(), &fn.Event{}); err == nil || errors.Is(err, ErrCircuitOpen) {
+	next.set(event.Errorf(500, "still broken"))
+	if _, err := invokeOne(context.Background(), b, &event.Event{}); err == nil || errors.Is(err, ErrCircuitOpen) {
 		t.Fatalf("probe: err = %v, want the function's error", err)
 	}
 	// One failed probe is enough, whatever `failures` is, and the cooldown starts over.
@@ -352,7 +360,7 @@ func TestBreakerProbeFailureReopens(t *testing.T) {
 		t.Fatalf("State() = %q after a failed probe, want open", got)
 	}
 	calls := next.count()
-	_, err := b.Invoke(context.Background(), &fn.Event{})
+	_, err := invokeOne(context.Background(), b, &event.Event{})
 	wantCircuitOpen(t, err, cooldown)
 	if next.count() != calls {
 		t.Fatal("the breaker called the function while open after a failed probe")
@@ -360,7 +368,7 @@ func TestBreakerProbeFailureReopens(t *testing.T) {
 
 	clock.advance(cooldown)
 	next.set(nil)
-	if _, err := b.Invoke(context.Background(), &fn.Event{}); err != nil {
+	if _, err := invokeOne(context.Background(), b, &event.Event{}); err != nil {
 		t.Fatalf("second probe: %v", err)
 	}
 	if got := b.State(); got != BreakerClosed {
@@ -369,7 +377,7 @@ func TestBreakerProbeFailureReopens(t *testing.T) {
 	// Closed with a fresh count: it takes `failures` failures again to open.
 	next.set(ErrCrashed)
 	for range 2 {
-		b.Invoke(context.Background(), &fn.Event{})
+		invokeOne(context.Background(), b, &event.Event{})
 	}
 	if got := b.State(); got != BreakerClosed {
 		t.Fatalf("State() = %q after 2 of 3 failures, want closed", got)
@@ -382,22 +390,22 @@ func TestBreakerProbeFailureReopensAfterLateSuccess(t *testing.T) {
 	const cooldown = 10 * time.Second
 	slowEntered, slowRelease := make(chan struct{}), make(chan struct{})
 	var fail atomic.Bool
-	next := InvokerFunc(func(_ context.Context, ev *fn.Event) (*fn.Result, error) {
+	next := eachEvent(func(_ context.Context, ev *event.Event) (*event.Result, error) {
 		if ev.ID == "slow" {
 			close(slowEntered)
 			<-slowRelease
-			return &fn.Result{}, nil
+			return &event.Result{}, nil
 		}
 		if fail.Load() {
 			return nil, ErrCrashed
 		}
-		return &fn.Result{}, nil
+		return &event.Result{}, nil
 	})
 	b, clock := newTestBreaker(next, 3, cooldown)
 
 	slowDone := make(chan error, 1)
 	go func() {
-		_, err := b.Invoke(context.Background(), &fn.Event{ID: "slow"})
+		_, err := invokeOne(context.Background(), b, &event.Event{ID: "slow"})
 		slowDone <- err
 	}()
 	select {
@@ -407,7 +415,7 @@ func TestBreakerProbeFailureReopensAfterLateSuccess(t *testing.T) {
 	}
 	fail.Store(true)
 	for range 3 {
-		b.Invoke(context.Background(), &fn.Event{})
+		invokeOne(context.Background(), b, &event.Event{})
 	}
 	if got := b.State(); got != BreakerOpen {
 		t.Fatalf("State() = %q, want open", got)
@@ -426,7 +434,7 @@ func TestBreakerProbeFailureReopensAfterLateSuccess(t *testing.T) {
 	}
 
 	clock.advance(cooldown)
-	if _, err := b.Invoke(context.Background(), &fn.Event{}); !errors.Is(err, ErrCrashed) {
+	if _, err := invokeOne(context.Background(), b, &event.Event{}); !errors.Is(err, ErrCrashed) {
 		t.Fatalf("probe: err = %v, want ErrCrashed", err)
 	}
 	if got := b.State(); got != BreakerOpen {
@@ -444,14 +452,14 @@ func TestBreakerShedProbeFreesTheProbeSlot(t *testing.T) {
 	// The probe was shed below the breaker (the limit was full): it says nothing about the
 	// function, so the breaker stays half-open and lets the next call probe.
 	next.set(ErrOverloaded)
-	if _, err := b.Invoke(context.Background(), &fn.Event{}); !errors.Is(err, ErrOverloaded) {
+	if _, err := invokeOne(context.Background(), b, &event.Event{}); !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("probe: err = %v, want ErrOverloaded", err)
 	}
 	if got := b.State(); got != BreakerHalfOpen {
 		t.Fatalf("State() = %q after a shed probe, want half-open", got)
 	}
 	next.set(nil)
-	if _, err := b.Invoke(context.Background(), &fn.Event{}); err != nil {
+	if _, err := invokeOne(context.Background(), b, &event.Event{}); err != nil {
 		t.Fatalf("second probe: err = %v, want it let through", err)
 	}
 	if got := b.State(); got != BreakerClosed {
@@ -460,11 +468,11 @@ func TestBreakerShedProbeFreesTheProbeSlot(t *testing.T) {
 }
 
 func TestBreakerPassesResultThrough(t *testing.T) {
-	want := &fn.Result{Status: 201, Body: []byte("made")}
-	b, _ := newTestBreaker(InvokerFunc(func(context.Context, *fn.Event) (*fn.Result, error) {
+	want := &event.Result{Status: 201, Body: []byte("made")}
+	b, _ := newTestBreaker(eachEvent(func(context.Context, *event.Event) (*event.Result, error) {
 		return want, nil
 	}), 3, time.Second)
-	got, err := b.Invoke(context.Background(), &fn.Event{})
+	got, err := invokeOne(context.Background(), b, &event.Event{})
 	if err != nil || got != want {
 		t.Fatalf("Invoke = %v, %v; want the function's result", got, err)
 	}
@@ -474,9 +482,28 @@ func TestBreakerIgnoresCallerCancel(t *testing.T) {
 	next := &breakerScript{err: context.Canceled}
 	b, _ := newTestBreaker(next, 3, time.Minute)
 	for range 5 {
-		b.Invoke(context.Background(), &fn.Event{})
+		invokeOne(context.Background(), b, &event.Event{})
 	}
 	if got := b.State(); got != BreakerClosed {
 		t.Fatalf("State() = %q after callers gave up, want closed", got)
+	}
+}
+
+// The breaker counts each outcome of a batch, and an open breaker fails a whole batch.
+func TestBreakerBatchCountsEachOutcome(t *testing.T) {
+	failing := eachEvent(func(context.Context, *event.Event) (*event.Result, error) {
+		return nil, &FunctionError{Detail: "boom"}
+	})
+	b := withBreaker(failing, 3, time.Hour)
+	out := make([]outcome, 3)
+	b.invoke(context.Background(), batchOf(3), out)
+	if s := b.State(); s != BreakerOpen {
+		t.Fatalf("breaker %s after a batch of 3 failures with a threshold of 3, want open", s)
+	}
+	b.invoke(context.Background(), batchOf(2), out[:2])
+	for k, o := range out[:2] {
+		if !errors.Is(o.err, ErrCircuitOpen) {
+			t.Errorf("event %d: %v, want ErrCircuitOpen", k, o.err)
+		}
 	}
 }

@@ -2,12 +2,14 @@ package runtime
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/internal/tracectx"
+	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/runtime/manifest"
 )
 
@@ -47,24 +49,76 @@ func (f *Function) Manifest() *manifest.Function {
 	return nil
 }
 
-// Invoke runs ev on the current version.
-func (f *Function) Invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
-	v, err := f.hold()
-	if err != nil {
-		f.record(ctx, err, 0)
-		return nil, err
-	}
-	f.invocations.Add(1)
-	start := time.Now()
-	sctx, span := f.startInvoke(ctx, ev)
-	res, err := v.invoke(sctx, ev)
-	endInvoke(span, err)
-	f.record(ctx, err, time.Since(start))
-	if countsAsFailure(err) {
-		f.failures.Add(1)
-	}
+// Invoke runs ev on the current version: a batch of one (see InvokeBatch).
+func (f *Function) Invoke(ctx context.Context, ev *event.Event) (*event.Result, error) {
+	one := ones.Get().(*single)
+	one.ev[0] = ev
+	f.invoke(ctx, one.ev[:], one.out[:], nil)
+	res, err := one.out[0].res, one.out[0].err
+	*one = single{}
+	ones.Put(one)
 	return res, err
 }
+
+// single is the batch of one a call is; ones recycles them, so that a call makes no slices.
+type single struct {
+	ev  [1]*event.Event
+	out [1]outcome
+}
+
+var ones = sync.Pool{New: func() any { return new(single) }}
+
+// InvokeBatch runs evs on the current version as one batch and returns each event's result
+// and error, in order. The events share the function's deadline; the plugin runs them
+// concurrently (a plugin built before batches existed gets them one by one). parents, when
+// not nil, holds each event's own context, whose span its invocation span is a child of
+// (each message of a stream has its own trace); ctx's deadline and values rule the batch.
+func (f *Function) InvokeBatch(ctx context.Context, evs []*event.Event, parents []context.Context) ([]*event.Result, []error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	out := make([]outcome, len(evs))
+	f.invoke(ctx, evs, out, parents)
+	results, errs := make([]*event.Result, len(out)), make([]error, len(out))
+	for k, o := range out {
+		results[k], errs[k] = o.res, o.err
+	}
+	return results, errs
+}
+
+// invoke is the one way into a version's chain, for a call and a batch alike: each event gets
+// its invocation span (under parents[k], or else ctx) and is counted with its own outcome;
+// the batch holds the current version and goes through its chain once.
+func (f *Function) invoke(ctx context.Context, evs []*event.Event, out []outcome, parents []context.Context) {
+	for k, ev := range evs {
+		parent := ctx
+		if parents != nil && parents[k] != nil {
+			parent = parents[k]
+		}
+		ectx, span := f.startInvoke(parent, ev)
+		out[k].span, out[k].traceparent = span, tracectx.Traceparent(ectx)
+	}
+	if v, err := f.hold(); err != nil {
+		fillOutcomes(out, nil, err)
+		f.record(ctx, out, 0)
+	} else {
+		f.invocations.Add(int64(len(evs)))
+		start := time.Now()
+		v.chain.invoke(ctx, evs, out)
+		v.release()
+		f.record(ctx, out, time.Since(start))
+		for _, o := range out {
+			if countsAsFailure(o.err) {
+				f.failures.Add(1)
+			}
+		}
+	}
+	for _, o := range out {
+		endInvoke(o.span, o.err)
+	}
+}
+
+var _ Invoker = (*Function)(nil)
 
 // hold returns the current version with a hold on it for one invocation (or batch), or
 // ErrNotFound once the function is deleted.

@@ -16,11 +16,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
-	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
-	"github.com/edgefn/edgefn/internal/tracectx"
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 	pb "github.com/edgefn/edgefn/runtime/proto"
 	"github.com/edgefn/edgefn/runtime/wire"
 )
@@ -255,29 +253,50 @@ func (i *instance) abandon(id uint64, c *call, cancel bool) (answer, bool) {
 	return answer{}, false
 }
 
-// invoke sends one invocation and waits for its answer, the deadline, or the process's death.
-func (i *instance) invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
+// invoke sends evs and waits for their answers, the deadline, or the process's death; out[k]
+// gets the outcome of evs[k]. One event goes in a request frame of its own, several in one
+// batch frame; a plugin built with an SDK that predates batches, or a batch too large for one
+// frame, gets them one by one.
+func (i *instance) invoke(ctx context.Context, evs []*event.Event, out []outcome) {
+	switch {
+	case len(evs) == 1:
+		i.invokeOne(ctx, evs[0], &out[0])
+	case !i.batches:
+		invokeEach(ctx, evs, out, i.invokeOne)
+	default:
+		i.invokeBatch(ctx, evs, out)
+	}
+}
+
+// invokeOne sends one invocation and waits for its answer into o.
+func (i *instance) invokeOne(ctx context.Context, ev *event.Event, o *outcome) {
+	o.res, o.ran, o.err = i.call(ctx, ev, o.traceparent)
+	recordHandler(ctx, i.function, o)
+}
+
+// call sends one invocation and waits for its answer.
+func (i *instance) call(ctx context.Context, ev *event.Event, traceparent string) (*event.Result, handlerTimes, error) {
 	var deadline int64
 	if d, ok := ctx.Deadline(); ok {
 		deadline = d.UnixNano()
 	}
 	bp := getBuffer()
 	payload, err := wire.AppendRequest((*bp)[:0], &wire.Request{Event: *ev, Deadline: deadline,
-		Traceparent: tracectx.Traceparent(ctx), RequestID: RequestID(ctx)})
+		Traceparent: traceparent, RequestID: RequestID(ctx)})
 	*bp = payload
 	if err != nil {
 		putBuffer(bp)
-		return nil, &FunctionError{Detail: err.Error()}
+		return nil, handlerTimes{}, &FunctionError{Detail: err.Error()}
 	}
 	if len(payload) > wire.MaxPayload {
 		putBuffer(bp)
-		return nil, &Error{Status: 413, Code: "too_large", Message: "event too large"}
+		return nil, handlerTimes{}, &Error{Status: 413, Code: "too_large", Message: "event too large"}
 	}
 
 	id, c, err := i.register(ctx)
 	if err != nil {
 		putBuffer(bp)
-		return nil, err
+		return nil, handlerTimes{}, err
 	}
 	// Send has buffered or written the payload when it returns: its memory is free again.
 	err = i.data.Send(wire.Frame{Kind: wire.KindRequest, ID: id, Payload: payload})
@@ -285,17 +304,15 @@ func (i *instance) invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error)
 	if err != nil {
 		i.abandon(id, c, false)
 		if errors.Is(err, wire.ErrTooLarge) {
-			return nil, &Error{Status: 413, Code: "too_large", Message: "event too large"}
+			return nil, handlerTimes{}, &Error{Status: 413, Code: "too_large", Message: "event too large"}
 		}
-		return nil, ErrCrashed
+		return nil, handlerTimes{}, ErrCrashed
 	}
 	resp, err := i.await(ctx, id, c)
 	if err != nil {
-		return nil, err
+		return nil, handlerTimes{}, err
 	}
-	res, ran, err := decodeAnswer(resp)
-	recordHandler(ctx, i.function, ran)
-	return res, err
+	return decodeAnswer(resp)
 }
 
 // await waits for the answer to call id: the plugin's, or ErrTimeout from sweep, or ErrCrashed
@@ -320,14 +337,8 @@ func (i *instance) await(ctx context.Context, id uint64, c *call) ([]byte, error
 	return nil, waitErr(ctx)
 }
 
-// invokeBatch sends evs in one batch frame and waits for all their answers, the deadline, or
-// the process's death; out[k] gets the outcome of evs[k]. A plugin built with an SDK that
-// predates batches, or a batch too large for one frame, gets the invocations one by one.
-func (i *instance) invokeBatch(ctx context.Context, evs []*fn.Event, out []outcome) {
-	if !i.batches || len(evs) == 1 {
-		invokeEach(ctx, InvokerFunc(i.invoke), evs, out)
-		return
-	}
+// invokeBatch sends evs in one batch frame and waits for all their answers.
+func (i *instance) invokeBatch(ctx context.Context, evs []*event.Event, out []outcome) {
 	var deadline int64
 	if d, ok := ctx.Deadline(); ok {
 		deadline = d.UnixNano()
@@ -342,7 +353,7 @@ func (i *instance) invokeBatch(ctx context.Context, evs []*fn.Event, out []outco
 			Traceparent: out[k].traceparent, RequestID: rid})
 		if err != nil {
 			// An event that cannot be encoded fails alone; the batch goes on without it.
-			out[k] = outcome{err: &FunctionError{Detail: err.Error()}}
+			out[k].res, out[k].err = nil, &FunctionError{Detail: err.Error()}
 			continue
 		}
 		sent = append(sent, k)
@@ -350,7 +361,7 @@ func (i *instance) invokeBatch(ctx context.Context, evs []*fn.Event, out []outco
 	*bp = payload
 	defer putBuffer(bp)
 	if len(payload) > wire.MaxPayload {
-		invokeEach(ctx, InvokerFunc(i.invoke), evs, out)
+		invokeEach(ctx, evs, out, i.invokeOne)
 		return
 	}
 	id, c, err := i.register(ctx)
@@ -370,9 +381,7 @@ func (i *instance) invokeBatch(ctx context.Context, evs []*fn.Event, out []outco
 	}
 	decodeBatchResponse(resp, out, sent)
 	for _, k := range sent {
-		if out[k].span != nil && out[k].span.IsRecording() {
-			recordHandler(trace.ContextWithSpan(ctx, out[k].span), i.function, out[k].ran)
-		}
+		recordHandler(ctx, i.function, &out[k])
 	}
 }
 
@@ -416,3 +425,5 @@ func (hostPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.Cl
 }
 
 var _ plugin.GRPCPlugin = hostPlugin{}
+
+var _ stage = (*instance)(nil)

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/edgefn/edgefn/internal/deadline"
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 )
 
 // A plugin's environment is the host's base variables under the manifest's env: the manifest
@@ -41,13 +41,25 @@ func TestEnvList(t *testing.T) {
 // startTestfn builds internal/testfn and starts an instance of it, stopped when t ends.
 func startTestfn(t *testing.T) *instance {
 	t.Helper()
+	return startTestfnFrom(t, buildTestfn(t))
+}
+
+// buildTestfn builds internal/testfn into tb's temporary directory and returns its path.
+func buildTestfn(tb testing.TB) string {
+	tb.Helper()
 	if testing.Short() {
-		t.Skip("builds a plugin")
+		tb.Skip("builds a plugin")
 	}
-	bin := filepath.Join(t.TempDir(), "testfn")
+	bin := filepath.Join(tb.TempDir(), "testfn")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/edgefn/edgefn/internal/testfn").CombinedOutput(); err != nil {
-		t.Fatalf("go build testfn: %v\n%s", err, out)
+		tb.Fatalf("go build testfn: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// startTestfnFrom starts an instance of the testfn binary at bin, stopped when t ends.
+func startTestfnFrom(t *testing.T, bin string) *instance {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	inst, err := startInstance(context.Background(), instanceSpec{
 		Function: "testfn", Version: 1, Binary: bin, StartTimeout: time.Minute,
@@ -61,8 +73,8 @@ func startTestfn(t *testing.T) *instance {
 }
 
 // sleepFor is a testfn call that ignores its deadline and answers after ms.
-func sleepFor(ms string) *fn.Event {
-	return &fn.Event{Type: "sleep", Query: url.Values{"ms": {ms}}}
+func sleepFor(ms string) *event.Event {
+	return &event.Event{Type: "sleep", Query: url.Values{"ms": {ms}}}
 }
 
 // Each call ends at its own deadline, the instance keeping all of them on one timer: a call
@@ -76,8 +88,8 @@ func TestCallsEndAtTheirOwnDeadlines(t *testing.T) {
 		at  time.Duration
 	}
 	began := time.Now()
-	call := func(ctx context.Context, ev *fn.Event, out chan<- ended) {
-		_, err := inst.invoke(ctx, ev)
+	call := func(ctx context.Context, ev *event.Event, out chan<- ended) {
+		_, err := invokeOne(ctx, inst, ev)
 		out <- ended{err, time.Since(began)}
 	}
 	inPending := func(n int) {
@@ -108,7 +120,7 @@ func TestCallsEndAtTheirOwnDeadlines(t *testing.T) {
 	defer cancelPlain()
 	go call(plainCtx, sleepFor("3000"), plain)
 
-	res, err := inst.invoke(deadline.New(context.Background(), time.Now().Add(30*time.Second)), &fn.Event{Type: "echo", Data: []byte("quick")})
+	res, err := invokeOne(deadline.New(context.Background(), time.Now().Add(30*time.Second)), inst, &event.Event{Type: "echo", Data: []byte("quick")})
 	if err != nil || string(res.Body) != "quick" {
 		t.Fatalf("a quick call among slow ones: %v, %v", res, err)
 	}
@@ -140,7 +152,7 @@ func TestCallsEndAtTheirOwnDeadlines(t *testing.T) {
 			for k := 0; time.Since(began) < 3500*time.Millisecond; k++ {
 				body := fmt.Sprintf("%d-%d", w, k)
 				ctx := deadline.New(context.Background(), time.Now().Add(30*time.Second))
-				res, err := inst.invoke(ctx, &fn.Event{Type: "echo", Data: []byte(body)})
+				res, err := invokeOne(ctx, inst, &event.Event{Type: "echo", Data: []byte(body)})
 				ctx.Cancel()
 				if err != nil || string(res.Body) != body {
 					t.Errorf("echo %s: %v, %v", body, res, err)

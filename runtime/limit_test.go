@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 )
 
 // limitWait bounds every wait on another goroutine in these tests.
@@ -27,7 +27,11 @@ func newLimitGate() *limitGate {
 	return &limitGate{entered: make(chan struct{}, 1000), release: make(chan error)}
 }
 
-func (g *limitGate) Invoke(ctx context.Context, _ *fn.Event) (*fn.Result, error) {
+func (g *limitGate) invoke(ctx context.Context, evs []*event.Event, out []outcome) {
+	eachEvent(g.Invoke).invoke(ctx, evs, out)
+}
+
+func (g *limitGate) Invoke(ctx context.Context, _ *event.Event) (*event.Result, error) {
 	n := g.cur.Add(1)
 	defer g.cur.Add(-1)
 	for {
@@ -40,7 +44,7 @@ func (g *limitGate) Invoke(ctx context.Context, _ *fn.Event) (*fn.Result, error)
 	if err := <-g.release; err != nil {
 		return nil, err
 	}
-	return &fn.Result{Status: 200}, nil
+	return &event.Result{Status: 200}, nil
 }
 
 // waitEntered waits until a call is inside the gate.
@@ -53,11 +57,11 @@ func (g *limitGate) waitEntered(t *testing.T) {
 	}
 }
 
-// limitInvokeAsync runs l.Invoke in a goroutine and returns the channel its error arrives on.
-func limitInvokeAsync(ctx context.Context, l Invoker) <-chan error {
+// limitInvokeAsync runs one event through l in a goroutine and returns the channel its error arrives on.
+func limitInvokeAsync(ctx context.Context, l stage) <-chan error {
 	done := make(chan error, 1)
 	go func() {
-		_, err := l.Invoke(ctx, &fn.Event{})
+		_, err := invokeOne(ctx, l, &event.Event{})
 		done <- err
 	}()
 	return done
@@ -83,7 +87,7 @@ func TestLimitBoundsInflight(t *testing.T) {
 	errs := make(chan error, callers)
 	for range callers {
 		wg.Go(func() {
-			_, err := l.Invoke(context.Background(), &fn.Event{})
+			_, err := invokeOne(context.Background(), l, &event.Event{})
 			errs <- err
 		})
 	}
@@ -216,15 +220,15 @@ func TestLimitCancelWhileWaiting(t *testing.T) {
 
 func TestLimitReleasesSlotOnErrors(t *testing.T) {
 	const concurrency = 2
-	failures := []error{ErrCrashed, ErrTimeout, fn.Errorf(400, "bad"), &FunctionError{Detail: "x"}, context.Canceled}
+	failures := []error{ErrCrashed, ErrTimeout, event.Errorf(400, "bad"), &FunctionError{Detail: "x"}, context.Canceled}
 	for _, failure := range failures {
 		t.Run(failure.Error(), func(t *testing.T) {
 			// wait 0: a leaked slot would show as ErrOverloaded on a later call.
-			l := withLimit(InvokerFunc(func(context.Context, *fn.Event) (*fn.Result, error) {
+			l := withLimit(eachEvent(func(context.Context, *event.Event) (*event.Result, error) {
 				return nil, failure
 			}), concurrency, 0)
 			for i := range 10 * concurrency {
-				if _, err := l.Invoke(context.Background(), &fn.Event{}); err != failure {
+				if _, err := invokeOne(context.Background(), l, &event.Event{}); err != failure {
 					t.Fatalf("call %d: err = %v, want %v", i, err, failure)
 				}
 			}
@@ -235,7 +239,7 @@ func TestLimitReleasesSlotOnErrors(t *testing.T) {
 	}
 
 	t.Run("panic", func(t *testing.T) {
-		l := withLimit(InvokerFunc(func(context.Context, *fn.Event) (*fn.Result, error) {
+		l := withLimit(eachEvent(func(context.Context, *event.Event) (*event.Result, error) {
 			panic("bug below the limit")
 		}), 1, 0)
 		for range 3 {
@@ -245,7 +249,7 @@ func TestLimitReleasesSlotOnErrors(t *testing.T) {
 						t.Fatal("the panic did not propagate")
 					}
 				}()
-				l.Invoke(context.Background(), &fn.Event{})
+				invokeOne(context.Background(), l, &event.Event{})
 			}()
 		}
 		if n := l.inflight(); n != 0 {
@@ -255,15 +259,64 @@ func TestLimitReleasesSlotOnErrors(t *testing.T) {
 }
 
 func TestLimitPassesContextAndResult(t *testing.T) {
-	want := &fn.Result{Status: 202}
-	l := withLimit(InvokerFunc(func(ctx context.Context, _ *fn.Event) (*fn.Result, error) {
+	want := &event.Result{Status: 202}
+	l := withLimit(eachEvent(func(ctx context.Context, _ *event.Event) (*event.Result, error) {
 		if RequestID(ctx) != "req-1" {
 			t.Errorf("RequestID = %q, want the caller's ctx passed on", RequestID(ctx))
 		}
 		return want, nil
 	}), 1, 0)
-	got, err := l.Invoke(WithRequestID(context.Background(), "req-1"), &fn.Event{})
+	got, err := invokeOne(WithRequestID(context.Background(), "req-1"), l, &event.Event{})
 	if err != nil || got != want {
 		t.Fatalf("Invoke = %v, %v; want the function's result", got, err)
+	}
+}
+
+// A batch takes a slot per event: it runs the part it has slots for, then the rest as slots
+// free, never more at once than the limit.
+func TestLimitBatchRunsWhatHasSlotsThenTheRest(t *testing.T) {
+	g := newLimitGate()
+	l := withLimit(g, 2, limitWait)
+	out := make([]outcome, 5)
+	done := make(chan struct{})
+	go func() { l.invoke(context.Background(), batchOf(5), out); close(done) }()
+	for range 5 {
+		g.waitEntered(t)
+		g.release <- nil
+	}
+	select {
+	case <-done:
+	case <-time.After(limitWait):
+		t.Fatal("the batch did not finish")
+	}
+	if p := g.peak.Load(); p > 2 {
+		t.Errorf("%d invocations ran at once under a limit of 2", p)
+	}
+	for k, o := range out {
+		if o.err != nil || o.res == nil || o.res.Status != 200 {
+			t.Errorf("event %d: %+v, want a 200 result", k, o)
+		}
+	}
+	if n := l.inflight(); n != 0 {
+		t.Errorf("%d slots still held after the batch", n)
+	}
+}
+
+// The events of a batch that find no slot within the wait fail with ErrOverloaded.
+func TestLimitBatchSheds(t *testing.T) {
+	g := newLimitGate()
+	l := withLimit(g, 1, 50*time.Millisecond)
+	held := limitInvokeAsync(context.Background(), l)
+	g.waitEntered(t)
+	out := make([]outcome, 3)
+	l.invoke(context.Background(), batchOf(3), out)
+	for k, o := range out {
+		if !errors.Is(o.err, ErrOverloaded) {
+			t.Errorf("event %d: %v, want ErrOverloaded", k, o.err)
+		}
+	}
+	g.release <- nil
+	if err := <-held; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -167,13 +167,9 @@ func (s *series) add(trigger, outcome int, n int64, took time.Duration) {
 	t.sumNanos.Add(n * int64(took))
 }
 
-// record counts one invocation and its time.
-func (f *Function) record(ctx context.Context, err error, took time.Duration) {
-	f.series.add(triggerIndex(ctx), outcomeIndex(err), 1, took)
-}
-
-// recordBatch counts a batch's invocations, one per event, each timed as the batch.
-func (f *Function) recordBatch(ctx context.Context, out []outcome, took time.Duration) {
+// record counts the invocations of a batch (a call is a batch of one), one per event with
+// its outcome, each timed as the batch.
+func (f *Function) record(ctx context.Context, out []outcome, took time.Duration) {
 	var counts [len(outcomes)]int64
 	for _, o := range out {
 		counts[outcomeIndex(o.err)]++

@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/edgefn/edgefn/runtime/event"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // BenchmarkRecord is what counting one invocation costs on the hot path.
@@ -18,8 +17,9 @@ func BenchmarkRecord(b *testing.B) {
 	ctx := WithTrigger(context.Background(), TriggerHTTP)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
+		out := []outcome{{}}
 		for pb.Next() {
-			f.record(ctx, nil, 300*time.Microsecond)
+			f.record(ctx, out, 300*time.Microsecond)
 		}
 	})
 }
@@ -35,11 +35,11 @@ func TestInvocationSeriesExport(t *testing.T) {
 	f := newFunction("hello", nil, nil)
 	h.all.Store(&[]*Function{f})
 	httpCtx, streamCtx := WithTrigger(context.Background(), TriggerHTTP), WithTrigger(context.Background(), TriggerStream)
-	f.record(httpCtx, nil, 300*time.Microsecond)                // bucket 0.0005
-	f.record(httpCtx, nil, time.Millisecond)                    // bucket 0.001 (bounds are inclusive)
-	f.record(httpCtx, &event.Error{Status: 404}, 2*time.Second) // client_error, bucket 2.5
-	f.record(httpCtx, ErrTimeout, time.Minute)                  // timeout, bucket +Inf
-	f.recordBatch(streamCtx, []outcome{{}, {}, {err: ErrCrashed}}, 20*time.Millisecond)
+	f.record(httpCtx, []outcome{{}}, 300*time.Microsecond)                         // bucket 0.0005
+	f.record(httpCtx, []outcome{{}}, time.Millisecond)                             // bucket 0.001 (bounds are inclusive)
+	f.record(httpCtx, []outcome{{err: &event.Error{Status: 404}}}, 2*time.Second)  // client_error, bucket 2.5
+	f.record(httpCtx, []outcome{{err: ErrTimeout}}, time.Minute)                   // timeout, bucket +Inf
+	f.record(streamCtx, []outcome{{}, {}, {err: ErrCrashed}}, 20*time.Millisecond) // a batch
 
 	fams, err := reg.Gather()
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 )
 
 // Restart backoff of a crashed plugin process: it doubles from restartMin up to restartMax and
@@ -131,21 +131,25 @@ func (p *pool) signalReady() {
 	p.mu.Unlock()
 }
 
-// Invoke runs ev on the next ready instance, waiting for one while none is.
-func (p *pool) Invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
+// invoke runs the batch on the next ready instance, waiting for one while none is: until ctx
+// ends (ErrNotReady) or the pool closes (ErrStopping).
+func (p *pool) invoke(ctx context.Context, evs []*event.Event, out []outcome) {
 	for {
 		p.mu.Lock()
 		wait := p.ready
 		p.mu.Unlock()
 		if inst := p.pick(); inst != nil {
-			return inst.invoke(ctx, ev)
+			inst.invoke(ctx, evs, out)
+			return
 		}
 		select {
 		case <-wait:
 		case <-ctx.Done():
-			return nil, ErrNotReady
+			fillOutcomes(out, nil, ErrNotReady)
+			return
 		case <-p.ctx.Done():
-			return nil, ErrStopping
+			fillOutcomes(out, nil, ErrStopping)
+			return
 		}
 	}
 }
@@ -191,4 +195,4 @@ func (p *pool) stopInstances() {
 	wg.Wait()
 }
 
-var _ Invoker = (*pool)(nil)
+var _ stage = (*pool)(nil)

@@ -6,41 +6,32 @@ import (
 	"time"
 
 	"github.com/edgefn/edgefn/internal/deadline"
-	"github.com/edgefn/edgefn/runtime/fn"
+	"github.com/edgefn/edgefn/runtime/event"
 )
 
-// withTimeout gives each invocation the function's deadline; the plugin sees it on its ctx, and
-// a call that outlives it fails with ErrTimeout (504) whatever the plugin answers later. The
-// stages below get a deadline.Context: it makes a timer only for one that waits on Done, and
-// the instance, which waits for nearly every call, keeps the deadlines of all its calls on one
-// timer of its own instead (see doneOf and instance.sweep).
-func withTimeout(next Invoker, d time.Duration) Invoker { return &timeout{next: next, d: d} }
+// withTimeout returns next under the function's deadline, d from the call: the plugin sees
+// it on its ctx, and an event whose call outlives it fails with ErrTimeout (504), whatever
+// the plugin answers later, unless its process died (ErrCrashed, 502). The stages below get a
+// deadline.Context rather than a context.WithDeadline: it makes a timer only for one that
+// waits on Done, and the instance, which waits for nearly every call, keeps the deadlines of
+// all its calls on one timer of its own instead (see doneOf and instance.sweep). That it pays
+// on the path of a call is BenchmarkChain's to show (bench/README.md, "Invocation chain").
+func withTimeout(next stage, d time.Duration) stage { return &timeout{next: next, d: d} }
 
 // timeout is the chain's deadline stage (see withTimeout).
 type timeout struct {
-	next Invoker
+	next stage
 	d    time.Duration
 }
 
-func (t *timeout) Invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
+func (t *timeout) invoke(ctx context.Context, evs []*event.Event, out []outcome) {
 	c := deadline.New(ctx, time.Now().Add(t.d))
 	defer c.Cancel()
-	res, err := t.next.Invoke(c, ev)
-	if err != nil && errors.Is(c.Err(), context.DeadlineExceeded) && !errors.Is(err, ErrCrashed) {
-		return nil, ErrTimeout
-	}
-	return res, err
-}
-
-func (t *timeout) invokeBatch(ctx context.Context, evs []*fn.Event, out []outcome) {
-	c := deadline.New(ctx, time.Now().Add(t.d))
-	defer c.Cancel()
-	invokeBatch(c, t.next, evs, out)
-	if errors.Is(c.Err(), context.DeadlineExceeded) {
-		for k, o := range out {
-			if o.err != nil && !errors.Is(o.err, ErrCrashed) {
-				out[k].res, out[k].err = nil, ErrTimeout
-			}
+	t.next.invoke(c, evs, out)
+	for k := range out {
+		o := &out[k]
+		if o.err != nil && !errors.Is(o.err, ErrCrashed) && errors.Is(c.Err(), context.DeadlineExceeded) {
+			o.res, o.err = nil, ErrTimeout
 		}
 	}
 }
@@ -48,7 +39,9 @@ func (t *timeout) invokeBatch(ctx context.Context, evs []*fn.Event, out []outcom
 // doneOf returns what ends ctx before its deadline, for an instance that waits for a call
 // under ctx (the deadline is the instance's to keep, see instance.sweep): the parent's Done
 // for the timeout stage's deadline.Context, which so makes no timer, and ctx.Done for any
-// other. nil: nothing but the deadline ends ctx.
+// other. nil: nothing but the deadline ends ctx. A context wrapped around a deadline.Context
+// (context.WithValue, a type of its own) is any other: its Done makes the timer, and the call
+// still ends at its deadline and when its caller leaves.
 func doneOf(ctx context.Context) <-chan struct{} {
 	if c, ok := ctx.(*deadline.Context); ok {
 		return c.Parent().Done()
@@ -63,3 +56,5 @@ func waitErr(ctx context.Context) error {
 	}
 	return ErrTimeout
 }
+
+var _ stage = (*timeout)(nil)

@@ -37,12 +37,12 @@ func endInvoke(span trace.Span, err error) {
 	span.End()
 }
 
-// recordHandler records the plugin's run of the handler as a child of ctx's span.
-func recordHandler(ctx context.Context, function string, t handlerTimes) {
-	if t.started == 0 || !telemetry.Recording() || !trace.SpanFromContext(ctx).IsRecording() {
+// recordHandler records the plugin's run of o's handler as a child of o's invocation span.
+func recordHandler(ctx context.Context, function string, o *outcome) {
+	if o.ran.started == 0 || o.span == nil || !o.span.IsRecording() {
 		return
 	}
-	_, span := telemetry.Tracer().Start(ctx, "handle "+function, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithTimestamp(time.Unix(0, t.started)))
-	span.End(trace.WithTimestamp(time.Unix(0, t.finished)))
+	_, span := telemetry.Tracer().Start(trace.ContextWithSpan(ctx, o.span), "handle "+function,
+		trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(time.Unix(0, o.ran.started)))
+	span.End(trace.WithTimestamp(time.Unix(0, o.ran.finished)))
 }

@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/edgefn/edgefn/runtime/fn"
 	"github.com/edgefn/edgefn/runtime/manifest"
 )
 
@@ -22,20 +21,24 @@ type version struct {
 	pool    *pool
 	limit   *limiter
 	breaker *breaker
-	chain   Invoker
+	chain   stage // the breaker, outermost (see newVersion)
 
 	mu     sync.RWMutex
 	closed bool
 	active sync.WaitGroup
 }
 
-// newVersion builds the invocation chain of a version, outermost first: the breaker fails fast
-// while the function is failing, the limit bounds what is in flight, the timeout sets the
-// deadline the plugin sees, and the pool picks a warm process.
+// newVersion builds the invocation chain of a version. Each stage wraps the next one, and
+// every stage takes a batch (see stage); read from the plugin outwards:
+//   - the pool picks a warm process, whose instance sends the batch and waits for its answers;
+//   - the timeout sets the deadline the plugin sees, and turns what outlives it into ErrTimeout;
+//   - the limit bounds what is in flight, and sheds what waits too long for a slot;
+//   - the breaker fails fast while the function is failing, and lets a probe through.
 func newVersion(number int, m *manifest.Function, binary string, spec instanceSpec, restarts *atomic.Int64) *version {
 	v := &version{number: number, manifest: m, binary: binary, created: time.Now().UTC()}
 	v.pool = newPool(spec, m.Instances, restarts)
-	v.limit = withLimit(withTimeout(v.pool, m.Timeout), m.Concurrency, m.Timeout)
+	timed := withTimeout(v.pool, m.Timeout)
+	v.limit = withLimit(timed, m.Concurrency, m.Timeout)
 	v.breaker = withBreaker(v.limit, m.Breaker.Failures, m.Breaker.Cooldown)
 	v.chain = v.breaker
 	return v
@@ -53,11 +56,6 @@ func (v *version) acquire() bool {
 }
 
 func (v *version) release() { v.active.Done() }
-
-func (v *version) invoke(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
-	defer v.release()
-	return v.chain.Invoke(ctx, ev)
-}
 
 // drain stops new invocations, waits for those in flight (up to ctx), then stops the processes.
 func (v *version) drain(ctx context.Context) {
