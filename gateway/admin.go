@@ -172,8 +172,9 @@ func (s *Server) adminDeploy(c *fiber.Ctx) error {
 		defer up.cleanup()
 	}
 	if err != nil {
-		// What is left of the body may not have been read: the connection cannot carry
-		// another request.
+		// What is left of the body is read (within a bound) so that the client gets this
+		// answer; the connection, in the middle of a form, carries no other request.
+		drainBody(c)
 		c.Context().SetConnectionClose()
 		return sendError(c, fiber.StatusBadRequest, "bad_upload", err.Error())
 	}

@@ -178,15 +178,27 @@ func (s *Server) readBody(c *fiber.Ctx) ([]byte, *fiber.Error) {
 // tooLarge returns the 413 after draining what is left of a body of length n (-1: chunked)
 // when that is at most maxDrain; otherwise the connection closes after the answer.
 func (s *Server) tooLarge(c *fiber.Ctx, n int64) *fiber.Error {
-	if stream := c.Request().BodyStream(); stream != nil && n <= int64(s.cfg.BodyLimit)+maxDrain {
-		drained, err := io.Copy(io.Discard, io.LimitReader(stream, maxDrain+1))
-		if err != nil || drained > maxDrain {
-			c.Context().SetConnectionClose()
-		}
+	if n <= int64(s.cfg.BodyLimit)+maxDrain {
+		drainBody(c)
 	} else {
 		c.Context().SetConnectionClose()
 	}
 	return fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("request body over the limit of %d bytes", s.cfg.BodyLimit))
+}
+
+// drainBody reads and discards what is left of the request body, up to maxDrain, so that a
+// client still sending it reads the answer rather than a reset. When more is left, or the body
+// cannot be read, the connection closes after the answer.
+func drainBody(c *fiber.Ctx) {
+	stream := c.Request().BodyStream()
+	if stream == nil {
+		c.Context().SetConnectionClose()
+		return
+	}
+	drained, err := io.Copy(io.Discard, io.LimitReader(stream, maxDrain+1))
+	if err != nil || drained > maxDrain {
+		c.Context().SetConnectionClose()
+	}
 }
 
 // requestHeaders copies the request's headers (first value of each).
