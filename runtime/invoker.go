@@ -16,14 +16,6 @@ type Invoker interface {
 	Invoke(ctx context.Context, ev *event.Event) (*event.Result, error)
 }
 
-// InvokerFunc adapts a function to an Invoker.
-type InvokerFunc func(ctx context.Context, ev *event.Event) (*event.Result, error)
-
-// Invoke calls f.
-func (f InvokerFunc) Invoke(ctx context.Context, ev *event.Event) (*event.Result, error) {
-	return f(ctx, ev)
-}
-
 // stage is one step of a version's invocation chain (see newVersion). Every stage takes a
 // batch, and a single call is a batch of one: there is one path from the Function to the
 // plugin. invoke runs evs under ctx and sets out[k] to the outcome of evs[k]; it returns when
