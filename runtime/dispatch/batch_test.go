@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edgefn/edgefn/internal/filter"
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/triggers"
 	"github.com/edgefn/edgefn/triggers/memory"
@@ -74,7 +75,7 @@ func TestBatchedConsumerSettlesEachDelivery(t *testing.T) {
 	c := run(t, b, ConsumerConfig{Function: "f", EventSource: "queue/in", Filter: skip, Retries: 1,
 		Backoff: 10 * time.Millisecond, Concurrency: 16}, "in", f, &Effects{Queues: b, Streams: b})
 
-	waitFor(t, "every delivery settled", func() bool {
+	testkit.Eventually(t, 10*time.Second, "every delivery settled", func() bool {
 		return c.Stats.Handled.Load() == 6 && c.Stats.Skipped.Load() == 1 && c.Stats.DeadLettered.Load() == 1
 	})
 	if n := f.largest(); n < 2 {

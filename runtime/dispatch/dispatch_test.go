@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgefn/edgefn/internal/filter"
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
@@ -40,17 +41,6 @@ func (f *fakeFn) events() []*event.Event {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]*event.Event(nil), f.seen...)
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // run starts a consumer of queue q on broker b for f and stops it at the end of the test.
@@ -96,7 +86,7 @@ func TestEffectsGoOutBeforeTheAck(t *testing.T) {
 	if d := ds[0]; d.ID != "m1/f/0" || d.Type != "Done" || d.CorrelationID != "corr-1" || d.Source != "function/f" {
 		t.Fatalf("emitted %+v", d.Message)
 	}
-	waitFor(t, "the ack", func() bool { return c.Stats.Handled.Load() == 1 })
+	testkit.Eventually(t, 10*time.Second, "the ack", func() bool { return c.Stats.Handled.Load() == 1 })
 	if ev := f.events()[0]; ev.Source != "queue/in" || ev.ID != "m1" || ev.Attempt != 1 {
 		t.Fatalf("the function saw %+v", ev)
 	}
@@ -118,7 +108,7 @@ func TestFailedEffectsRetryTheDelivery(t *testing.T) {
 	run(t, b, ConsumerConfig{Function: "f", EventSource: "queue/in", Retries: 1, Backoff: 10 * time.Millisecond},
 		"in", f, &Effects{Queues: b, Streams: failingStreams{b}})
 	publish(t, b, "in", &triggers.Message{ID: "m1", Data: []byte(`{}`)})
-	waitFor(t, "the dead letter", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the dead letter", func() bool {
 		dead, _ := b.ListDead(context.Background(), "in.dlq", 10)
 		return len(dead) == 1
 	})
@@ -138,7 +128,7 @@ func TestRetriesWithBackoffThenDeadLetter(t *testing.T) {
 	c := run(t, b, ConsumerConfig{Function: "f", EventSource: "queue/in", Retries: 2, Backoff: 50 * time.Millisecond},
 		"in", f, &Effects{Queues: b, Streams: b})
 	publish(t, b, "in", &triggers.Message{ID: "m1", Data: []byte(`{}`)})
-	waitFor(t, "the dead letter", func() bool { return c.Stats.DeadLettered.Load() == 1 })
+	testkit.Eventually(t, 10*time.Second, "the dead letter", func() bool { return c.Stats.DeadLettered.Load() == 1 })
 	evs := f.events()
 	if len(evs) != 3 || evs[0].Attempt != 1 || evs[1].Attempt != 2 || evs[2].Attempt != 3 {
 		t.Fatalf("attempts %d", len(evs))
@@ -166,7 +156,7 @@ func TestFilterSkipsAndAcks(t *testing.T) {
 		&triggers.Message{ID: "b", Type: "keep", Data: []byte(`{"n":1}`)},
 		&triggers.Message{ID: "c", Type: "keep", Data: []byte(`{"n":2}`)},
 		&triggers.Message{ID: "d", Type: "keep", Data: []byte(`not json`)})
-	waitFor(t, "all four settled", func() bool { return c.Stats.Skipped.Load()+c.Stats.Handled.Load() == 4 })
+	testkit.Eventually(t, 10*time.Second, "all four settled", func() bool { return c.Stats.Skipped.Load()+c.Stats.Handled.Load() == 4 })
 	if evs := f.events(); len(evs) != 1 || evs[0].ID != "c" {
 		t.Fatalf("invoked for %d events, want only c", len(evs))
 	}
@@ -204,16 +194,16 @@ func TestManagerFollowsTheDeployedFunctions(t *testing.T) {
 
 	m.Update([]Function{f})
 	publish(t, b, "jobs", &triggers.Message{ID: "j1", Data: []byte(`{}`)})
-	waitFor(t, "the job to be handled", func() bool { return f.calls.Load() == 1 })
+	testkit.Eventually(t, 10*time.Second, "the job to be handled", func() bool { return f.calls.Load() == 1 })
 	if st := m.Stats(); len(st) != 1 || st[0].Trigger != "w: queue jobs" {
 		t.Fatalf("stats %+v", st)
 	}
 
 	m.Update(nil) // the function is deleted: its consumer stops
-	waitFor(t, "the consumer to stop", func() bool { return len(m.Stats()) == 0 })
+	testkit.Eventually(t, 10*time.Second, "the consumer to stop", func() bool { return len(m.Stats()) == 0 })
 	publish(t, b, "jobs", &triggers.Message{ID: "j2", Data: []byte(`{}`)})
 	m.Update([]Function{f}) // and deployed again: the waiting job is handled
-	waitFor(t, "the second job", func() bool { return f.calls.Load() == 2 })
+	testkit.Eventually(t, 10*time.Second, "the second job", func() bool { return f.calls.Load() == 2 })
 }
 
 // refusingQueues cannot open consumers, like a broker that is down.
@@ -233,7 +223,7 @@ func TestManagerReportsTriggersThatCannotStart(t *testing.T) {
 	go m.Run(ctx)
 	t.Cleanup(func() { cancel(); m.Wait() })
 	m.Update([]Function{f})
-	waitFor(t, "the trigger to be reported", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the trigger to be reported", func() bool {
 		nr := m.NotReady()
 		return len(nr) == 1 && strings.Contains(nr[0], "w: queue jobs: connection refused")
 	})
