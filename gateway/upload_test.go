@@ -16,10 +16,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/runtime"
 )
 
@@ -246,23 +245,11 @@ func BenchmarkDeployUpload(b *testing.B) {
 	base, _ := startServer(b, Config{})
 	client := &http.Client{}
 	b.SetBytes(int64(len(body)))
-	cpu := processCPU()
+	defer testkit.ReportCPU(b, "cpu-ns/op")()
 	for b.Loop() {
 		status, e := put(b, client, base, "fn", ct, bytes.NewReader(body))
 		if status != http.StatusBadRequest || e.Code != "invalid_manifest" {
 			b.Fatalf("%d %s %s: the upload was not read whole", status, e.Code, e.Message)
 		}
 	}
-	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
-}
-
-// processCPU is the CPU time the process has used, user and system: the server's and the
-// client's, which share it. On a machine shared with other work it varies less than the
-// time an operation takes.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -5,10 +5,10 @@ package runtime
 import (
 	"context"
 	"errors"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/runtime/manifest"
 )
@@ -30,7 +30,7 @@ func BenchmarkChain(b *testing.B) {
 	b.Run("invoke", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetParallelism(32) // as many callers as a loaded HTTP server has requests in flight
-		defer reportHostCPU(b)()
+		defer testkit.ReportCPU(b, "host-cpu-ns/op")()
 		b.RunParallel(func(pb *testing.PB) {
 			ev := echo()
 			for pb.Next() {
@@ -50,7 +50,7 @@ func BenchmarkChain(b *testing.B) {
 			evs[k] = echo()
 		}
 		b.SetParallelism(2)
-		defer reportHostCPU(b)()
+		defer testkit.ReportCPU(b, "host-cpu-ns/op")()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				_, errs := f.InvokeBatch(sctx, evs, nil)
@@ -63,20 +63,6 @@ func BenchmarkChain(b *testing.B) {
 			}
 		})
 	})
-}
-
-// reportHostCPU starts counting this process's CPU time; the function it returns reports it
-// per operation as host-cpu-ns/op.
-func reportHostCPU(b *testing.B) func() {
-	cpu := func() time.Duration {
-		var ru syscall.Rusage
-		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-			b.Fatal(err)
-		}
-		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
-	start := cpu()
-	return func() { b.ReportMetric(float64(cpu()-start)/float64(b.N), "host-cpu-ns/op") }
 }
 
 // BenchmarkDeadline is what the timeout stage's deadline.Context pays for: the "invoke" case of
@@ -101,7 +87,7 @@ func BenchmarkDeadline(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetParallelism(32)
-			defer reportHostCPU(b)()
+			defer testkit.ReportCPU(b, "host-cpu-ns/op")()
 			b.RunParallel(func(pb *testing.PB) {
 				ev := &event.Event{Type: "echo", Data: []byte("hello")}
 				for pb.Next() {

@@ -6,10 +6,10 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/fasthttp/websocket"
 )
 
@@ -71,7 +71,7 @@ func benchFanout(b *testing.B, subs int, noDirect bool) {
 	}
 	data := []byte(`{"order":"o-1234","status":"shipped","eta":"2026-12-08T10:00:00Z"}`)
 	ctx := context.Background()
-	cpu := processCPU()
+	defer testkit.ReportCPU(b, "cpu-ns/op")()
 	for b.Loop() {
 		want.Add(int64(subs))
 		if err := h.Notify(ctx, "t.fan", data); err != nil {
@@ -83,16 +83,4 @@ func benchFanout(b *testing.B, subs int, noDirect bool) {
 			b.Fatalf("%d of %d deliveries after 30s", read.Load(), want.Load())
 		}
 	}
-	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
-}
-
-// processCPU is the CPU time the process has used, user and system: the server's and the
-// clients', which share it. On a machine shared with other work it varies less than the
-// time an operation takes.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
