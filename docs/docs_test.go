@@ -15,58 +15,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgefn/edgefn/internal/doctest"
 	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/manifest"
 )
-
-// block is a fenced code block of a page, with the test marker (an HTML comment
-// `<!-- test: KIND -->`) on the line before it, if any.
-type block struct {
-	page   string
-	line   int    // of the opening fence
-	marker string // the KIND of the marker, "" when unmarked
-	lang   string
-	text   string
-}
-
-var markerRE = regexp.MustCompile(`^<!-- test: ([a-z0-9 ./-]+?) -->$`)
-
-// pageBlocks returns the fenced code blocks of a markdown page, in order.
-func pageBlocks(t *testing.T, page string) []block {
-	t.Helper()
-	data, err := os.ReadFile(page)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []block
-	lines := strings.Split(string(data), "\n")
-	for i := 0; i < len(lines); i++ {
-		lang, ok := strings.CutPrefix(lines[i], "```")
-		if !ok {
-			continue
-		}
-		b := block{page: page, line: i + 1, lang: strings.TrimSpace(lang)}
-		for j := i - 1; j >= 0; j-- {
-			if strings.TrimSpace(lines[j]) == "" {
-				continue
-			}
-			if m := markerRE.FindStringSubmatch(strings.TrimSpace(lines[j])); m != nil {
-				b.marker = m[1]
-			}
-			break
-		}
-		var body []string
-		for i++; i < len(lines) && !strings.HasPrefix(lines[i], "```"); i++ {
-			body = append(body, lines[i])
-		}
-		if i == len(lines) {
-			t.Fatalf("%s:%d: code block is not closed", page, b.line)
-		}
-		b.text = strings.Join(body, "\n") + "\n"
-		out = append(out, b)
-	}
-	return out
-}
 
 // pageMarkers returns the test markers of a page, whatever follows them (a code block, or a
 // table for the flags of cli.md). A line that starts like a marker but is not one is
@@ -83,7 +35,7 @@ func pageMarkers(t *testing.T, page string) []string {
 		if !strings.HasPrefix(line, "<!-- test") {
 			continue
 		}
-		m := markerRE.FindStringSubmatch(line)
+		m := doctest.MarkerRE.FindStringSubmatch(line)
 		if m == nil {
 			t.Errorf("%s:%d: malformed test marker %q", page, i+1, line)
 			continue
@@ -138,28 +90,28 @@ func TestMarkersAreKnown(t *testing.T) {
 func TestManifestExamples(t *testing.T) {
 	valid, invalid := 0, 0
 	for _, p := range pages(t) {
-		blocks := pageBlocks(t, p)
+		blocks := doctest.Blocks(t, p)
 		for i, b := range blocks {
-			switch b.marker {
+			switch b.Marker {
 			case "manifest":
 				valid++
-				if _, err := manifest.Parse("example.yaml", []byte(b.text)); err != nil {
-					t.Errorf("%s:%d: the manifest shown as valid does not load:\n%v", p, b.line, err)
+				if _, err := manifest.Parse("example.yaml", []byte(b.Text)); err != nil {
+					t.Errorf("%s:%d: the manifest shown as valid does not load:\n%v", p, b.Line, err)
 				}
 			case "manifest-error":
 				invalid++
-				if i+1 >= len(blocks) || blocks[i+1].lang != "text" {
-					t.Errorf("%s:%d: a manifest-error example must be followed by a ```text block of its errors", p, b.line)
+				if i+1 >= len(blocks) || blocks[i+1].Lang != "text" {
+					t.Errorf("%s:%d: a manifest-error example must be followed by a ```text block of its errors", p, b.Line)
 					continue
 				}
-				_, err := manifest.Parse("example.yaml", []byte(b.text))
+				_, err := manifest.Parse("example.yaml", []byte(b.Text))
 				var list manifest.ErrorList
 				if !errors.As(err, &list) {
-					t.Errorf("%s:%d: the manifest shown as invalid loads (err %v)", p, b.line, err)
+					t.Errorf("%s:%d: the manifest shown as invalid loads (err %v)", p, b.Line, err)
 					continue
 				}
-				if got, want := list.Error()+"\n", blocks[i+1].text; got != want {
-					t.Errorf("%s:%d: the errors differ from the page\n--- got\n%s--- page\n%s", p, b.line, got, want)
+				if got, want := list.Error()+"\n", blocks[i+1].Text; got != want {
+					t.Errorf("%s:%d: the errors differ from the page\n--- got\n%s--- page\n%s", p, b.Line, got, want)
 				}
 			}
 		}
@@ -174,19 +126,19 @@ func TestManifestExamples(t *testing.T) {
 func TestSDKExample(t *testing.T) {
 	found := 0
 	for _, p := range pages(t) {
-		for _, b := range pageBlocks(t, p) {
-			file, ok := strings.CutPrefix(b.marker, "sdk-example ")
+		for _, b := range doctest.Blocks(t, p) {
+			file, ok := strings.CutPrefix(b.Marker, "sdk-example ")
 			if !ok {
 				continue
 			}
 			found++
 			data, err := os.ReadFile(file)
 			if err != nil {
-				t.Errorf("%s:%d: %v", p, b.line, err)
+				t.Errorf("%s:%d: %v", p, b.Line, err)
 				continue
 			}
-			if string(data) != b.text {
-				t.Errorf("%s:%d: the code shown differs from %s; copy the file into the page", p, b.line, file)
+			if string(data) != b.Text {
+				t.Errorf("%s:%d: the code shown differs from %s; copy the file into the page", p, b.Line, file)
 			}
 		}
 	}
@@ -205,11 +157,11 @@ func TestInvocationErrors(t *testing.T) {
 	}
 	rowRE := regexp.MustCompile("^\\| `([a-z_]+)` \\| (\\d{3}) \\| (yes|no) \\|")
 	seen := map[string]bool{}
-	for _, b := range pageBlocks(t, "guarantees.md") {
-		if b.marker != "invocation-errors" {
+	for _, b := range doctest.Blocks(t, "guarantees.md") {
+		if b.Marker != "invocation-errors" {
 			continue
 		}
-		for _, line := range strings.Split(b.text, "\n") {
+		for _, line := range strings.Split(b.Text, "\n") {
 			m := rowRE.FindStringSubmatch(line)
 			if m == nil {
 				continue

@@ -19,6 +19,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/edgefn/edgefn/gateway/auth/authtest"
+	"github.com/edgefn/edgefn/internal/doctest"
 )
 
 // The reference in docs/ shows HTTP and WebSocket exchanges with the functions `make run`
@@ -106,34 +107,16 @@ type docBlock struct {
 	text string
 }
 
-var docMarkerRE = regexp.MustCompile(`^<!-- test: (http|ws|metrics) -->$`)
-
-// docBlocks returns the blocks of page marked for this test, in page order.
+// docBlocks returns the blocks of page marked for this test (http, ws or metrics), in page
+// order, each text without its last newline.
 func docBlocks(t *testing.T, page string) []docBlock {
 	t.Helper()
-	data, err := os.ReadFile(page)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(data), "\n")
 	var out []docBlock
-	for i := 0; i < len(lines); i++ {
-		m := docMarkerRE.FindStringSubmatch(strings.TrimSpace(lines[i]))
-		if m == nil {
-			continue
+	for _, b := range doctest.Blocks(t, page) {
+		switch b.Marker {
+		case "http", "ws", "metrics":
+			out = append(out, docBlock{kind: b.Marker, line: b.Line, text: strings.TrimSuffix(b.Text, "\n")})
 		}
-		for i++; i < len(lines) && strings.TrimSpace(lines[i]) == ""; i++ {
-		}
-		if i == len(lines) || !strings.HasPrefix(lines[i], "```") {
-			t.Fatalf("%s:%d: a test marker must be followed by a code block", page, i)
-		}
-		b := docBlock{kind: m[1], line: i + 1}
-		var body []string
-		for i++; i < len(lines) && !strings.HasPrefix(lines[i], "```"); i++ {
-			body = append(body, lines[i])
-		}
-		b.text = strings.Join(body, "\n")
-		out = append(out, b)
 	}
 	return out
 }
