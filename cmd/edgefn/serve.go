@@ -232,20 +232,31 @@ func newApp(ctx context.Context, o *serveOptions) (_ *app, err error) {
 		_ = stopTracing(sctx)
 	})
 
+	if err := a.wire(tune, verifier, sec, mx, bodyLimit); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// wire builds the parts that serve requests and deliveries on what newApp opened: the async
+// service, the WebSocket hub, the trigger manager, the function host and the gateway.
+func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metrics.Metrics, bodyLimit int) error {
+	o := a.o
+	var err error
 	effects := &dispatch.Effects{Queues: a.be.queues, Streams: a.be.streams}
 	a.asyncs, err = async.New(async.Config{
 		Store: a.be.replies, Queues: a.be.queues, Topics: a.be.topics, TTL: o.replyTTL,
 		Meter: mx.Meter("github.com/edgefn/edgefn/gateway/async"), Logger: a.logger,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	a.hub, err = ws.New(ws.Config{
 		Topics: a.be.topics, Auth: verifier, AllowedOrigins: o.origins, Effects: effects, RequestAccess: a.asyncs.Access,
 		Meter: mx.Meter("github.com/edgefn/edgefn/gateway/ws"), Logger: a.logger,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if a.set != nil {
 		a.hub.SetRules(a.set.Topics)
@@ -262,7 +273,7 @@ func newApp(ctx context.Context, o *serveOptions) (_ *app, err error) {
 		Registerer: mx.Registerer(), PluginEnv: tune.pluginEnv(), OnChange: a.functionsChanged,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	a.srv, err = gateway.New(gateway.Config{
 		Host: a.host, Auth: verifier, AdminToken: o.adminToken, BodyLimit: bodyLimit,
@@ -274,10 +285,7 @@ func newApp(ctx context.Context, o *serveOptions) (_ *app, err error) {
 			return append(a.be.notReady(ctx), a.manager.NotReady()...)
 		},
 	})
-	if err != nil {
-		return nil, err
-	}
-	return a, nil
+	return err
 }
 
 // functionsChanged hands the deployed functions to every part that routes to them.
