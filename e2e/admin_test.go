@@ -403,3 +403,25 @@ triggers:
 	}
 	deploy("deployed t version 2")
 }
+
+// The admin API is /admin and what is below it: a function route that only starts with the
+// same letters, such as /adminpanel, is the function's, with no admin token asked.
+func TestAdminPrefixIsASegment(t *testing.T) {
+	g := startGateway(t, "", "--admin-token", "s3cret-token", "--manifests", writeManifest(t, `
+name: hello
+handler: {{hello}}
+triggers:
+  - http: {method: GET, path: "/adminpanel/{name}"}
+`))
+	if r := do(t, "GET", g.URL+"/adminpanel/ada", nil); r.Status != 200 || !strings.Contains(string(r.Body), "hello, ada") {
+		t.Fatalf("GET /adminpanel/ada = %d %s, want the function's 200", r.Status, r.Body)
+	}
+	for _, path := range []string{"/admin", "/admin/", "/admin/v1/functions", "/ADMIN/v1/functions"} {
+		if r := do(t, "GET", g.URL+path, nil); r.Status != 401 {
+			t.Errorf("GET %s without a token = %d %s, want 401", path, r.Status, r.Body)
+		}
+	}
+	if r := do(t, "GET", g.URL+"/admin/v1/functions", nil, "Authorization", "Bearer s3cret-token"); r.Status != 200 {
+		t.Errorf("GET /admin/v1/functions with the token = %d %s, want 200", r.Status, r.Body)
+	}
+}

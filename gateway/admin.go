@@ -29,9 +29,19 @@ import (
 // maxManifestBytes bounds an uploaded manifest.
 const maxManifestBytes = 1 << 20
 
+// adminPrefix is the path the admin API lives under (docs/http.md).
+const adminPrefix = "/admin"
+
+// underAdmin reports whether path is the admin API's: /admin or below it. Fiber's group
+// matches every path that starts with the prefix, so a function route such as /adminpanel
+// passes the group's handlers by.
+func underAdmin(path string) bool {
+	return len(path) >= len(adminPrefix) && (len(path) == len(adminPrefix) || path[len(adminPrefix)] == '/')
+}
+
 // mountAdmin registers the admin API under /admin/v1.
 func (s *Server) mountAdmin() {
-	a := s.app.Group("/admin", s.adminAuth)
+	a := s.app.Group(adminPrefix, s.adminAuth)
 	v1 := a.Group("/v1")
 	v1.Get("/version", s.adminVersion)
 	v1.Get("/functions", s.adminList)
@@ -47,6 +57,9 @@ func (s *Server) mountAdmin() {
 	v1.Delete("/dlq/:trigger", s.adminPurge)
 	v1.Get("/debug/goroutines", s.adminGoroutines)
 	a.Use(func(c *fiber.Ctx) error {
+		if !underAdmin(c.Path()) {
+			return c.Next()
+		}
 		return sendError(c, fiber.StatusNotFound, "not_found", "no admin endpoint "+c.Method()+" "+c.Path())
 	})
 }
@@ -56,6 +69,9 @@ func (s *Server) mountAdmin() {
 // the length of the token leaks through timing (subtle.ConstantTimeCompare returns at once on
 // a length mismatch).
 func (s *Server) adminAuth(c *fiber.Ctx) error {
+	if !underAdmin(c.Path()) {
+		return c.Next()
+	}
 	if s.cfg.AdminToken == "" {
 		if !c.Context().RemoteIP().IsLoopback() {
 			return sendError(c, fiber.StatusForbidden, "forbidden", "the admin API answers loopback clients only when no admin token is set")
