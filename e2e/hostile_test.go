@@ -338,3 +338,35 @@ func TestHostileInput(t *testing.T) {
 	default:
 	}
 }
+
+// A request framed both by Content-Length and by Transfer-Encoding gets 400 and its connection
+// closes, whichever header comes first: what follows it on the connection, which a proxy may
+// have framed otherwise, never runs as a request of its own.
+func TestContentLengthWithTransferEncodingIsRefused(t *testing.T) {
+	g := startGateway(t, "", "--manifests", writeManifest(t, `
+name: hello
+handler: {{hello}}
+triggers:
+  - http: {method: ANY, path: "/hello/{name}"}
+`))
+	smuggled := "GET /hello/smuggled HTTP/1.1\r\nHost: h\r\n\r\n"
+	for _, headers := range []string{
+		"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+		"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+	} {
+		req := "POST /hello/x HTTP/1.1\r\nHost: h\r\n" + headers + "\r\n0\r\n\r\n" + smuggled
+		status, out := rawHTTP(t, g.Addr, []byte(req))
+		if status != 400 {
+			t.Errorf("%q: status %d, want 400\n%s", headers, status, out)
+		}
+		if n := strings.Count(out, "HTTP/1.1 "); n != 1 || strings.Contains(out, "smuggled") {
+			t.Errorf("%q: %d responses, want the 400 alone:\n%s", headers, n, out)
+		}
+	}
+	// The same request with one framing header is served, and so is the one after it.
+	status, out := rawHTTP(t, g.Addr, []byte("POST /hello/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+
+		"GET /hello/next HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"))
+	if status != 200 || !strings.Contains(out, "hello, next") {
+		t.Errorf("chunked alone: status %d, want 200 and the next request served:\n%s", status, out)
+	}
+}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -194,7 +195,14 @@ func (s *Server) requestID(c *fiber.Ctx) error {
 // checkHeaders refuses (400) a request whose header names are not tokens or whose values hold
 // control characters other than tab (NUL, escape sequences, ...): they would reach functions,
 // and their logs, as they came. Fasthttp already refuses CR and LF where they do not belong.
+// A request framed both by Content-Length and by Transfer-Encoding is refused too, and its
+// connection closed: a proxy in front may have framed it by the other header, so what follows
+// on the connection could be a request smuggled past it (RFC 9112, 6.3).
 func checkHeaders(c *fiber.Ctx) error {
+	if c.Request().Header.ContentLength() == -1 && hasHeaderLine(c.Request().Header.RawHeaders(), "Content-Length") {
+		c.Context().SetConnectionClose()
+		return sendError(c, fiber.StatusBadRequest, "bad_request", "a request may not carry both Content-Length and Transfer-Encoding")
+	}
 	bad := ""
 	c.Request().Header.VisitAll(func(k, v []byte) {
 		if bad == "" && (!validHeaderName(k) || !validHeaderValue(v)) {
@@ -205,6 +213,17 @@ func checkHeaders(c *fiber.Ctx) error {
 		return sendError(c, fiber.StatusBadRequest, "bad_request", bad)
 	}
 	return c.Next()
+}
+
+// hasHeaderLine reports whether the raw header block names the header name (in any case).
+func hasHeaderLine(raw []byte, name string) bool {
+	for line := range bytes.Lines(raw) {
+		k, _, ok := bytes.Cut(line, []byte(":"))
+		if ok && bytes.EqualFold(bytes.TrimSpace(k), []byte(name)) {
+			return true
+		}
+	}
+	return false
 }
 
 func requestID(c *fiber.Ctx) string {
