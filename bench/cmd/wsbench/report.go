@@ -14,9 +14,6 @@ const (
 	goalFanoutP99  = 100 * time.Millisecond
 )
 
-// servers are the report's columns: edgefn, then the baseline.
-var servers = []string{edgefnServer, rawServer}
-
 // report is everything one wsbench run measured.
 type report struct {
 	opts   options
