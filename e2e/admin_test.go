@@ -283,6 +283,7 @@ func TestCircuitBreakerOpensAndRecovers(t *testing.T) {
 name: t
 handler: {{testfn}}
 breaker: {failures: 3, cooldown: 1s}
+sandbox: off
 env: {FIXED_FILE: "`+fixed+`"}
 triggers:
   - http: {method: GET, path: "/t/{op}"}

@@ -18,6 +18,7 @@ const asyncManifest = `
 name: t
 handler: {{testfn}}
 timeout: 10s
+sandbox: off
 env: {RECORD_FILE: "%s", VERSION: "%s", DEFAULT_OP: echo}
 triggers:
   - http: {method: POST, path: "/t/{op}"}

@@ -78,6 +78,7 @@ handler: {{testfn}}
 timeout: 2s
 instances: 2
 concurrency: 64
+sandbox: off
 env: {FORCE_OP: record, RECORD_FILE: "`+rec+`"}
 triggers:
   - queue: {name: `+queue+`, prefetch: 64}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/rand"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -235,10 +237,19 @@ func pluginEnv(t *testing.T, g *gateway) []string {
 	var env []string
 	do(t, "GET", g.URL+"/t/env", nil).JSON(t, &env)
 	handshake := []string{"EDGEFN_PLUGIN", "PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT", "PLUGIN_PROTOCOL_VERSIONS"}
+	tmpdir := false
 	env = slices.DeleteFunc(env, func(kv string) bool {
-		name, _, _ := strings.Cut(kv, "=")
+		name, value, _ := strings.Cut(kv, "=")
+		if name == "TMPDIR" {
+			// The sandbox's private working folder (docs/security.md).
+			tmpdir = strings.HasPrefix(value, filepath.Join(os.TempDir(), "edgefn-run-"))
+			return tmpdir
+		}
 		return slices.Contains(handshake, name)
 	})
+	if !tmpdir {
+		t.Errorf("the plugin's TMPDIR is not its working folder: %q", env)
+	}
 	slices.Sort(env)
 	return env
 }

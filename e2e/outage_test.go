@@ -29,6 +29,7 @@ func TestBrokerOutagesAreSurvivedAndReported(t *testing.T) {
 	g := startGateway(t, "", "--redis", redisRaw, "--amqp", amqpRaw, "--manifests", writeManifest(t, `
 name: rec
 handler: {{testfn}}
+sandbox: off
 env: {DEFAULT_OP: record, RECORD_FILE: "`+rec+`"}
 triggers:
   - queue: {name: `+queue+`}

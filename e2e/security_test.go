@@ -7,7 +7,9 @@ import (
 	"mime/multipart"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -184,8 +186,14 @@ func TestDataDirAndPathTraversal(t *testing.T) {
 		t.Fatalf("served version after the attempts %q", v)
 	}
 
-	// Every file in the data dir is private: folders 0700, files 0600 (binaries 0700).
-	err := filepath.WalkDir(data, func(path string, d fs.DirEntry, err error) error {
+	// Every file in the data dir is private: folders 0700, files 0600; a binary is the
+	// gateway's, executable by its function's group only (docs/security.md): 0750.
+	rawUID, err := os.ReadFile(filepath.Join(data, "functions", "t", "uid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fnGID, _ := strconv.Atoi(strings.TrimSpace(string(rawUID)))
+	err = filepath.WalkDir(data, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -197,8 +205,11 @@ func TestDataDirAndPathTraversal(t *testing.T) {
 		switch {
 		case d.IsDir() && mode != 0o700:
 			t.Errorf("folder %s: mode %o, want 700", path, mode)
-		case !d.IsDir() && d.Name() == "handler" && mode != 0o700:
-			t.Errorf("binary %s: mode %o, want 700", path, mode)
+		case !d.IsDir() && d.Name() == "handler":
+			st := info.Sys().(*syscall.Stat_t)
+			if mode != 0o750 || int(st.Uid) != os.Geteuid() || int(st.Gid) != fnGID {
+				t.Errorf("binary %s: mode %o, owner %d:%d; want 750, %d:%d", path, mode, st.Uid, st.Gid, os.Geteuid(), fnGID)
+			}
 		case !d.IsDir() && d.Name() != "handler" && mode != 0o600:
 			t.Errorf("file %s: mode %o, want 600", path, mode)
 		}

@@ -78,6 +78,7 @@ triggers:
 ---
 name: consumer
 handler: {{testfn}}
+sandbox: off
 env: {RECORD_FILE: "`+rec+`"}
 triggers:
   - stream: {name: `+stream+`, filter: 'event.type == "record"'}
@@ -104,6 +105,7 @@ func TestFilterSkipsEvents(t *testing.T) {
 		g := startGateway(t, "", append(args, "--manifests", writeManifest(t, `
 name: consumer
 handler: {{testfn}}
+sandbox: off
 env: {RECORD_FILE: "`+rec+`"}
 triggers:
   - stream: {name: `+stream+`, filter: 'event.type == "record" && event.data.keep == true'}
@@ -134,6 +136,7 @@ func TestRetriesBackoffDeadLetterAndRedrive(t *testing.T) {
 		g := startGateway(t, "", append(args, "--manifests", writeManifest(t, `
 name: worker
 handler: {{testfn}}
+sandbox: off
 env: {RECORD_FILE: "`+rec+`", FIXED_FILE: "`+fixed+`"}
 triggers:
   - queue: {name: `+queue+`, retries: 2, backoff: 300ms}
@@ -198,6 +201,7 @@ triggers:
 ---
 name: client
 handler: {{testfn}}
+sandbox: off
 env: {DEFAULT_OP: record, RECORD_FILE: "`+rec+`"}
 triggers:
   - queue: {name: `+replies+`}

@@ -227,7 +227,7 @@ func TestWSAllowedOrigins(t *testing.T) {
 func TestWSTrigger(t *testing.T) {
 	record := t.TempDir() + "/record"
 	g := startGateway(t, "", "--manifests", writeManifest(t, strings.Replace(wsManifest, "handler: {{testfn}}",
-		"handler: {{testfn}}\nenv: {RECORD_FILE: "+record+"}", 1)), "--jwt-secret", wsSecret)
+		"handler: {{testfn}}\nsandbox: off\nenv: {RECORD_FILE: "+record+"}", 1)), "--jwt-secret", wsSecret)
 	watcher := dialWS(t, wsURL(g, ""), nil)
 	watcher.mustOK(map[string]any{"op": "subscribe", "topic": "audit.ws"})
 	room := dialWS(t, wsURL(g, "token="+token(t, "alice")), nil)

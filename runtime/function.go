@@ -13,6 +13,15 @@ import (
 	"github.com/edgefn/edgefn/runtime/manifest"
 )
 
+// restarts counts a function's plugin processes restarted after they died, by why they died
+// (edgefn_plugin_restarts_total{reason}, docs/observability.md).
+type restarts struct {
+	crash  atomic.Int64 // it exited or was killed
+	memory atomic.Int64 // the kernel killed it over its memory limit
+}
+
+func (r *restarts) total() int64 { return r.crash.Load() + r.memory.Load() }
+
 // Function is a deployed function under its name. It stays the same across versions, so the
 // gateway's route table can point at it; Invoke always goes to the current version.
 type Function struct {
@@ -22,17 +31,24 @@ type Function struct {
 
 	invocations atomic.Int64
 	failures    atomic.Int64
-	restarts    atomic.Int64
+	restarts    restarts
 
-	meters   *meters
-	series   series
-	attrs    attribute.Set // {function}
-	spanName string
+	meters *meters
+	series series
+	attrs  attribute.Set // {function}
+	// restartAttrs are {function, reason} of the restart counter: crash, memory.
+	restartAttrs [2]attribute.Set
+	spanName     string
 }
 
 func newFunction(name string, logs *Logs, m *meters) *Function {
+	fn := attribute.String("function", name)
 	return &Function{name: name, logs: logs, meters: m, spanName: "invoke " + name,
-		attrs: attribute.NewSet(attribute.String("function", name))}
+		attrs: attribute.NewSet(fn),
+		restartAttrs: [2]attribute.Set{
+			attribute.NewSet(fn, attribute.String("reason", "crash")),
+			attribute.NewSet(fn, attribute.String("reason", "memory")),
+		}}
 }
 
 // Name returns the function's name.
@@ -178,12 +194,17 @@ type Info struct {
 	// host adds to every plugin (Config.PluginEnv), with the manifest's value where its env
 	// sets one. The rest of the manifest's env is not shown: it may hold secrets.
 	Runtime map[string]string `json:"runtime,omitempty"`
+	// Sandbox says how the function's processes are confined and limited (docs/security.md).
+	Sandbox string `json:"sandbox,omitempty"`
+	// StartError is why the last start of a process failed, until one succeeds: a binary
+	// changed since its deploy among others.
+	StartError string `json:"startError,omitempty"`
 }
 
 // Info returns a snapshot of the function's state.
 func (f *Function) Info() Info {
 	info := Info{Name: f.name, State: "deleted", Invocations: f.invocations.Load(),
-		Failures: f.failures.Load(), Restarts: f.restarts.Load()}
+		Failures: f.failures.Load(), Restarts: f.restarts.total()}
 	v := f.current.Load()
 	if v == nil {
 		return info
@@ -196,6 +217,8 @@ func (f *Function) Info() Info {
 	info.Breaker = v.breaker.State()
 	info.Triggers = describeTriggers(v.manifest)
 	info.Runtime = runtimeEnv(v.pool.spec.BaseEnv, v.manifest.Env)
+	info.Sandbox = v.pool.isolation()
+	info.StartError = v.pool.startError()
 	switch {
 	case info.Breaker == BreakerOpen:
 		info.State = "failing"

@@ -23,8 +23,8 @@ func startChain(tb testing.TB, m *manifest.Function) *Function {
 	bin := buildTestfn(tb)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f := newFunction(m.Name, NewLogs(m.Name, logger), nil)
-	spec := instanceSpec{Function: m.Name, Version: 1, Binary: bin, StartTimeout: time.Minute,
-		Logs: f.logs, Logger: logger}
+	spec := instanceSpec{Function: m.Name, Version: 1, Binary: bin, Sum: sumOf(tb, bin), Binaries: newBinaries(),
+		StartTimeout: time.Minute, Logs: f.logs, Logger: logger}
 	v := newVersion(1, m, bin, spec, &f.restarts)
 	if err := v.pool.start(context.Background()); err != nil {
 		tb.Fatalf("start testfn: %v", err)

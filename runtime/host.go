@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/edgefn/edgefn/runtime/manifest"
+	"github.com/edgefn/edgefn/runtime/sandbox"
 )
 
 // Config configures a Host. Zero values mean the defaults given.
@@ -38,6 +38,9 @@ type Config struct {
 	// env, which wins where both name a variable: the Go runtime settings `edgefn serve` gives
 	// its plugins (docs/runtime.md). A plugin sees nothing else of the gateway's environment.
 	PluginEnv map[string]string
+	// Sandbox confines every plugin process but those of `sandbox: off` manifests
+	// (docs/security.md); nil confines none.
+	Sandbox *sandbox.Sandbox
 	// Registerer, when set, gets the collector of the invocation series
 	// (edgefn_invocations_total, edgefn_invocation_duration_seconds).
 	Registerer prometheus.Registerer
@@ -46,8 +49,9 @@ type Config struct {
 // Host deploys, keeps and stops functions. Deploys, rollbacks and deletes are serialized;
 // invocations never wait for them.
 type Host struct {
-	cfg   Config
-	store *store
+	cfg      Config
+	store    *store
+	binaries *binaries
 
 	mu  sync.Mutex // serializes changes and guards fns
 	fns map[string]*Function
@@ -77,7 +81,7 @@ func NewHost(cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Host{cfg: cfg, store: st, fns: make(map[string]*Function)}
+	h := &Host{cfg: cfg, store: st, binaries: newBinaries(), fns: make(map[string]*Function)}
 	h.all.Store(&[]*Function{})
 	if h.meters, err = newMeters(cfg.Meter, h); err != nil {
 		return nil, fmt.Errorf("runtime metrics: %w", err)
@@ -137,16 +141,9 @@ func (h *Host) deploy(ctx context.Context, m *manifest.Function, binary, staged 
 		return DeployResult{}, err
 	}
 	drop := func() { os.RemoveAll(filepath.Dir(path)) }
-	if m.SHA256 != "" {
-		got, err := fileSHA256(path)
-		if err != nil {
-			drop()
-			return DeployResult{}, fmt.Errorf("deploy %s: %w", m.Name, err)
-		}
-		if !strings.EqualFold(got, m.SHA256) {
-			drop()
-			return DeployResult{}, fmt.Errorf("deploy %s: binary checksum %s does not match sha256 %s", m.Name, got, m.SHA256)
-		}
+	if m.SHA256 != "" && sum != m.SHA256 {
+		drop()
+		return DeployResult{}, fmt.Errorf("deploy %s: binary checksum %s does not match sha256 %s", m.Name, sum, m.SHA256)
 	}
 	if f := h.fns[m.Name]; f != nil {
 		if v := f.current.Load(); v != nil && string(v.manifest.Source) == string(m.Source) && v.sum == sum {
@@ -169,9 +166,20 @@ func (h *Host) activate(ctx context.Context, m *manifest.Function, n int, binary
 		f = newFunction(m.Name, NewLogs(m.Name, h.cfg.Logger), h.meters)
 	}
 	spec := instanceSpec{
-		// go-plugin checks the binary at every start when the manifest names a checksum.
-		Function: m.Name, Version: n, Binary: binary, SHA256: m.SHA256, BaseEnv: h.cfg.PluginEnv, Env: m.Env,
+		Function: m.Name, Version: n, Binary: binary, Sum: sum, Binaries: h.binaries,
+		BaseEnv: h.cfg.PluginEnv, Env: m.Env,
 		StartTimeout: h.cfg.StartTimeout, Logs: f.logs, Logger: h.cfg.Logger, Meters: h.meters,
+	}
+	if !m.Unsandboxed {
+		uid, err := h.store.uid(m.Name)
+		if err != nil {
+			return fmt.Errorf("deploy %s v%d: %w", m.Name, n, err)
+		}
+		l := m.Limits
+		spec.Sandbox, spec.UID = h.cfg.Sandbox, uid
+		spec.Limits = sandbox.Limits{Memory: l.Memory, Processes: l.Processes, Files: l.Files, CPU: l.CPU}
+	} else if h.cfg.Sandbox.On() {
+		h.cfg.Logger.Warn("function runs unconfined: its manifest says sandbox: off", "function", m.Name)
 	}
 	v := newVersion(n, m, binary, spec, &f.restarts)
 	v.sum = sum

@@ -2,8 +2,6 @@ package runtime
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/edgefn/edgefn/runtime/event"
 	pb "github.com/edgefn/edgefn/runtime/proto"
+	"github.com/edgefn/edgefn/runtime/sandbox"
 	"github.com/edgefn/edgefn/runtime/wire"
 )
 
@@ -28,8 +27,14 @@ type instanceSpec struct {
 	Function string
 	Version  int
 	Binary   string
-	// SHA256, when set, is the checksum the binary must have (verified by go-plugin at each start).
-	SHA256 string
+	// Sum is the binary's SHA-256 at deploy, verified before each start (see binaries).
+	Sum      string
+	Binaries *binaries
+	// Sandbox confines the process, as UID within Limits; nil starts it as a plain child
+	// (`sandbox: off`, docs/security.md).
+	Sandbox *sandbox.Sandbox
+	UID     int
+	Limits  sandbox.Limits
 	// BaseEnv is what the host adds to every plugin's environment; Env, the manifest's, wins.
 	BaseEnv      map[string]string
 	Env          map[string]string
@@ -45,8 +50,11 @@ type instanceSpec struct {
 type instance struct {
 	function string
 	client   *plugin.Client
-	data     *wire.Conn
-	next     atomic.Uint64
+	// run is the process's share of the sandbox (nil when unconfined); isolation describes it.
+	run       *sandbox.Run
+	isolation string
+	data      *wire.Conn
+	next      atomic.Uint64
 	// batches: the plugin takes batch frames (SDK 0.2 and later).
 	batches bool
 
@@ -86,19 +94,26 @@ func clock(t time.Time) int64 { return int64(t.Sub(epoch)) }
 // startInstance starts a plugin process, completes the go-plugin handshake and connects to its
 // data path. The gateway's own environment is not passed on: only spec.Env (see envList).
 func startInstance(ctx context.Context, spec instanceSpec) (*instance, error) {
-	cmd := exec.Command(spec.Binary)
-	cmd.Env = envList(spec.BaseEnv, spec.Env)
-	bindToParent(cmd)
-
-	var secure *plugin.SecureConfig
-	if spec.SHA256 != "" {
-		sum, err := hex.DecodeString(spec.SHA256)
-		if err != nil {
-			return nil, fmt.Errorf("sha256: %w", err)
-		}
-		// A fresh hash each start: a hash.Hash keeps state between uses.
-		secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+	bin, err := spec.Binaries.open(spec.Binary, spec.Sum)
+	if err != nil {
+		return nil, err
 	}
+	// The started process holds its own: the gateway's closes once it has started.
+	defer bin.Close()
+	var cmd *exec.Cmd
+	var run *sandbox.Run
+	isolation := "off"
+	if spec.Sandbox.On() {
+		cmd, run, err = spec.Sandbox.Command(sandbox.Process{Function: spec.Function, UID: spec.UID, Limits: spec.Limits}, bin)
+		if err != nil {
+			return nil, err
+		}
+		isolation = run.Isolation()
+	} else {
+		cmd = exec.Command(spec.Binary)
+		bindToParent(cmd)
+	}
+	cmd.Env = envList(spec.BaseEnv, spec.Env)
 	// One writer per source: the process's own stderr (crash traces) and the synced streams
 	// arrive in different chunks and must not merge into one line.
 	client := plugin.NewClient(&plugin.ClientConfig{
@@ -106,7 +121,6 @@ func startInstance(ctx context.Context, spec instanceSpec) (*instance, error) {
 		Plugins:          plugin.PluginSet{wire.PluginName: hostPlugin{}},
 		Cmd:              cmd,
 		SkipHostEnv:      true,
-		SecureConfig:     secure,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     spec.StartTimeout,
 		Logger:           hclog.NewNullLogger(),
@@ -120,8 +134,10 @@ func startInstance(ctx context.Context, spec instanceSpec) (*instance, error) {
 	inst, err := connect(ctx, client, spec)
 	if err != nil {
 		client.Kill()
+		run.Close()
 		return nil, err
 	}
+	inst.run, inst.isolation = run, isolation
 	spec.Meters.recordStart(spec.Function, time.Since(began))
 	return inst, nil
 }
@@ -390,10 +406,25 @@ func (i *instance) done() <-chan struct{} { return i.data.Done() }
 
 // stop ends the process: it closes the data path, which makes the SDK exit, and then has
 // go-plugin make sure of it (it kills after a grace period).
-func (i *instance) stop() {
+//
+// It returns why the process ended, once it has: exitMemory when the kernel killed it over its
+// memory limit, else exitCrash.
+func (i *instance) stop() string {
 	i.data.Close()
 	i.client.Kill()
+	reason := exitCrash
+	if i.run.MemoryKilled() {
+		reason = exitMemory
+	}
+	i.run.Close()
+	return reason
 }
+
+// Why a process ended: the reason label of edgefn_plugin_restarts_total.
+const (
+	exitCrash  = "crash"
+	exitMemory = "memory"
+)
 
 // envList is a plugin's whole environment: base, the variables the host adds to every plugin
 // (docs/runtime.md), under the manifest's env, which wins where both name a variable.

@@ -62,14 +62,24 @@ func startTestfnFrom(t *testing.T, bin string) *instance {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	inst, err := startInstance(context.Background(), instanceSpec{
-		Function: "testfn", Version: 1, Binary: bin, StartTimeout: time.Minute,
-		Logs: NewLogs("testfn", logger), Logger: logger,
+		Function: "testfn", Version: 1, Binary: bin, Sum: sumOf(t, bin), Binaries: newBinaries(),
+		StartTimeout: time.Minute, Logs: NewLogs("testfn", logger), Logger: logger,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(inst.stop)
+	t.Cleanup(func() { inst.stop() })
 	return inst
+}
+
+// sumOf is the SHA-256 the store would keep for the binary at path.
+func sumOf(tb testing.TB, path string) string {
+	tb.Helper()
+	sum, err := fileSHA256(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sum
 }
 
 // sleepFor is a testfn call that ignores its deadline and answers after ms.

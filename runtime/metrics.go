@@ -101,14 +101,15 @@ func newMeters(m metric.Meter, h *Host) (*meters, error) {
 		return nil, err
 	}
 	restarts, err := m.Int64ObservableCounter("edgefn_plugin_restarts",
-		metric.WithDescription("Plugin processes restarted after they died."))
+		metric.WithDescription("Plugin processes restarted after they died, by reason: crash, or memory (killed over its limit)."))
 	if err != nil {
 		return nil, err
 	}
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		for _, f := range h.functions() {
 			attrs := metric.WithAttributeSet(f.attrs)
-			o.ObserveInt64(restarts, f.restarts.Load(), attrs)
+			o.ObserveInt64(restarts, f.restarts.crash.Load(), metric.WithAttributeSet(f.restartAttrs[0]))
+			o.ObserveInt64(restarts, f.restarts.memory.Load(), metric.WithAttributeSet(f.restartAttrs[1]))
 			if v := f.current.Load(); v != nil {
 				o.ObserveInt64(inflight, int64(v.limit.inflight()), attrs)
 			}

@@ -23,7 +23,11 @@ type pool struct {
 	spec     instanceSpec
 	slots    []atomic.Pointer[instance]
 	rr       atomic.Uint64
-	restarts *atomic.Int64
+	restarts *restarts
+	// lastIsolation is how the last started process is confined; lastError why the last
+	// start failed, nil once one succeeds (Info.Sandbox, Info.StartError).
+	lastIsolation atomic.Pointer[string]
+	lastError     atomic.Pointer[string]
 
 	mu    sync.Mutex
 	ready chan struct{} // closed and replaced whenever an instance becomes ready
@@ -33,7 +37,7 @@ type pool struct {
 	wg     sync.WaitGroup
 }
 
-func newPool(spec instanceSpec, instances int, restarts *atomic.Int64) *pool {
+func newPool(spec instanceSpec, instances int, restarts *restarts) *pool {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &pool{
 		spec: spec, slots: make([]atomic.Pointer[instance], instances), restarts: restarts,
@@ -52,7 +56,7 @@ func (p *pool) start(ctx context.Context) error {
 	results := make(chan started, len(p.slots))
 	for i := range p.slots {
 		go func(i int) {
-			inst, err := startInstance(ctx, p.spec)
+			inst, err := p.startInstance(ctx)
 			results <- started{i, inst, err}
 		}(i)
 	}
@@ -92,16 +96,20 @@ func (p *pool) supervise(i int) {
 			return
 		}
 		p.slots[i].Store(nil)
-		inst.stop()
+		reason := inst.stop()
 		if p.ctx.Err() != nil {
 			return
 		}
-		p.restarts.Add(1)
+		if reason == exitMemory {
+			p.restarts.memory.Add(1)
+		} else {
+			p.restarts.crash.Add(1)
+		}
 		if time.Since(began) > restartReset {
 			backoff = restartMin
 		}
 		p.spec.Logger.Warn("plugin process exited; restarting", "function", p.spec.Function,
-			"version", p.spec.Version, "instance", i, "backoff", backoff.String())
+			"version", p.spec.Version, "instance", i, "reason", reason, "backoff", backoff.String())
 		for {
 			select {
 			case <-time.After(backoff):
@@ -109,7 +117,7 @@ func (p *pool) supervise(i int) {
 				return
 			}
 			backoff = min(backoff*2, restartMax)
-			next, err := startInstance(p.ctx, p.spec)
+			next, err := p.startInstance(p.ctx)
 			if err == nil {
 				p.slots[i].Store(next)
 				p.signalReady()
@@ -122,6 +130,35 @@ func (p *pool) supervise(i int) {
 				"error", err, "backoff", backoff.String())
 		}
 	}
+}
+
+// startInstance starts a process and notes how it went for Info.
+func (p *pool) startInstance(ctx context.Context) (*instance, error) {
+	inst, err := startInstance(ctx, p.spec)
+	if err != nil {
+		msg := err.Error()
+		p.lastError.Store(&msg)
+		return nil, err
+	}
+	p.lastError.Store(nil)
+	p.lastIsolation.Store(&inst.isolation)
+	return inst, nil
+}
+
+// isolation is Info.Sandbox: how the last started process is confined.
+func (p *pool) isolation() string {
+	if s := p.lastIsolation.Load(); s != nil {
+		return *s
+	}
+	return ""
+}
+
+// startError is Info.StartError.
+func (p *pool) startError() string {
+	if s := p.lastError.Load(); s != nil {
+		return *s
+	}
+	return ""
 }
 
 func (p *pool) signalReady() {

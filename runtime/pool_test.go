@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,7 +18,7 @@ const poolWait = 30 * time.Second
 // newTestPool is a pool of n slots with no process started: a test fills them.
 func newTestPool(t *testing.T, n int) *pool {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := newPool(instanceSpec{Function: "testfn", Logs: NewLogs("testfn", logger), Logger: logger}, n, new(atomic.Int64))
+	p := newPool(instanceSpec{Function: "testfn", Logs: NewLogs("testfn", logger), Logger: logger}, n, new(restarts))
 	t.Cleanup(p.close)
 	return p
 }

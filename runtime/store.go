@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edgefn/edgefn/runtime/sandbox"
 )
 
 // keepVersions is how many versions of a function the store keeps for rollback.
@@ -106,7 +109,52 @@ func (s *store) load(name string, n int) (storedVersion, []byte, string, error) 
 	if err != nil {
 		return meta, nil, "", fmt.Errorf("load %s v%d: %w", name, n, err)
 	}
-	return meta, src, filepath.Join(dir, "handler"), nil
+	binary := filepath.Join(dir, "handler")
+	if len(meta.Sum) != sha256.Size*2 {
+		// A version stored before sums were SHA-256 (xxHash64) is hashed once, as it is now.
+		if meta.Sum, err = fileSHA256(binary); err != nil {
+			return meta, nil, "", fmt.Errorf("load %s v%d: %w", name, n, err)
+		}
+		raw, _ := json.Marshal(meta)
+		if err := writeFile(filepath.Join(dir, "meta.json"), raw); err != nil {
+			return meta, nil, "", err
+		}
+	}
+	return meta, src, binary, nil
+}
+
+// uid returns the uid of name's sandbox (docs/security.md): FirstUID for the first function
+// stored, the next free one for each new name; it is kept with the function's versions.
+func (s *store) uid(name string) (int, error) {
+	if err := checkName(name); err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	path := filepath.Join(s.dir, name, "uid")
+	if raw, err := os.ReadFile(path); err == nil {
+		if uid, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil && uid >= sandbox.FirstUID {
+			return uid, nil
+		}
+	}
+	used := map[int]bool{}
+	entries, _ := os.ReadDir(s.dir)
+	for _, e := range entries {
+		if raw, err := os.ReadFile(filepath.Join(s.dir, e.Name(), "uid")); err == nil {
+			if uid, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil {
+				used[uid] = true
+			}
+		}
+	}
+	uid := sandbox.FirstUID
+	for used[uid] {
+		uid++
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	if err := writeFile(path, []byte(strconv.Itoa(uid)+"\n")); err != nil {
+		return 0, err
+	}
+	return uid, nil
 }
 
 func (s *store) setCurrent(name string, n int) error {

@@ -3,21 +3,19 @@ package runtime
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"hash"
 	"io"
 	"os"
-
-	"github.com/cespare/xxhash/v2"
+	"sync"
 )
 
-// A stored binary's sum identifies it: a deploy of the manifest and binary of the current
-// version changes nothing. It is xxHash64, not a cryptographic hash, since it only tells
-// uploads apart and is computed as the upload arrives, on the deploy's path (bench/README.md
-// compares the two). A manifest's `sha256:`, the security check, is a SHA-256 of the stored
-// file, checked at deploy and by go-plugin at every start.
+// A stored binary is identified by its SHA-256: a deploy of the manifest and binary of the
+// current version changes nothing, and a binary is verified against it before it starts
+// (docs/security.md). A manifest's `sha256:` must equal it.
 
 // NewSum returns the hash whose SumHex identifies a binary (DeployStaged's sum).
-func NewSum() hash.Hash { return xxhash.New() }
+func NewSum() hash.Hash { return sha256.New() }
 
 // SumHex returns what h has hashed, as the store keeps it.
 func SumHex(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
@@ -29,9 +27,65 @@ func fileSHA256(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
+	return readSHA256(f)
+}
+
+func readSHA256(r io.Reader) (string, error) {
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.Copy(h, r); err != nil {
 		return "", err
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return SumHex(h), nil
+}
+
+// ErrIntegrity is a stored binary whose content is not what was deployed: it is not started.
+var ErrIntegrity = fmt.Errorf("binary changed since its deploy")
+
+// binaries opens stored binaries to start them, verified: the content is hashed again
+// whenever the file is not the one last verified (another inode, size or modification time),
+// and a mismatch refuses the start. The open file is what gets executed (the sandbox execs it
+// by descriptor), so what was verified is what runs.
+type binaries struct {
+	mu       sync.Mutex
+	verified map[string]verified
+}
+
+type verified struct {
+	info os.FileInfo
+	sum  string
+}
+
+func newBinaries() *binaries { return &binaries{verified: make(map[string]verified)} }
+
+// open returns the binary at path, whose SHA-256 must be sum.
+func (b *binaries) open(path, sum string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open binary: %w", err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open binary: %w", err)
+	}
+	b.mu.Lock()
+	last, ok := b.verified[path]
+	b.mu.Unlock()
+	if ok && last.sum == sum && os.SameFile(last.info, info) && last.info.Size() == info.Size() &&
+		last.info.ModTime().Equal(info.ModTime()) {
+		return f, nil
+	}
+	got, err := readSHA256(io.NewSectionReader(f, 0, info.Size()))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("verify binary: %w", err)
+	}
+	if got != sum {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s has sha256 %s, deployed %s; not started", ErrIntegrity, path, got, sum)
+	}
+	b.mu.Lock()
+	b.verified[path] = verified{info: info, sum: sum}
+	b.mu.Unlock()
+	return f, nil
 }

@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/edgefn/edgefn/runtime/manifest"
@@ -34,7 +33,7 @@ type version struct {
 //   - the timeout sets the deadline the plugin sees, and turns what outlives it into ErrTimeout;
 //   - the limit bounds what is in flight, and sheds what waits too long for a slot;
 //   - the breaker fails fast while the function is failing, and lets a probe through.
-func newVersion(number int, m *manifest.Function, binary string, spec instanceSpec, restarts *atomic.Int64) *version {
+func newVersion(number int, m *manifest.Function, binary string, spec instanceSpec, restarts *restarts) *version {
 	v := &version{number: number, manifest: m, binary: binary, created: time.Now().UTC()}
 	v.pool = newPool(spec, m.Instances, restarts)
 	timed := withTimeout(v.pool, m.Timeout)

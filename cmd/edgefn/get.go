@@ -57,6 +57,12 @@ func printFunction(w io.Writer, f *functionInfo) error {
 		}
 		_, err = fmt.Fprintf(w, "runtime: %s\n", strings.Join(vars, " "))
 	}
+	if err == nil && f.Sandbox != "" {
+		_, err = fmt.Fprintf(w, "sandbox: %s\n", f.Sandbox)
+	}
+	if err == nil && f.StartError != "" {
+		_, err = fmt.Fprintf(w, "start error: %s\n", f.StartError)
+	}
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}

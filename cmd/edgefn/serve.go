@@ -22,6 +22,7 @@ import (
 	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/dispatch"
 	"github.com/edgefn/edgefn/runtime/manifest"
+	"github.com/edgefn/edgefn/runtime/sandbox"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -83,6 +84,7 @@ type serveOptions struct {
 	idleTimeout     time.Duration
 	gogc            string
 	pluginProcs     int
+	sandbox         string
 }
 
 func newServeCmd() *cobra.Command {
@@ -131,6 +133,7 @@ func newServeCmd() *cobra.Command {
 	f.DurationVar(&o.writeTimeout, "write-timeout", 60*time.Second, "longest time to write a response")
 	f.DurationVar(&o.idleTimeout, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
 	f.StringVar(&o.gogc, "gogc", "", "GOGC of the gateway and every plugin, a percentage or off (default: GOGC, else "+defaultGOGC+"); a manifest's env overrides it")
+	f.StringVar(&o.sandbox, "sandbox", "on", "on confines every plugin process (a uid or user namespace of its own, private /proc, limits); off runs them unconfined, for local development")
 	f.IntVar(&o.pluginProcs, "plugin-gomaxprocs", 0, "GOMAXPROCS of every plugin process (default: half the gateway's, at least 1); a manifest's env overrides it")
 	return cmd
 }
@@ -268,9 +271,14 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 	})
 	// The host calls functionsChanged only from a deploy, rollback or delete, which run once
 	// newApp has returned: every part it updates is set by then.
+	sb, err := newSandbox(o, a.logger)
+	if err != nil {
+		return err
+	}
+	a.closers = append(a.closers, sb.Close)
 	a.host, err = runtime.NewHost(runtime.Config{
 		DataDir: o.dataDir, Logger: a.logger, Drain: o.grace, Meter: mx.Meter("github.com/edgefn/edgefn/runtime"),
-		Registerer: mx.Registerer(), PluginEnv: tune.pluginEnv(), OnChange: a.functionsChanged,
+		Registerer: mx.Registerer(), PluginEnv: tune.pluginEnv(), OnChange: a.functionsChanged, Sandbox: sb,
 	})
 	if err != nil {
 		return err
@@ -356,6 +364,30 @@ func (a *app) shutdown(stopManager func()) {
 	if err := a.host.Close(sctx); err != nil {
 		a.logger.Warn("functions did not drain in time", "error", err)
 	}
+}
+
+// newSandbox checks --sandbox, finds what the kernel allows and says so once.
+func newSandbox(o *serveOptions, logger *slog.Logger) (*sandbox.Sandbox, error) {
+	if o.sandbox != "on" && o.sandbox != "off" {
+		return nil, fmt.Errorf("--sandbox: must be on or off, not %q", o.sandbox)
+	}
+	sb, err := sandbox.New(sandbox.Config{Off: o.sandbox == "off", DataDir: o.dataDir})
+	if err != nil {
+		return nil, err
+	}
+	isolation, refused := sb.Describe()
+	switch {
+	case o.sandbox == "off":
+		logger.Warn("sandbox off: functions run unconfined, as the gateway's user, and can read its secrets (--sandbox=off, for local development only)")
+	case !sb.On():
+		logger.Warn("sandbox: the kernel refused every mechanism; functions run as the gateway's user and can read its secrets",
+			"refused", refused)
+	case refused != "":
+		logger.Warn("sandbox: the kernel refused part of it", "isolation", isolation, "refused", refused)
+	default:
+		logger.Info("sandbox", "isolation", isolation)
+	}
+	return sb, nil
 }
 
 // close releases what newApp opened, last first.

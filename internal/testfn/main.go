@@ -2,6 +2,9 @@
 // way a real function can (sleeps, panics, exits mid-call, fails until fixed), so the tests can
 // check what the gateway does about it. Bind it to /t/{op}; for queue and stream triggers the
 // event's type names the op.
+//
+// RECORD_FILE and FIXED_FILE name files of the test, outside any function's reach: a manifest
+// that sets them says `sandbox: off` (docs/security.md).
 package main
 
 import (
@@ -9,15 +12,60 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/edgefn/edgefn/runtime/fn"
 )
+
+// held keeps what alloc took.
+var held [][]byte
+
+// attack tries, as a hostile function would, each of: read the environment of the gateway
+// (pid gw) and of a sibling function's process (pid sibling), read the sibling's stored
+// manifest under the data dir (data, function victim), replace its stored binary with this
+// one, and signal the gateway. It reports each attempt's error, "" for one that worked.
+func attack(q url.Values) map[string]string {
+	gw, _ := strconv.Atoi(q.Get("gw"))
+	sibling, _ := strconv.Atoi(q.Get("sibling"))
+	stored := filepath.Join(q.Get("data"), "functions", q.Get("victim"), "v1")
+	errString := func(err error) string {
+		if err == nil {
+			return ""
+		}
+		return err.Error()
+	}
+	out := map[string]string{}
+	_, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", gw))
+	out["gatewayEnviron"] = errString(err)
+	_, err = os.ReadFile(fmt.Sprintf("/proc/%d/environ", sibling))
+	out["siblingEnviron"] = errString(err)
+	_, err = os.ReadFile(filepath.Join(stored, "manifest.yaml"))
+	out["siblingManifest"] = errString(err)
+	out["replaceBinary"] = errString(replace(filepath.Join(stored, "handler")))
+	out["signalGateway"] = errString(syscall.Kill(gw, 0))
+	return out
+}
+
+// replace puts this binary, marked as the attacker's, at path; as a rename, since a running
+// binary cannot be written.
+func replace(path string) error {
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path+".new", append(self, "attacker"...), 0o755); err != nil {
+		return err
+	}
+	return os.Rename(path+".new", path)
+}
 
 func main() {
 	fn.Serve(fn.HandlerFunc(handle))
@@ -77,6 +125,19 @@ func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
 	case "status":
 		code, _ := strconv.Atoi(ev.Query.Get("code"))
 		return nil, fn.Errorf(code, "chosen status %d", code)
+	case "alloc": // takes and touches mb MiB, past any memory limit the test set
+		mb, _ := strconv.Atoi(ev.Query.Get("mb"))
+		held = make([][]byte, 0, mb)
+		for range mb {
+			b := make([]byte, 1<<20)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			held = append(held, b)
+		}
+		return fn.Text(200, "allocated"), nil
+	case "attack": // what a hostile function tries against the gateway and a sibling (docs/security.md)
+		return fn.JSON(200, attack(ev.Query)), nil
 	case "log":
 		fn.Logger(ctx).Info("log line from testfn", "marker", ev.Query.Get("marker"))
 		fmt.Println("stdout line " + ev.Query.Get("marker"))

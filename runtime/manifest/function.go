@@ -41,6 +41,11 @@ type Function struct {
 	Env map[string]string
 	// Breaker is the circuit breaker setting, defaults applied.
 	Breaker Breaker
+	// Unsandboxed is `sandbox: off`: the plugin runs as the gateway's own child, unconfined
+	// and without limits (docs/security.md). For local development only.
+	Unsandboxed bool
+	// Limits bound each plugin process, defaults applied.
+	Limits Limits
 	// Triggers are the function's bindings, in manifest order.
 	Triggers []Trigger
 	// File is the manifest file name as given by the caller, for messages.
@@ -78,12 +83,13 @@ func (d *decoder) function(root *yaml.Node, src []byte) *Function {
 		Concurrency: DefaultConcurrency,
 		Instances:   DefaultInstances,
 		Breaker:     Breaker{Failures: DefaultBreakerFailures, Cooldown: DefaultBreakerCooldown},
+		Limits:      DefaultLimits,
 		File:        d.file,
 		Line:        d.line(root),
 		Source:      src,
 	}
 	m, ok := d.fields(root, "", "kind", "name", "handler", "build", "sha256", "timeout",
-		"concurrency", "instances", "env", "breaker", "triggers")
+		"concurrency", "instances", "env", "breaker", "sandbox", "limits", "triggers")
 	if !ok {
 		return fn
 	}
@@ -113,6 +119,10 @@ func (d *decoder) function(root *yaml.Node, src []byte) *Function {
 	fn.Env = d.env(m["env"])
 	if v := m["breaker"]; v != nil {
 		fn.Breaker = d.breaker(v)
+	}
+	fn.Unsandboxed = d.oneOf(m["sandbox"], "sandbox", "on", "must be on or off", "on", "off") == "off"
+	if v := m["limits"]; v != nil {
+		fn.Limits = d.limits(v)
 	}
 	fn.Triggers = d.triggers(m["triggers"], fn.Name)
 	fn.routes = d.routes

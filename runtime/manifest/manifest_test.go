@@ -129,6 +129,13 @@ func TestParseErrors(t *testing.T) {
 			[]string{`m/test.yaml:2: yaml: found a tab character that violates indentation`}},
 		{"instances above 64", "name: a\nbuild: .\ninstances: 65\n",
 			[]string{`m/test.yaml:3: instances: must be between 1 and 64`}},
+		{"limits out of range", "name: a\nbuild: .\nlimits:\n  memory: 8Mi\n  processes: 2\n  files: x\n  cpu: 0\n",
+			[]string{`m/test.yaml:4: limits.memory: must be at least 32Mi`, `m/test.yaml:5: limits.processes: must be >= 16`,
+				`m/test.yaml:6: limits.files: must be an integer`, `m/test.yaml:7: limits.cpu: must be a number of cores between 0.01 and 1024, like 0.5 or 2`}},
+		{"limits bad size and field", "name: a\nbuild: .\nlimits: {memory: 1TB, disk: 1}\n",
+			[]string{`m/test.yaml:3: limits: unknown field "disk"`, `m/test.yaml:3: limits.memory: must be a size like 256Mi or 1Gi`}},
+		{"sandbox is on or off", "name: a\nbuild: .\nsandbox: false\n",
+			[]string{`m/test.yaml:3: sandbox: must be on or off`}},
 		{"complex key", "name: a\nbuild: .\n? [x]\n: 1\n",
 			[]string{`m/test.yaml:3: keys must be strings`}},
 	}
@@ -146,6 +153,23 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("errors:\n%s\nwant:\n%s", got, strings.Join(tt.want, "\n"))
 			}
 		})
+	}
+}
+
+// TestLimits: `limits:` takes sizes in powers of two and fractions of cores, and what it
+// leaves out keeps its default; `sandbox: off` is read.
+func TestLimits(t *testing.T) {
+	set, err := Parse("l.yaml", []byte("name: a\nbuild: .\nsandbox: off\nlimits: {memory: 1Gi, cpu: 0.5}\n---\nname: b\nbuild: .\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := set.Functions[0], set.Functions[1]
+	want := Limits{Memory: 1 << 30, Processes: DefaultProcesses, Files: DefaultFiles, CPU: 0.5}
+	if a.Limits != want || !a.Unsandboxed {
+		t.Errorf("a: limits %+v, unsandboxed %v; want %+v, true", a.Limits, a.Unsandboxed, want)
+	}
+	if b.Limits != DefaultLimits || b.Unsandboxed {
+		t.Errorf("b: limits %+v, unsandboxed %v; want the defaults, sandboxed", b.Limits, b.Unsandboxed)
 	}
 }
 

@@ -1,0 +1,30 @@
+// Package launch is the step between fork and exec of a sandboxed plugin process
+// (docs/security.md): the gateway starts its own binary under the name Arg0, in the new
+// namespaces it asked the kernel for, and this package's init sees that name and, before the
+// rest of the program initializes, mounts the function's private /proc, hides --data-dir and
+// the temporary folder, joins the function's cgroups, sets its rlimits, drops to the
+// function's uid, sets no_new_privs, marks every inherited descriptor close-on-exec and
+// execs the plugin binary from descriptor 3. Any step that fails ends the process with
+// status 126 and the step on stderr, which the gateway logs as the start's failure.
+//
+// It imports only the standard library and x/sys so that it runs early: a plugin start pays
+// the kernel's fork and exec twice, and only a few packages' initialization.
+package launch
+
+// Arg0 is the name the gateway gives its own binary to make it the launcher.
+const Arg0 = "edgefn-sandbox"
+
+// BinaryFD is the descriptor, in the launcher, of the plugin binary to exec.
+const BinaryFD = 3
+
+// Argument keys of the launcher, each given as key=value after Arg0.
+const (
+	KeyUID    = "uid"    // switch to this uid and gid (the gateway runs as root)
+	KeyDrop   = "drop"   // drop every capability (a user namespace: uid 0 there is not root)
+	KeyMounts = "mounts" // the process has a mount and PID namespace of its own: mount /proc, hide, bind
+	KeyHide   = "hide"   // a folder to cover with an empty read-only tmpfs (repeatable)
+	KeyDir    = "dir"    // the function's private working folder: cwd, TMPDIR, the only writable one
+	KeyCgroup = "cgroup" // a cgroup folder to join (repeatable)
+	KeyLimit  = "rlimit" // NAME:VALUE, NAME one of nofile, nproc, data (repeatable)
+	KeyProbe  = "probe"  // do every step but exec, then exit 0: the gateway's start-up check
+)
