@@ -253,7 +253,7 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 	}
 	a.hub, err = ws.New(ws.Config{
 		Topics: a.be.topics, Auth: verifier, AllowedOrigins: o.origins, Effects: effects, RequestAccess: a.asyncs.Access,
-		Meter: mx.Meter("github.com/edgefn/edgefn/gateway/ws"), Logger: a.logger,
+		Meter: mx.Meter("github.com/edgefn/edgefn/gateway/ws"), Logger: a.logger, ClientIP: sec.clientIP,
 	})
 	if err != nil {
 		return err
