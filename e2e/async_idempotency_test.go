@@ -165,3 +165,31 @@ func TestAsyncTokenWithoutSubject(t *testing.T) {
 		}
 	}
 }
+
+// TestAsyncRequestsRateLimited: GET /requests/{id} counts against --rate-limit, in the
+// budget of the function calls.
+func TestAsyncRequestsRateLimited(t *testing.T) {
+	g := asyncGateway(t, "", "v1", "--rate-limit", "4/h", "--trusted-proxies", "127.0.0.1")
+	one := []string{"X-Forwarded-For", "203.0.113.1"}
+	a := submit(t, g, "/t/echo", []byte("hi"), one...) // 1
+	fetched(t, g, a.ID, "hi", one...)                  // 2
+	for i := range 2 {                                 // 3, 4
+		if r := do(t, "GET", g.URL+"/requests/"+a.ID, nil, one...); r.Status != 200 {
+			t.Fatalf("fetch %d within the limit: %d %s", i+1, r.Status, r.Body)
+		}
+	}
+	for _, path := range []string{"/requests/" + a.ID, "/requests/0123456789abcdef0123456789abcdef"} {
+		r := do(t, "GET", g.URL+path, nil, one...)
+		code, _ := errorOf(t, r)
+		if r.Status != 429 || code != "rate_limited" || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("GET %s past the limit: %d %v %s, want 429 rate_limited with Retry-After", path, r.Status, r.Header, r.Body)
+		}
+	}
+	if r := do(t, "POST", g.URL+"/t/echo", []byte("hi"), one...); r.Status != 429 {
+		t.Fatalf("a call after the fetches used the budget: %d, want 429", r.Status)
+	}
+	// Another client has its own budget.
+	if r := do(t, "GET", g.URL+"/requests/"+a.ID, nil, "X-Forwarded-For", "203.0.113.2"); r.Status != 200 {
+		t.Fatalf("another client's fetch: %d %s", r.Status, r.Body)
+	}
+}

@@ -122,7 +122,7 @@ func newServeCmd() *cobra.Command {
 	f.StringSliceVar(&o.corsHeaders, "cors-headers", nil, "request headers CORS preflights allow (default Authorization,Content-Type,Prefer,X-Request-ID)")
 	f.BoolVar(&o.corsCredentials, "cors-credentials", false, "let browsers send credentials (cookies) with CORS calls; needs listed origins")
 	f.DurationVar(&o.corsMaxAge, "cors-max-age", 10*time.Minute, "how long browsers may cache a CORS preflight")
-	f.StringVar(&o.rateLimit, "rate-limit", "", "function calls per client IP, e.g. 100/s or 6000/m (default: no limit)")
+	f.StringVar(&o.rateLimit, "rate-limit", "", "function calls and async reply fetches per client IP, e.g. 100/s or 6000/m (default: no limit)")
 	f.IntVar(&o.rateBurst, "rate-burst", 0, "burst of --rate-limit (default: one unit's worth, e.g. 100 for 100/s)")
 	f.StringVar(&o.wsConnectRate, "ws-connect-rate", "", "WebSocket connects per client IP, e.g. 10/s (default: no limit)")
 	f.IntVar(&o.wsConnectBurst, "ws-connect-burst", 0, "burst of --ws-connect-rate (default: one unit's worth)")
