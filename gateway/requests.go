@@ -45,18 +45,18 @@ func (s *Server) invokeAsync(ctx context.Context, c *fiber.Ctx, f *runtime.Funct
 	if err := f.CanRun(); err != nil {
 		return sendInvokeError(c, err)
 	}
-	owner, _ := ev.Claims["sub"].(string)
-	caller := "ip:" + c.IP()
-	if ev.Claims != nil {
-		caller = "sub:" + owner
-	}
 	key := c.Get("Idempotency-Key")
 	if len(key) > 255 {
 		return sendError(c, fiber.StatusBadRequest, "bad_request", "Idempotency-Key is longer than 255 characters")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	id, err := s.cfg.Async.Submit(ctx, f.Name(), ev, owner, caller, key)
+	id, err := s.cfg.Async.Submit(ctx, f.Name(), ev, s.caller(c, ev.Claims), key)
+	var reused *async.KeyReusedError
+	if errors.As(err, &reused) {
+		return sendError(c, fiber.StatusUnprocessableEntity, "idempotency_key_reused",
+			"this Idempotency-Key was used for another call ("+differ(reused.Differs())+"); use a new key for a new call")
+	}
 	if err != nil {
 		s.cfg.Logger.Error("async call not accepted", "function", f.Name(), "request_id", ev.ID, "error", err)
 		c.Set(fiber.HeaderRetryAfter, "1")
@@ -68,9 +68,27 @@ func (s *Server) invokeAsync(ctx context.Context, c *fiber.Ctx, f *runtime.Funct
 	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"id": id, "status": "pending", "topic": async.TopicPrefix + id})
 }
 
+// caller is who makes or asks for an async request: the verified claims (nil without a
+// token) and the client IP the rate limits count by.
+func (s *Server) caller(c *fiber.Ctx, claims map[string]any) async.Caller {
+	return async.Caller{Claims: claims, IP: s.cfg.ClientIP.Of(c).String()}
+}
+
+// differ says that the named parts differ: "the body differs", "the path and body differ".
+func differ(parts []string) string {
+	switch len(parts) {
+	case 0:
+		return "nothing differs"
+	case 1:
+		return "the " + parts[0] + " differs"
+	}
+	return "the " + strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1] + " differ"
+}
+
 // getRequest answers GET /requests/{id}: 202 while pending, the function's own reply when
 // done, 404 when unknown or expired. ?wait=10s holds a pending request until the reply or
-// the wait ends. A request made with a JWT is only shown to the same sub.
+// the wait ends. A request made with a JWT is only shown to the same sub, or, when the JWT
+// had none, to the same client IP (docs/async.md#who-may-see-it).
 func (s *Server) getRequest(c *fiber.Ctx) error {
 	if s.cfg.Async == nil {
 		return notFound(c, c.Path())
@@ -98,10 +116,10 @@ func (s *Server) getRequest(c *fiber.Ctx) error {
 	var err error
 	if wait > 0 {
 		wctx, wcancel := context.WithTimeout(ctx, wait)
-		rec, err = s.cfg.Async.Wait(wctx, id, claims)
+		rec, err = s.cfg.Async.Wait(wctx, id, s.caller(c, claims))
 		wcancel()
 	} else {
-		rec, err = s.cfg.Async.Get(ctx, id, claims)
+		rec, err = s.cfg.Async.Get(ctx, id, s.caller(c, claims))
 	}
 	switch {
 	case errors.Is(err, async.ErrNotFound):
@@ -112,6 +130,8 @@ func (s *Server) getRequest(c *fiber.Ctx) error {
 			return sendError(c, fiber.StatusUnauthorized, "unauthorized", "this request was made with a token; fetch it with the same subject's token")
 		}
 		return sendError(c, fiber.StatusForbidden, "forbidden", "this request belongs to another subject")
+	case errors.Is(err, async.ErrOtherIP):
+		return sendError(c, fiber.StatusForbidden, "forbidden", "this request was made with a token without a subject; only its client IP may fetch it")
 	case err != nil:
 		s.cfg.Logger.Error("async store unavailable", "id", id, "error", err)
 		return sendError(c, fiber.StatusServiceUnavailable, "unavailable", "the reply store cannot be read; try again")

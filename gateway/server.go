@@ -58,8 +58,9 @@ type Config struct {
 	StaticDir string
 	// ClientIP finds the client IP that the rate limits count by; nil: the TCP peer.
 	ClientIP *guard.ClientIP
-	// RateLimit, when set, limits function calls (the HTTP trigger routes) per client IP;
-	// over it, 429 with Retry-After.
+	// RateLimit, when set, limits function calls (the HTTP trigger routes) and async reply
+	// fetches (GET /requests/{id}) per client IP, in one budget; over it, 429 with
+	// Retry-After.
 	RateLimit *guard.Limiter
 	// WSConnectLimit, when set, limits WebSocket connects (GET /ws) per client IP.
 	WSConnectLimit *guard.Limiter
@@ -142,18 +143,21 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	// The function routes and their async replies: CORS first, so that a 429 is readable by
-	// the page; then the rate limit (calls only); then the catch-all.
+	// the page; then the rate limit, one budget for both (a reply fetch costs what a call
+	// does, so polling cannot outrun the limit); then the handlers.
 	var fnChain []any
 	var replyChain []fiber.Handler
 	if cfg.CORS != nil {
 		fnChain = append(fnChain, cfg.CORS.Handler())
 		replyChain = append(replyChain, cfg.CORS.Handler())
 	}
+	if cfg.RateLimit != nil {
+		limit := cfg.RateLimit.Middleware(cfg.ClientIP, "function calls and reply fetches")
+		fnChain = append(fnChain, limit)
+		replyChain = append(replyChain, limit)
+	}
 	s.app.Get("/requests/:id", append(replyChain, s.getRequest)...)
 	s.mountAdmin()
-	if cfg.RateLimit != nil {
-		fnChain = append(fnChain, cfg.RateLimit.Middleware(cfg.ClientIP, "function calls"))
-	}
 	s.app.Use(append(fnChain, fiber.Handler(s.invoke))...)
 	if cfg.StaticDir != "" {
 		s.app.Static("/", cfg.StaticDir, fiber.Static{Index: "index.html"})

@@ -124,7 +124,7 @@ func newServeCmd() *cobra.Command {
 	f.StringSliceVar(&o.corsHeaders, "cors-headers", nil, "request headers CORS preflights allow (default Authorization,Content-Type,Prefer,X-Request-ID)")
 	f.BoolVar(&o.corsCredentials, "cors-credentials", false, "let browsers send credentials (cookies) with CORS calls; needs listed origins")
 	f.DurationVar(&o.corsMaxAge, "cors-max-age", 10*time.Minute, "how long browsers may cache a CORS preflight")
-	f.StringVar(&o.rateLimit, "rate-limit", "", "function calls per client IP, e.g. 100/s or 6000/m (default: no limit)")
+	f.StringVar(&o.rateLimit, "rate-limit", "", "function calls and async reply fetches per client IP, e.g. 100/s or 6000/m (default: no limit)")
 	f.IntVar(&o.rateBurst, "rate-burst", 0, "burst of --rate-limit (default: one unit's worth, e.g. 100 for 100/s)")
 	f.StringVar(&o.wsConnectRate, "ws-connect-rate", "", "WebSocket connects per client IP, e.g. 10/s (default: no limit)")
 	f.IntVar(&o.wsConnectBurst, "ws-connect-burst", 0, "burst of --ws-connect-rate (default: one unit's worth)")
@@ -256,7 +256,7 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 	}
 	a.hub, err = ws.New(ws.Config{
 		Topics: a.be.topics, Auth: verifier, AllowedOrigins: o.origins, Effects: effects, RequestAccess: a.asyncs.Access,
-		Meter: mx.Meter("github.com/edgefn/edgefn/gateway/ws"), Logger: a.logger,
+		Meter: mx.Meter("github.com/edgefn/edgefn/gateway/ws"), Logger: a.logger, ClientIP: sec.clientIP,
 	})
 	if err != nil {
 		return err

@@ -2,6 +2,8 @@ package async
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,8 +29,53 @@ const QueuePrefix = "edgefn.async."
 // TopicPrefix starts the WebSocket topic of every async request's reply.
 const TopicPrefix = "requests."
 
-// ErrForbidden is returned (wrapped) when a caller asks for another caller's request.
-var ErrForbidden = errors.New("async request belongs to another caller")
+// ErrForbidden is returned (wrapped) when a caller asks for a request made with another
+// subject's token.
+var ErrForbidden = errors.New("async request belongs to another subject")
+
+// ErrOtherIP is returned (wrapped) when a caller asks for a request made with a token
+// without a subject from another client IP.
+var ErrOtherIP = errors.New("async request belongs to another client IP")
+
+// Caller is who makes an async request or asks for one.
+type Caller struct {
+	// Claims are those of the caller's verified JWT; nil without one.
+	Claims map[string]any
+	// IP is the caller's client IP, the one the rate limits count by (behind a trusted proxy,
+	// from X-Forwarded-For); required to make a request.
+	IP string
+}
+
+// subject returns the caller's `sub`: a non-empty string, or "".
+func (c Caller) subject() string {
+	sub, _ := c.Claims["sub"].(string)
+	return sub
+}
+
+// owner returns the request c makes: its owner (docs/async.md#who-may-see-it) and the scope
+// of its Idempotency-Key. A token's subject owns its requests; a token without one names
+// nobody, so its requests belong to the client IP, in a scope of their own (a neighbour
+// without a token never meets their keys); without a token the ID is the capability, and the
+// keys are the client IP's.
+func (c Caller) owner(rec *Record) (scope string) {
+	switch sub := c.subject(); {
+	case sub != "":
+		rec.Owner = sub
+		return "sub:" + sub
+	case c.Claims != nil:
+		rec.OwnerIP = c.IP
+		return "token-ip:" + c.IP
+	}
+	return "ip:" + c.IP
+}
+
+type clientIPKey struct{}
+
+// WithClientIP returns ctx carrying ip, the client IP of the connection it serves, which
+// Access reads: the WebSocket hub puts it on each connection's context.
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, clientIPKey{}, ip)
+}
 
 // Config configures a Service.
 type Config struct {
@@ -104,12 +151,17 @@ func New(cfg Config) (*Service, error) {
 // Queue names the queue of function's async invocations (dispatch.AsyncRunner).
 func (s *Service) Queue(function string) string { return QueuePrefix + function }
 
-// Submit stores a pending request for ev and queues its invocation. owner is the JWT sub of
-// the caller ("" without one); caller and key are the Idempotency-Key scope and value. It
-// returns the request's ID: an earlier one when the key was seen (and then queues nothing).
-func (s *Service) Submit(ctx context.Context, function string, ev *event.Event, owner, caller, key string) (string, error) {
-	rec := &Record{ID: id.New(), Function: function, Owner: owner, State: Pending, Created: time.Now().UTC()}
-	rid, created, err := s.cfg.Store.Create(ctx, rec, caller, key, s.cfg.TTL)
+// Submit stores a pending request for ev, made by who with the Idempotency-Key key (""
+// for none), and queues its invocation. It returns the request's ID: an earlier one when
+// who used the key before for the same call (and then queues nothing), or an error that
+// matches ErrKeyReused when for another call.
+func (s *Service) Submit(ctx context.Context, function string, ev *event.Event, who Caller, key string) (string, error) {
+	if who.IP == "" {
+		return "", errors.New("async: submit: the caller's client IP is required")
+	}
+	rec := &Record{ID: id.New(), Function: function, State: Pending, Created: time.Now().UTC()}
+	scope := who.owner(rec)
+	rid, created, err := s.cfg.Store.Create(ctx, rec, Key{Scope: scope, Value: key, Call: callOf(function, ev)}, s.cfg.TTL)
 	if err != nil || !created {
 		return rid, err
 	}
@@ -130,28 +182,40 @@ func (s *Service) Submit(ctx context.Context, function string, ev *event.Event, 
 	return rid, nil
 }
 
-// Get returns request id for a caller with claims (nil without a token): ErrNotFound when
-// unknown or expired, ErrForbidden when it belongs to another sub.
-func (s *Service) Get(ctx context.Context, id string, claims map[string]any) (*Record, error) {
+// callOf is the call an Idempotency-Key sent with ev is bound to. The query string is part
+// of the path, in a canonical order.
+func callOf(function string, ev *event.Event) Call {
+	path := ev.Path
+	if len(ev.Query) > 0 {
+		path += "?" + ev.Query.Encode()
+	}
+	sum := sha256.Sum256(ev.Data)
+	return Call{Function: function, Method: ev.Method, Path: path, BodySHA256: hex.EncodeToString(sum[:])}
+}
+
+// Get returns request id for who: ErrNotFound when unknown or expired, ErrForbidden when it
+// belongs to another subject, ErrOtherIP when to another client IP.
+func (s *Service) Get(ctx context.Context, id string, who Caller) (*Record, error) {
 	rec, err := s.cfg.Store.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if rec.Owner != "" {
-		if sub, _ := claims["sub"].(string); sub != rec.Owner {
-			return nil, ErrForbidden
-		}
+	switch {
+	case rec.Owner != "" && who.subject() != rec.Owner:
+		return nil, ErrForbidden
+	case rec.OwnerIP != "" && who.IP != rec.OwnerIP:
+		return nil, ErrOtherIP
 	}
 	return rec, nil
 }
 
 // Wait is Get that holds on, up to ctx, while the request is pending. It does not poll the
 // store: the reply's publication on requests.{id} wakes it, on whichever node it was made.
-func (s *Service) Wait(ctx context.Context, id string, claims map[string]any) (*Record, error) {
+func (s *Service) Wait(ctx context.Context, id string, who Caller) (*Record, error) {
 	wake := s.addWaiter(id)
 	defer s.removeWaiter(id, wake)
 	for {
-		rec, err := s.Get(ctx, id, claims)
+		rec, err := s.Get(ctx, id, who)
 		if err != nil || rec.State == Done {
 			return rec, err
 		}
@@ -163,13 +227,15 @@ func (s *Service) Wait(ctx context.Context, id string, claims map[string]any) (*
 	}
 }
 
-// Access decides whether a WebSocket client with claims may subscribe to requests.{id}.
+// Access decides whether a WebSocket client with claims may subscribe to requests.{id}; its
+// client IP comes from ctx (WithClientIP).
 func (s *Service) Access(ctx context.Context, id string, claims map[string]any) error {
-	_, err := s.Get(ctx, id, claims)
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	_, err := s.Get(ctx, id, Caller{Claims: claims, IP: ip})
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return errors.New("no such async request (or it expired)")
-	case errors.Is(err, ErrForbidden):
+	case errors.Is(err, ErrForbidden), errors.Is(err, ErrOtherIP):
 		return errors.New("the async request belongs to another caller")
 	case err != nil:
 		s.cfg.Logger.Warn("async store unavailable", "error", err)

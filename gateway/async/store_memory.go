@@ -39,15 +39,16 @@ type memoryRecord struct {
 	expires time.Time
 }
 
-// idemKey is an idempotency key in the scope of its caller. A struct rather than a joined
-// string, so that no caller and key can be made to collide with another pair.
+// idemKey is an idempotency key in its scope. A struct rather than a joined string, so that
+// no scope and key can be made to collide with another pair.
 type idemKey struct {
-	caller, key string
+	scope, key string
 }
 
-// memoryKey is what an idempotency key points to.
+// memoryKey is what an idempotency key points to, and the call it is bound to.
 type memoryKey struct {
 	id      string
+	call    Call
 	expires time.Time
 }
 
@@ -68,10 +69,10 @@ func (s *MemoryStore) Close() {
 	s.records, s.keys = nil, nil
 }
 
-// Create stores the request of rec (its ID, Function, Owner and Created, which defaults to
-// now) as pending; the reply fields are set by Complete. An ID that is stored already is an
-// error: IDs are random, so it is a bug.
-func (s *MemoryStore) Create(_ context.Context, rec *Record, caller, key string, ttl time.Duration) (string, bool, error) {
+// Create stores the request of rec (its ID, Function, Owner, OwnerIP and Created, which
+// defaults to now) as pending; the reply fields are set by Complete. An ID that is stored
+// already is an error: IDs are random, so it is a bug.
+func (s *MemoryStore) Create(_ context.Context, rec *Record, key Key, ttl time.Duration) (string, bool, error) {
 	if err := checkCreate(rec, ttl); err != nil {
 		return "", false, fmt.Errorf("async store: create: %w", err)
 	}
@@ -82,22 +83,25 @@ func (s *MemoryStore) Create(_ context.Context, rec *Record, caller, key string,
 		return "", false, fmt.Errorf("async store: create %s: %w", rec.ID, errClosed)
 	}
 	s.maybeSweep(now)
-	ik := idemKey{caller: caller, key: key}
-	if key != "" {
+	ik := idemKey{scope: key.Scope, key: key.Value}
+	if key.Value != "" {
 		if k, ok := s.keys[ik]; ok && now.Before(k.expires) {
+			if k.call != key.Call {
+				return "", false, fmt.Errorf("async store: create %s: %w", rec.ID, &KeyReusedError{First: k.call, Again: key.Call})
+			}
 			return k.id, false, nil
 		}
 	}
 	if r, ok := s.records[rec.ID]; ok && now.Before(r.expires) {
 		return "", false, fmt.Errorf("async store: create %s: the id is taken", rec.ID)
 	}
-	stored := Record{ID: rec.ID, Function: rec.Function, Owner: rec.Owner, State: Pending, Created: rec.Created}
+	stored := Record{ID: rec.ID, Function: rec.Function, Owner: rec.Owner, OwnerIP: rec.OwnerIP, State: Pending, Created: rec.Created}
 	if stored.Created.IsZero() {
 		stored.Created = now
 	}
 	s.records[rec.ID] = &memoryRecord{rec: stored, expires: now.Add(ttl)}
-	if key != "" {
-		s.keys[ik] = memoryKey{id: rec.ID, expires: now.Add(ttl)}
+	if key.Value != "" {
+		s.keys[ik] = memoryKey{id: rec.ID, call: key.Call, expires: now.Add(ttl)}
 	}
 	return rec.ID, true, nil
 }

@@ -22,6 +22,7 @@ const (
 	fieldID        = "id"
 	fieldFunction  = "function"
 	fieldOwner     = "owner"
+	fieldOwnerIP   = "owner_ip"
 	fieldState     = "state"
 	fieldStatus    = "status"
 	fieldBody      = "body"
@@ -30,24 +31,32 @@ const (
 	headerField    = "h:"
 )
 
-// createScript stores a pending request unless its caller's idempotency key is taken, and
-// notes it in the pending set, which it trims of expired entries so that the set stays
-// bounded even when nobody asks for Pending. Scores are expiry times on Redis' clock, the
-// clock that expires the records, so nodes whose clocks disagree agree on what is pending.
+// createScript stores a pending request unless its idempotency key is taken, and notes it in
+// the pending set, which it trims of expired entries so that the set stays bounded even when
+// nobody asks for Pending. Scores are expiry times on Redis' clock, the clock that expires
+// the records, so nodes whose clocks disagree agree on what is pending.
+//
+// An idempotency key is a hash of the ID it points to and the call it is bound to (id,
+// function, method, path, body: the body's SHA-256), written once: the caller compares the
+// call it gets back with its own.
 //
 // KEYS: record hash, pending set, idempotency key (absent without a key).
-// ARGV: id, ttl (ms), function, owner, created.
-// Returns {1, id} when stored, {0, earlier id} when the key was taken, {-1, id} when the id
-// is.
+// ARGV: id, ttl (ms), function, owner, created, owner IP, then the key's call: function,
+// method, path, body.
+// Returns {1, id} when stored, {0, earlier id, function, method, path, body} when the key
+// was taken, {-1, id} when the id is.
 var createScript = goredis.NewScript(`
 if KEYS[3] then
-  local earlier = redis.call('GET', KEYS[3])
-  if earlier then return {0, earlier} end
+  local earlier = redis.call('HMGET', KEYS[3], 'id', 'function', 'method', 'path', 'body')
+  if earlier[1] then return {0, earlier[1], earlier[2], earlier[3], earlier[4], earlier[5]} end
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {-1, ARGV[1]} end
 local ttl = tonumber(ARGV[2])
-if KEYS[3] then redis.call('SET', KEYS[3], ARGV[1], 'PX', ttl) end
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'function', ARGV[3], 'owner', ARGV[4], 'state', 'pending', 'created', ARGV[5])
+if KEYS[3] then
+  redis.call('HSET', KEYS[3], 'id', ARGV[1], 'function', ARGV[7], 'method', ARGV[8], 'path', ARGV[9], 'body', ARGV[10])
+  redis.call('PEXPIRE', KEYS[3], ttl)
+end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'function', ARGV[3], 'owner', ARGV[4], 'state', 'pending', 'created', ARGV[5], 'owner_ip', ARGV[6])
 redis.call('PEXPIRE', KEYS[1], ttl)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -85,8 +94,8 @@ return redis.call('ZCARD', KEYS[1])
 `)
 
 // RedisStore is the Store shared by every node, in Redis: a request is a hash at
-// <prefix>req:<id>, an idempotency key a string at <prefix>idem:<sha256 of caller and key>
-// holding the ID, and <prefix>pending a sorted set of pending IDs by expiry time. Every key
+// <prefix>req:<id>, an idempotency key a hash at <prefix>idem:<sha256 of scope and key>
+// holding the ID and the call the key is bound to, and <prefix>pending a sorted set of pending IDs by expiry time. Every key
 // has a TTL. Writes are Lua scripts, so each is atomic.
 type RedisStore struct {
 	client  *goredis.Client
@@ -105,10 +114,10 @@ func NewRedisStore(client *goredis.Client, prefix string) *RedisStore {
 	return &RedisStore{client: client, prefix: prefix, pending: prefix + "pending"}
 }
 
-// Create stores the request of rec (its ID, Function, Owner and Created, which defaults to
-// now) as pending; the reply fields are set by Complete. An ID that is stored already is an
-// error: IDs are random, so it is a bug.
-func (s *RedisStore) Create(ctx context.Context, rec *Record, caller, key string, ttl time.Duration) (string, bool, error) {
+// Create stores the request of rec (its ID, Function, Owner, OwnerIP and Created, which
+// defaults to now) as pending; the reply fields are set by Complete. An ID that is stored
+// already is an error: IDs are random, so it is a bug.
+func (s *RedisStore) Create(ctx context.Context, rec *Record, key Key, ttl time.Duration) (string, bool, error) {
 	if err := checkCreate(rec, ttl); err != nil {
 		return "", false, fmt.Errorf("async store: create: %w", err)
 	}
@@ -117,15 +126,16 @@ func (s *RedisStore) Create(ctx context.Context, rec *Record, caller, key string
 		created = time.Now()
 	}
 	keys := []string{s.recordKey(rec.ID), s.pending}
-	if key != "" {
-		keys = append(keys, s.idemKey(caller, key))
+	if key.Value != "" {
+		keys = append(keys, s.idemKey(key.Scope, key.Value))
 	}
 	res, err := createScript.Run(ctx, s.client, keys,
-		rec.ID, millis(ttl), rec.Function, rec.Owner, created.UTC().Format(time.RFC3339Nano)).Slice()
+		rec.ID, millis(ttl), rec.Function, rec.Owner, created.UTC().Format(time.RFC3339Nano), rec.OwnerIP,
+		key.Call.Function, key.Call.Method, key.Call.Path, key.Call.BodySHA256).Slice()
 	if err != nil {
 		return "", false, fmt.Errorf("async store: create %s: %w", rec.ID, err)
 	}
-	if len(res) != 2 {
+	if len(res) < 2 {
 		return "", false, fmt.Errorf("async store: create %s: script reply %v", rec.ID, res)
 	}
 	code, _ := res[0].(int64)
@@ -135,8 +145,20 @@ func (s *RedisStore) Create(ctx context.Context, rec *Record, caller, key string
 		return "", false, fmt.Errorf("async store: create %s: the id is taken", rec.ID)
 	case id == "":
 		return "", false, fmt.Errorf("async store: create %s: script reply %v", rec.ID, res)
+	case code == 1:
+		return id, true, nil
+	case len(res) != 6:
+		return "", false, fmt.Errorf("async store: create %s: script reply %v", rec.ID, res)
 	}
-	return id, code == 1, nil
+	var first Call
+	first.Function, _ = res[2].(string)
+	first.Method, _ = res[3].(string)
+	first.Path, _ = res[4].(string)
+	first.BodySHA256, _ = res[5].(string)
+	if first != key.Call {
+		return "", false, fmt.Errorf("async store: create %s: %w", rec.ID, &KeyReusedError{First: first, Again: key.Call})
+	}
+	return id, false, nil
 }
 
 // Get returns the record of id.
@@ -189,13 +211,13 @@ func (s *RedisStore) Pending(ctx context.Context) (int64, error) {
 
 func (s *RedisStore) recordKey(id string) string { return s.prefix + "req:" + id }
 
-// idemKey names the idempotency key of caller: a hash, so that a long or hostile key cannot
-// bloat key names, of the caller's length, the caller and the key, so that no two pairs
+// idemKey names an idempotency key in its scope: a hash, so that a long or hostile key
+// cannot bloat key names, of the scope's length, the scope and the key, so that no two pairs
 // collide.
-func (s *RedisStore) idemKey(caller, key string) string {
+func (s *RedisStore) idemKey(scope, key string) string {
 	h := sha256.New()
-	_ = binary.Write(h, binary.BigEndian, uint64(len(caller)))
-	h.Write([]byte(caller))
+	_ = binary.Write(h, binary.BigEndian, uint64(len(scope)))
+	h.Write([]byte(scope))
 	h.Write([]byte(key))
 	return s.prefix + "idem:" + hex.EncodeToString(h.Sum(nil))
 }
@@ -206,6 +228,7 @@ func parseRecord(fields map[string]string) (*Record, error) {
 		ID:       fields[fieldID],
 		Function: fields[fieldFunction],
 		Owner:    fields[fieldOwner],
+		OwnerIP:  fields[fieldOwnerIP],
 		State:    State(fields[fieldState]),
 	}
 	if rec.State != Pending && rec.State != Done {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -48,6 +49,8 @@ func runStoreTests(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Idempotency", testIdempotency},
 		{"IdempotencyKeyExpires", testIdempotencyKeyExpires},
 		{"ConcurrentCreates", testConcurrentCreates},
+		{"KeyBoundToCall", testKeyBoundToCall},
+		{"ConcurrentCallsOneKey", testConcurrentCallsOneKey},
 		{"Pending", testPending},
 		{"Copies", testCopies},
 		{"Invalid", testInvalid},
@@ -60,10 +63,18 @@ func runStoreTests(t *testing.T, newStore func(t *testing.T) Store) {
 	}
 }
 
+// testCall is the call of the test requests' idempotency keys.
+var testCall = Call{Function: "f", Method: "POST", Path: "/f", BodySHA256: strings.Repeat("ab", 32)}
+
+// idem returns the idempotency key value of scope, bound to testCall.
+func idem(scope, value string) Key {
+	return Key{Scope: scope, Value: value, Call: testCall}
+}
+
 // storeCreate stores a pending request with a fresh ID and returns it.
-func storeCreate(t *testing.T, s Store, caller, key string, ttl time.Duration) string {
+func storeCreate(t *testing.T, s Store, scope, key string, ttl time.Duration) string {
 	t.Helper()
-	id, created, err := s.Create(testkit.Context(t, 15*time.Second), &Record{ID: testID(t), Function: "f", Created: time.Now()}, caller, key, ttl)
+	id, created, err := s.Create(testkit.Context(t, 15*time.Second), &Record{ID: testID(t), Function: "f", Created: time.Now()}, idem(scope, key), ttl)
 	if err != nil || !created {
 		t.Fatalf("create: %q, %v, %v", id, created, err)
 	}
@@ -111,12 +122,12 @@ func binaryBody() []byte {
 func testRoundTrip(t *testing.T, s Store) {
 	ctx := testkit.Context(t, 15*time.Second)
 	in := &Record{ID: testID(t), Function: "resize", Owner: "alice", State: Pending, Created: time.Now()}
-	id, created, err := s.Create(ctx, in, "sub:alice", "", time.Minute)
+	id, created, err := s.Create(ctx, in, idem("sub:alice", ""), time.Minute)
 	if err != nil || !created || id != in.ID {
 		t.Fatalf("create = %q, %v, %v; want %q, true, nil", id, created, err, in.ID)
 	}
 	rec := storeGet(t, s, id)
-	if rec.ID != in.ID || rec.Function != "resize" || rec.Owner != "alice" || rec.State != Pending {
+	if rec.ID != in.ID || rec.Function != "resize" || rec.Owner != "alice" || rec.OwnerIP != "" || rec.State != Pending {
 		t.Errorf("pending record = %+v", rec)
 	}
 	if rec.Status != 0 || rec.Headers != nil || rec.Body != nil || !rec.Completed.IsZero() {
@@ -140,6 +151,19 @@ func testRoundTrip(t *testing.T, s Store) {
 	}
 	within(t, "created", rec.Created, in.Created)
 	within(t, "completed", rec.Completed, completed)
+
+	// A request owned by a client IP keeps it, pending and done.
+	byIP := &Record{ID: testID(t), Function: "resize", OwnerIP: "2001:db8::7"}
+	if _, _, err := s.Create(ctx, byIP, idem("token-ip:2001:db8::7", "k"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if rec := storeGet(t, s, byIP.ID); rec.OwnerIP != "2001:db8::7" || rec.Owner != "" {
+		t.Errorf("pending record owned by an IP = %+v", rec)
+	}
+	storeComplete(t, s, byIP.ID, 200, nil, nil, time.Minute)
+	if rec := storeGet(t, s, byIP.ID); rec.OwnerIP != "2001:db8::7" || rec.State != Done {
+		t.Errorf("done record owned by an IP = %+v", rec)
+	}
 }
 
 func testGetUnknown(t *testing.T, s Store) {
@@ -201,7 +225,7 @@ func testIdempotency(t *testing.T, s Store) {
 	first := storeCreate(t, s, "sub:alice", "key-1", time.Minute)
 
 	again := &Record{ID: testID(t), Function: "other", Created: time.Now()}
-	id, created, err := s.Create(ctx, again, "sub:alice", "key-1", time.Minute)
+	id, created, err := s.Create(ctx, again, idem("sub:alice", "key-1"), time.Minute)
 	if err != nil || created || id != first {
 		t.Fatalf("same caller, same key: %q, %v, %v; want %q, false, nil", id, created, err, first)
 	}
@@ -232,7 +256,7 @@ func testIdempotency(t *testing.T, s Store) {
 	// A long key is fine.
 	long := strings.Repeat("k", 10_000)
 	l1 := storeCreate(t, s, "sub:alice", long, time.Minute)
-	l2, created, err := s.Create(ctx, &Record{ID: testID(t), Function: "f"}, "sub:alice", long, time.Minute)
+	l2, created, err := s.Create(ctx, &Record{ID: testID(t), Function: "f"}, idem("sub:alice", long), time.Minute)
 	if err != nil || created || l2 != l1 {
 		t.Fatalf("same long key: %q, %v, %v; want %q, false, nil", l2, created, err, l1)
 	}
@@ -245,7 +269,7 @@ func testIdempotencyKeyExpires(t *testing.T, s Store) {
 		fresh = testID(t)
 		var created bool
 		var err error
-		id, created, err = s.Create(testkit.Context(t, 15*time.Second), &Record{ID: fresh, Function: "f"}, "sub:alice", "key-1", time.Minute)
+		id, created, err = s.Create(testkit.Context(t, 15*time.Second), &Record{ID: fresh, Function: "f"}, idem("sub:alice", "key-1"), time.Minute)
 		if err != nil {
 			t.Fatalf("create: %v", err)
 		}
@@ -278,7 +302,7 @@ func testConcurrentCreates(t *testing.T, s Store) {
 		wg.Go(func() {
 			r := &results[i]
 			<-start
-			r.id, r.created, r.err = s.Create(ctx, &Record{ID: r.tried, Function: "f"}, "sub:alice", "same", time.Minute)
+			r.id, r.created, r.err = s.Create(ctx, &Record{ID: r.tried, Function: "f"}, idem("sub:alice", "same"), time.Minute)
 		})
 	}
 	close(start)
@@ -306,6 +330,96 @@ func testConcurrentCreates(t *testing.T, s Store) {
 			if _, err := s.Get(ctx, r.tried); !errors.Is(err, ErrNotFound) {
 				t.Errorf("a loser was stored: get %s: %v", r.tried, err)
 			}
+		}
+	}
+}
+
+// testKeyBoundToCall checks that a key is bound to the call it was first used for: reused
+// for another function, method, path or body it is refused, and nothing is stored.
+func testKeyBoundToCall(t *testing.T, s Store) {
+	ctx := testkit.Context(t, 15*time.Second)
+	first := storeCreate(t, s, "ip:192.0.2.7", "order-42", time.Minute)
+	other := func(change func(c *Call)) Call {
+		c := testCall
+		change(&c)
+		return c
+	}
+	for _, tt := range []struct {
+		call    Call
+		differs []string
+	}{
+		{other(func(c *Call) { c.BodySHA256 = strings.Repeat("cd", 32) }), []string{"body"}},
+		{other(func(c *Call) { c.Path = "/f?x=1" }), []string{"path"}},
+		{other(func(c *Call) { c.Method = "PUT" }), []string{"method"}},
+		{other(func(c *Call) { c.Function = "g" }), []string{"function"}},
+		{Call{Function: "g", Method: "PUT", Path: "/g", BodySHA256: ""}, []string{"function", "method", "path", "body"}},
+	} {
+		tried := testID(t)
+		id, created, err := s.Create(ctx, &Record{ID: tried, Function: tt.call.Function}, Key{Scope: "ip:192.0.2.7", Value: "order-42", Call: tt.call}, time.Minute)
+		var kerr *KeyReusedError
+		if !errors.Is(err, ErrKeyReused) || !errors.As(err, &kerr) || created || id != "" {
+			t.Fatalf("key reused for %+v: %q, %v, %v; want a KeyReusedError", tt.call, id, created, err)
+		}
+		if kerr.First != testCall || kerr.Again != tt.call || !slices.Equal(kerr.Differs(), tt.differs) {
+			t.Errorf("key reused for %+v: %+v differs in %q; want %q", tt.call, kerr, kerr.Differs(), tt.differs)
+		}
+		if _, err := s.Get(ctx, tried); !errors.Is(err, ErrNotFound) {
+			t.Errorf("the refused request was stored: get %s: %v", tried, err)
+		}
+	}
+	// The key still points to the first request, for the same call.
+	id, created, err := s.Create(ctx, &Record{ID: testID(t), Function: "f"}, idem("ip:192.0.2.7", "order-42"), time.Minute)
+	if err != nil || created || id != first {
+		t.Fatalf("same key, same call after the refusals: %q, %v, %v; want %q, false, nil", id, created, err, first)
+	}
+	// Another scope's same key, for another call, is another key.
+	if id := storeCreate(t, s, "ip:192.0.2.8", "order-42", time.Minute); id == first {
+		t.Fatal("another scope's key returned the first request")
+	}
+}
+
+// testConcurrentCallsOneKey checks that the check of a key's call and the key's write are one
+// step: of concurrent creates with one key and two calls, one is stored, those with its call
+// get its ID, and those with the other call are refused.
+func testConcurrentCallsOneKey(t *testing.T, s Store) {
+	const n = 20
+	ctx := testkit.Context(t, 15*time.Second)
+	calls := [2]Call{testCall, {Function: "f", Method: "POST", Path: "/f", BodySHA256: strings.Repeat("cd", 32)}}
+	type result struct {
+		id      string
+		created bool
+		err     error
+	}
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			r := &results[i]
+			r.id, r.created, r.err = s.Create(ctx, &Record{ID: testID(t), Function: "f"}, Key{Scope: "sub:alice", Value: "k", Call: calls[i%2]}, time.Minute)
+		})
+	}
+	close(start)
+	wg.Wait()
+	winner := -1
+	for i, r := range results {
+		if r.created {
+			if winner >= 0 {
+				t.Fatalf("created twice: %s and %s", results[winner].id, r.id)
+			}
+			winner = i
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("none created: %+v", results)
+	}
+	for i, r := range results {
+		switch {
+		case i%2 == winner%2 && (r.err != nil || r.id != results[winner].id):
+			t.Errorf("create with the winner's call: %q, %v; want %q", r.id, r.err, results[winner].id)
+		case i%2 != winner%2 && (!errors.Is(r.err, ErrKeyReused) || r.id != ""):
+			t.Errorf("create with the other call: %q, %v; want ErrKeyReused", r.id, r.err)
 		}
 	}
 }
@@ -341,7 +455,7 @@ func testPending(t *testing.T, s Store) {
 func testCopies(t *testing.T, s Store) {
 	ctx := testkit.Context(t, 15*time.Second)
 	in := &Record{ID: testID(t), Function: "f", Created: time.Now()}
-	if _, _, err := s.Create(ctx, in, "", "", time.Minute); err != nil {
+	if _, _, err := s.Create(ctx, in, Key{}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	in.Function = "changed"
@@ -364,14 +478,14 @@ func testCopies(t *testing.T, s Store) {
 
 func testInvalid(t *testing.T, s Store) {
 	ctx := testkit.Context(t, 15*time.Second)
-	if _, _, err := s.Create(ctx, &Record{Function: "f"}, "", "", time.Minute); err == nil {
+	if _, _, err := s.Create(ctx, &Record{Function: "f"}, Key{}, time.Minute); err == nil {
 		t.Error("create without an id: no error")
 	}
-	if _, _, err := s.Create(ctx, &Record{ID: testID(t), Function: "f"}, "", "", 0); err == nil {
+	if _, _, err := s.Create(ctx, &Record{ID: testID(t), Function: "f"}, Key{}, 0); err == nil {
 		t.Error("create with ttl 0: no error")
 	}
 	id := storeCreate(t, s, "", "", time.Minute)
-	if _, _, err := s.Create(ctx, &Record{ID: id, Function: "other"}, "", "", time.Minute); err == nil {
+	if _, _, err := s.Create(ctx, &Record{ID: id, Function: "other"}, Key{}, time.Minute); err == nil {
 		t.Error("create of a stored id: no error")
 	}
 	if rec := storeGet(t, s, id); rec.Function != "f" {
@@ -413,7 +527,7 @@ func TestMemoryStoreClosed(t *testing.T) {
 	s.Close()
 	s.Close()
 	ctx := testkit.Context(t, 15*time.Second)
-	if _, _, err := s.Create(ctx, &Record{ID: testID(t)}, "", "", time.Minute); err == nil {
+	if _, _, err := s.Create(ctx, &Record{ID: testID(t)}, Key{}, time.Minute); err == nil {
 		t.Error("create after close: no error")
 	}
 	if _, err := s.Get(ctx, id); err == nil {
@@ -453,8 +567,10 @@ func TestRedisStoreKeys(t *testing.T) {
 			if len(rest) != len("idem:")+64 {
 				t.Errorf("idempotency key %q is not a sha256", k)
 			}
-			if got, err := c.Get(ctx, k).Result(); err != nil || got != id {
-				t.Errorf("idempotency key holds %q, %v; want %q", got, err, id)
+			got, err := c.HGetAll(ctx, k).Result()
+			want := map[string]string{"id": id, "function": testCall.Function, "method": testCall.Method, "path": testCall.Path, "body": testCall.BodySHA256}
+			if err != nil || !maps.Equal(got, want) {
+				t.Errorf("idempotency key holds %q, %v; want %q", got, err, want)
 			}
 		case strings.HasPrefix(rest, "req:"):
 			recs++

@@ -10,6 +10,8 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/edgefn/edgefn/gateway/async"
 )
 
 var errNoEffects = errors.New("no effects backend: the function's events cannot be published")
@@ -67,7 +69,7 @@ func (h *Hub) serve(ws *websocket.Conn, w *wire, token, ip string) {
 			h.cfg.Logger.Error("websocket handler panicked", "panic", v)
 		}
 	}()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(async.WithClientIP(context.Background(), ip))
 	c := &conn{
 		hub: h, ws: ws, wire: w, ctx: ctx, cancel: cancel, ip: ip,
 		claims: map[string]any{"sub": ""},

@@ -32,6 +32,7 @@ import (
 
 	"github.com/edgefn/edgefn/gateway/async"
 	"github.com/edgefn/edgefn/gateway/auth"
+	"github.com/edgefn/edgefn/gateway/guard"
 	"github.com/edgefn/edgefn/runtime/dispatch"
 	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
@@ -44,6 +45,10 @@ type Config struct {
 	// Auth verifies the tokens of connections; nil refuses every token (connections stay
 	// anonymous).
 	Auth *auth.Verifier
+	// ClientIP finds a connection's client IP, the one the rate limits count by; nil: the TCP
+	// peer. The connection's context, which RequestAccess gets, carries it
+	// (async.WithClientIP): a client IP may own an async request (docs/async.md#who-may-see-it).
+	ClientIP *guard.ClientIP
 	// Effects carries out what functions triggered by client publishes emit and notify;
 	// nil fails those invocations.
 	Effects *dispatch.Effects

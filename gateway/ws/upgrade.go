@@ -52,7 +52,7 @@ func (h *Hub) upgrade(c *fiber.Ctx) error {
 	}
 	key = strings.Clone(key)
 	token := strings.Clone(c.Query("token"))
-	ip := strings.Clone(c.IP())
+	ip := h.cfg.ClientIP.Of(c).String()
 	ctx := c.Context()
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(hc net.Conn) {
