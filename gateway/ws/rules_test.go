@@ -55,7 +55,7 @@ func TestAllow(t *testing.T) {
 		{"other.x", alice, false, codeForbidden}, // no rule: denied
 		{"bad topic", alice, false, codeBadRequest},
 		{"chat..x", alice, false, codeBadRequest},
-		{"requests.abc", alice, false, codeForbidden}, // no RequestAccess hook, no rule
+		{"requests.abc", alice, false, codeForbidden},         // no RequestAccess hook, no rule
 		{"chat." + strings.Repeat("x", 251), alice, true, ""}, // 256 bytes
 		{"chat." + strings.Repeat("x", 252), alice, true, codeBadRequest},
 		{"chat." + strings.Repeat("x", 61<<10), alice, false, codeBadRequest},
