@@ -223,6 +223,11 @@ func (h *Hub) SetFunctions(fns []dispatch.Function) {
 	h.triggers.Store(&ts)
 }
 
+var (
+	_ dispatch.Notifier            = (*Hub)(nil)
+	_ dispatch.NotificationChecker = (*Hub)(nil)
+)
+
 // ErrInvalidPublication is wrapped by the errors of Notify and CheckNotification for a
 // publication that is refused for what it is, whenever it is sent: its topic is malformed,
 // longer than manifest.MaxTopicLen or under the reserved requests. prefix, or its data is not
