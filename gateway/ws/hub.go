@@ -13,6 +13,11 @@
 // several goroutines), and otherwise waits in the connection's bounded send queue for its
 // writer goroutine, which runs only while there is something to write; a client that does
 // not keep up is closed with 4008.
+//
+// Hostile clients meet bounds everywhere: a text frame must be UTF-8 (1007 otherwise), a topic
+// at most manifest.MaxTopicLen bytes, a connection at most MaxSubscriptions topics, a client IP
+// at most MaxConnsPerIP connections (429) and the hub at most MaxConns (1013); and nothing but
+// the async replies publishes under requests.
 package ws
 
 import (
