@@ -19,7 +19,8 @@ import (
 // headless Chromium against the real binary with manifests/web.yaml: the page's edgefn.js
 // subscribes over /ws, shows what POST /notify/demo notifies, publishes chat messages that the
 // notify function vets, resumes with exactly what it missed after its connection dropped, and
-// after a gateway restart reconnects by itself and says what it could not recover.
+// after a gateway restart reconnects by itself and says what it could not recover; bytes that
+// are not UTF-8, sent to its topics by another client or the admin API, never reach it.
 func TestBrowserWebSocketDemo(t *testing.T) {
 	chrome := findChromium(t)
 	g := startGateway(t, "", "--manifests", webManifest(t),
@@ -101,6 +102,27 @@ func TestBrowserWebSocketDemo(t *testing.T) {
 	page.poll(`document.querySelector("#notice").textContent !== ""`, "the page to say it missed publications")
 	notifyDemo(t, g, "after the restart")
 	page.waitTexts("news", "first news", "async news", "missed one", "missed two", "after the gap", "after the restart")
+
+	// Another client's publish that is not UTF-8, on the page's chat.lobby, is refused (1007),
+	// and so is an admin publish of such bytes to news.demo: the page, which a frame that is not
+	// UTF-8 would disconnect, stays connected (no state change at all) and gets what follows.
+	page.eval(`window.statesSeen = [];
+		new MutationObserver(() => window.statesSeen.push(document.querySelector("#state").dataset.state))
+			.observe(document.querySelector("#state"), {attributes: true}); undefined`)
+	bad := dialWS(t, wsURL(g, ""), nil)
+	bad.sendRaw("{\"id\":1,\"op\":\"publish\",\"topic\":\"chat.lobby\",\"data\":{\"text\":\"\xff\xfe\"}}")
+	if code := bad.closed(10 * time.Second); code != 1007 {
+		t.Fatalf("a publish that is not UTF-8: close %d (%v), want 1007", code, bad.err())
+	}
+	if r := do(t, "POST", g.URL+"/admin/v1/publish", []byte("{\"topic\":\"news.demo\",\"data\":{\"text\":\"\xc0\xaf\"}}"),
+		"Content-Type", "application/json"); r.Status != 400 {
+		t.Fatalf("an admin publish that is not UTF-8: %d %s, want 400", r.Status, r.Body)
+	}
+	notifyDemo(t, g, "after the bad bytes")
+	page.waitTexts("news", "first news", "async news", "missed one", "missed two", "after the gap", "after the restart",
+		"after the bad bytes")
+	page.poll(`window.statesSeen.length === 0 && document.querySelector("#state").dataset.state === "live"`,
+		"the page to have stayed connected")
 }
 
 // waitFunctionsReady waits until g's /readyz says every function is ready.

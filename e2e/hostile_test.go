@@ -265,8 +265,6 @@ func TestHostileInput(t *testing.T) {
 		}
 		defer conn.Close()
 		frames := []struct{ name, frame, code string }{
-			{"invalid UTF-8", "{\"id\":\"u\",\"op\":\"\xff\xfe\"}", "unknown_op"},
-			{"invalid UTF-8 outside JSON", "\xff\xfe\xfd", "bad_request"},
 			{"deeply nested JSON", `{"id":"d","op":"publish","topic":"open.x","data":` + deep(30_000) + `}`, "bad_request"},
 			{"not an object", deep(20), "bad_request"},
 			{"unknown op", `{"id":"o","op":"` + strings.Repeat("x", 1000) + `"}`, "unknown_op"},
@@ -297,6 +295,18 @@ func TestHostileInput(t *testing.T) {
 		}
 		if _, data, err := conn.ReadMessage(); err != nil || !strings.Contains(string(data), `"ok":true`) {
 			t.Fatalf("ping after the hostile frames: %q %v", data, err)
+		}
+		// A text frame that is not UTF-8 closes with 1007, whatever it holds.
+		for name, frame := range map[string]string{
+			"invalid UTF-8 in JSON":      "{\"id\":\"u\",\"op\":\"\xff\xfe\"}",
+			"invalid UTF-8 outside JSON": "\xff\xfe\xfd",
+			"invalid UTF-8 in a publish": "{\"id\":\"p\",\"op\":\"publish\",\"topic\":\"open.x\",\"data\":\"\xc0\xaf\"}",
+		} {
+			c := dialWS(t, wsURL(g, ""), nil)
+			c.sendRaw(frame)
+			if code := c.closed(10 * time.Second); code != 1007 {
+				t.Errorf("%s: close %d (%v), want 1007", name, code, c.err())
+			}
 		}
 		// A frame over the limit closes with 1009; a binary frame with 4400.
 		// The gateway stops reading at the limit and closes; the unread rest of the frame makes

@@ -55,6 +55,29 @@ func TestJWTRoutes(t *testing.T) {
 			t.Errorf("%s: %d %s, want 401 with WWW-Authenticate", name, r.Status, r.Body)
 		}
 	}
+	// Signed with the right secret, but issued an hour from now, or needing an extension the
+	// gateway does not know (crit): refused, with the reason.
+	crit := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u1", "iss": "edgefn-tests", "exp": time.Now().Add(time.Hour).Unix()})
+	crit.Header["crit"] = []string{"exp"}
+	critToken, _ := crit.SignedString([]byte(secret))
+	for token, reason := range map[string]string{
+		authtest.HS256(t, secret, map[string]any{"sub": "u1", "iss": "edgefn-tests", "iat": time.Now().Add(time.Hour).Unix()}): "invalid token: issued in the future",
+		critToken: "invalid token: unsupported crit header",
+	} {
+		r := do(t, "GET", g.URL+"/secure/info", nil, "Authorization", "Bearer "+token)
+		var body struct {
+			Error struct{ Code, Message string }
+		}
+		r.JSON(t, &body)
+		if r.Status != 401 || body.Error.Code != "unauthorized" || body.Error.Message != reason {
+			t.Errorf("%s: %d %s, want 401 saying %q", reason, r.Status, r.Body, reason)
+		}
+	}
+	// A token issued a minute ago is fine.
+	if r := do(t, "GET", g.URL+"/secure/info", nil, "Authorization", "Bearer "+authtest.HS256(t, secret,
+		map[string]any{"sub": "u1", "iss": "edgefn-tests", "iat": time.Now().Add(-time.Minute).Unix()})); r.Status != 200 {
+		t.Errorf("token issued a minute ago: %d %s", r.Status, r.Body)
+	}
 
 	token := authtest.HS256(t, secret, map[string]any{"sub": "user-42", "iss": "edgefn-tests", "role": "admin"})
 	r := do(t, "GET", g.URL+"/secure/info", nil, "Authorization", "Bearer "+token)

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/edgefn/edgefn/internal/id"
+	"github.com/edgefn/edgefn/runtime/dispatch"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -34,6 +36,11 @@ func (s *Server) adminPublish(c *fiber.Ctx) error {
 	if ferr != nil {
 		return sendFiberError(c, ferr)
 	}
+	// Publications reach consumers and browsers as they are: they must be UTF-8 (encoding/json
+	// alone lets invalid bytes through in a json.RawMessage).
+	if !utf8.Valid(body) {
+		return sendError(c, fiber.StatusBadRequest, "bad_request", "the body is not UTF-8")
+	}
 	var req publishRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		return sendError(c, fiber.StatusBadRequest, "bad_request", "invalid JSON: "+err.Error())
@@ -55,6 +62,11 @@ func (s *Server) adminPublish(c *fiber.Ctx) error {
 	if req.Topic != "" {
 		if s.cfg.Effects.Notifier == nil {
 			return sendError(c, fiber.StatusServiceUnavailable, "unavailable", "WebSocket notifications are not available")
+		}
+		if check, ok := s.cfg.Effects.Notifier.(dispatch.NotificationChecker); ok {
+			if err := check.CheckNotification(req.Topic, req.Data); err != nil {
+				return sendError(c, fiber.StatusBadRequest, "bad_request", err.Error())
+			}
 		}
 		if err := s.cfg.Effects.Notifier.Notify(ctx, req.Topic, req.Data); err != nil {
 			return sendError(c, fiber.StatusBadGateway, "publish_failed", err.Error())

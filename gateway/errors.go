@@ -2,10 +2,13 @@ package gateway
 
 import (
 	"errors"
+	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/edgefn/edgefn/runtime"
 )
@@ -54,6 +57,36 @@ func errorHandler(c *fiber.Ctx, err error) error {
 		code = codeForStatus(status)
 	}
 	return sendError(c, status, code, msg)
+}
+
+// transportError answers what fasthttp could not read as a request: a garbage request line,
+// a bad Content-Length, headers over the read buffer, a timeout (it is the fasthttp server's
+// ErrorHandler). fasthttp's messages quote the raw request, which must never come back in a
+// body (docs/http.md): its headers could carry another user's cookie or token, left there by
+// a proxy, and its bytes markup that a browser might run. The answer names the kind of
+// failure only.
+func (s *Server) transportError(fctx *fasthttp.RequestCtx, err error) {
+	c := s.app.AcquireCtx(fctx)
+	defer s.app.ReleaseCtx(c)
+	if herr := errorHandler(c, transportFailure(err)); herr != nil {
+		fctx.Error("", fiber.StatusInternalServerError)
+	}
+}
+
+// transportFailure is the *fiber.Error that answers a fasthttp read error, with a fixed
+// message.
+func transportFailure(err error) *fiber.Error {
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.As(err, &small):
+		return fiber.ErrRequestHeaderFieldsTooLarge
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return fiber.ErrRequestEntityTooLarge
+	case errors.As(err, &ne) && ne.Timeout(), strings.Contains(err.Error(), "timeout"):
+		return fiber.ErrRequestTimeout
+	}
+	return fiber.NewError(fiber.StatusBadRequest, "malformed HTTP request")
 }
 
 func codeForStatus(status int) string {

@@ -14,6 +14,7 @@ import (
 	"github.com/edgefn/edgefn/gateway/auth"
 	"github.com/edgefn/edgefn/gateway/router"
 	"github.com/edgefn/edgefn/runtime"
+	"github.com/edgefn/edgefn/runtime/dispatch"
 	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/runtime/manifest"
 )
@@ -118,6 +119,12 @@ func notFound(c *fiber.Ctx, path string) error {
 var errEffects = &runtime.Error{Status: fiber.StatusBadGateway, Code: "effects_failed",
 	Message: "the function succeeded but its events could not all be published", RetryAfter: time.Second}
 
+// errInvalidEffect answers a call whose function succeeded with an effect the gateway refuses
+// for what it is (a notification to requests.*, say): a bug of the function, which nothing
+// of the result was carried out for, and which a retry would meet again.
+var errInvalidEffect = &runtime.Error{Status: fiber.StatusInternalServerError, Code: "invalid_effect",
+	Message: "the function asked for an effect the gateway refuses; nothing of its result was published"}
+
 // applyEffects publishes what the function emitted and notified before the caller is answered.
 func (s *Server) applyEffects(ctx context.Context, function string, ev *event.Event, res *event.Result) error {
 	if res == nil || len(res.Emitted)+len(res.Notified) == 0 {
@@ -130,6 +137,9 @@ func (s *Server) applyEffects(ctx context.Context, function string, ev *event.Ev
 	defer cancel()
 	if err := s.cfg.Effects.Apply(ctx, function, ev, res); err != nil {
 		s.cfg.Logger.Error("effects failed", "function", function, "request_id", ev.ID, "error", err)
+		if errors.Is(err, dispatch.ErrInvalidEffect) {
+			return errInvalidEffect
+		}
 		return errEffects
 	}
 	return nil

@@ -129,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 		ErrorHandler:                 errorHandler,
 		AppName:                      "edgefn",
 	})
+	s.app.Server().ErrorHandler = s.transportError // in place of fiber's, which quotes the request
 	s.app.Use(s.requestID, checkHeaders)
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)

@@ -78,6 +78,8 @@ type serveOptions struct {
 	rateBurst       int
 	wsConnectRate   string
 	wsConnectBurst  int
+	wsMaxConnsPerIP int
+	wsMaxConns      int
 	trustedProxies  []string
 	readTimeout     time.Duration
 	writeTimeout    time.Duration
@@ -128,6 +130,8 @@ func newServeCmd() *cobra.Command {
 	f.IntVar(&o.rateBurst, "rate-burst", 0, "burst of --rate-limit (default: one unit's worth, e.g. 100 for 100/s)")
 	f.StringVar(&o.wsConnectRate, "ws-connect-rate", "", "WebSocket connects per client IP, e.g. 10/s (default: no limit)")
 	f.IntVar(&o.wsConnectBurst, "ws-connect-burst", 0, "burst of --ws-connect-rate (default: one unit's worth)")
+	f.IntVar(&o.wsMaxConnsPerIP, "ws-max-conns-per-ip", ws.DefaultMaxConnsPerIP, "open WebSocket connections per client IP (an IPv6 client: its /64); 429 beyond; 0: no cap")
+	f.IntVar(&o.wsMaxConns, "ws-max-conns", ws.DefaultMaxConns, "open WebSocket connections in all; beyond, closed with 1013 (try again later); 0: no cap")
 	f.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "proxies (IPs or CIDRs) whose X-Forwarded-For names the client IP (default: none; the TCP peer is the client)")
 	f.DurationVar(&o.readTimeout, "read-timeout", 60*time.Second, "longest time to read a request, headers and body (cuts slow clients)")
 	f.DurationVar(&o.writeTimeout, "write-timeout", 60*time.Second, "longest time to write a response")
@@ -256,7 +260,8 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 	}
 	a.hub, err = ws.New(ws.Config{
 		Topics: a.be.topics, Auth: verifier, AllowedOrigins: o.origins, Effects: effects, RequestAccess: a.asyncs.Access,
-		Meter: mx.Meter("github.com/edgefn/edgefn/gateway/ws"), Logger: a.logger, ClientIP: sec.clientIP,
+		Meter: mx.Meter("github.com/edgefn/edgefn/gateway/ws"), Logger: a.logger,
+		ClientIP: sec.clientIP, MaxConnsPerIP: connCap(o.wsMaxConnsPerIP), MaxConns: connCap(o.wsMaxConns),
 	})
 	if err != nil {
 		return err
@@ -425,12 +430,25 @@ func newSecurity(o *serveOptions) (*security, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--cors-*: %w", err)
 	}
+	for name, n := range map[string]int{"--ws-max-conns-per-ip": o.wsMaxConnsPerIP, "--ws-max-conns": o.wsMaxConns} {
+		if n < 0 {
+			return nil, fmt.Errorf("%s %d: must be >= 0 (0: no cap)", name, n)
+		}
+	}
 	for name, d := range map[string]time.Duration{"--read-timeout": o.readTimeout, "--write-timeout": o.writeTimeout, "--idle-timeout": o.idleTimeout} {
 		if d <= 0 {
 			return nil, fmt.Errorf("%s %v: must be > 0", name, d)
 		}
 	}
 	return &sec, nil
+}
+
+// connCap is a ws.Config connection cap from its flag, where 0 is no cap.
+func connCap(flag int) int {
+	if flag == 0 {
+		return -1
+	}
+	return flag
 }
 
 // newLimiter returns the per-client limiter of a rate flag, nil when it is empty.

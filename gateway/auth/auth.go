@@ -48,7 +48,7 @@ type Config struct {
 	// Audience, when set, must be one of the token's "aud" values. Empty means the claim is not
 	// checked.
 	Audience string
-	// Leeway is the clock skew allowed when checking "exp" and "nbf". Zero means none.
+	// Leeway is the clock skew allowed when checking "exp", "nbf" and "iat". Zero means none.
 	Leeway time.Duration
 }
 
@@ -124,6 +124,7 @@ func newParser(cfg Config, methods []string) *jwt.Parser {
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(methods),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(), // an "iat" after now (and Leeway) is refused
 		jwt.WithLeeway(cfg.Leeway),
 	}
 	if cfg.Issuer != "" {
@@ -173,7 +174,8 @@ func (v *Verifier) Enabled() bool { return v != nil && (v.keyfunc != nil || v.cf
 // It returns [ErrNotConfigured] when the verifier is disabled, [ErrNoToken] for an empty token,
 // and otherwise an error wrapping [ErrInvalidToken] (and the jwt package's own error) whose
 // message names the reason: malformed, alg not allowed, unknown key, bad signature, missing exp,
-// expired, not yet valid, wrong issuer, wrong audience or invalid claims.
+// expired, not yet valid, issued in the future ("iat" after now), wrong issuer, wrong audience,
+// invalid claims or unsupported crit header (any "crit": the verifier knows no extension).
 func (v *Verifier) Verify(token string) (map[string]any, error) {
 	if !v.Enabled() || v.keyfunc == nil { // a JWKS verifier not started has no key yet
 		return nil, ErrNotConfigured
@@ -186,8 +188,16 @@ func (v *Verifier) Verify(token string) (map[string]any, error) {
 	if err != nil {
 		return nil, &tokenError{reason: v.reason(err, parsed, claims), err: err}
 	}
+	if _, ok := parsed.Header["crit"]; ok {
+		// RFC 7515, 4.1.11: a token whose "crit" names an extension the verifier does not
+		// understand must be refused. This verifier understands none.
+		return nil, &tokenError{reason: "unsupported crit header", err: errCrit}
+	}
 	return map[string]any(claims), nil
 }
+
+// errCrit is the jwt-level error of a token with a "crit" header.
+var errCrit = errors.New("crit header parameters are not supported")
 
 // tokenError is a verification failure: its message is the client-safe reason, and it wraps
 // both ErrInvalidToken and the jwt error for errors.Is.
@@ -224,6 +234,8 @@ func (v *Verifier) reason(err error, token *jwt.Token, claims jwt.MapClaims) str
 		return "expired"
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return "not yet valid"
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "issued in the future"
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
 		return "wrong issuer"
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):

@@ -112,6 +112,16 @@ func TestVerify(t *testing.T) {
 		{"HS256 expired beyond leeway", Config{Secret: secret, Leeway: time.Minute},
 			sign(t, jwt.SigningMethodHS256, []byte(secret), claims("exp", past)), "expired", jwt.ErrTokenExpired},
 		{"HS256 not yet valid", hs, sign(t, jwt.SigningMethodHS256, []byte(secret), claims("nbf", future)), "not yet valid", jwt.ErrTokenNotValidYet},
+		{"HS256 issued in the past", hs, sign(t, jwt.SigningMethodHS256, []byte(secret), claims("iat", past)), "", nil},
+		{"HS256 issued in the future", hs, sign(t, jwt.SigningMethodHS256, []byte(secret), claims("iat", future)), "issued in the future", jwt.ErrTokenUsedBeforeIssued},
+		{"HS256 issued in the future within leeway", Config{Secret: secret, Leeway: time.Minute},
+			sign(t, jwt.SigningMethodHS256, []byte(secret), claims("iat", time.Now().Add(10*time.Second).Unix())), "", nil},
+		{"HS256 issued in the future beyond leeway", Config{Secret: secret, Leeway: time.Minute},
+			sign(t, jwt.SigningMethodHS256, []byte(secret), claims("iat", future)), "issued in the future", jwt.ErrTokenUsedBeforeIssued},
+		{"HS256 iat not a number", hs, sign(t, jwt.SigningMethodHS256, []byte(secret), claims("iat", "now")), "invalid claims", nil},
+		{"crit header", hs, withHeader(t, "crit", []string{"exp"}), "unsupported crit header", nil},
+		{"crit header, empty", hs, withHeader(t, "crit", []string{}), "unsupported crit header", nil},
+		{"crit header, null", hs, withHeader(t, "crit", nil), "unsupported crit header", nil},
 		{"HS256 wrong secret", hs, sign(t, jwt.SigningMethodHS256, []byte("other"), claims()), "bad signature", jwt.ErrTokenSignatureInvalid},
 		{"HS256 no exp", hs, sign(t, jwt.SigningMethodHS256, []byte(secret), claims("exp", nil)), "missing exp", jwt.ErrTokenRequiredClaimMissing},
 		{"HS256 exp not a number", hs, sign(t, jwt.SigningMethodHS256, []byte(secret), claims("exp", "tomorrow")), "invalid claims", nil},
@@ -186,6 +196,17 @@ func TestVerify(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withHeader returns an HS256-signed token, valid but for its header's extra parameter k.
+func withHeader(t testing.TB, k string, v any) string {
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims())
+	tok.Header[k] = v
+	s, err := tok.SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // fakeAlg returns an HS256-signed token whose header claims alg (omitted when empty).

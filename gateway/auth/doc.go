@@ -15,5 +15,7 @@
 // the asymmetric algorithms only (RS*, PS*, ES*, EdDSA) for a JWKS, each key verifying only
 // tokens of its own type. This
 // refuses "alg": "none" and the classic confusion attack where a token is signed with HS256
-// using the public key as the secret.
+// using the public key as the secret. A token issued in the future ("iat" beyond the leeway)
+// is refused, and so is any token with a "crit" header: the verifier understands no extension,
+// and RFC 7515 requires refusing a token that needs one.
 package auth

@@ -1,6 +1,8 @@
 // Package guard holds the gateway's defences in front of function routes and the WebSocket
-// endpoint: finding a request's client IP ([ClientIP]), per-client-IP rate limits ([Limiter])
-// and CORS for browser callers ([CORS]).
+// endpoint: finding a request's client IP ([ClientIP]), per-client-IP rate limits ([Limiter]),
+// caps on open connections per client IP and in all ([ConnLimit]) and CORS for browser
+// callers ([CORS]). The limits count a client as [ClientKey] says: an IPv4 address, or the /64
+// of an IPv6 address.
 //
 // The client IP is the TCP peer's address. X-Forwarded-For is believed only when the peer is
 // a trusted proxy (the --trusted-proxies list); then the header is read from the right, each

@@ -250,3 +250,73 @@ func TestCORS(t *testing.T) {
 		t.Errorf("plain OPTIONS: %d, function called %d times", r.StatusCode, called.Load())
 	}
 }
+
+// An IPv6 client is its /64: two addresses in one /64 share a bucket; the next /64 has its
+// own. IPv4 addresses (and IPv4 in IPv6) count one by one.
+func TestLimiterIPv6Per64(t *testing.T) {
+	for addr, key := range map[string]string{
+		"2001:db8:1:2:aaaa:bbbb:cccc:dddd": "2001:db8:1:2::",
+		"2001:db8:1:2::1":                  "2001:db8:1:2::",
+		"::1":                              "::",
+		"192.0.2.1":                        "192.0.2.1",
+		"::ffff:192.0.2.1":                 "192.0.2.1",
+	} {
+		if got := ClientKey(netip.MustParseAddr(addr)); got != netip.MustParseAddr(key) {
+			t.Errorf("ClientKey(%s) = %s, want %s", addr, got, key)
+		}
+	}
+	l, _ := newTestLimiter(t, "1/s", 2, 0)
+	a, b := netip.MustParseAddr("2001:db8:1:2::1"), netip.MustParseAddr("2001:db8:1:2:ffff::9")
+	if ok, _ := l.Allow(a); !ok {
+		t.Fatal("first call refused")
+	}
+	if ok, _ := l.Allow(b); !ok {
+		t.Fatal("second call of the burst (another address of the /64) refused")
+	}
+	if ok, _ := l.Allow(b); ok {
+		t.Fatal("a third call from the /64 went through a burst of 2: the two addresses have separate buckets")
+	}
+	if ok, _ := l.Allow(netip.MustParseAddr("2001:db8:1:3::1")); !ok {
+		t.Fatal("a client of the next /64 was refused")
+	}
+	if n := l.Len(); n != 2 {
+		t.Fatalf("%d buckets, want 2 (one per /64)", n)
+	}
+}
+
+func TestConnLimit(t *testing.T) {
+	l := NewConnLimit(2, 3)
+	a1, a2 := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2") // one /64
+	b, c := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	for _, ip := range []netip.Addr{a1, a2} {
+		if err := l.Acquire(ip); err != nil {
+			t.Fatalf("%s: %v", ip, err)
+		}
+	}
+	if err := l.Acquire(a1); err != ErrClientConns {
+		t.Fatalf("third connection of one /64: %v, want ErrClientConns", err)
+	}
+	if err := l.Acquire(b); err != nil {
+		t.Fatalf("another client: %v", err)
+	}
+	if err := l.Acquire(c); err != ErrTotalConns {
+		t.Fatalf("fourth connection in all: %v, want ErrTotalConns", err)
+	}
+	l.Release(a2) // a1's key: one left
+	if err := l.Acquire(c); err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	for _, ip := range []netip.Addr{a1, b, c} {
+		l.Release(ip)
+	}
+	if n, m := l.Open(), len(l.clients); n != 0 || m != 0 {
+		t.Fatalf("%d open, %d clients after every release, want none", n, m)
+	}
+	// No caps: anything goes.
+	free := NewConnLimit(0, 0)
+	for range 1000 {
+		if err := free.Acquire(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -93,9 +93,10 @@ func NewLimiter(r Rate, maxClients int) (*Limiter, error) {
 	}, nil
 }
 
-// Allow takes a token from ip's bucket. When there is none it reports false and how long
-// until there will be one.
+// Allow takes a token from the bucket of ip's client (ClientKey: an IPv6 client is its /64).
+// When there is none it reports false and how long until there will be one.
 func (l *Limiter) Allow(ip netip.Addr) (bool, time.Duration) {
+	ip = ClientKey(ip)
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fasthttp/websocket"
 )
@@ -107,7 +108,9 @@ func isTimeout(err error) bool {
 }
 
 // readLoop reads frames until the client goes away, the connection closes, or a frame
-// breaks the rules (too big: 1009, binary: 4400).
+// breaks the rules (too big: 1009, binary: 4400, not UTF-8: 1007). A text frame must be
+// UTF-8 (RFC 6455, 8.1): one that is not is never handled, so nothing of it is published to
+// browsers, which drop their connection on a frame that is not (docs/websocket.md).
 func (c *conn) readLoop() {
 	cfg := &c.hub.cfg
 	c.ws.SetReadLimit(int64(cfg.MaxFrame))
@@ -131,6 +134,10 @@ func (c *conn) readLoop() {
 		_ = c.ws.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
 		if mt != websocket.TextMessage {
 			c.close(CloseBadFrame, "binary frames are not part of the protocol")
+			continue
+		}
+		if !utf8.Valid(frame) {
+			c.close(CloseInvalidData, "text frames must be UTF-8")
 			continue
 		}
 		c.handle(frame)

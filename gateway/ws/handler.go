@@ -61,8 +61,9 @@ func (h *Hub) originAllowed(origin, host string) bool {
 
 // serve runs one connection: it reads in this goroutine and writes in another, and returns
 // only after the writer stopped, so the websocket is never touched after it returned. It
-// closes the connection's socket last.
-func (h *Hub) serve(ws *websocket.Conn, w *wire, token, ip string) {
+// closes the connection's socket, then gives back its slot of the connection caps (release).
+func (h *Hub) serve(ws *websocket.Conn, w *wire, token, ip string, release func()) {
+	defer release()
 	defer w.Close()
 	defer func() {
 		if v := recover(); v != nil {

@@ -13,6 +13,11 @@
 // several goroutines), and otherwise waits in the connection's bounded send queue for its
 // writer goroutine, which runs only while there is something to write; a client that does
 // not keep up is closed with 4008.
+//
+// Hostile clients meet bounds everywhere: a text frame must be UTF-8 (1007 otherwise), a topic
+// at most manifest.MaxTopicLen bytes, a connection at most MaxSubscriptions topics, a client IP
+// at most MaxConnsPerIP connections (429) and the hub at most MaxConns (1013); and nothing but
+// the async replies publishes under requests.
 package ws
 
 import (
@@ -22,10 +27,12 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -64,6 +71,14 @@ type Config struct {
 	MaxFrame int
 	// MaxSubscriptions bounds the topics one connection subscribes to; default 128.
 	MaxSubscriptions int
+	// MaxConnsPerIP bounds the open connections of one client IP (an IPv6 client: its /64,
+	// as ClientIP finds it); beyond it the upgrade is refused with 429. Default 256; a
+	// negative value is no cap.
+	MaxConnsPerIP int
+	// MaxConns bounds the open connections of the hub; beyond it a connection is upgraded
+	// and closed at once with 1013 (try again later), which a browser can see where it cannot
+	// see an HTTP status. Default 10,000; a negative value is no cap.
+	MaxConns int
 	// QueueMessages and QueueBytes bound a connection's send queue; a client whose queue
 	// overflows is closed with 4008. Defaults 1024 frames and 1 MiB.
 	QueueMessages, QueueBytes int
@@ -87,6 +102,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxSubscriptions <= 0 {
 		c.MaxSubscriptions = 128
+	}
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = DefaultMaxConnsPerIP
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
 	}
 	if c.QueueMessages <= 0 {
 		c.QueueMessages = 1024
@@ -114,6 +135,12 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// The connection caps of a Config that sets none (docs/websocket.md).
+const (
+	DefaultMaxConnsPerIP = 256
+	DefaultMaxConns      = 10_000
+)
+
 // Hub owns the WebSocket connections of one gateway node.
 type Hub struct {
 	cfg      Config
@@ -124,6 +151,12 @@ type Hub struct {
 	// noDirect leaves every frame to the connection's writer (no wire.tryWrite); for the
 	// benchmark that compares the two.
 	noDirect bool
+
+	// limit counts the open connections against MaxConnsPerIP and MaxConns.
+	limit *guard.ConnLimit
+	// fullLogged is when the hub last logged that it is full (unix nanoseconds), so that a
+	// flood of refusals logs once in a while.
+	fullLogged atomic.Int64
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
@@ -148,7 +181,7 @@ func New(cfg Config) (*Hub, error) {
 		return nil, errors.New("ws: a topics backend is required")
 	}
 	cfg.setDefaults()
-	h := &Hub{cfg: cfg, conns: map[*conn]struct{}{}}
+	h := &Hub{cfg: cfg, conns: map[*conn]struct{}{}, limit: guard.NewConnLimit(cfg.MaxConnsPerIP, cfg.MaxConns)}
 	h.registry.init()
 	var err error
 	m := cfg.Meter
@@ -197,16 +230,47 @@ func (h *Hub) SetFunctions(fns []dispatch.Function) {
 	h.triggers.Store(&ts)
 }
 
-// Notify publishes data (JSON) to topic: the dispatch.Notifier of functions' effects.
+var (
+	_ dispatch.Notifier            = (*Hub)(nil)
+	_ dispatch.NotificationChecker = (*Hub)(nil)
+)
+
+// ErrInvalidPublication is wrapped by the errors of Notify and CheckNotification for a
+// publication that is refused for what it is, whenever it is sent: its topic is malformed,
+// longer than manifest.MaxTopicLen or under the reserved requests. prefix, or its data is not
+// UTF-8 JSON (docs/websocket.md).
+var ErrInvalidPublication = errors.New("invalid publication")
+
+// Notify publishes data (JSON) to topic: the dispatch.Notifier of functions' effects, and the
+// admin API's publish. What CheckNotification refuses is not published.
 func (h *Hub) Notify(ctx context.Context, topic string, data []byte) error {
-	if !manifest.ValidTopic(topic) {
-		return fmt.Errorf("invalid topic %q", topic)
-	}
-	if !json.Valid(data) {
-		return fmt.Errorf("notification to %q is not JSON", topic)
+	if err := h.CheckNotification(topic, data); err != nil {
+		return err
 	}
 	_, err := h.cfg.Topics.PublishTopic(ctx, topic, data)
 	return err
+}
+
+// CheckNotification reports (an error wrapping ErrInvalidPublication) why Notify would refuse
+// topic and data, or nil. The requests. prefix is reserved: only the gateway's async replies,
+// which do not come through here, publish there, so that no function or admin can put a
+// forged reply before the real one (docs/async.md). Data must be UTF-8: a browser closes its
+// connection on a frame that is not, and the topic's history would send it again on every
+// resume.
+func (h *Hub) CheckNotification(topic string, data []byte) error {
+	if p := topicProblem(topic); p != "" {
+		return fmt.Errorf("%w: %s", ErrInvalidPublication, p)
+	}
+	if reservedTopic(topic) {
+		return fmt.Errorf("%w: %s: requests.* carries async replies only", ErrInvalidPublication, topic)
+	}
+	if !utf8.Valid(data) {
+		return fmt.Errorf("%w: the notification to %s is not UTF-8", ErrInvalidPublication, topic)
+	}
+	if !json.Valid(data) {
+		return fmt.Errorf("%w: the notification to %s is not JSON", ErrInvalidPublication, topic)
+	}
+	return nil
 }
 
 // Close sends 1001 to every client and waits (up to ctx) until their connections ended.
@@ -270,6 +334,23 @@ func (h *Hub) matchTriggers(topic string) []dispatch.Function {
 		}
 	}
 	return out
+}
+
+// topicProblem says what is wrong with a topic a client, function or admin names; "" when
+// nothing is.
+func topicProblem(topic string) string {
+	if len(topic) > manifest.MaxTopicLen {
+		return "topic is longer than " + strconv.Itoa(manifest.MaxTopicLen) + " bytes"
+	}
+	if !manifest.ValidTopic(topic) {
+		return "invalid topic " + quote(topic) + ": dot-separated segments of [A-Za-z0-9_-]"
+	}
+	return ""
+}
+
+// reservedTopic reports whether topic is under requests., where only async replies go.
+func reservedTopic(topic string) bool {
+	return strings.HasPrefix(topic, async.TopicPrefix)
 }
 
 // isRequestTopic reports whether topic is requests.{id} and returns the id.

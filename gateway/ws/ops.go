@@ -13,7 +13,6 @@ import (
 	"github.com/edgefn/edgefn/internal/telemetry"
 	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/event"
-	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -264,15 +263,16 @@ func (c *conn) invoke(ctx context.Context, name string, f interface {
 }
 
 // allow checks a subscribe or publish against the topic rules, or for requests.{id}
-// against the async request's owner.
+// against the async request's owner. No client publishes to requests.*: only the gateway's
+// async replies do (docs/async.md).
 func (h *Hub) allow(ctx context.Context, topic string, claims map[string]any, publish bool) *replyError {
-	if !manifest.ValidTopic(topic) {
-		return errReply(codeBadRequest, "invalid topic "+quote(topic)+": dot-separated segments of [A-Za-z0-9_-]")
+	if p := topicProblem(topic); p != "" {
+		return errReply(codeBadRequest, p)
 	}
-	if id, ok := isRequestTopic(topic); ok && h.cfg.RequestAccess != nil {
-		if publish {
-			return errReply(codeForbidden, "clients may not publish to "+topic)
-		}
+	if publish && reservedTopic(topic) {
+		return errReply(codeForbidden, "clients may not publish to "+topic+": requests.* carries async replies only")
+	}
+	if id, ok := isRequestTopic(topic); ok && !publish && h.cfg.RequestAccess != nil {
 		if err := h.cfg.RequestAccess(ctx, id, claims); err != nil {
 			return errReply(codeForbidden, err.Error())
 		}

@@ -12,8 +12,10 @@ import (
 // Close codes (docs/websocket.md).
 const (
 	CloseGoingAway    = 1001
+	CloseInvalidData  = 1007 // a text frame that is not UTF-8
 	CloseTooBig       = 1009
 	CloseRestart      = 1012 // an unrecoverable gap: reconnect and resubscribe
+	CloseTryLater     = 1013 // the gateway is at its connection cap
 	CloseUnauthorized = 4001
 	CloseSlow         = 4008
 	CloseBadFrame     = 4400

@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/edgefn/edgefn/internal/filter"
@@ -54,7 +55,10 @@ func TestAllow(t *testing.T) {
 		{"other.x", alice, false, codeForbidden}, // no rule: denied
 		{"bad topic", alice, false, codeBadRequest},
 		{"chat..x", alice, false, codeBadRequest},
-		{"requests.abc", alice, false, codeForbidden}, // no RequestAccess hook, no rule
+		{"requests.abc", alice, false, codeForbidden},         // no RequestAccess hook, no rule
+		{"chat." + strings.Repeat("x", 251), alice, true, ""}, // 256 bytes
+		{"chat." + strings.Repeat("x", 252), alice, true, codeBadRequest},
+		{"chat." + strings.Repeat("x", 61<<10), alice, false, codeBadRequest},
 	}
 	for _, c := range cases {
 		err := h.allow(context.Background(), c.topic, c.claims, c.publish)
@@ -82,5 +86,15 @@ func TestAllow(t *testing.T) {
 	}
 	if err := h.allow(context.Background(), "requests.r1", alice, true); err == nil || err.code != codeForbidden {
 		t.Errorf("publish to a reply topic: %v", err)
+	}
+	// No client publishes under requests., whatever the rules say, with or without the hook.
+	h.SetRules([]*manifest.TopicRule{rule(t, "requests.*", "true", "true"), rule(t, "requests.*.*", "true", "true")})
+	for _, access := range []func(context.Context, string, map[string]any) error{h.cfg.RequestAccess, nil} {
+		h.cfg.RequestAccess = access
+		for _, topic := range []string{"requests.r1", "requests.x", "requests.a.b"} {
+			if err := h.allow(context.Background(), topic, alice, true); err == nil || err.code != codeForbidden {
+				t.Errorf("publish to %s (hook set: %v): %v", topic, access != nil, err)
+			}
+		}
 	}
 }

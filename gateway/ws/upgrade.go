@@ -6,12 +6,15 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/edgefn/edgefn/gateway/guard"
 )
 
 // The upgrade, done by hand so that an idle connection holds as little as possible:
@@ -41,7 +44,9 @@ var upgrader = websocket.Upgrader{
 	CheckOrigin: func(*http.Request) bool { return true },
 }
 
-// upgrade checks the handshake and hijacks the connection (see above).
+// upgrade checks the handshake and the connection caps, and hijacks the connection (see
+// above). A client at its cap (MaxConnsPerIP) gets 429; when the hub is full (MaxConns) the
+// connection is upgraded and closed with 1013 (refuseFull).
 func (h *Hub) upgrade(c *fiber.Ctx) error {
 	if !strings.EqualFold(strings.TrimSpace(c.Get("Sec-WebSocket-Version")), "13") {
 		return fiber.NewError(fiber.StatusUpgradeRequired, "unsupported WebSocket version: want Sec-WebSocket-Version: 13")
@@ -50,14 +55,30 @@ func (h *Hub) upgrade(c *fiber.Ctx) error {
 	if k, err := base64.StdEncoding.DecodeString(key); err != nil || len(k) != 16 {
 		return fiber.NewError(fiber.StatusUpgradeRequired, "bad Sec-WebSocket-Key: want 16 bytes in base64")
 	}
+	addr := h.cfg.ClientIP.Of(c)
+	err := h.limit.Acquire(addr)
+	if errors.Is(err, guard.ErrClientConns) {
+		return fiber.NewError(fiber.StatusTooManyRequests,
+			"too many WebSocket connections from this client: at most "+strconv.Itoa(h.cfg.MaxConnsPerIP))
+	}
+	// The slot taken is given back when the connection ends (serve) or the upgrade fails.
+	// fasthttp runs the hijack handler of every handler that returns nil, unless resetting the
+	// socket's deadlines fails, which a live socket does not.
+	counted := err == nil
+	release := func() {
+		if counted {
+			h.limit.Release(addr)
+		}
+	}
 	key = strings.Clone(key)
 	token := strings.Clone(c.Query("token"))
-	ip := h.cfg.ClientIP.Of(c).String()
+	ip := addr.String()
 	ctx := c.Context()
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(hc net.Conn) {
 		w, err := hijacked(hc)
 		if err != nil {
+			release()
 			h.cfg.Logger.Warn("websocket upgrade failed", "ip", ip, "error", err)
 			_ = hc.Close()
 			return
@@ -72,13 +93,41 @@ func (h *Hub) upgrade(c *fiber.Ctx) error {
 			},
 		}, nil)
 		if err != nil {
+			release()
 			h.cfg.Logger.Warn("websocket upgrade failed", "ip", ip, "error", err)
 			_ = w.Close()
 			return
 		}
-		go h.serve(ws, w, token, ip)
+		if !counted {
+			h.refuseFull(ws, w, ip)
+			return
+		}
+		go h.serve(ws, w, token, ip, release)
 	})
 	return nil
+}
+
+// refuseFull closes a connection the full hub upgraded with 1013, waits (up to CloseWait) for
+// the client's answer, and drops it. It runs on the hijack's own goroutine: nothing of the
+// hub is held.
+func (h *Hub) refuseFull(ws *websocket.Conn, w *wire, ip string) {
+	defer w.Close()
+	if last := h.fullLogged.Load(); time.Since(time.Unix(0, last)) > 10*time.Second &&
+		h.fullLogged.CompareAndSwap(last, time.Now().UnixNano()) {
+		h.cfg.Logger.Warn("websocket connections at their cap; refusing new ones with 1013 (--ws-max-conns)",
+			"max", h.cfg.MaxConns, "ip", ip)
+	}
+	msg := websocket.FormatCloseMessage(CloseTryLater, "too many connections: try again later")
+	if err := ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(h.cfg.WriteTimeout)); err != nil {
+		return
+	}
+	ws.SetReadLimit(512)
+	_ = ws.SetReadDeadline(time.Now().Add(h.cfg.CloseWait))
+	for {
+		if _, _, err := ws.NextReader(); err != nil {
+			return
+		}
+	}
 }
 
 // hijacked returns the wire of a hijacked connection: its raw socket, and what fasthttp's

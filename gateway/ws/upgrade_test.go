@@ -23,11 +23,20 @@ import (
 
 // newTestHub returns a hub on the in-process topics backend, listening to it, whose rules
 // let anyone subscribe and publish to t.*, served on a loopback port (its /ws URL).
+// The fan-out tests and benchmarks connect hundreds of clients from one loopback address:
+// their hub has no connection caps, which TestConnectionCaps tests.
 func newTestHub(t testing.TB) (*Hub, string) {
+	t.Helper()
+	return newTestHubConfig(t, Config{MaxConnsPerIP: -1, MaxConns: -1})
+}
+
+// newTestHubConfig is newTestHub with cfg (its Topics are set here).
+func newTestHubConfig(t testing.TB, cfg Config) (*Hub, string) {
 	t.Helper()
 	topics := memory.NewTopics(triggers.HistoryOptions{})
 	t.Cleanup(func() { topics.Close() })
-	h, err := New(Config{Topics: topics})
+	cfg.Topics = topics
+	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -228,3 +228,55 @@ func TestManagerReportsTriggersThatCannotStart(t *testing.T) {
 		return len(nr) == 1 && strings.Contains(nr[0], "w: queue jobs: connection refused")
 	})
 }
+
+// countingQueues counts the messages published to it.
+type countingQueues struct {
+	triggers.Queues
+	n atomic.Int64
+}
+
+func (q *countingQueues) PublishQueue(_ context.Context, _ string, ms ...*triggers.Message) error {
+	q.n.Add(int64(len(ms)))
+	return nil
+}
+
+// checkingNotifier records notifications and refuses, before anything is published, those to
+// topics under refused.
+type checkingNotifier struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+func (n *checkingNotifier) Notify(_ context.Context, topic string, _ []byte) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.sent = append(n.sent, topic)
+	return nil
+}
+
+func (n *checkingNotifier) CheckNotification(topic string, _ []byte) error {
+	if strings.HasPrefix(topic, "refused.") {
+		return errors.New("reserved topic")
+	}
+	return nil
+}
+
+// A result with a notification the Notifier refuses for what it is carries out none of its
+// effects, and says so with ErrInvalidEffect.
+func TestInvalidNotificationCarriesOutNothing(t *testing.T) {
+	q := &countingQueues{}
+	n := &checkingNotifier{}
+	eff := &Effects{Queues: q, Notifier: n}
+	res := event.Status(200).Emit(event.ToQueue("out", "Done", 1)).Notify("ok.topic", 1).Notify("refused."+strings.Repeat("x", 1000), 2)
+	err := eff.Apply(context.Background(), "f", &event.Event{ID: "e1"}, res)
+	if !errors.Is(err, ErrInvalidEffect) || !strings.Contains(err.Error(), "reserved topic") || len(err.Error()) > 200 {
+		t.Fatalf("Apply: %v, want ErrInvalidEffect naming the reason, briefly", err)
+	}
+	if len(n.sent) != 0 || q.n.Load() != 0 {
+		t.Fatalf("notified %v and emitted %d before the refusal", n.sent, q.n.Load())
+	}
+	// Without the refused notification, everything goes out.
+	if err := eff.Apply(context.Background(), "f", &event.Event{ID: "e2"}, event.Status(200).Notify("ok.topic", 1)); err != nil || len(n.sent) != 1 {
+		t.Fatalf("Apply: %v, notified %v", err, n.sent)
+	}
+}

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -16,6 +17,17 @@ import (
 type Notifier interface {
 	Notify(ctx context.Context, topic string, data []byte) error
 }
+
+// NotificationChecker is a Notifier that can tell, before anything is published, that it would
+// refuse a notification for what it is (a malformed or reserved topic, data that is not UTF-8
+// JSON), whenever it was sent.
+type NotificationChecker interface {
+	CheckNotification(topic string, data []byte) error
+}
+
+// ErrInvalidEffect is wrapped by Apply's error when an effect of the result is refused for what
+// it is: none of the result's effects was carried out, and trying again would not help.
+var ErrInvalidEffect = errors.New("invalid effect")
 
 // Effects carries out what a successful invocation asks for: the messages it emits to queues
 // and streams, the notifications it pushes to WebSocket topics, and the answer to an RPC
@@ -36,6 +48,13 @@ type Effects struct {
 func (e *Effects) Apply(ctx context.Context, function string, cause *event.Event, res *event.Result) error {
 	if res == nil {
 		return nil
+	}
+	if c, ok := e.Notifier.(NotificationChecker); ok {
+		for _, n := range res.Notified {
+			if err := c.CheckNotification(n.Topic, n.Data); err != nil {
+				return fmt.Errorf("%w: notify %s: %w", ErrInvalidEffect, shorten(n.Topic), err)
+			}
+		}
 	}
 	for i, m := range res.Emitted {
 		msg := &triggers.Message{
@@ -69,7 +88,7 @@ func (e *Effects) Apply(ctx context.Context, function string, cause *event.Event
 		err := e.Notifier.Notify(pctx, n.Topic, n.Data)
 		endSpan(span, err)
 		if err != nil {
-			return fmt.Errorf("notify %s: %w", n.Topic, err)
+			return fmt.Errorf("notify %s: %w", shorten(n.Topic), err)
 		}
 	}
 	return nil
@@ -98,6 +117,15 @@ func (e *Effects) Reply(ctx context.Context, replyTo, correlationID string, res 
 		return fmt.Errorf("reply to %s: %w", replyTo, err)
 	}
 	return nil
+}
+
+// shorten keeps the first 64 bytes of a name a function gave, for messages: a function may
+// name a topic of any length.
+func shorten(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 // effectID derives the ID of the i-th message the function emitted because of cause, so that

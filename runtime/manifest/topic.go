@@ -39,9 +39,17 @@ func (r *TopicRule) MatchTopic(topic string) (params map[string]string, ok bool)
 
 var topicLiteralRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
+// MaxTopicLen is the longest topic, in bytes (docs/websocket.md). Every topic the gateway
+// keeps (a subscription, a topic's history) costs memory per byte of its name: the cap keeps
+// what a client can make the gateway hold bounded by its subscription and connection caps.
+const MaxTopicLen = 256
+
 // ValidTopic reports whether topic is a concrete topic a client may name:
-// dot-separated segments of [A-Za-z0-9_-]+.
+// dot-separated segments of [A-Za-z0-9_-]+, at most MaxTopicLen bytes in all.
 func ValidTopic(topic string) bool {
+	if len(topic) > MaxTopicLen {
+		return false
+	}
 	for _, seg := range strings.Split(topic, ".") {
 		if !topicLiteralRE.MatchString(seg) {
 			return false
@@ -50,11 +58,19 @@ func ValidTopic(topic string) bool {
 	return true
 }
 
-// validTopicPattern reports whether p is a topic pattern.
+// validTopicPattern reports whether p is a topic pattern that some topic matches: its
+// shortest match (a one-byte segment for each * and {name}) is at most MaxTopicLen bytes.
 func validTopicPattern(p string) bool {
 	seen := map[string]bool{}
+	shortest := -1 // the dots
 	for _, seg := range strings.Split(p, ".") {
 		name, isParam := paramName(seg)
+		shortest++
+		if seg == "*" || isParam {
+			shortest++
+		} else {
+			shortest += len(seg)
+		}
 		switch {
 		case seg == "*":
 		case isParam:
@@ -66,7 +82,7 @@ func validTopicPattern(p string) bool {
 			return false
 		}
 	}
-	return true
+	return shortest <= MaxTopicLen
 }
 
 // MatchTopic reports whether the concrete topic matches pattern, with the

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"maps"
+	"strings"
 	"testing"
 
 	"github.com/edgefn/edgefn/internal/filter"
@@ -51,6 +52,30 @@ func TestValidTopicPattern(t *testing.T) {
 	}
 	if !ValidTopic("orders.42") || ValidTopic("orders.*") || ValidTopic("") {
 		t.Error("ValidTopic is wrong")
+	}
+}
+
+// Topics are at most MaxTopicLen bytes; a pattern is refused when even its shortest match
+// would be longer.
+func TestTopicLengthCap(t *testing.T) {
+	longest := strings.Repeat("a", MaxTopicLen-2) + ".b"
+	if !ValidTopic(longest) || ValidTopic(longest+"c") || ValidTopic(strings.Repeat("a", 61<<10)) {
+		t.Errorf("ValidTopic does not cap topics at %d bytes", MaxTopicLen)
+	}
+	lit := strings.Repeat("a", MaxTopicLen-2)
+	for p, want := range map[string]bool{
+		lit + ".*":                         true,
+		lit + ".{id}":                      true, // matches lit + ".x"
+		"{" + lit + "}":                    true, // one segment of any length
+		lit + ".*.*":                       false,
+		lit + "aa.{id}":                    false,
+		strings.Repeat("*.", 128) + "*":    false, // 129 segments: 257 bytes at least
+		strings.Repeat("*.", 127) + "*":    true,
+		strings.Repeat("a", MaxTopicLen+1): false,
+	} {
+		if got := validTopicPattern(p); got != want {
+			t.Errorf("validTopicPattern(%.40q… %d bytes) = %v, want %v", p, len(p), got, want)
+		}
 	}
 }
 

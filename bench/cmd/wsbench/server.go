@@ -28,13 +28,16 @@ rules:
 `
 
 // startServer starts one server on a fresh loopback port and waits until /healthz answers.
-// edgefn gets a fresh data folder, the topics manifest and a warn log level.
+// edgefn gets a fresh data folder, the topics manifest, a warn log level and no connection
+// caps.
 func (b *bench) startServer(ctx context.Context, which string) (*harness.Server, error) {
 	health := harness.Check{Path: "/healthz", Status: 200}
 	if which == rawServer {
 		return harness.StartServer(ctx, rawServer, b.rawws, []string{"--listen", "{addr}"}, health)
 	}
-	var flags []string
+	// Every client dials from the loopback address, and -conns is 10,000 by default: the
+	// connection caps, which are about hostile clients, are off.
+	flags := []string{"--ws-max-conns-per-ip", "0", "--ws-max-conns", "0"}
 	if b.opts.topicHistory > 0 {
 		flags = append(flags, "--topic-history", strconv.Itoa(b.opts.topicHistory))
 	}
