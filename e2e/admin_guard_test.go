@@ -207,7 +207,13 @@ func TestAdminBehindATrustedProxy(t *testing.T) {
 // With --admin-listen the admin API has a listener of its own, and the function listener has
 // no /admin.
 func TestAdminListen(t *testing.T) {
-	g := startGateway(t, "", "--admin-listen", freeAddr(t), "--manifests", writeManifest(t, testfnManifest))
+	g := startGateway(t, "", "--admin-listen", freeAddr(t), "--manifests", writeManifest(t, `
+name: t
+handler: {{testfn}}
+env: {DEFAULT_OP: echo}
+triggers:
+  - http: {method: ANY, path: "/t/{op}"}
+`))
 	if g.AdminURL == g.URL {
 		t.Fatal("the harness did not see --admin-listen")
 	}
@@ -225,6 +231,10 @@ func TestAdminListen(t *testing.T) {
 	}
 	if out := mustCLI(t, g, "list"); !strings.Contains(out, "t") {
 		t.Fatalf("edgefn list against the admin listener: %s", out)
+	}
+	// An async invoke's reply is at the Location it names, on the admin listener too.
+	if out := mustCLI(t, g, "invoke", "t", "--wait", "--data", `{"x":1}`); out != "{\"x\":1}\n" {
+		t.Fatalf("edgefn invoke --wait against the admin listener printed %q", out)
 	}
 }
 

@@ -155,6 +155,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AdminApart {
 		s.adminApp = s.newApp()
 		s.mountAdmin(s.adminApp)
+		// The replies of async admin invokes (edgefn invoke --wait), at the Location they name.
+		s.adminApp.Get("/requests/:id", s.getRequest)
 		s.adminApp.Use(func(c *fiber.Ctx) error { return notFound(c, c.Path()) })
 	} else {
 		s.mountAdmin(s.app)

@@ -141,7 +141,9 @@ func (c *client) do(ctx context.Context, r request) (*http.Response, error) {
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
 	}
-	if c.token != "" {
+	// The admin token goes to the admin API only: GET /requests/{id} (invoke --wait) is a
+	// function-side path, where a bearer token is taken for a caller's JWT.
+	if c.token != "" && strings.HasPrefix(r.path, adminPrefix+"/") {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	req.Header.Set("User-Agent", "edgefn/"+version)
