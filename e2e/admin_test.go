@@ -19,10 +19,16 @@ import (
 	"github.com/edgefn/edgefn/internal/testkit"
 )
 
-// cli runs the edgefn CLI against g and returns stdout, stderr and the exit code.
+// cli runs the edgefn CLI against g and returns stdout, stderr and the exit code. The CLI
+// finds the admin token as a user's would: in the file under g's --data-dir, or when the
+// gateway was given one, in EDGEFN_TOKEN (a --token among args wins over both).
 func cli(t testing.TB, g *gateway, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(bins.edgefn, append(args, "--server", g.URL)...)
+	cmd := exec.Command(bins.edgefn, append(args, "--server", g.AdminURL, "--data-dir", g.DataDir)...)
+	cmd.Env = os.Environ()
+	if g.given {
+		cmd.Env = append(cmd.Env, "EDGEFN_TOKEN="+g.AdminToken)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -197,7 +203,7 @@ func TestBadManifestIsRefusedWhole(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, badFile+":9:") || !strings.Contains(stderr, badFile+":1:") {
 		t.Fatalf("deploy of a bad manifest: exit %d\n%s%s", code, stdout, stderr)
 	}
-	if r := do(t, "GET", g.URL+"/admin/v1/functions", nil); !strings.Contains(string(r.Body), `"functions":[]`) {
+	if r := g.admin(t, "GET", "/admin/v1/functions", nil); !strings.Contains(string(r.Body), `"functions":[]`) {
 		t.Fatalf("something was deployed: %s", r.Body)
 	}
 }
@@ -298,7 +304,7 @@ triggers:
 		t.Fatalf("call with the breaker open = %d %s (Retry-After %q)", r.Status, r.Body, r.Header.Get("Retry-After"))
 	}
 	var info struct{ Breaker, State string }
-	do(t, "GET", g.URL+"/admin/v1/functions/t", nil).JSON(t, &info)
+	g.admin(t, "GET", "/admin/v1/functions/t", nil).JSON(t, &info)
 	if info.Breaker != "open" || info.State != "failing" {
 		t.Fatalf("breaker %q state %q, want open/failing", info.Breaker, info.State)
 	}
@@ -309,7 +315,7 @@ triggers:
 		r, err := tryDo("GET", g.URL+"/t/fail", nil)
 		return err == nil && r.Status == 200 && string(r.Body) == "fixed"
 	})
-	do(t, "GET", g.URL+"/admin/v1/functions/t", nil).JSON(t, &info)
+	g.admin(t, "GET", "/admin/v1/functions/t", nil).JSON(t, &info)
 	if info.Breaker != "closed" {
 		t.Fatalf("breaker %q after recovery, want closed", info.Breaker)
 	}

@@ -25,7 +25,7 @@ type devProcess struct {
 func startDev(t *testing.T, g *gateway, manifest string) *devProcess {
 	t.Helper()
 	d := &devProcess{stdout: &testkit.SyncBuffer{}, stderr: &testkit.SyncBuffer{}, done: make(chan struct{})}
-	d.cmd = exec.Command(bins.edgefn, "dev", manifest, "--server", g.URL)
+	d.cmd = exec.Command(bins.edgefn, "dev", manifest, "--server", g.URL, "--data-dir", g.DataDir)
 	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -30,7 +30,8 @@ import (
 // written as HTTP/1.1 messages; blocks marked <!-- test: ws --> hold frames a client sends
 // (→) and frames it must receive (←), those of a run of ← lines in any order. In expected
 // text, <name> matches any value and binds it; a later <name> (also in what is sent) is that
-// value. <token> is bound beforehand to a JWT of subject "ada" the gateway accepts. A block
+// value. <token> is bound beforehand to a JWT of subject "ada" the gateway accepts, and
+// <admin> to the gateway's admin token. A block
 // marked <!-- test: metrics --> lists metric names that must be exactly the edgefn_ families
 // that /metrics serves after the page's other exchanges.
 
@@ -49,6 +50,7 @@ func TestDocsExchanges(t *testing.T) {
 			g := startGateway(t, "", append(makeRunManifests(t), "--jwt-secret", docsSecret)...)
 			x := &exchange{t: t, g: g, vars: map[string]string{
 				"token": authtest.HS256(t, docsSecret, map[string]any{"sub": "ada"}),
+				"admin": g.AdminToken,
 			}}
 			for _, b := range blocks {
 				t.Logf("%s:%d: %s", page, b.line, b.kind)

@@ -133,7 +133,7 @@ func TestKillPluginLosesNoMessage(t *testing.T) {
 		return missing(t, rec, want) == 0
 	})
 	var info struct{ Restarts int }
-	do(t, "GET", g.URL+"/admin/v1/functions/rec", nil).JSON(t, &info)
+	g.admin(t, "GET", "/admin/v1/functions/rec", nil).JSON(t, &info)
 	if info.Restarts < len(plugins) {
 		t.Fatalf("restarts = %d, want at least %d", info.Restarts, len(plugins))
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -70,6 +71,10 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
+// clusterAdminToken is the admin token the harness gives gateways started with --redis and
+// no token of their own: nodes sharing a Redis must share a token.
+const clusterAdminToken = "e2e-cluster-admin-token"
+
 // gateway is one running `edgefn serve` process.
 type gateway struct {
 	t       testing.TB
@@ -77,9 +82,15 @@ type gateway struct {
 	URL     string
 	Addr    string
 	DataDir string
-	logs    *testkit.SyncBuffer
-	done    chan struct{}
-	exitErr error
+	// AdminURL is where the admin API answers: URL, or the --admin-listen address.
+	AdminURL string
+	// AdminToken is the admin token: the one given (--admin-token, --admin-token-file) or the
+	// one the gateway generated into DataDir; given says which.
+	AdminToken string
+	given      bool
+	logs       *testkit.SyncBuffer
+	done       chan struct{}
+	exitErr    error
 }
 
 // startGateway runs edgefn serve with args on a free port and waits until /healthz answers.
@@ -113,6 +124,13 @@ func launchGatewayAt(t testing.TB, addr, dataDir string, args ...string) (*gatew
 		dataDir = t.TempDir()
 	}
 	g := &gateway{t: t, Addr: addr, URL: "http://" + addr, DataDir: dataDir, logs: &testkit.SyncBuffer{}, done: make(chan struct{})}
+	g.AdminURL = g.URL
+	if flagValue(args, "--redis") != "" && flagValue(args, "--admin-token") == "" && flagValue(args, "--admin-token-file") == "" {
+		args = append(slices.Clip(args), "--admin-token", clusterAdminToken)
+	}
+	if a := flagValue(args, "--admin-listen"); a != "" {
+		g.AdminURL = "http://" + a
+	}
 	all := append([]string{"serve", "--listen", addr, "--data-dir", dataDir, "--grace", "5s"}, args...)
 	g.cmd = exec.Command(bins.edgefn, all...)
 	g.cmd.Stdout = g.logs
@@ -140,12 +158,53 @@ func launchGatewayAt(t testing.TB, addr, dataDir string, args ...string) (*gatew
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				g.awaitReady()
-				return g, nil
+				return g, g.readAdminToken(args)
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	return g, fmt.Errorf("edgefn serve did not answer /healthz in time\n%s", g.logs.String())
+}
+
+// flagValue is the value of the last flag name in args ("--name value" or "--name=value"),
+// "" when it is not there.
+func flagValue(args []string, name string) string {
+	v := ""
+	for i, a := range args {
+		if a == name && i+1 < len(args) {
+			v = args[i+1]
+		} else if rest, ok := strings.CutPrefix(a, name+"="); ok {
+			v = rest
+		}
+	}
+	return v
+}
+
+// readAdminToken sets g.AdminToken from the flags, or from the file the gateway generated.
+func (g *gateway) readAdminToken(args []string) error {
+	g.AdminToken, g.given = flagValue(args, "--admin-token"), true
+	if f := flagValue(args, "--admin-token-file"); f != "" {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		g.AdminToken = strings.TrimSpace(string(data))
+	}
+	if g.AdminToken != "" {
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join(g.DataDir, "admin-token"))
+	if err != nil {
+		return fmt.Errorf("the generated admin token: %w", err)
+	}
+	g.AdminToken, g.given = strings.TrimSpace(string(data)), false
+	return nil
+}
+
+// admin sends a request to the admin API with the admin token; path starts with /admin.
+func (g *gateway) admin(t testing.TB, method, path string, body []byte, headers ...string) response {
+	t.Helper()
+	return do(t, method, g.AdminURL+path, body, append(slices.Clip(headers), "Authorization", "Bearer "+g.AdminToken)...)
 }
 
 // awaitReady waits a while for /readyz to say 200: the functions have a ready instance and

@@ -15,14 +15,6 @@ import (
 )
 
 // errorOf decodes a gateway error body.
-func errorOf(t *testing.T, r response) (code, message string) {
-	t.Helper()
-	var body struct {
-		Error struct{ Code, Message string }
-	}
-	r.JSON(t, &body)
-	return body.Error.Code, body.Error.Message
-}
 
 // TestHostileInvalidUTF8 sends a publication that is not UTF-8 to a topic by each way there
 // is: a client's frame (closed with 1007), the admin API (400) and a function's Notify (the

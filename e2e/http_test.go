@@ -149,7 +149,7 @@ func TestHTTPPluginCrashIsRestarted(t *testing.T) {
 	})
 	t.Logf("serving again %s after the crash", time.Since(start).Round(time.Millisecond))
 	var info struct{ Restarts int }
-	do(t, "GET", g.URL+"/admin/v1/functions/t", nil).JSON(t, &info)
+	g.admin(t, "GET", "/admin/v1/functions/t", nil).JSON(t, &info)
 	if info.Restarts != 1 {
 		t.Fatalf("restarts = %d, want 1", info.Restarts)
 	}

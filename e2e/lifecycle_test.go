@@ -25,7 +25,7 @@ func TestSIGTERMFinishesInFlightWork(t *testing.T) {
 	// Wait until the call is in flight inside the function.
 	testkit.Eventually(t, 5*time.Second, "the call to be in flight", func() bool {
 		var info struct{ Inflight int }
-		r, err := tryDo("GET", g.URL+"/admin/v1/functions/t", nil)
+		r, err := tryDo("GET", g.URL+"/admin/v1/functions/t", nil, "Authorization", "Bearer "+g.AdminToken)
 		return err == nil && json.Unmarshal(r.Body, &info) == nil && info.Inflight == 1
 	})
 	g.stop()

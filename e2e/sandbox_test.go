@@ -104,7 +104,7 @@ func TestSandboxStopsAHostileFunction(t *testing.T) {
 		return err == nil && r.Status == 200 && pluginPID(t, g, "API_KEY=victim-secret") != victim
 	})
 	var info struct{ Sandbox, StartError string }
-	do(t, "GET", g.URL+"/admin/v1/functions/victim", nil).JSON(t, &info)
+	g.admin(t, "GET", "/admin/v1/functions/victim", nil).JSON(t, &info)
 	if !strings.HasPrefix(info.Sandbox, "a uid of its own") || !strings.Contains(info.Sandbox, "limits: cgroup") || info.StartError != "" {
 		t.Errorf("get victim: sandbox %q, start error %q", info.Sandbox, info.StartError)
 	}
@@ -130,7 +130,7 @@ func TestUnsandboxedFunctionCanAttack(t *testing.T) {
 	}
 	var info struct{ StartError string }
 	testkit.Eventually(t, 20*time.Second, "get victim to show the refused start", func() bool {
-		do(t, "GET", g.URL+"/admin/v1/functions/victim", nil).JSON(t, &info)
+		g.admin(t, "GET", "/admin/v1/functions/victim", nil).JSON(t, &info)
 		return strings.Contains(info.StartError, "binary changed since its deploy")
 	})
 	handler := filepath.Join(g.DataDir, "functions", "victim", "v1", "handler")

@@ -23,6 +23,7 @@ func TestChunkedUploadKeepsTheConnection(t *testing.T) {
 			t.Fatal(err)
 		}
 		req.Header.Set("Content-Type", ct)
+		req.Header.Set("Authorization", "Bearer "+g.AdminToken)
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("%s %s: %v", method, path, err)

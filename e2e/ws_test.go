@@ -334,7 +334,7 @@ func TestWSSlowClient(t *testing.T) {
 	payload := `{"pad":"` + strings.Repeat("x", 16<<10) + `"}`
 	var worst time.Duration
 	for i := 1; i <= n; i++ {
-		r := do(t, "POST", g.URL+"/admin/v1/publish", []byte(`{"topic":"open.firehose","data":`+payload+`}`), "Content-Type", "application/json")
+		r := g.admin(t, "POST", "/admin/v1/publish", []byte(`{"topic":"open.firehose","data":`+payload+`}`), "Content-Type", "application/json")
 		if r.Status != 200 {
 			t.Fatalf("publish %d: %d %s", i, r.Status, r.Body)
 		}

@@ -29,8 +29,17 @@ type Config struct {
 	Host *runtime.Host
 	// Auth verifies JWTs for `auth: jwt` routes; nil answers every such route with 401.
 	Auth *auth.Verifier
-	// AdminToken guards /admin/v1; empty allows loopback clients only.
+	// AdminToken is the bearer token of the admin API; required (docs/http.md#admin-api).
 	AdminToken string
+	// AdminHosts are the host names, beyond IP literals and localhost, that an admin request's
+	// Host may name (the name of the admin API's listener among them); none: no name.
+	AdminHosts []string
+	// AdminViaProxy lets admin requests come from a trusted proxy or carry forwarding headers;
+	// false refuses them (403).
+	AdminViaProxy bool
+	// AdminApart serves the admin API on a listener of its own (ServeAdmin) and not beside the
+	// functions; false serves it on the listener of Serve.
+	AdminApart bool
 	// BodyLimit bounds a function call's request body; default 4 MiB. Larger bodies get 413.
 	BodyLimit int
 	// UploadLimit bounds an admin deploy's upload (manifest and binary); default 512 MiB.
@@ -75,9 +84,12 @@ type Config struct {
 
 // Server is the gateway's HTTP server.
 type Server struct {
-	cfg    Config
-	app    *fiber.App
-	routes atomic.Pointer[router.Table[*route]]
+	cfg Config
+	app *fiber.App
+	// adminApp serves the admin API when it has a listener of its own; nil otherwise.
+	adminApp *fiber.App
+	admin    *adminGuard
+	routes   atomic.Pointer[router.Table[*route]]
 	// shuttingDown makes /readyz fail while in-flight work finishes.
 	shuttingDown atomic.Bool
 	// stopping ends long-lived responses (log follows) at shutdown.
@@ -112,25 +124,14 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg}
+	var err error
+	if s.admin, err = newAdminGuard(&cfg); err != nil {
+		return nil, err
+	}
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	empty, _ := router.New[*route](nil)
 	s.routes.Store(empty)
-	s.app = fiber.New(fiber.Config{
-		// The function body limit is enforced per request (readBody), so that admin uploads
-		// may be larger: bodies are streamed, never buffered whole before the check.
-		BodyLimit:                    cfg.BodyLimit,
-		StreamRequestBody:            true,
-		DisablePreParseMultipartForm: true,
-		ReadTimeout:                  cfg.ReadTimeout,
-		WriteTimeout:                 cfg.WriteTimeout,
-		IdleTimeout:                  cfg.IdleTimeout,
-		ReadBufferSize:               16 << 10, // bounds the request line and headers: 431 beyond
-		DisableStartupMessage:        true,
-		ErrorHandler:                 errorHandler,
-		AppName:                      "edgefn",
-	})
-	s.app.Server().ErrorHandler = s.transportError // in place of fiber's, which quotes the request
-	s.app.Use(s.requestID, checkHeaders)
+	s.app = s.newApp()
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
 	if cfg.Metrics != nil {
@@ -158,7 +159,15 @@ func New(cfg Config) (*Server, error) {
 		replyChain = append(replyChain, limit)
 	}
 	s.app.Get("/requests/:id", append(replyChain, s.getRequest)...)
-	s.mountAdmin()
+	if cfg.AdminApart {
+		s.adminApp = s.newApp()
+		s.mountAdmin(s.adminApp)
+		// The replies of async admin invokes (edgefn invoke --wait), at the Location they name.
+		s.adminApp.Get("/requests/:id", s.getRequest)
+		s.adminApp.Use(func(c *fiber.Ctx) error { return notFound(c, c.Path()) })
+	} else {
+		s.mountAdmin(s.app)
+	}
 	s.app.Use(append(fnChain, fiber.Handler(s.invoke))...)
 	if cfg.StaticDir != "" {
 		s.app.Static("/", cfg.StaticDir, fiber.Static{Index: "index.html"})
@@ -167,16 +176,52 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// newApp is a Fiber app with the gateway's settings and its first handlers (request IDs,
+// header checks).
+func (s *Server) newApp() *fiber.App {
+	cfg := s.cfg
+	app := fiber.New(fiber.Config{
+		// The function body limit is enforced per request (readBody), so that admin uploads
+		// may be larger: bodies are streamed, never buffered whole before the check.
+		BodyLimit:                    cfg.BodyLimit,
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		ReadTimeout:                  cfg.ReadTimeout,
+		WriteTimeout:                 cfg.WriteTimeout,
+		IdleTimeout:                  cfg.IdleTimeout,
+		ReadBufferSize:               16 << 10, // bounds the request line and headers: 431 beyond
+		DisableStartupMessage:        true,
+		ErrorHandler:                 errorHandler,
+		AppName:                      "edgefn",
+	})
+	app.Server().ErrorHandler = s.transportError // in place of fiber's, which quotes the request
+	app.Use(s.requestID, checkHeaders)
+	return app
+}
+
 // Serve answers requests on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	return s.app.Listener(ln)
+}
+
+// ServeAdmin answers admin requests on ln until Shutdown; the server must have been built with
+// AdminApart.
+func (s *Server) ServeAdmin(ln net.Listener) error {
+	if s.adminApp == nil {
+		return errors.New("gateway: the admin API is served beside the functions (AdminApart is false)")
+	}
+	return s.adminApp.Listener(ln)
 }
 
 // Shutdown stops accepting connections and waits (up to ctx) for in-flight requests.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shuttingDown.Store(true)
 	s.stop()
-	return s.app.ShutdownWithContext(ctx)
+	var adminErr error
+	if s.adminApp != nil {
+		adminErr = s.adminApp.ShutdownWithContext(ctx)
+	}
+	return errors.Join(s.app.ShutdownWithContext(ctx), adminErr)
 }
 
 // Handler exposes the Fiber app, for tests and benchmarks that drive it in-process.

@@ -80,6 +80,9 @@ func startServer(tb testing.TB, cfg Config) (string, *Server) {
 	return listen(tb, s.Serve), s
 }
 
+// testAdminToken is the admin token of the servers of newTestServer.
+const testAdminToken = "test-admin-token"
+
 // newTestServer builds a gateway with no function deployed, its data in a temporary folder.
 func newTestServer(tb testing.TB, cfg Config) *Server {
 	tb.Helper()
@@ -90,6 +93,9 @@ func newTestServer(tb testing.TB, cfg Config) *Server {
 		tb.Fatal(err)
 	}
 	cfg.Host, cfg.DataDir, cfg.Logger = host, dir, logger
+	if cfg.AdminToken == "" {
+		cfg.AdminToken = testAdminToken
+	}
 	s, err := New(cfg)
 	if err != nil {
 		tb.Fatal(err)
@@ -140,6 +146,7 @@ func put(tb testing.TB, client *http.Client, base, name, contentType string, bod
 		tb.Fatal(err)
 	}
 	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
 	resp, err := client.Do(req)
 	if err != nil {
 		tb.Fatal(err)

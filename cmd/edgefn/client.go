@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -25,11 +28,13 @@ const adminPrefix = "/admin/v1"
 // maxErrorBody bounds how much of an error response the client reads.
 const maxErrorBody = 1 << 20
 
-// addClientFlags declares --server and --token on root, for every client command.
+// addClientFlags declares --server, --token and --data-dir on root, for every client command.
+// `serve` has a --data-dir of its own, which shadows this one.
 func addClientFlags(root *cobra.Command) {
 	f := root.PersistentFlags()
 	f.String("server", defaultServer, "URL of the edgefn server")
-	f.String("token", "", "admin token, sent as Authorization: Bearer")
+	f.String("token", "", "admin token, sent as Authorization: Bearer (default: read from DATA_DIR/"+adminTokenFile+" for a server on this machine)")
+	f.String("data-dir", ".edgefn", "--data-dir of a server on this machine, whose admin token is read when --token is not given")
 }
 
 // client calls the admin API of one edgefn server.
@@ -40,17 +45,42 @@ type client struct {
 	http  *http.Client
 }
 
-// newClient builds the client from cmd's --server and --token.
+// newClient builds the client from cmd's --server, --token and --data-dir.
 func newClient(cmd *cobra.Command) (*client, error) {
 	server, _ := cmd.Flags().GetString("server")
 	token, _ := cmd.Flags().GetString("token")
+	dataDir, _ := cmd.Flags().GetString("data-dir")
 	base, err := serverURL(server)
 	if err != nil {
 		return nil, err
 	}
+	if token == "" {
+		if token, err = localToken(base, dataDir); err != nil {
+			return nil, err
+		}
+	}
 	// No client timeout: deploys build and start plugins, invocations run as long as the
 	// function allows, and log follows never end. The command's context bounds them all.
 	return &client{base: base, token: token, http: &http.Client{}}, nil
+}
+
+// localToken is the admin token that `serve` generated into dataDir, when the server at base
+// is on this machine (a loopback address or localhost) and the file exists; "" otherwise.
+// The token of this machine's server is never sent to another machine.
+func localToken(base, dataDir string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return "", nil
+	}
+	token, err := readAdminTokenFile(filepath.Join(dataDir, adminTokenFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	return token, err
 }
 
 // serverURL checks the --server value and normalises it: http:// when no scheme is given,
@@ -111,7 +141,9 @@ func (c *client) do(ctx context.Context, r request) (*http.Response, error) {
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
 	}
-	if c.token != "" {
+	// The admin token goes to the admin API only: GET /requests/{id} (invoke --wait) is a
+	// function-side path, where a bearer token is taken for a caller's JWT.
+	if c.token != "" && strings.HasPrefix(r.path, adminPrefix+"/") {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	req.Header.Set("User-Agent", "edgefn/"+version)
@@ -121,7 +153,12 @@ func (c *client) do(ctx context.Context, r request) (*http.Response, error) {
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
-		return nil, decodeError(resp)
+		err := decodeError(resp)
+		var ae *apiError
+		if resp.StatusCode == http.StatusUnauthorized && c.token == "" && errors.As(err, &ae) {
+			ae.Message += " (no --token given, and no admin-token file in --data-dir for a server on this machine)"
+		}
+		return nil, err
 	}
 	return resp, nil
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -87,6 +88,13 @@ type serveOptions struct {
 	gogc            string
 	pluginProcs     int
 	sandbox         string
+
+	// adminTokenFile and jwtSecretFile hold the secrets of --admin-token and --jwt-secret.
+	adminTokenFile string
+	jwtSecretFile  string
+	adminListen    string
+	adminHosts     []string
+	adminViaProxy  bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -102,8 +110,13 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&o.listen, "listen", ":8080", "address to listen on")
 	f.StringArrayVar(&o.manifests, "manifests", nil, "manifest file or folder to deploy at start-up (repeatable)")
 	f.StringVar(&o.dataDir, "data-dir", ".edgefn", "folder for deployed functions")
-	f.StringVar(&o.adminToken, "admin-token", "", "bearer token of the admin API (none: loopback clients only)")
+	f.StringVar(&o.adminToken, "admin-token", "", "bearer token of the admin API (default: generated into DATA_DIR/"+adminTokenFile+")")
+	f.StringVar(&o.adminTokenFile, "admin-token-file", "", "file holding the admin token (kept off the command line, which every user can read)")
+	f.StringVar(&o.adminListen, "admin-listen", "", "address of a listener of the admin API's own (default: the admin API is on --listen)")
+	f.StringSliceVar(&o.adminHosts, "admin-hosts", nil, "host names the admin API answers for, beyond IP addresses, localhost and the listener's host")
+	f.BoolVar(&o.adminViaProxy, "admin-via-proxy", false, "let admin requests come from --trusted-proxies or carry forwarding headers")
 	f.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret verifying JWTs of auth: jwt routes")
+	f.StringVar(&o.jwtSecretFile, "jwt-secret-file", "", "file holding the --jwt-secret")
 	f.StringVar(&o.jwtPublicKey, "jwt-public-key", "", "PEM file of the RSA or EC public key verifying JWTs")
 	f.StringVar(&o.jwksURL, "jwks-url", "", "URL of a JSON Web Key Set verifying JWTs (fetched at start, refreshed)")
 	f.DurationVar(&o.jwksRefresh, "jwks-refresh", 15*time.Minute, "how often the --jwks-url key set is fetched again")
@@ -157,16 +170,20 @@ func serve(ctx context.Context, o *serveOptions) error {
 // they share. newApp builds it; run serves until the context ends; close releases what newApp
 // opened.
 type app struct {
-	o       *serveOptions
-	logger  *slog.Logger
-	set     *manifest.Set // the start-up manifests; nil when none are given
-	ln      net.Listener
-	be      *backends
-	hub     *ws.Hub
-	asyncs  *async.Service
-	manager *dispatch.Manager
-	host    *runtime.Host
-	srv     *gateway.Server
+	o      *serveOptions
+	logger *slog.Logger
+	set    *manifest.Set // the start-up manifests; nil when none are given
+	ln     net.Listener
+	be     *backends
+	hub    *ws.Hub
+	// adminLn is the admin API's own listener (--admin-listen); nil when it shares ln.
+	adminLn net.Listener
+	// adminToken is the admin API's token, given or generated.
+	adminToken string
+	asyncs     *async.Service
+	manager    *dispatch.Manager
+	host       *runtime.Host
+	srv        *gateway.Server
 
 	// closers release, last first, what newApp opened.
 	closers []func()
@@ -205,6 +222,12 @@ func newApp(ctx context.Context, o *serveOptions) (_ *app, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := fileSecrets(o); err != nil {
+		return nil, err
+	}
+	if a.adminToken, err = a.resolveAdminToken(); err != nil {
+		return nil, err
+	}
 	verifier, err := auth.New(auth.Config{
 		Secret: o.jwtSecret, PublicKeyFile: o.jwtPublicKey, JWKSURL: o.jwksURL, JWKSRefresh: o.jwksRefresh,
 		Issuer: o.jwtIssuer, Audience: o.jwtAudience, Logger: a.logger,
@@ -221,6 +244,12 @@ func newApp(ctx context.Context, o *serveOptions) (_ *app, err error) {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { _ = a.ln.Close() })
+	if o.adminListen != "" {
+		if a.adminLn, err = net.Listen("tcp", o.adminListen); err != nil {
+			return nil, fmt.Errorf("--admin-listen: %w", err)
+		}
+		a.closers = append(a.closers, func() { _ = a.adminLn.Close() })
+	}
 	if a.be, err = openBackends(ctx, o, a.logger); err != nil {
 		return nil, err
 	}
@@ -289,7 +318,8 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 		return err
 	}
 	a.srv, err = gateway.New(gateway.Config{
-		Host: a.host, Auth: verifier, AdminToken: o.adminToken, BodyLimit: bodyLimit,
+		Host: a.host, Auth: verifier, BodyLimit: bodyLimit,
+		AdminToken: a.adminToken, AdminHosts: a.adminHosts(), AdminViaProxy: o.adminViaProxy, AdminApart: a.adminLn != nil,
 		DataDir: o.dataDir, Version: version, Logger: a.logger, Effects: effects,
 		WS: a.hub, Async: a.asyncs, Metrics: mx, StaticDir: o.static,
 		ClientIP: sec.clientIP, RateLimit: sec.rateLimit, WSConnectLimit: sec.wsConnects, CORS: sec.cors,
@@ -299,6 +329,42 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 		},
 	})
 	return err
+}
+
+// resolveAdminToken is the admin token: the one given, or with none the one kept in the
+// data dir, generated at the first start. Nodes sharing a Redis are one cluster, whose token
+// must be the same everywhere: they must be given it.
+func (a *app) resolveAdminToken() (string, error) {
+	if a.o.adminToken != "" {
+		return a.o.adminToken, nil
+	}
+	if a.o.redis != "" || os.Getenv("EDGEFN_REDIS_URL") != "" {
+		return "", errors.New("--redis: nodes sharing a Redis must share one admin token; give it with --admin-token-file (or --admin-token)")
+	}
+	token, path, created, err := localAdminToken(a.o.dataDir)
+	if err != nil {
+		return "", err
+	}
+	if created {
+		a.logger.Info("admin token generated", "file", path)
+	} else {
+		a.logger.Info("admin token read", "file", path)
+	}
+	return token, nil
+}
+
+// adminHosts are the host names the admin API answers for: --admin-hosts and the host of
+// its listener's address when that is a name.
+func (a *app) adminHosts() []string {
+	hosts := a.o.adminHosts
+	addr := a.o.listen
+	if a.o.adminListen != "" {
+		addr = a.o.adminListen
+	}
+	if h, _, err := net.SplitHostPort(addr); err == nil && h != "" && net.ParseIP(h) == nil {
+		hosts = append(slices.Clip(hosts), h)
+	}
+	return hosts
 }
 
 // functionsChanged hands the deployed functions to every part that routes to them.
@@ -329,10 +395,15 @@ func (a *app) run(ctx context.Context) error {
 		}
 	}
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- a.srv.Serve(a.ln) }()
-	a.logger.Info("edgefn serving", "addr", a.ln.Addr().String(), "version", version, "data_dir", a.o.dataDir,
-		"functions", len(a.host.Functions()))
+	adminAddr := a.ln.Addr().String()
+	if a.adminLn != nil {
+		adminAddr = a.adminLn.Addr().String()
+		go func() { errc <- a.srv.ServeAdmin(a.adminLn) }()
+	}
+	a.logger.Info("edgefn serving", "addr", a.ln.Addr().String(), "admin_addr", adminAddr, "version", version,
+		"data_dir", a.o.dataDir, "functions", len(a.host.Functions()))
 	select {
 	case err := <-errc:
 		a.shutdown(stopManager)

@@ -47,6 +47,11 @@ func (r *ClientIP) isTrusted(a netip.Addr) bool {
 	return false
 }
 
+// Trusts reports whether a is one of the trusted proxies. A nil ClientIP trusts none.
+func (r *ClientIP) Trusts(a netip.Addr) bool {
+	return r != nil && r.isTrusted(a)
+}
+
 // Of returns the client IP of c's request.
 func (r *ClientIP) Of(c *fiber.Ctx) netip.Addr {
 	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())

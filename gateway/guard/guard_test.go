@@ -320,3 +320,40 @@ func TestConnLimit(t *testing.T) {
 		}
 	}
 }
+
+// Blocked takes no token: it only says whether Allow would refuse, and for how long.
+func TestLimiterBlocked(t *testing.T) {
+	l, clock := newTestLimiter(t, "1/s", 2, 0)
+	a := netip.MustParseAddr("192.0.2.1")
+	for i := range 5 {
+		if blocked, _ := l.Blocked(a); blocked {
+			t.Fatalf("check %d: a client that never failed is blocked", i)
+		}
+	}
+	l.Allow(a)
+	l.Allow(a)
+	blocked, wait := l.Blocked(a)
+	if !blocked || wait <= 0 || wait > time.Second {
+		t.Fatalf("after the burst: blocked=%v wait=%v, want blocked for at most 1s", blocked, wait)
+	}
+	clock.add(wait)
+	if blocked, _ := l.Blocked(a); blocked {
+		t.Fatal("still blocked after the wait")
+	}
+	if blocked, _ := l.Blocked(netip.MustParseAddr("192.0.2.2")); blocked {
+		t.Fatal("another client is blocked")
+	}
+}
+
+func TestClientIPTrusts(t *testing.T) {
+	r, err := NewClientIP([]string{"10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Trusts(netip.MustParseAddr("10.1.2.3")) || !r.Trusts(netip.MustParseAddr("::ffff:10.1.2.3")) {
+		t.Error("a proxy in 10.0.0.0/8 is not trusted")
+	}
+	if r.Trusts(netip.MustParseAddr("192.0.2.1")) || (*ClientIP)(nil).Trusts(netip.MustParseAddr("10.1.2.3")) {
+		t.Error("an address outside the list, or a nil ClientIP, trusts a proxy")
+	}
+}

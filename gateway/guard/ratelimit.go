@@ -118,6 +118,24 @@ func (l *Limiter) Allow(ip netip.Addr) (bool, time.Duration) {
 	return true, 0
 }
 
+// Blocked reports, without taking a token, whether ip's bucket is empty, and if so how long
+// until it holds one again. It suits limits on failures: check Blocked before the attempt,
+// and Allow (which takes the token) only when the attempt failed.
+func (l *Limiter) Blocked(ip netip.Addr) (bool, time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.clients[ip]
+	if c == nil {
+		return false, 0
+	}
+	tokens := c.lim.TokensAt(now)
+	if tokens >= 1 {
+		return false, 0
+	}
+	return true, time.Duration((1 - tokens) / float64(l.rate.Limit) * float64(time.Second))
+}
+
 // Len is the number of clients the limiter currently tracks.
 func (l *Limiter) Len() int {
 	l.mu.Lock()
