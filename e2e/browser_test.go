@@ -114,7 +114,7 @@ func TestBrowserWebSocketDemo(t *testing.T) {
 	if code := bad.closed(10 * time.Second); code != 1007 {
 		t.Fatalf("a publish that is not UTF-8: close %d (%v), want 1007", code, bad.err())
 	}
-	if r := do(t, "POST", g.URL+"/admin/v1/publish", []byte("{\"topic\":\"news.demo\",\"data\":{\"text\":\"\xc0\xaf\"}}"),
+	if r := g.admin(t, "POST", "/admin/v1/publish", []byte("{\"topic\":\"news.demo\",\"data\":{\"text\":\"\xc0\xaf\"}}"),
 		"Content-Type", "application/json"); r.Status != 400 {
 		t.Fatalf("an admin publish that is not UTF-8: %d %s, want 400", r.Status, r.Body)
 	}
