@@ -127,7 +127,7 @@ func startSession(ctx context.Context, edgefn, fnDir, tmp string) (*session, err
 	}
 	s := &session{srv: srv, fnDir: fnDir, url: srv.URL + "/" + fnName + "?name=x",
 		http: &http.Client{Timeout: 5 * time.Second}, lines: make(chan string, 64), devDone: make(chan struct{})}
-	s.dev = exec.Command(edgefn, "dev", filepath.Join(fnDir, fnName+".yaml"), "--server", srv.URL)
+	s.dev = exec.Command(edgefn, "dev", filepath.Join(fnDir, fnName+".yaml"), "--server", srv.URL, "--token", harness.AdminToken)
 	pipe, err := s.dev.StdoutPipe()
 	if err != nil {
 		srv.Stop()

@@ -57,7 +57,7 @@ func (b *bench) startGateway(ctx context.Context, cfg gatewayConfig) (*gateway, 
 
 // get requests path and decodes a JSON answer into v, when v is not nil and the status is 200.
 func (g *gateway) get(ctx context.Context, path string, v any) (int, error) {
-	status, body, err := harness.Call(ctx, g.http, http.MethodGet, g.srv.URL+path, 1<<20)
+	status, body, err := harness.AdminCall(ctx, g.http, http.MethodGet, g.srv.URL+path, 1<<20)
 	if err != nil {
 		return status, err
 	}

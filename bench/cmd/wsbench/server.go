@@ -72,6 +72,7 @@ func (p *publisher) publish(topic string, seq int64) error {
 	req.SetRequestURI(p.url)
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.Header.SetContentType("application/json")
+	req.Header.Set("Authorization", "Bearer "+harness.AdminToken)
 	body := req.BodyWriter()
 	fmt.Fprintf(body, `{"topic":%q,"data":{"seq":%d}}`, topic, seq)
 	if err := p.client.Do(req, resp); err != nil {

@@ -75,7 +75,7 @@ func (c ColdStart) Once(ctx context.Context, name string) (ColdSample, error) {
 
 // Delete removes the function name through the admin API.
 func (c ColdStart) Delete(ctx context.Context, name string) error {
-	status, body, err := Call(ctx, http.DefaultClient, http.MethodDelete, c.Server+"/admin/v1/functions/"+name, 4<<10)
+	status, body, err := AdminCall(ctx, http.DefaultClient, http.MethodDelete, c.Server+"/admin/v1/functions/"+name, 4<<10)
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func pollUntilOK(ctx context.Context, url, want string, every time.Duration, sta
 
 // deployCLI runs `edgefn deploy file --server server`, as a user does.
 func deployCLI(ctx context.Context, cli, server, file string) error {
-	out, err := exec.CommandContext(ctx, cli, "deploy", file, "--server", server).CombinedOutput()
+	out, err := exec.CommandContext(ctx, cli, "deploy", file, "--server", server, "--token", AdminToken).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%w: %s", err, bytes.TrimSpace(out))
 	}
@@ -193,6 +193,7 @@ func putFunction(ctx context.Context, server, name, file, binary string) (int, [
 	}
 	req.ContentLength = int64(len(all)) + info.Size()
 	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+AdminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, nil, err

@@ -52,7 +52,8 @@ func (s Serve) Start(ctx context.Context, checks ...Check) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"serve", "--listen", "{addr}", "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn", "--grace", "5s"}
+	args := []string{"serve", "--listen", "{addr}", "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn", "--grace", "5s",
+		"--admin-token", AdminToken}
 	if s.Manifest != "" {
 		m := filepath.Join(dir, "manifest.yaml")
 		if err := os.WriteFile(m, []byte(s.Manifest), 0o600); err != nil {
