@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && (amd64 || arm64)
 
 package sandbox
 
@@ -337,8 +337,13 @@ func (c *cgroups) create(name string, l Limits) (dirs []string, memory string, s
 			limits = append(limits, limit{"cpu", "cpu.cfs_quota_us", quota, desc})
 		}
 	}
-	// The memory cgroup always exists: it tells a memory kill from a crash.
-	controllers := []string{"memory", "pids", "cpu"}
+	// The memory cgroup always exists: it tells a memory kill from a crash. A process is put
+	// in a cpu cgroup only with a CPU limit: a group weighs as much as one task of the
+	// gateway's, so the plugin's threads would get less of the CPU than they do alone.
+	controllers := []string{"memory", "pids"}
+	if l.CPU > 0 {
+		controllers = append(controllers, "cpu")
+	}
 	if c.v2 {
 		controllers = []string{""}
 	}

@@ -1,19 +1,36 @@
-//go:build linux
+//go:build linux && (amd64 || arm64)
 
 package launch
 
+// Its imports are what package os imports anyway: Go initializes a package once everything
+// it imports is, in the order of their import paths, so strconv, strings, fmt, path/filepath
+// or x/sys/unix here would wait for most of the gateway's packages (some 10 ms on a start).
 import (
-	"fmt"
+	"errors"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
+
+// What package syscall leaves out, the same on amd64 and arm64.
+const (
+	oPath             = 0x200000
+	prSetNoNewPrivs   = 38
+	rlimitNproc       = 6
+	sysCloseRange     = 436
+	closeRangeCloexec = 4
+	// lastCap is beyond the last capability of any kernel yet; dropping one the kernel does
+	// not know fails with EINVAL, which is ignored.
+	lastCap = 63
+)
+
+func prctl(option, arg uintptr) error {
+	if _, _, e := syscall.RawSyscall6(syscall.SYS_PRCTL, option, arg, 0, 0, 0, 0); e != 0 {
+		return e
+	}
+	return nil
+}
 
 func init() {
 	if len(os.Args) == 0 || os.Args[0] != Arg0 {
@@ -24,7 +41,7 @@ func init() {
 	runtime.LockOSThread()
 	probe, err := run(os.Args[1:])
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "edgefn sandbox: %v\n", err)
+		os.Stderr.WriteString("edgefn sandbox: " + err.Error() + "\n")
 		os.Exit(126)
 	}
 	if probe {
@@ -49,19 +66,19 @@ type rlimit struct {
 	value    uint64
 }
 
-var resources = map[string]int{"nofile": unix.RLIMIT_NOFILE, "nproc": unix.RLIMIT_NPROC, "data": unix.RLIMIT_DATA}
+var resources = map[string]int{"nofile": syscall.RLIMIT_NOFILE, "nproc": rlimitNproc, "data": syscall.RLIMIT_DATA}
 
 func parse(args []string) (step, error) {
 	var s step
 	for _, a := range args {
-		k, v, _ := strings.Cut(a, "=")
+		k, v, _ := cut(a, '=')
 		switch k {
 		case KeyUID:
-			id, err := strconv.Atoi(v)
-			if err != nil || id <= 0 {
-				return s, fmt.Errorf("bad %s", a)
+			id, ok := number(v)
+			if !ok || id <= 0 || id > 1<<31-1 {
+				return s, errors.New("bad " + a)
 			}
-			s.uid, s.gid, s.setUID = id, id, true
+			s.uid, s.gid, s.setUID = int(id), int(id), true
 		case KeyDrop:
 			s.drop = true
 		case KeyMounts:
@@ -75,19 +92,19 @@ func parse(args []string) (step, error) {
 		case KeyCgroup:
 			s.cgroups = append(s.cgroups, v)
 		case KeyLimit:
-			name, n, _ := strings.Cut(v, ":")
+			name, n, _ := cut(v, ':')
 			r, ok := resources[name]
-			value, err := strconv.ParseUint(n, 10, 64)
-			if !ok || err != nil {
-				return s, fmt.Errorf("bad %s", a)
+			value, valid := number(n)
+			if !ok || !valid {
+				return s, errors.New("bad " + a)
 			}
 			s.limits = append(s.limits, rlimit{r, value})
 		default:
-			return s, fmt.Errorf("unknown argument %q", a)
+			return s, errors.New("unknown argument " + a)
 		}
 	}
 	if s.dir == "" {
-		return s, fmt.Errorf("no %s", KeyDir)
+		return s, errors.New("no " + KeyDir)
 	}
 	return s, nil
 }
@@ -105,17 +122,17 @@ func run(args []string) (probe bool, err error) {
 	}
 	for _, cg := range s.cgroups {
 		// "0" is the writer itself.
-		if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte("0"), 0); err != nil {
-			return s.probe, fmt.Errorf("join cgroup: %w", err)
+		if err := os.WriteFile(cg+"/cgroup.procs", []byte("0"), 0); err != nil {
+			return s.probe, wrap("join cgroup", err)
 		}
 	}
 	for _, l := range s.limits {
-		if err := unix.Setrlimit(l.resource, &unix.Rlimit{Cur: l.value, Max: l.value}); err != nil {
-			return s.probe, fmt.Errorf("rlimit %d: %w", l.resource, err)
+		if err := syscall.Setrlimit(l.resource, &syscall.Rlimit{Cur: l.value, Max: l.value}); err != nil {
+			return s.probe, wrap("rlimit", err)
 		}
 	}
-	if err := unix.Chdir(s.dir); err != nil {
-		return s.probe, fmt.Errorf("chdir: %w", err)
+	if err := syscall.Chdir(s.dir); err != nil {
+		return s.probe, wrap("chdir", err)
 	}
 	if err := dropBounding(); err != nil && (s.drop || s.setUID) {
 		return s.probe, err
@@ -123,50 +140,50 @@ func run(args []string) (probe bool, err error) {
 	if s.setUID {
 		// Group first: after setuid the process may no longer change it.
 		if err := syscall.Setgroups(nil); err != nil {
-			return s.probe, fmt.Errorf("setgroups: %w", err)
+			return s.probe, wrap("setgroups", err)
 		}
 		if err := syscall.Setgid(s.gid); err != nil {
-			return s.probe, fmt.Errorf("setgid: %w", err)
+			return s.probe, wrap("setgid", err)
 		}
 		if err := syscall.Setuid(s.uid); err != nil {
-			return s.probe, fmt.Errorf("setuid: %w", err)
+			return s.probe, wrap("setuid", err)
 		}
 	}
 	// A change of credentials clears the parent-death signal; the gateway's death must still
 	// take its plugins.
-	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
-		return s.probe, fmt.Errorf("pdeathsig: %w", err)
+	if err := prctl(syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL)); err != nil {
+		return s.probe, wrap("pdeathsig", err)
 	}
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return s.probe, fmt.Errorf("no_new_privs: %w", err)
+	if err := prctl(prSetNoNewPrivs, 1); err != nil {
+		return s.probe, wrap("no_new_privs", err)
 	}
 	// Only 0, 1 and 2 survive the exec: the binary's descriptor is read by the exec itself.
-	if err := unix.CloseRange(BinaryFD, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return s.probe, fmt.Errorf("close descriptors: %w", err)
+	if _, _, e := syscall.RawSyscall(sysCloseRange, BinaryFD, ^uintptr(0), closeRangeCloexec); e != 0 {
+		return s.probe, wrap("close descriptors", e)
 	}
 	if s.probe {
 		return true, nil
 	}
 	env := append(os.Environ(), "TMPDIR="+s.dir)
 	// /proc/self/fd/N execs the open file itself, not whatever its path names by now.
-	err = syscall.Exec("/proc/self/fd/"+strconv.Itoa(BinaryFD), []string{"handler"}, env)
-	return false, fmt.Errorf("exec: %w", err)
+	err = syscall.Exec("/proc/self/fd/"+decimal(BinaryFD), []string{"handler"}, env)
+	return false, wrap("exec", err)
 }
 
 // mount gives the process its own /proc (of its PID namespace: the gateway and other
 // functions are not in it), covers each hidden folder with an empty read-only tmpfs, and
 // binds the working folder back in.
 func (s step) mount() error {
-	dir, err := unix.Open(s.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dir, err := syscall.Open(s.dir, oPath|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("open working folder: %w", err)
+		return wrap("open working folder", err)
 	}
-	defer unix.Close(dir)
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("private mounts: %w", err)
+	defer syscall.Close(dir)
+	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
+		return wrap("private mounts", err)
 	}
-	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return fmt.Errorf("mount /proc: %w", err)
+	if err := syscall.Mount("proc", "/proc", "proc", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
+		return wrap("mount /proc", err)
 	}
 	// A folder inside one already covered is gone with it.
 	slices.Sort(s.hide)
@@ -175,38 +192,86 @@ func (s step) mount() error {
 		if _, err := os.Stat(h); err != nil || slices.ContainsFunc(covers, func(c string) bool { return within(h, c) }) {
 			continue
 		}
-		if err := unix.Mount("tmpfs", h, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=64k,mode=0755"); err != nil {
-			return fmt.Errorf("hide %s: %w", h, err)
+		if err := syscall.Mount("tmpfs", h, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, "size=64k,mode=0755"); err != nil {
+			return wrap("hide "+h, err)
 		}
 		covers = append(covers, h)
 	}
 	// The working folder keeps its path, so that the sockets the plugin makes there are
 	// where the gateway dials them.
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
-		return fmt.Errorf("working folder: %w", err)
+		return wrap("working folder", err)
 	}
-	if err := unix.Mount(fmt.Sprintf("/proc/self/fd/%d", dir), s.dir, "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("bind working folder: %w", err)
+	if err := syscall.Mount("/proc/self/fd/"+decimal(uint64(dir)), s.dir, "", syscall.MS_BIND, ""); err != nil {
+		return wrap("bind working folder", err)
 	}
 	for _, c := range covers {
-		if err := unix.Mount("", c, "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-			return fmt.Errorf("hide %s: %w", c, err)
+		if err := syscall.Mount("", c, "", syscall.MS_REMOUNT|syscall.MS_RDONLY|syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
+			return wrap("hide "+c, err)
 		}
 	}
 	return nil
 }
 
-// within reports whether path is dir or inside it.
+// within reports whether path is dir or inside it; both are clean absolute paths.
 func within(path, dir string) bool {
-	rel, err := filepath.Rel(dir, path)
-	return err == nil && filepath.IsLocal(rel) || rel == "."
+	return path == dir || len(path) > len(dir) && path[:len(dir)] == dir && (dir == "/" || path[len(dir)] == '/')
 }
+
+// cut is strings.Cut for one byte.
+func cut(s string, sep byte) (before, after string, found bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == sep {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// number reads a decimal uint64.
+func number(s string) (uint64, bool) {
+	if s == "" || len(s) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(s[i]-'0')
+	}
+	return n, true
+}
+
+// decimal formats n.
+func decimal(n uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		if n /= 10; n == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+// stepError is a step that failed.
+type stepError struct {
+	step string
+	err  error
+}
+
+func (e *stepError) Error() string { return e.step + ": " + e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+func wrap(step string, err error) error { return &stepError{step, err} }
 
 // dropBounding empties the capability bounding set, so that no exec can gain a capability.
 func dropBounding() error {
-	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
-		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
-			return fmt.Errorf("drop capabilities: %w", err)
+	for c := 0; c <= lastCap; c++ {
+		if err := prctl(syscall.PR_CAPBSET_DROP, uintptr(c)); err != nil && err != syscall.EINVAL {
+			return wrap("drop capabilities", err)
 		}
 	}
 	return nil
