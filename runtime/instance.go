@@ -8,12 +8,14 @@ import (
 	"net"
 	"os/exec"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
 	"google.golang.org/grpc"
 
 	"github.com/edgefn/edgefn/runtime/event"
@@ -114,9 +116,7 @@ func startInstance(ctx context.Context, spec instanceSpec) (*instance, error) {
 		bindToParent(cmd)
 	}
 	cmd.Env = envList(spec.BaseEnv, spec.Env)
-	// One writer per source: the process's own stderr (crash traces) and the synced streams
-	// arrive in different chunks and must not merge into one line.
-	client := plugin.NewClient(&plugin.ClientConfig{
+	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		Plugins:          plugin.PluginSet{wire.PluginName: hostPlugin{}},
 		Cmd:              cmd,
@@ -129,7 +129,24 @@ func startInstance(ctx context.Context, spec instanceSpec) (*instance, error) {
 		SyncStderr:       spec.Logs.Writer("stderr"),
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(wire.MaxGRPCMessage), grpc.MaxCallSendMsgSize(wire.MaxGRPCMessage))},
-	})
+	}
+	if run != nil {
+		// go-plugin gives the runner a command of its own that holds its handshake's
+		// environment; ours starts with it added, but for the folder go-plugin made for the
+		// plugin's socket, which the sandbox hides: the plugin makes it in its working folder.
+		cfg.Cmd = nil
+		cfg.RunnerFunc = func(_ hclog.Logger, handshake *exec.Cmd, _ string) (runner.Runner, error) {
+			for _, kv := range handshake.Env {
+				if !strings.HasPrefix(kv, plugin.EnvUnixSocketDir+"=") {
+					cmd.Env = append(cmd.Env, kv)
+				}
+			}
+			return newSandboxRunner(cmd, run, spec.Binary)
+		}
+	}
+	// One writer per source: the process's own stderr (crash traces) and the synced streams
+	// arrive in different chunks and must not merge into one line.
+	client := plugin.NewClient(cfg)
 	began := time.Now()
 	inst, err := connect(ctx, client, spec)
 	if err != nil {

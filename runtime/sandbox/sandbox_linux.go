@@ -133,7 +133,7 @@ func (s *Sandbox) probe() error {
 			return err
 		}
 	}
-	cmd := s.command(uid, dir, nil, []string{launch.KeyProbe})
+	cmd := s.command(uid, dir, []string{launch.KeyProbe})
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
@@ -146,7 +146,7 @@ func (s *Sandbox) probe() error {
 }
 
 // command is the launcher's command line for a process of uid in dir.
-func (s *Sandbox) command(uid int, dir string, cgroups []string, extra []string) *exec.Cmd {
+func (s *Sandbox) command(uid int, dir string, extra []string) *exec.Cmd {
 	args := []string{launch.Arg0, launch.KeyDir + "=" + dir}
 	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if s.root {
@@ -165,9 +165,6 @@ func (s *Sandbox) command(uid int, dir string, cgroups []string, extra []string)
 			args = append(args, launch.KeyDrop)
 		}
 	}
-	for _, cg := range cgroups {
-		args = append(args, launch.KeyCgroup+"="+cg)
-	}
 	cmd := &exec.Cmd{Path: s.exe, Args: append(args, extra...), SysProcAttr: attr}
 	return cmd
 }
@@ -178,10 +175,14 @@ type Run struct {
 	cg        []string
 	memory    string // the cgroup file whose oom_kill line counts memory kills
 	isolation string
+	// placedR is the launcher's end of the pipe Place writes to once the process is in its
+	// cgroups, placedW the gateway's; nil without cgroups.
+	placedR, placedW *os.File
 }
 
 // Command returns the command that starts the binary open as bin as p, and what to clean up
-// once it has exited. The caller sets its environment and keeps bin open until it started.
+// once it has exited. The caller sets its environment, keeps bin open until it started, and
+// calls Place with its pid as soon as it has: the process does not exec its binary before.
 func (s *Sandbox) Command(p Process, bin *os.File) (*exec.Cmd, *Run, error) {
 	dir, err := os.MkdirTemp(s.runRoot, p.Function+"-")
 	if err != nil {
@@ -227,8 +228,18 @@ func (s *Sandbox) Command(p Process, bin *os.File) (*exec.Cmd, *Run, error) {
 		limitArgs = append(limitArgs, launch.KeyLimit+"=nofile:"+strconv.Itoa(l.Files))
 		rl = append(rl, "files "+strconv.Itoa(l.Files))
 	}
-	cmd := s.command(p.UID, dir, run.cg, limitArgs)
+	if len(run.cg) > 0 {
+		if run.placedR, run.placedW, err = os.Pipe(); err != nil {
+			run.Close()
+			return nil, nil, fmt.Errorf("sandbox: %w", err)
+		}
+		limitArgs = append(limitArgs, launch.KeyPlaced)
+	}
+	cmd := s.command(p.UID, dir, limitArgs)
 	cmd.ExtraFiles = []*os.File{bin}
+	if run.placedR != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, run.placedR)
+	}
 	via := ""
 	if s.cg != nil {
 		via = s.cg.name
@@ -244,6 +255,24 @@ func hasPrefix(list []string, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// Place moves the started process pid into its cgroups and lets it go on to exec its binary;
+// when it fails, the process ends without running it.
+func (r *Run) Place(pid int) error {
+	if r == nil || r.placedW == nil {
+		return nil
+	}
+	r.placedR.Close()
+	r.placedR = nil
+	defer func() { r.placedW.Close(); r.placedW = nil }()
+	for _, cg := range r.cg {
+		if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+			return fmt.Errorf("sandbox: place in %s: %w", cg, err)
+		}
+	}
+	_, err := r.placedW.Write([]byte{1})
+	return err
 }
 
 // Isolation says how the process is confined, for `edgefn get`.
@@ -271,6 +300,11 @@ func (r *Run) MemoryKilled() bool {
 func (r *Run) Close() {
 	if r == nil {
 		return
+	}
+	for _, f := range []*os.File{r.placedR, r.placedW} {
+		if f != nil {
+			f.Close()
+		}
 	}
 	os.RemoveAll(r.dir)
 	for _, cg := range r.cg {

@@ -111,7 +111,13 @@ func TestSandboxConfinesAProcess(t *testing.T) {
 	cmd.Env = []string{probeEnv + "=1", "GATEWAY_PID=" + strconv.Itoa(os.Getpid()), "DATA_DIR=" + data}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Place(cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
 		t.Fatalf("sandboxed run: %v\n%s", err, stderr.String())
 	}
 	var got attempts

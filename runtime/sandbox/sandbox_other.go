@@ -39,6 +39,9 @@ func (s *Sandbox) Command(Process, *os.File) (*exec.Cmd, *Run, error) {
 	return nil, nil, errors.New("sandbox: Linux only")
 }
 
+// Place does nothing.
+func (r *Run) Place(int) error { return nil }
+
 // Isolation is "off".
 func (r *Run) Isolation() string { return "off" }
 

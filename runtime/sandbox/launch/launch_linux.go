@@ -57,7 +57,7 @@ type step struct {
 	mounts, probe bool
 	hide          []string
 	dir           string
-	cgroups       []string
+	placed        bool
 	limits        []rlimit
 }
 
@@ -89,8 +89,8 @@ func parse(args []string) (step, error) {
 			s.hide = append(s.hide, v)
 		case KeyDir:
 			s.dir = v
-		case KeyCgroup:
-			s.cgroups = append(s.cgroups, v)
+		case KeyPlaced:
+			s.placed = true
 		case KeyLimit:
 			name, n, _ := cut(v, ':')
 			r, ok := resources[name]
@@ -118,12 +118,6 @@ func run(args []string) (probe bool, err error) {
 	if s.mounts {
 		if err := s.mount(); err != nil {
 			return s.probe, err
-		}
-	}
-	for _, cg := range s.cgroups {
-		// "0" is the writer itself.
-		if err := os.WriteFile(cg+"/cgroup.procs", []byte("0"), 0); err != nil {
-			return s.probe, wrap("join cgroup", err)
 		}
 	}
 	for _, l := range s.limits {
@@ -163,6 +157,15 @@ func run(args []string) (probe bool, err error) {
 	}
 	if s.probe {
 		return true, nil
+	}
+	if s.placed {
+		var b [1]byte
+		if n, err := syscall.Read(PlacedFD, b[:]); n != 1 {
+			if err == nil {
+				err = errors.New("the gateway gave up")
+			}
+			return false, wrap("wait to be placed in cgroups", err)
+		}
 	}
 	env := append(os.Environ(), "TMPDIR="+s.dir)
 	// /proc/self/fd/N execs the open file itself, not whatever its path names by now.
