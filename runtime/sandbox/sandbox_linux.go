@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -219,7 +220,7 @@ func (s *Sandbox) Command(p Process, bin *os.File) (*exec.Cmd, *Run, error) {
 		limitArgs = append(limitArgs, launch.KeyLimit+"=data:"+strconv.FormatInt(l.Memory, 10))
 		rl = append(rl, "memory "+mib(l.Memory))
 	}
-	if l.Processes > 0 && s.root && !hasPrefix(cgLimits, "pids") {
+	if l.Processes > 0 && s.root && !slices.ContainsFunc(cgLimits, func(c string) bool { return strings.HasPrefix(c, "pids") }) {
 		// RLIMIT_NPROC counts the uid's threads: a uid of the function's own is the function.
 		limitArgs = append(limitArgs, launch.KeyLimit+"=nproc:"+strconv.Itoa(l.Processes))
 		rl = append(rl, "processes "+strconv.Itoa(l.Processes))
@@ -246,15 +247,6 @@ func (s *Sandbox) Command(p Process, bin *os.File) (*exec.Cmd, *Run, error) {
 	}
 	run.isolation = s.isolation() + "; limits: " + describeLimits(via, cgLimits, rl)
 	return cmd, run, nil
-}
-
-func hasPrefix(list []string, prefix string) bool {
-	for _, s := range list {
-		if strings.HasPrefix(s, prefix) {
-			return true
-		}
-	}
-	return false
 }
 
 // Place moves the started process pid into its cgroups and lets it go on to exec its binary;
