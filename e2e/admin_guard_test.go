@@ -89,16 +89,7 @@ func TestGeneratedAdminTokenServesTheLocalCLI(t *testing.T) {
 		cmd := exec.Command(bins.edgefn, append(args, "--server", g.URL)...)
 		cmd.Dir = work
 		cmd.Env = append(os.Environ(), "EDGEFN_TOKEN=", "EDGEFN_DATA_DIR=")
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return stdout.String(), stderr.String(), code
+		return runCmd(t, cmd)
 	}
 	if out, errOut, code := edgefn("deploy", versionedManifest(t, 1)); code != 0 || !strings.Contains(out, "deployed t version 1") {
 		t.Fatalf("edgefn deploy with no token flag: exit %d\n%s%s", code, out, errOut)

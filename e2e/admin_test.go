@@ -29,6 +29,12 @@ func cli(t testing.TB, g *gateway, args ...string) (string, string, int) {
 	if g.given {
 		cmd.Env = append(cmd.Env, "EDGEFN_TOKEN="+g.AdminToken)
 	}
+	return runCmd(t, cmd)
+}
+
+// runCmd runs cmd and returns stdout, stderr and the exit code.
+func runCmd(t testing.TB, cmd *exec.Cmd) (string, string, int) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
