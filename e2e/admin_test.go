@@ -234,9 +234,10 @@ func TestAdminToken(t *testing.T) {
 	}
 }
 
-// children returns the PIDs whose parent is pid.
-func children(pid int) []int {
-	var out []int
+// children returns the PIDs whose parent is pid: its plugin processes, and apart, the
+// sandbox's launchers waiting for a plugin to start (docs/security.md), whose command line
+// starts with edgefn-sandbox.
+func children(pid int) (plugins, launchers []int) {
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		p, err := strconv.Atoi(e.Name())
@@ -249,11 +250,17 @@ func children(pid int) []int {
 		}
 		// pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
 		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
-			out = append(out, p)
+		if len(fields) < 2 || fields[1] != strconv.Itoa(pid) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if bytes.HasPrefix(cmdline, []byte("edgefn-sandbox\x00")) {
+			launchers = append(launchers, p)
+		} else {
+			plugins = append(plugins, p)
 		}
 	}
-	return out
+	return plugins, launchers
 }
 
 // alive reports whether pid exists and is not a zombie.
@@ -274,13 +281,13 @@ instances: 3
 triggers:
   - http: {method: GET, path: "/t/{op}"}
 `))
-	plugins := children(g.cmd.Process.Pid)
+	plugins, launchers := children(g.cmd.Process.Pid)
 	if len(plugins) != 3 {
 		t.Fatalf("%d plugin processes, want 3", len(plugins))
 	}
 	g.kill()
-	testkit.Eventually(t, 5*time.Second, "every plugin to die with the gateway", func() bool {
-		for _, p := range plugins {
+	testkit.Eventually(t, 5*time.Second, "every plugin and launcher to die with the gateway", func() bool {
+		for _, p := range append(plugins, launchers...) {
 			if alive(p) {
 				return false
 			}

@@ -52,8 +52,8 @@ type instanceSpec struct {
 type instance struct {
 	function string
 	client   *plugin.Client
-	// run is the process's share of the sandbox (nil when unconfined); isolation describes it.
-	run       *sandbox.Run
+	// proc is the process in the sandbox (nil when unconfined); isolation describes it.
+	proc      *sandbox.Proc
 	isolation string
 	data      *wire.Conn
 	next      atomic.Uint64
@@ -102,19 +102,8 @@ func startInstance(ctx context.Context, spec instanceSpec) (*instance, error) {
 	}
 	// The started process holds its own: the gateway's closes once it has started.
 	defer bin.Close()
-	var cmd *exec.Cmd
-	var run *sandbox.Run
-	isolation := "off"
-	if spec.Sandbox.On() {
-		cmd, run, err = spec.Sandbox.Command(sandbox.Process{Function: spec.Function, UID: spec.UID, Limits: spec.Limits}, bin)
-		if err != nil {
-			return nil, err
-		}
-		isolation = run.Isolation()
-	} else {
-		cmd = exec.Command(spec.Binary)
-		bindToParent(cmd)
-	}
+	cmd := exec.Command(spec.Binary)
+	bindToParent(cmd)
 	cmd.Env = envList(spec.BaseEnv, spec.Env)
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
@@ -130,18 +119,22 @@ func startInstance(ctx context.Context, spec instanceSpec) (*instance, error) {
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(wire.MaxGRPCMessage), grpc.MaxCallSendMsgSize(wire.MaxGRPCMessage))},
 	}
-	if run != nil {
+	var proc *sandbox.Proc
+	if spec.Sandbox.On() {
 		// go-plugin gives the runner a command of its own that holds its handshake's
 		// environment; ours starts with it added, but for the folder go-plugin made for the
 		// plugin's socket, which the sandbox hides: the plugin makes it in its working folder.
 		cfg.Cmd = nil
 		cfg.RunnerFunc = func(_ hclog.Logger, handshake *exec.Cmd, _ string) (runner.Runner, error) {
+			env := cmd.Env
 			for _, kv := range handshake.Env {
 				if !strings.HasPrefix(kv, plugin.EnvUnixSocketDir+"=") {
-					cmd.Env = append(cmd.Env, kv)
+					env = append(env, kv)
 				}
 			}
-			return newSandboxRunner(cmd, run, spec.Binary)
+			return &sandboxRunner{sb: spec.Sandbox, bin: bin, env: env, name: spec.Binary,
+				p:       sandbox.Process{Function: spec.Function, UID: spec.UID, Limits: spec.Limits},
+				onStart: func(p *sandbox.Proc) { proc = p }}, nil
 		}
 	}
 	// One writer per source: the process's own stderr (crash traces) and the synced streams
@@ -151,10 +144,13 @@ func startInstance(ctx context.Context, spec instanceSpec) (*instance, error) {
 	inst, err := connect(ctx, client, spec)
 	if err != nil {
 		client.Kill()
-		run.Close()
+		proc.Close()
 		return nil, err
 	}
-	inst.run, inst.isolation = run, isolation
+	inst.proc, inst.isolation = proc, "off"
+	if proc != nil {
+		inst.isolation = proc.Isolation()
+	}
 	spec.Meters.recordStart(spec.Function, time.Since(began))
 	return inst, nil
 }
@@ -430,10 +426,10 @@ func (i *instance) stop() string {
 	i.data.Close()
 	i.client.Kill()
 	reason := exitCrash
-	if i.run.MemoryKilled() {
+	if i.proc.MemoryKilled() {
 		reason = exitMemory
 	}
-	i.run.Close()
+	i.proc.Close()
 	return reason
 }
 

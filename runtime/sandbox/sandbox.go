@@ -30,6 +30,10 @@ type Limits struct {
 // and the usual subordinate-uid ranges.
 const FirstUID = 2_000_000_000
 
+// rlimitDataSlack is added to a memory limit enforced as RLIMIT_DATA: what a Go program maps
+// writable for its runtime's own bookkeeping (its heap arena index alone is 32 MiB).
+const rlimitDataSlack = 64 << 20
+
 // Process is one plugin process to start.
 type Process struct {
 	// Function names the process in its working folder and cgroups.

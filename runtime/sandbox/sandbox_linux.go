@@ -6,13 +6,17 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/edgefn/edgefn/runtime/sandbox/launch"
@@ -36,6 +40,12 @@ type Sandbox struct {
 	hide    []string
 	runRoot string
 	cg      *cgroups
+
+	// ready holds the launchers kept ready (see warm); fill refills it, one at a time.
+	ready   chan *warm
+	filling atomic.Bool
+	mu      sync.Mutex // guards closed, and sends on ready against Close
+	closed  bool
 }
 
 // New checks what the kernel allows by starting the launcher (once, or twice when it refuses
@@ -83,6 +93,10 @@ func New(cfg Config) (*Sandbox, error) {
 		s.cg = cg
 	}
 	s.refused = strings.Join(refusals, "; ")
+	if s.On() {
+		s.ready = make(chan *warm, poolSize)
+		go s.fill()
+	}
 	return s, nil
 }
 
@@ -113,11 +127,24 @@ func (s *Sandbox) isolation() string {
 	return strings.Join(append(parts, "no_new_privs", "no capabilities"), ", ")
 }
 
-// Close removes the working folders' folder.
+// Close stops the launchers kept ready and removes the working folders' folder.
 func (s *Sandbox) Close() {
-	if s != nil && s.runRoot != "" {
-		os.RemoveAll(s.runRoot)
+	if s == nil || s.runRoot == "" {
+		return
 	}
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	for {
+		select {
+		case w := <-s.ready:
+			w.kill()
+			continue
+		default:
+		}
+		break
+	}
+	os.RemoveAll(s.runRoot)
 }
 
 // probe starts the launcher with every step but the exec.
@@ -134,7 +161,11 @@ func (s *Sandbox) probe() error {
 			return err
 		}
 	}
-	cmd := s.command(uid, dir, []string{launch.KeyProbe})
+	args := []string{launch.KeyProbe, launch.KeyDir + "=" + dir}
+	if s.root {
+		args = append(args, launch.KeyUID+"="+strconv.Itoa(uid))
+	}
+	cmd := s.command(args)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
@@ -146,13 +177,10 @@ func (s *Sandbox) probe() error {
 	return nil
 }
 
-// command is the launcher's command line for a process of uid in dir.
-func (s *Sandbox) command(uid int, dir string, extra []string) *exec.Cmd {
-	args := []string{launch.Arg0, launch.KeyDir + "=" + dir}
+// command is the launcher's command line: what every process of this sandbox gets, and extra.
+func (s *Sandbox) command(extra []string) *exec.Cmd {
+	args := []string{launch.Arg0}
 	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if s.root {
-		args = append(args, launch.KeyUID+"="+strconv.Itoa(uid))
-	}
 	if s.mounts {
 		args = append(args, launch.KeyMounts)
 		for _, h := range s.hide {
@@ -166,30 +194,65 @@ func (s *Sandbox) command(uid int, dir string, extra []string) *exec.Cmd {
 			args = append(args, launch.KeyDrop)
 		}
 	}
-	cmd := &exec.Cmd{Path: s.exe, Args: append(args, extra...), SysProcAttr: attr}
-	return cmd
+	// None of the gateway's environment: a plugin's comes with its job.
+	return &exec.Cmd{Path: s.exe, Args: append(args, extra...), Env: []string{}, SysProcAttr: attr}
 }
 
-// Run is one started process's share of the sandbox: its working folder and cgroups.
-type Run struct {
-	dir       string
-	cg        []string
-	memory    string // the cgroup file whose oom_kill line counts memory kills
-	isolation string
-	// placedR is the launcher's end of the pipe Place writes to once the process is in its
-	// cgroups, placedW the gateway's; nil without cgroups.
-	placedR, placedW *os.File
+// Start starts the binary open as bin as p, with the environment env, and returns it with
+// its pipes; the caller keeps bin open until then. A launcher kept ready takes it when there
+// is one (see warm), and another is started for the next.
+func (s *Sandbox) Start(p Process, bin *os.File, env []string) (*Proc, error) {
+	w := s.take()
+	proc, err := s.start(w, p, bin, env)
+	if err != nil {
+		w.kill()
+		go s.fill()
+		return nil, err
+	}
+	return proc, nil
 }
 
-// Command returns the command that starts the binary open as bin as p, and what to clean up
-// once it has exited. The caller sets its environment, keeps bin open until it started, and
-// calls Place with its pid as soon as it has: the process does not exec its binary before.
-func (s *Sandbox) Command(p Process, bin *os.File) (*exec.Cmd, *Run, error) {
+// take returns a ready launcher, or starts one. The pool is filled again once the process
+// has said its first line (see refill): on two cores a launcher starting beside a plugin
+// slows the plugin's own start.
+func (s *Sandbox) take() *warm {
+	select {
+	case w := <-s.ready:
+		return w
+	default:
+		return s.startWarm()
+	}
+}
+
+// refill passes reads through, and fills the sandbox's pool once the first one returned.
+type refill struct {
+	io.ReadCloser
+	once sync.Once
+	s    *Sandbox
+}
+
+func (r *refill) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	r.once.Do(func() { go r.s.fill() })
+	return n, err
+}
+
+func (s *Sandbox) start(w *warm, p Process, bin *os.File, env []string) (*Proc, error) {
+	if w.err != nil {
+		return nil, w.err
+	}
 	dir, err := os.MkdirTemp(s.runRoot, p.Function+"-")
 	if err != nil {
-		return nil, nil, fmt.Errorf("sandbox: %w", err)
+		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	run := &Run{dir: dir}
+	proc := &Proc{cmd: w.cmd, stdout: &refill{ReadCloser: w.stdout, s: s}, stderr: w.stderr, dir: dir, cg: w.cg, memory: w.memory}
+	w.cg = nil // the process's now
+	fail := func(err error) (*Proc, error) {
+		os.RemoveAll(dir)
+		w.cg = proc.cg
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	args := []string{launch.KeyDir + "=" + dir}
 	if s.root {
 		// The function's uid owns its working folder; its binary is executable by its group
 		// and writable by no function.
@@ -201,81 +264,186 @@ func (s *Sandbox) Command(p Process, bin *os.File) (*exec.Cmd, *Run, error) {
 			err = bin.Chmod(0o750)
 		}
 		if err != nil {
-			run.Close()
-			return nil, nil, fmt.Errorf("sandbox: %w", err)
+			return fail(err)
 		}
+		args = append(args, launch.KeyUID+"="+strconv.Itoa(p.UID))
 	}
-	var cgLimits, rl []string
-	var limitArgs []string
 	l := p.Limits
+	var cgLimits, rl []string
 	if s.cg != nil {
-		if run.cg, run.memory, cgLimits, err = s.cg.create(filepath.Base(dir), l); err != nil {
-			run.Close()
-			return nil, nil, fmt.Errorf("sandbox: %w", err)
+		if cgLimits, err = s.cg.limit(&proc.cg, w.name, l, w.cmd.Process.Pid); err != nil {
+			return fail(err)
 		}
 	}
-	if l.Memory > 0 && run.memory == "" {
+	if l.Memory > 0 && proc.memory == "" {
 		// Go reserves its address space up front: RLIMIT_AS would stop it starting, RLIMIT_DATA
-		// counts what it actually maps writable.
-		limitArgs = append(limitArgs, launch.KeyLimit+"=data:"+strconv.FormatInt(l.Memory, 10))
+		// counts what it actually maps writable, and its runtime maps some 40 MiB for its own
+		// bookkeeping before the first allocation.
+		args = append(args, launch.KeyLimit+"=data:"+strconv.FormatInt(l.Memory+rlimitDataSlack, 10))
 		rl = append(rl, "memory "+mib(l.Memory))
 	}
 	if l.Processes > 0 && s.root && !slices.ContainsFunc(cgLimits, func(c string) bool { return strings.HasPrefix(c, "pids") }) {
 		// RLIMIT_NPROC counts the uid's threads: a uid of the function's own is the function.
-		limitArgs = append(limitArgs, launch.KeyLimit+"=nproc:"+strconv.Itoa(l.Processes))
+		args = append(args, launch.KeyLimit+"=nproc:"+strconv.Itoa(l.Processes))
 		rl = append(rl, "processes "+strconv.Itoa(l.Processes))
 	}
 	if l.Files > 0 {
-		limitArgs = append(limitArgs, launch.KeyLimit+"=nofile:"+strconv.Itoa(l.Files))
+		args = append(args, launch.KeyLimit+"=nofile:"+strconv.Itoa(l.Files))
 		rl = append(rl, "files "+strconv.Itoa(l.Files))
 	}
-	if len(run.cg) > 0 {
-		if run.placedR, run.placedW, err = os.Pipe(); err != nil {
-			run.Close()
-			return nil, nil, fmt.Errorf("sandbox: %w", err)
-		}
-		limitArgs = append(limitArgs, launch.KeyPlaced)
+	// The job: the binary's descriptor with one byte, then the arguments, an empty one and
+	// the environment, each ended by a NUL (see launch.JobFD).
+	var job []byte
+	for _, a := range args {
+		job = append(append(job, a...), 0)
 	}
-	cmd := s.command(p.UID, dir, limitArgs)
-	cmd.ExtraFiles = []*os.File{bin}
-	if run.placedR != nil {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, run.placedR)
+	job = append(job, 0)
+	for _, kv := range env {
+		job = append(append(job, kv...), 0)
 	}
+	if err := syscall.Sendmsg(int(w.job.Fd()), []byte{0}, syscall.UnixRights(int(bin.Fd())), nil, 0); err != nil {
+		return fail(err)
+	}
+	if _, err := w.job.Write(job); err != nil {
+		return fail(err)
+	}
+	w.job.Close()
 	via := ""
 	if s.cg != nil {
 		via = s.cg.name
 	}
-	run.isolation = s.isolation() + "; limits: " + describeLimits(via, cgLimits, rl)
-	return cmd, run, nil
+	proc.isolation = s.isolation() + "; limits: " + describeLimits(via, cgLimits, rl)
+	return proc, nil
 }
 
-// Place moves the started process pid into its cgroups and lets it go on to exec its binary;
-// when it fails, the process ends without running it.
-func (r *Run) Place(pid int) error {
-	if r == nil || r.placedW == nil {
-		return nil
+// poolSize is how many launchers the gateway keeps ready: a deploy, a rollback or a crash
+// then starts its processes without waiting for a launcher's own start.
+const poolSize = 2
+
+// warm is a launcher started ahead of need: in its namespaces and cgroups, waiting for its job.
+type warm struct {
+	cmd            *exec.Cmd
+	job            *os.File // the gateway's end of the job socket
+	stdout, stderr io.ReadCloser
+	name           string   // of its cgroups
+	cg             []string // its cgroups, until a process takes them
+	memory         string
+	err            error // why it could not start
+}
+
+// startWarm starts a launcher that waits for its job, and places it in cgroups of its own.
+func (s *Sandbox) startWarm() *warm {
+	w := &warm{name: "l" + strconv.FormatUint(rand.Uint64(), 36)}
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		w.err = fmt.Errorf("sandbox: %w", err)
+		return w
 	}
-	r.placedR.Close()
-	r.placedR = nil
-	defer func() { r.placedW.Close(); r.placedW = nil }()
-	for _, cg := range r.cg {
-		if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
-			return fmt.Errorf("sandbox: place in %s: %w", cg, err)
+	w.job = os.NewFile(uintptr(fds[0]), "job")
+	theirs := os.NewFile(uintptr(fds[1]), "job")
+	defer theirs.Close()
+	w.cmd = s.command([]string{launch.KeyJob})
+	w.cmd.ExtraFiles = []*os.File{theirs}
+	if w.stdout, err = w.cmd.StdoutPipe(); err == nil {
+		w.stderr, err = w.cmd.StderrPipe()
+	}
+	if err == nil && s.cg != nil {
+		w.cg, w.memory, err = s.cg.create(w.name)
+	}
+	if err == nil {
+		err = w.cmd.Start()
+	}
+	if err == nil {
+		// Before the launcher can exec anything: it waits for its job.
+		err = s.cg.place(w.cg, w.cmd.Process.Pid)
+	}
+	if err != nil {
+		w.kill()
+		w.err = fmt.Errorf("sandbox: start a launcher: %w", err)
+	}
+	return w
+}
+
+// kill ends a launcher that took no job, and removes its cgroups.
+func (w *warm) kill() {
+	if w.job != nil {
+		w.job.Close()
+	}
+	if w.cmd != nil && w.cmd.Process != nil {
+		w.cmd.Process.Kill()
+		w.cmd.Wait()
+	}
+	for _, cg := range w.cg {
+		os.Remove(cg)
+	}
+}
+
+// fill starts launchers until poolSize are ready; one fill runs at a time.
+func (s *Sandbox) fill() {
+	if !s.filling.CompareAndSwap(false, true) {
+		return
+	}
+	defer s.filling.Store(false)
+	for len(s.ready) < cap(s.ready) {
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			return
 		}
+		w := s.startWarm()
+		if w.err != nil {
+			return
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			w.kill()
+			return
+		}
+		s.ready <- w
+		s.mu.Unlock()
 	}
-	_, err := r.placedW.Write([]byte{1})
-	return err
+}
+
+// Proc is a started plugin process, with its share of the sandbox: its working folder and
+// cgroups.
+type Proc struct {
+	cmd            *exec.Cmd
+	stdout, stderr io.ReadCloser
+	dir            string
+	cg             []string
+	memory         string // the cgroup file whose oom_kill line counts memory kills
+	isolation      string
+}
+
+// Stdout and Stderr are the process's outputs.
+func (p *Proc) Stdout() io.ReadCloser { return p.stdout }
+func (p *Proc) Stderr() io.ReadCloser { return p.stderr }
+
+// Pid is the process's id, in the gateway's PID namespace.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Wait waits for the process to exit (its outputs read to their end first, as exec.Cmd wants).
+func (p *Proc) Wait() error { return p.cmd.Wait() }
+
+// Kill kills the process; it may be called more than once.
+func (p *Proc) Kill() error {
+	if err := p.cmd.Process.Kill(); !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	return nil
 }
 
 // Isolation says how the process is confined, for `edgefn get`.
-func (r *Run) Isolation() string { return r.isolation }
+func (p *Proc) Isolation() string { return p.isolation }
 
 // MemoryKilled reports whether the kernel killed the process for its memory limit.
-func (r *Run) MemoryKilled() bool {
-	if r == nil || r.memory == "" {
+func (p *Proc) MemoryKilled() bool {
+	if p == nil || p.memory == "" {
 		return false
 	}
-	raw, err := os.ReadFile(r.memory)
+	raw, err := os.ReadFile(p.memory)
 	if err != nil {
 		return false
 	}
@@ -289,17 +457,12 @@ func (r *Run) MemoryKilled() bool {
 }
 
 // Close removes the working folder and the cgroups, once the process has exited.
-func (r *Run) Close() {
-	if r == nil {
+func (p *Proc) Close() {
+	if p == nil {
 		return
 	}
-	for _, f := range []*os.File{r.placedR, r.placedW} {
-		if f != nil {
-			f.Close()
-		}
-	}
-	os.RemoveAll(r.dir)
-	for _, cg := range r.cg {
+	os.RemoveAll(p.dir)
+	for _, cg := range p.cg {
 		os.Remove(cg)
 	}
 }
@@ -336,74 +499,90 @@ func openCgroups() (*cgroups, error) {
 	return &cgroups{name: "cgroup v1", root: cgroupMount}, nil
 }
 
-// create makes the cgroups of one process and writes its limits; it returns their folders,
-// the file that counts memory kills, and the limits it set, described.
-func (c *cgroups) create(name string, l Limits) (dirs []string, memory string, set []string, err error) {
-	type limit struct {
-		controller, file, value, desc string
+// create makes the cgroups of one launcher, name: memory and pids (v1), or one (v2); it
+// returns their folders and the file that counts memory kills. The memory cgroup always
+// exists: it tells a memory kill from a crash.
+func (c *cgroups) create(name string) (dirs []string, memory string, err error) {
+	if c == nil {
+		return nil, "", nil
 	}
-	var limits []limit
+	if c.v2 {
+		dir := filepath.Join(c.root, name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return nil, "", err
+		}
+		return []string{dir}, filepath.Join(dir, "memory.events"), nil
+	}
+	for _, ctrl := range []string{"memory", "pids"} {
+		dir := filepath.Join(c.root, ctrl, "edgefn", name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			for _, d := range dirs {
+				os.Remove(d)
+			}
+			return nil, "", err
+		}
+		dirs = append(dirs, dir)
+	}
+	return dirs, filepath.Join(dirs[0], "memory.oom_control"), nil
+}
+
+// place moves process pid into the cgroups dirs.
+func (c *cgroups) place(dirs []string, pid int) error {
+	for _, dir := range dirs {
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+			return fmt.Errorf("place in %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// limit writes l into the cgroups dirs of the launcher name, pid; it returns the limits it set,
+// described. With a CPU limit, v1 puts the process in a cpu cgroup too (added to dirs): only
+// then, since in a group of its own a process's threads weigh as one task of the gateway's.
+func (c *cgroups) limit(dirs *[]string, name string, l Limits, pid int) (set []string, err error) {
+	write := func(dir, file, value, desc string) error {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(value), 0); err != nil {
+			return fmt.Errorf("cgroup %s: %w", file, err)
+		}
+		set = append(set, desc)
+		return nil
+	}
+	memory, pids := (*dirs)[0], (*dirs)[0]
+	if !c.v2 {
+		pids = (*dirs)[1]
+	}
 	if l.Memory > 0 {
 		f := "memory.limit_in_bytes"
 		if c.v2 {
 			f = "memory.max"
 		}
-		limits = append(limits, limit{"memory", f, strconv.FormatInt(l.Memory, 10), "memory " + mib(l.Memory)})
+		if err := write(memory, f, strconv.FormatInt(l.Memory, 10), "memory "+mib(l.Memory)); err != nil {
+			return nil, err
+		}
 	}
 	if l.Processes > 0 {
-		limits = append(limits, limit{"pids", "pids.max", strconv.Itoa(l.Processes), "pids " + strconv.Itoa(l.Processes)})
+		if err := write(pids, "pids.max", strconv.Itoa(l.Processes), "pids "+strconv.Itoa(l.Processes)); err != nil {
+			return nil, err
+		}
 	}
 	if l.CPU > 0 {
 		const period = 100_000
 		quota := strconv.Itoa(int(math.Ceil(l.CPU * period)))
 		desc := "cpu " + strconv.FormatFloat(l.CPU, 'f', -1, 64)
 		if c.v2 {
-			limits = append(limits, limit{"cpu", "cpu.max", quota + " " + strconv.Itoa(period), desc})
-		} else {
-			limits = append(limits, limit{"cpu", "cpu.cfs_quota_us", quota, desc})
+			return set, write(memory, "cpu.max", quota+" "+strconv.Itoa(period), desc)
 		}
-	}
-	// The memory cgroup always exists: it tells a memory kill from a crash. A process is put
-	// in a cpu cgroup only with a CPU limit: a group weighs as much as one task of the
-	// gateway's, so the plugin's threads would get less of the CPU than they do alone.
-	controllers := []string{"memory", "pids"}
-	if l.CPU > 0 {
-		controllers = append(controllers, "cpu")
-	}
-	if c.v2 {
-		controllers = []string{""}
-	}
-	defer func() {
-		if err != nil {
-			for _, d := range dirs {
-				os.Remove(d)
-			}
-		}
-	}()
-	for _, ctrl := range controllers {
-		dir := filepath.Join(c.root, ctrl, "edgefn", name)
-		if c.v2 {
-			dir = filepath.Join(c.root, name)
-		}
+		dir := filepath.Join(c.root, "cpu", "edgefn", name)
 		if err := os.Mkdir(dir, 0o755); err != nil {
-			return dirs, "", nil, err
+			return nil, err
 		}
-		dirs = append(dirs, dir)
-		if ctrl == "memory" || c.v2 {
-			memory = filepath.Join(dir, "memory.oom_control")
-			if c.v2 {
-				memory = filepath.Join(dir, "memory.events")
-			}
+		*dirs = append(*dirs, dir)
+		if err := write(dir, "cpu.cfs_quota_us", quota, desc); err != nil {
+			return nil, err
 		}
-		for _, lim := range limits {
-			if lim.controller != ctrl && !c.v2 {
-				continue
-			}
-			if err := os.WriteFile(filepath.Join(dir, lim.file), []byte(lim.value), 0); err != nil {
-				return dirs, "", nil, fmt.Errorf("cgroup %s: %w", lim.file, err)
-			}
-			set = append(set, lim.desc)
+		if err := c.place([]string{dir}, pid); err != nil {
+			return nil, err
 		}
 	}
-	return dirs, memory, set, nil
+	return set, nil
 }

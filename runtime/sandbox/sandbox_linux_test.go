@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,27 +103,25 @@ func TestSandboxConfinesAProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bin.Close()
-	// The test binary must be executable by the function's uid: its folder may not be.
-	cmd, run, err := sb.Command(Process{Function: "probe", UID: FirstUID + 7, Limits: Limits{Files: 64}}, bin)
+	env := []string{probeEnv + "=1", "GATEWAY_PID=" + strconv.Itoa(os.Getpid()), "DATA_DIR=" + data}
+	limits := Limits{Memory: 64 << 20, Files: 64}
+	if raceEnabled {
+		limits.Memory = 0
+	}
+	proc, err := sb.Start(Process{Function: "probe", UID: FirstUID + 7, Limits: limits}, bin, env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer run.Close()
-	cmd.Env = []string{probeEnv + "=1", "GATEWAY_PID=" + strconv.Itoa(os.Getpid()), "DATA_DIR=" + data}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	defer proc.Close()
+	stdout, _ := io.ReadAll(proc.Stdout())
+	stderr, _ := io.ReadAll(proc.Stderr())
+	if err := proc.Wait(); err != nil {
+		t.Fatalf("sandboxed run: %v\n%s", err, stderr)
 	}
-	if err := run.Place(cmd.Process.Pid); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("sandboxed run: %v\n%s", err, stderr.String())
-	}
+	t.Logf("isolation of the process: %s", proc.Isolation())
 	var got attempts
-	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
-		t.Fatalf("%v: %q %s", err, stdout.String(), stderr.String())
+	if err := json.Unmarshal(stdout, &got); err != nil {
+		t.Fatalf("%v: %q %s", err, stdout, stderr)
 	}
 	t.Logf("%+v", got)
 	if got.ReadEnviron == "" {
@@ -150,8 +149,8 @@ func TestSandboxConfinesAProcess(t *testing.T) {
 			t.Errorf("a descriptor of %s is open", fd)
 		}
 	}
-	if got.TmpDir != run.dir || got.WorkDir != run.dir || got.WriteTmp != "" {
-		t.Errorf("working folder %q, TMPDIR %q (write: %s), want %q", got.WorkDir, got.TmpDir, got.WriteTmp, run.dir)
+	if got.TmpDir != proc.dir || got.WorkDir != proc.dir || got.WriteTmp != "" {
+		t.Errorf("working folder %q, TMPDIR %q (write: %s), want %q", got.WorkDir, got.TmpDir, got.WriteTmp, proc.dir)
 	}
 	if sb.root && got.UID != FirstUID+7 {
 		t.Errorf("uid %d, want %d", got.UID, FirstUID+7)

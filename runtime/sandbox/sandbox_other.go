@@ -4,8 +4,8 @@ package sandbox
 
 import (
 	"errors"
+	"io"
 	"os"
-	"os/exec"
 )
 
 // Config is what New needs.
@@ -31,22 +31,19 @@ func (s *Sandbox) Describe() (isolation, refused string) {
 // Close does nothing.
 func (s *Sandbox) Close() {}
 
-// Run is nothing outside Linux.
-type Run struct{}
+// Proc is nothing here.
+type Proc struct{}
 
-// Command is never called: On is false.
-func (s *Sandbox) Command(Process, *os.File) (*exec.Cmd, *Run, error) {
-	return nil, nil, errors.New("sandbox: Linux only")
+// Start is never called: On is false.
+func (s *Sandbox) Start(Process, *os.File, []string) (*Proc, error) {
+	return nil, errors.New("sandbox: Linux (amd64, arm64) only")
 }
 
-// Place does nothing.
-func (r *Run) Place(int) error { return nil }
-
-// Isolation is "off".
-func (r *Run) Isolation() string { return "off" }
-
-// MemoryKilled is false.
-func (r *Run) MemoryKilled() bool { return false }
-
-// Close does nothing.
-func (r *Run) Close() {}
+func (p *Proc) Stdout() io.ReadCloser { return nil }
+func (p *Proc) Stderr() io.ReadCloser { return nil }
+func (p *Proc) Pid() int              { return 0 }
+func (p *Proc) Wait() error           { return nil }
+func (p *Proc) Kill() error           { return nil }
+func (p *Proc) Isolation() string     { return "off" }
+func (p *Proc) MemoryKilled() bool    { return false }
+func (p *Proc) Close()                {}

@@ -3,11 +3,11 @@
 // namespaces it asked the kernel for, and this package's init sees that name and, before the
 // rest of the program initializes, mounts the function's private /proc, hides --data-dir and
 // the temporary folder, sets its rlimits, drops to the function's uid, sets no_new_privs,
-// marks every inherited descriptor close-on-exec, waits until the gateway has placed it in the
-// function's cgroups (the gateway does that while this process starts: a move between cgroups
-// takes milliseconds), and execs the plugin binary from descriptor 3. Any step that fails
-// ends the process with status 126 and the step on stderr, which the gateway logs as the
-// start's failure.
+// marks every inherited descriptor close-on-exec and execs the plugin binary from a
+// descriptor. A launcher started with KeyJob waits, already in its namespaces and cgroups, for
+// its function: the gateway keeps a few ready and sends one the rest when a plugin must start
+// (see ReadJob's counterpart, sandbox.Sandbox.Start). Any step that fails ends the process
+// with status 126 and the step on stderr, which the gateway logs as the start's failure.
 //
 // It imports only what package os does, so that it runs early: a plugin start pays the
 // kernel's fork and exec twice, and only a few packages' initialization.
@@ -16,11 +16,13 @@ package launch
 // Arg0 is the name the gateway gives its own binary to make it the launcher.
 const Arg0 = "edgefn-sandbox"
 
-// BinaryFD is the descriptor, in the launcher, of the plugin binary to exec; PlacedFD the read
-// end of the pipe the gateway writes a byte to once the process is in its cgroups.
+// BinaryFD is the descriptor, in a launcher started without KeyJob, of the plugin binary to
+// exec; JobFD, in one started with it, the socket its job comes on: one byte carrying the
+// binary's descriptor (SCM_RIGHTS), then the arguments, an empty one, and the environment,
+// each ended by a NUL byte, then the end of the stream.
 const (
 	BinaryFD = 3
-	PlacedFD = 4
+	JobFD    = 3
 )
 
 // Argument keys of the launcher, each given as key=value after Arg0.
@@ -30,7 +32,7 @@ const (
 	KeyMounts = "mounts" // the process has a mount and PID namespace of its own: mount /proc, hide, bind
 	KeyHide   = "hide"   // a folder to cover with an empty read-only tmpfs (repeatable)
 	KeyDir    = "dir"    // the function's private working folder: cwd, TMPDIR, the only writable one
-	KeyPlaced = "placed" // wait for a byte on PlacedFD before the exec: the gateway placed the process in its cgroups
+	KeyJob    = "job"    // read the rest of the arguments, the environment and the binary from JobFD
 	KeyLimit  = "rlimit" // NAME:VALUE, NAME one of nofile, nproc, data (repeatable)
 	KeyProbe  = "probe"  // do every step but exec, then exit 0: the gateway's start-up check
 )

@@ -57,8 +57,12 @@ type step struct {
 	mounts, probe bool
 	hide          []string
 	dir           string
-	placed        bool
+	job           bool
 	limits        []rlimit
+	// bin is the descriptor of the binary; env the plugin's environment, nil for the
+	// launcher's own.
+	bin int
+	env []string
 }
 
 type rlimit struct {
@@ -69,14 +73,34 @@ type rlimit struct {
 var resources = map[string]int{"nofile": syscall.RLIMIT_NOFILE, "nproc": rlimitNproc, "data": syscall.RLIMIT_DATA}
 
 func parse(args []string) (step, error) {
-	var s step
+	s := step{bin: BinaryFD}
+	if err := s.parse(args); err != nil {
+		return s, err
+	}
+	if s.job {
+		args, env, bin, err := readJob()
+		if err != nil {
+			return s, wrap("read job", err)
+		}
+		s.bin, s.env = bin, env
+		if err := s.parse(args); err != nil {
+			return s, err
+		}
+	}
+	if s.dir == "" {
+		return s, errors.New("no " + KeyDir)
+	}
+	return s, nil
+}
+
+func (s *step) parse(args []string) error {
 	for _, a := range args {
 		k, v, _ := cut(a, '=')
 		switch k {
 		case KeyUID:
 			id, ok := number(v)
 			if !ok || id <= 0 || id > 1<<31-1 {
-				return s, errors.New("bad " + a)
+				return errors.New("bad " + a)
 			}
 			s.uid, s.gid, s.setUID = int(id), int(id), true
 		case KeyDrop:
@@ -89,24 +113,71 @@ func parse(args []string) (step, error) {
 			s.hide = append(s.hide, v)
 		case KeyDir:
 			s.dir = v
-		case KeyPlaced:
-			s.placed = true
+		case KeyJob:
+			s.job = true
 		case KeyLimit:
 			name, n, _ := cut(v, ':')
 			r, ok := resources[name]
 			value, valid := number(n)
 			if !ok || !valid {
-				return s, errors.New("bad " + a)
+				return errors.New("bad " + a)
 			}
 			s.limits = append(s.limits, rlimit{r, value})
 		default:
-			return s, errors.New("unknown argument " + a)
+			return errors.New("unknown argument " + a)
 		}
 	}
-	if s.dir == "" {
-		return s, errors.New("no " + KeyDir)
+	return nil
+}
+
+// readJob reads the job on JobFD (see JobFD).
+func readJob() (args, env []string, bin int, err error) {
+	b := make([]byte, 1)
+	oob := make([]byte, syscall.CmsgSpace(4))
+	n, oobn, _, _, err := syscall.Recvmsg(JobFD, b, oob, 0)
+	if err != nil {
+		return nil, nil, 0, err
 	}
-	return s, nil
+	msgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
+	if n != 1 || err != nil || len(msgs) != 1 {
+		return nil, nil, 0, errors.New("no binary")
+	}
+	fds, err := syscall.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		return nil, nil, 0, errors.New("no binary")
+	}
+	var rest []byte
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := syscall.Read(JobFD, buf)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if n == 0 {
+			break
+		}
+		rest = append(rest, buf[:n]...)
+	}
+	list := &args
+	for len(rest) > 0 {
+		i := 0
+		for i < len(rest) && rest[i] != 0 {
+			i++
+		}
+		if i == len(rest) {
+			return nil, nil, 0, errors.New("truncated")
+		}
+		if i == 0 && list == &args {
+			list = &env
+		} else {
+			*list = append(*list, string(rest[:i]))
+		}
+		rest = rest[i+1:]
+	}
+	return args, env, fds[0], nil
 }
 
 // run does every step, then execs the binary at BinaryFD unless probing.
@@ -158,18 +229,13 @@ func run(args []string) (probe bool, err error) {
 	if s.probe {
 		return true, nil
 	}
-	if s.placed {
-		var b [1]byte
-		if n, err := syscall.Read(PlacedFD, b[:]); n != 1 {
-			if err == nil {
-				err = errors.New("the gateway gave up")
-			}
-			return false, wrap("wait to be placed in cgroups", err)
-		}
+	env := s.env
+	if !s.job {
+		env = os.Environ()
 	}
-	env := append(os.Environ(), "TMPDIR="+s.dir)
+	env = append(env, "TMPDIR="+s.dir)
 	// /proc/self/fd/N execs the open file itself, not whatever its path names by now.
-	err = syscall.Exec("/proc/self/fd/"+decimal(BinaryFD), []string{"handler"}, env)
+	err = syscall.Exec("/proc/self/fd/"+decimal(uint64(s.bin)), []string{"handler"}, env)
 	return false, wrap("exec", err)
 }
 
