@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/edgefn/edgefn/runtime/sandbox/launch"
 )
@@ -212,9 +213,9 @@ func (s *Sandbox) Start(p Process, bin *os.File, env []string) (*Proc, error) {
 	return proc, nil
 }
 
-// take returns a ready launcher, or starts one. The pool is filled again once the process
-// has said its first line (see refill): on two cores a launcher starting beside a plugin
-// slows the plugin's own start.
+// take returns a ready launcher, or starts one. The pool is filled again refillDelay after
+// the process has said its first line (see refill): a launcher starting beside a plugin that
+// is still connecting and answering its first calls would slow them on a small machine.
 func (s *Sandbox) take() *warm {
 	select {
 	case w := <-s.ready:
@@ -233,7 +234,7 @@ type refill struct {
 
 func (r *refill) Read(p []byte) (int, error) {
 	n, err := r.ReadCloser.Read(p)
-	r.once.Do(func() { go r.s.fill() })
+	r.once.Do(func() { time.AfterFunc(refillDelay, r.s.fill) })
 	return n, err
 }
 
@@ -315,6 +316,9 @@ func (s *Sandbox) start(w *warm, p Process, bin *os.File, env []string) (*Proc, 
 	proc.isolation = s.isolation() + "; limits: " + describeLimits(via, cgLimits, rl)
 	return proc, nil
 }
+
+// refillDelay is how long after a process's first line the pool is filled again.
+const refillDelay = 250 * time.Millisecond
 
 // poolSize is how many launchers the gateway keeps ready: a deploy, a rollback or a crash
 // then starts its processes without waiting for a launcher's own start.
