@@ -180,7 +180,7 @@ func readJob() (args, env []string, bin int, err error) {
 	return args, env, fds[0], nil
 }
 
-// run does every step, then execs the binary at BinaryFD unless probing.
+// run does every step, then execs the binary (at BinaryFD, or the one its job sent) unless probing.
 func run(args []string) (probe bool, err error) {
 	s, err := parse(args)
 	if err != nil {
