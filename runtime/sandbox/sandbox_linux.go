@@ -65,8 +65,10 @@ func New(cfg Config) (*Sandbox, error) {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	// The working folders must be reachable by every function's uid when no mount namespace
-	// binds them in: 0711 lists nothing.
-	runRoot, err := os.MkdirTemp("", "edgefn-run-")
+	// binds them in: 0711 lists nothing. Its name, like the cgroups', starts with the gateway's
+	// pid, so that a gateway that starts removes what one that was killed left (sweep).
+	sweep(os.TempDir(), runPrefix)
+	runRoot, err := os.MkdirTemp("", runPrefix+owner)
 	if err == nil {
 		err = os.Chmod(runRoot, 0o711)
 	}
@@ -320,6 +322,38 @@ func (s *Sandbox) start(w *warm, p Process, bin *os.File, env []string) (*Proc, 
 // refillDelay is how long after a process's first line the pool is filled again.
 const refillDelay = 250 * time.Millisecond
 
+// runPrefix starts the name of a gateway's folder of working folders, owner follows it and
+// starts the names of its cgroups: its pid and a dash.
+const runPrefix = "edgefn-run-"
+
+var owner = strconv.Itoa(os.Getpid()) + "-"
+
+// sweep removes, from dir, what the gateways that are gone left: the entries named prefix,
+// then the pid of a process that no longer exists, then a dash. A cgroup is removed only once
+// empty, so a live process keeps its own.
+func sweep(dir, prefix string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok {
+			continue
+		}
+		pid, _, ok := strings.Cut(rest, "-")
+		n, err := strconv.Atoi(pid)
+		if !ok || err != nil || n <= 0 || syscall.Kill(n, 0) != syscall.ESRCH {
+			continue
+		}
+		if prefix == "" {
+			os.Remove(filepath.Join(dir, e.Name())) // a cgroup: rmdir, never its files
+		} else {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
 // poolSize is how many launchers the gateway keeps ready: a deploy, a rollback or a crash
 // then starts its processes without waiting for a launcher's own start.
 const poolSize = 2
@@ -337,7 +371,7 @@ type warm struct {
 
 // startWarm starts a launcher that waits for its job, and places it in cgroups of its own.
 func (s *Sandbox) startWarm() *warm {
-	w := &warm{name: "l" + strconv.FormatUint(rand.Uint64(), 36)}
+	w := &warm{name: owner + strconv.FormatUint(rand.Uint64(), 36)}
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		w.err = fmt.Errorf("sandbox: %w", err)
@@ -488,6 +522,7 @@ func openCgroups() (*cgroups, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
+		sweep(dir, "")
 		for _, sub := range []string{cgroupMount, dir} {
 			if err := os.WriteFile(filepath.Join(sub, "cgroup.subtree_control"), []byte("+memory +pids +cpu"), 0); err != nil {
 				return nil, fmt.Errorf("enable controllers: %w", err)
@@ -496,9 +531,11 @@ func openCgroups() (*cgroups, error) {
 		return &cgroups{name: "cgroup v2", v2: true, root: dir}, nil
 	}
 	for _, c := range []string{"memory", "pids", "cpu"} {
-		if err := os.MkdirAll(filepath.Join(cgroupMount, c, "edgefn"), 0o755); err != nil {
+		dir := filepath.Join(cgroupMount, c, "edgefn")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
+		sweep(dir, "")
 	}
 	return &cgroups{name: "cgroup v1", root: cgroupMount}, nil
 }

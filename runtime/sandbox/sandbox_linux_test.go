@@ -194,3 +194,38 @@ func TestSandboxAsAnotherUser(t *testing.T) {
 		t.Fatalf("as uid 65534, not confined by a user namespace:\n%s", out)
 	}
 }
+
+// TestSweepRemovesWhatGoneGatewaysLeft: the working folders and cgroups named after a pid
+// that no longer exists are removed; a live gateway's, and names of another form, stay.
+func TestSweepRemovesWhatGoneGatewaysLeft(t *testing.T) {
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := strconv.Itoa(gone.Process.Pid)
+	dir := t.TempDir()
+	mk := func(name string) string {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	deadRun := mk(runPrefix + dead + "-1/f-2")
+	liveRun := mk(runPrefix + owner + "3")
+	other := mk("edgefn-run-x")
+	deadCgroup := mk(dead + "-abc")
+	liveCgroup := mk(owner + "def")
+	sweep(dir, runPrefix)
+	sweep(dir, "")
+	for _, p := range []string{filepath.Dir(deadRun), deadCgroup} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s stayed: %v", p, err)
+		}
+	}
+	for _, p := range []string{liveRun, other, liveCgroup} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s was removed: %v", p, err)
+		}
+	}
+}
