@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,21 +34,8 @@ func pluginPID(t *testing.T, g *gateway, marker string) int {
 	t.Helper()
 	var pid int
 	testkit.Eventually(t, 10*time.Second, "the plugin process with "+marker, func() bool {
-		entries, _ := os.ReadDir("/proc")
-		for _, e := range entries {
-			p, err := strconv.Atoi(e.Name())
-			if err != nil {
-				continue
-			}
-			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-			if err != nil {
-				continue
-			}
-			// pid (comm) state ppid ...: comm may hold spaces, so read after its ')'.
-			fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-			if len(fields) < 2 || fields[1] != strconv.Itoa(g.cmd.Process.Pid) {
-				continue
-			}
+		plugins, _ := children(g.cmd.Process.Pid)
+		for _, p := range plugins {
 			env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p))
 			if bytes.Contains(env, []byte(marker)) {
 				pid = p

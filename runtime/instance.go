@@ -102,13 +102,10 @@ func startInstance(ctx context.Context, spec instanceSpec) (*instance, error) {
 	}
 	// The started process holds its own: the gateway's closes once it has started.
 	defer bin.Close()
-	cmd := exec.Command(spec.Binary)
-	bindToParent(cmd)
-	cmd.Env = envList(spec.BaseEnv, spec.Env)
+	env := envList(spec.BaseEnv, spec.Env)
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		Plugins:          plugin.PluginSet{wire.PluginName: hostPlugin{}},
-		Cmd:              cmd,
 		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     spec.StartTimeout,
@@ -119,29 +116,38 @@ func startInstance(ctx context.Context, spec instanceSpec) (*instance, error) {
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(wire.MaxGRPCMessage), grpc.MaxCallSendMsgSize(wire.MaxGRPCMessage))},
 	}
-	var proc *sandbox.Proc
+	var sandboxed *sandboxRunner
 	if spec.Sandbox.On() {
+		sandboxed = &sandboxRunner{sb: spec.Sandbox, bin: bin, name: spec.Binary,
+			p: sandbox.Process{Function: spec.Function, UID: spec.UID, Limits: spec.Limits}}
 		// go-plugin gives the runner a command of its own that holds its handshake's
-		// environment; ours starts with it added, but for the folder go-plugin made for the
-		// plugin's socket, which the sandbox hides: the plugin makes it in its working folder.
-		cfg.Cmd = nil
+		// environment; the plugin's is ours with it added, but for the folder go-plugin made
+		// for the plugin's socket, which the sandbox hides: the plugin makes it in its working
+		// folder.
 		cfg.RunnerFunc = func(_ hclog.Logger, handshake *exec.Cmd, _ string) (runner.Runner, error) {
-			env := cmd.Env
+			sandboxed.env = env
 			for _, kv := range handshake.Env {
 				if !strings.HasPrefix(kv, plugin.EnvUnixSocketDir+"=") {
-					env = append(env, kv)
+					sandboxed.env = append(sandboxed.env, kv)
 				}
 			}
-			return &sandboxRunner{sb: spec.Sandbox, bin: bin, env: env, name: spec.Binary,
-				p:       sandbox.Process{Function: spec.Function, UID: spec.UID, Limits: spec.Limits},
-				onStart: func(p *sandbox.Proc) { proc = p }}, nil
+			return sandboxed, nil
 		}
+	} else {
+		cmd := exec.Command(spec.Binary)
+		bindToParent(cmd)
+		cmd.Env = env
+		cfg.Cmd = cmd
 	}
 	// One writer per source: the process's own stderr (crash traces) and the synced streams
 	// arrive in different chunks and must not merge into one line.
 	client := plugin.NewClient(cfg)
 	began := time.Now()
 	inst, err := connect(ctx, client, spec)
+	var proc *sandbox.Proc
+	if sandboxed != nil {
+		proc = sandboxed.proc
+	}
 	if err != nil {
 		client.Kill()
 		proc.Close()

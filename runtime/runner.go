@@ -19,9 +19,8 @@ type sandboxRunner struct {
 	bin  *os.File
 	env  []string
 	name string
-	// proc is the started process; onStart gets it.
-	proc    *sandbox.Proc
-	onStart func(*sandbox.Proc)
+	// proc is the started process, once Start has run.
+	proc *sandbox.Proc
 }
 
 var _ runner.Runner = (*sandboxRunner)(nil)
@@ -32,7 +31,6 @@ func (r *sandboxRunner) Start(context.Context) error {
 		return err
 	}
 	r.proc = proc
-	r.onStart(proc)
 	return nil
 }
 

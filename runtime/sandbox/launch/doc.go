@@ -3,8 +3,8 @@
 // namespaces it asked the kernel for, and this package's init sees that name and, before the
 // rest of the program initializes, mounts the function's private /proc, hides --data-dir and
 // the temporary folder, sets its rlimits, drops to the function's uid, sets no_new_privs,
-// marks every inherited descriptor close-on-exec and execs the plugin binary from a
-// descriptor. A launcher started with KeyJob waits, already in its namespaces and cgroups, for
+// marks every inherited descriptor close-on-exec and execs the plugin binary from the
+// descriptor its job brought. A launcher started with KeyJob waits, already in its namespaces and cgroups, for
 // its function: the gateway keeps a few ready and sends one the rest when a plugin must start
 // (see ReadJob's counterpart, sandbox.Sandbox.Start). Any step that fails ends the process
 // with status 126 and the step on stderr, which the gateway logs as the start's failure.
@@ -16,14 +16,10 @@ package launch
 // Arg0 is the name the gateway gives its own binary to make it the launcher.
 const Arg0 = "edgefn-sandbox"
 
-// BinaryFD is the descriptor, in a launcher started without KeyJob, of the plugin binary to
-// exec; JobFD, in one started with it, the socket its job comes on: one byte carrying the
+// JobFD is the socket a launcher started with KeyJob gets its job on: one byte carrying the
 // binary's descriptor (SCM_RIGHTS), then the arguments, an empty one, and the environment,
-// each ended by a NUL byte, then the end of the stream.
-const (
-	BinaryFD = 3
-	JobFD    = 3
-)
+// each ended by a NUL byte, then the end of the stream. A launcher without a job only probes.
+const JobFD = 3
 
 // Argument keys of the launcher, each given as key=value after Arg0.
 const (

@@ -59,8 +59,7 @@ type step struct {
 	dir           string
 	job           bool
 	limits        []rlimit
-	// bin is the descriptor of the binary; env the plugin's environment, nil for the
-	// launcher's own.
+	// bin is the descriptor of the binary and env the plugin's environment, both from the job.
 	bin int
 	env []string
 }
@@ -73,7 +72,7 @@ type rlimit struct {
 var resources = map[string]int{"nofile": syscall.RLIMIT_NOFILE, "nproc": rlimitNproc, "data": syscall.RLIMIT_DATA}
 
 func parse(args []string) (step, error) {
-	s := step{bin: BinaryFD}
+	var s step
 	if err := s.parse(args); err != nil {
 		return s, err
 	}
@@ -89,6 +88,9 @@ func parse(args []string) (step, error) {
 	}
 	if s.dir == "" {
 		return s, errors.New("no " + KeyDir)
+	}
+	if !s.job && !s.probe {
+		return s, errors.New("no " + KeyJob + " and no " + KeyProbe + ": nothing to exec")
 	}
 	return s, nil
 }
@@ -180,7 +182,7 @@ func readJob() (args, env []string, bin int, err error) {
 	return args, env, fds[0], nil
 }
 
-// run does every step, then execs the binary (at BinaryFD, or the one its job sent) unless probing.
+// run does every step, then execs the binary its job sent, unless probing.
 func run(args []string) (probe bool, err error) {
 	s, err := parse(args)
 	if err != nil {
@@ -223,17 +225,13 @@ func run(args []string) (probe bool, err error) {
 		return s.probe, wrap("no_new_privs", err)
 	}
 	// Only 0, 1 and 2 survive the exec: the binary's descriptor is read by the exec itself.
-	if _, _, e := syscall.RawSyscall(sysCloseRange, BinaryFD, ^uintptr(0), closeRangeCloexec); e != 0 {
+	if _, _, e := syscall.RawSyscall(sysCloseRange, JobFD, ^uintptr(0), closeRangeCloexec); e != 0 {
 		return s.probe, wrap("close descriptors", e)
 	}
 	if s.probe {
 		return true, nil
 	}
-	env := s.env
-	if !s.job {
-		env = os.Environ()
-	}
-	env = append(env, "TMPDIR="+s.dir)
+	env := append(s.env, "TMPDIR="+s.dir)
 	// /proc/self/fd/N execs the open file itself, not whatever its path names by now.
 	err = syscall.Exec("/proc/self/fd/"+decimal(uint64(s.bin)), []string{"handler"}, env)
 	return false, wrap("exec", err)
