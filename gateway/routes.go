@@ -14,7 +14,6 @@ import (
 	"github.com/edgefn/edgefn/gateway/auth"
 	"github.com/edgefn/edgefn/gateway/router"
 	"github.com/edgefn/edgefn/runtime"
-	"github.com/edgefn/edgefn/runtime/dispatch"
 	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/runtime/manifest"
 )
@@ -114,33 +113,23 @@ func notFound(c *fiber.Ctx, path string) error {
 	return sendError(c, fiber.StatusNotFound, "not_found", "no route for "+c.Method()+" "+path)
 }
 
-// errEffects answers a call whose function succeeded but whose effects could not all be
-// carried out: the caller may retry (emitted messages keep their IDs for de-duplication).
-var errEffects = &runtime.Error{Status: fiber.StatusBadGateway, Code: "effects_failed",
-	Message: "the function succeeded but its events could not all be published", RetryAfter: time.Second}
-
-// errInvalidEffect answers a call whose function succeeded with an effect the gateway refuses
-// for what it is (a notification to requests.*, say): a bug of the function, which nothing
-// of the result was carried out for, and which a retry would meet again.
-var errInvalidEffect = &runtime.Error{Status: fiber.StatusInternalServerError, Code: "invalid_effect",
-	Message: "the function asked for an effect the gateway refuses; nothing of its result was published"}
-
 // applyEffects publishes what the function emitted and notified before the caller is answered.
 func (s *Server) applyEffects(ctx context.Context, function string, ev *event.Event, res *event.Result) error {
 	if res == nil || len(res.Emitted)+len(res.Notified) == 0 {
 		return nil
 	}
 	if s.cfg.Effects == nil {
-		return fmt.Errorf("%w: no effects backend", errEffects)
+		return fmt.Errorf("%w: no effects backend", runtime.ErrEffects)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := s.cfg.Effects.Apply(ctx, function, ev, res); err != nil {
 		s.cfg.Logger.Error("effects failed", "function", function, "request_id", ev.ID, "error", err)
-		if errors.Is(err, dispatch.ErrInvalidEffect) {
-			return errInvalidEffect
+		// The caller sees the sentinel's message only, not what the broker said.
+		if errors.Is(err, runtime.ErrInvalidEffect) {
+			return runtime.ErrInvalidEffect
 		}
-		return errEffects
+		return runtime.ErrEffects
 	}
 	return nil
 }

@@ -39,6 +39,19 @@ var (
 	ErrStopping    = &Error{Status: http.StatusServiceUnavailable, Code: "stopping", Message: "function is stopping", RetryAfter: time.Second}
 )
 
+// Failures of a function's effects (docs/sdk.md#effects).
+var (
+	// ErrEffects is a call whose function succeeded but whose effects could not all be
+	// carried out: the caller may retry (emitted messages keep their IDs for de-duplication).
+	ErrEffects = &Error{Status: http.StatusBadGateway, Code: "effects_failed",
+		Message: "the function succeeded but its events could not all be published", RetryAfter: time.Second}
+	// ErrInvalidEffect is a call whose function succeeded with an effect the gateway refuses
+	// for what it is (a notification to requests.*, say): a bug of the function, for which
+	// nothing of the result was carried out, and which a retry would meet again.
+	ErrInvalidEffect = &Error{Status: http.StatusInternalServerError, Code: "invalid_effect",
+		Message: "the function asked for an effect the gateway refuses; nothing of its result was published"}
+)
+
 // FunctionError is a failure inside the function: an error it returned without a status, or a
 // panic. Callers see a generic 500; Detail goes to the logs only.
 type FunctionError struct {

@@ -112,6 +112,11 @@ type Queues interface {
 	PublishQueue(ctx context.Context, queue string, msgs ...*Message) error
 	// ConsumeQueue opens a consumer of a queue.
 	ConsumeQueue(ctx context.Context, opts QueueOptions) (Source, error)
+	// PublishReply publishes msg, the answer to an RPC request, to the request's reply-to
+	// queue without declaring it: a reply queue belongs to the caller (an exclusive queue of
+	// its connection, or RabbitMQ's direct reply-to). It returns an error wrapping
+	// ErrNoReplyQueue when no queue took the message: the caller is gone.
+	PublishReply(ctx context.Context, replyTo string, msg *Message) error
 }
 
 // Streams is a stream backend: the embedded one or Redis Streams.
@@ -160,3 +165,6 @@ type Pinger interface {
 
 // ErrClosed is returned by a Source after Close.
 var ErrClosed = errors.New("triggers: source closed")
+
+// ErrNoReplyQueue is wrapped by PublishReply's error when the reply queue does not exist.
+var ErrNoReplyQueue = errors.New("the reply queue does not exist")

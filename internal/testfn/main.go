@@ -206,10 +206,32 @@ func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
 		return fn.Status(200).Notify("audit.ws", map[string]any{
 			"sub": ev.Claims["sub"], "topic": ev.Subject, "source": ev.Source, "data": json.RawMessage(ev.Data),
 		}), nil
-	case "pong": // answers the data back, for reply-to
+	case "pong": // answers the data back, for reply-to; with GATE_FILE set, once that file exists
+		if err := record(ev); err != nil {
+			return nil, err
+		}
+		if err := waitForFile(ctx, os.Getenv("GATE_FILE")); err != nil {
+			return nil, err
+		}
 		return fn.Bytes(200, "text/plain", append([]byte("pong:"), ev.Data...)), nil
 	}
 	return nil, fn.Errorf(404, "unknown op %q", op)
+}
+
+// waitForFile returns once the file path exists (at once when path is empty), or when ctx
+// ends.
+func waitForFile(ctx context.Context, path string) error {
+	for path != "" {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // record appends "ID ATTEMPT UNIX-MS CORRELATION-ID TYPE" to RECORD_FILE, when it is set, in

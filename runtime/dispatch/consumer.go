@@ -66,6 +66,16 @@ const MaxBackoff = time.Hour
 // Stats count what a consumer did.
 type Stats struct {
 	Handled, Skipped, Retried, DeadLettered, FilterErrors atomic.Int64
+	// Replies count the answers to RPC requests (messages with a reply-to), by outcome.
+	Replies ReplyStats
+}
+
+// ReplyStats count the answers to RPC requests by outcome (docs/events.md#rpc-replies).
+type ReplyStats struct {
+	// Sent: the result reached the reply queue. Error: an error reply reached it after the
+	// request failed for good. Returned: the reply queue was gone (the caller left). Failed:
+	// the reply could not be published (the request is retried, or its caller gets nothing).
+	Sent, Error, Returned, Failed atomic.Int64
 }
 
 // Consumer feeds the deliveries of one Source to one function.
@@ -78,9 +88,10 @@ type Consumer struct {
 	Stats   Stats
 	// base is the context invocations start from: it names the trigger kind for the
 	// runtime's metrics.
-	base     context.Context
-	attrs    attribute.Set
-	spanName string
+	base       context.Context
+	attrs      attribute.Set
+	replyAttrs []attribute.Set
+	spanName   string
 }
 
 // NewConsumer wires a consumer; Run starts it.
@@ -105,7 +116,7 @@ func NewConsumer(cfg ConsumerConfig, src triggers.Source, f Invoker, effects *Ef
 		kind = runtime.TriggerStream
 	}
 	c := &Consumer{cfg: cfg, src: src, fn: f, effects: effects,
-		base: runtime.WithTrigger(context.Background(), kind), attrs: triggerAttrs(cfg),
+		base: runtime.WithTrigger(context.Background(), kind), attrs: triggerAttrs(cfg), replyAttrs: replyAttrs(cfg),
 		spanName: "process " + cfg.EventSource}
 	c.acks = newAckBatcher(src, cfg.Logger.With("function", cfg.Function, "trigger", cfg.EventSource))
 	return c
@@ -274,7 +285,7 @@ func (c *Consumer) settle(ctx context.Context, d *triggers.Delivery, ev *event.E
 		err = c.effects.Apply(ctx, c.cfg.Function, ev, res)
 	}
 	if err == nil && d.ReplyTo != "" {
-		err = c.effects.Reply(ctx, d.ReplyTo, d.CorrelationID, res)
+		err = c.reply(ctx, d, res)
 	}
 	if err == nil {
 		c.Stats.Handled.Add(1)
@@ -283,6 +294,41 @@ func (c *Consumer) settle(ctx context.Context, d *triggers.Delivery, ev *event.E
 	}
 	c.settleFailure(d, err)
 	return err
+}
+
+// reply answers the RPC request d with res. A reply whose queue is gone is no failure of d:
+// the caller left, and its request was carried out.
+func (c *Consumer) reply(ctx context.Context, d *triggers.Delivery, res *event.Result) error {
+	err := c.effects.Reply(ctx, d, res)
+	switch {
+	case err == nil:
+		c.Stats.Replies.Sent.Add(1)
+	case errors.Is(err, triggers.ErrNoReplyQueue):
+		c.Stats.Replies.Returned.Add(1)
+		c.deliveryLog(d).Warn("the reply queue is gone (the caller left); the reply is dropped", "reply_to", d.ReplyTo)
+		return nil
+	default:
+		c.Stats.Replies.Failed.Add(1)
+	}
+	return err
+}
+
+// replyError answers the RPC request d, which failed for good because of cause, with an
+// error reply, so that its caller does not wait for an answer that will never come.
+func (c *Consumer) replyError(d *triggers.Delivery, cause error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := c.effects.ReplyError(ctx, d, cause)
+	switch {
+	case err == nil:
+		c.Stats.Replies.Error.Add(1)
+	case errors.Is(err, triggers.ErrNoReplyQueue):
+		c.Stats.Replies.Returned.Add(1)
+		c.deliveryLog(d).Warn("the reply queue is gone (the caller left); the error reply is dropped", "reply_to", d.ReplyTo)
+	default:
+		c.Stats.Replies.Failed.Add(1)
+		c.deliveryLog(d).Error("the error reply failed; the caller gets no answer", "reply_to", d.ReplyTo, "error", err)
+	}
 }
 
 // handle runs one delivery to its settlement. It does not stop when Run's context ends: a
@@ -370,6 +416,9 @@ func (c *Consumer) deadLetter(d *triggers.Delivery, cause error) {
 		return
 	}
 	c.Stats.DeadLettered.Add(1)
+	if d.ReplyTo != "" {
+		c.replyError(d, cause)
+	}
 }
 
 func (c *Consumer) deliveryLog(d *triggers.Delivery) *slog.Logger {

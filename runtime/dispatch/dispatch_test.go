@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgefn/edgefn/internal/filter"
 	"github.com/edgefn/edgefn/internal/testkit"
+	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
@@ -262,14 +263,14 @@ func (n *checkingNotifier) CheckNotification(topic string, _ []byte) error {
 }
 
 // A result with a notification the Notifier refuses for what it is carries out none of its
-// effects, and says so with ErrInvalidEffect.
+// effects, and says so with runtime.ErrInvalidEffect.
 func TestInvalidNotificationCarriesOutNothing(t *testing.T) {
 	q := &countingQueues{}
 	n := &checkingNotifier{}
 	eff := &Effects{Queues: q, Notifier: n}
 	res := event.Status(200).Emit(event.ToQueue("out", "Done", 1)).Notify("ok.topic", 1).Notify("refused."+strings.Repeat("x", 1000), 2)
 	err := eff.Apply(context.Background(), "f", &event.Event{ID: "e1"}, res)
-	if !errors.Is(err, ErrInvalidEffect) || !strings.Contains(err.Error(), "reserved topic") || len(err.Error()) > 200 {
+	if !errors.Is(err, runtime.ErrInvalidEffect) || !strings.Contains(err.Error(), "reserved topic") || len(err.Error()) > 200 {
 		t.Fatalf("Apply: %v, want ErrInvalidEffect naming the reason, briefly", err)
 	}
 	if len(n.sent) != 0 || q.n.Load() != 0 {

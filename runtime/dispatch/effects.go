@@ -2,13 +2,15 @@ package dispatch
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/internal/tracectx"
+	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/triggers"
 )
@@ -25,10 +27,6 @@ type NotificationChecker interface {
 	CheckNotification(topic string, data []byte) error
 }
 
-// ErrInvalidEffect is wrapped by Apply's error when an effect of the result is refused for what
-// it is: none of the result's effects was carried out, and trying again would not help.
-var ErrInvalidEffect = errors.New("invalid effect")
-
 // Effects carries out what a successful invocation asks for: the messages it emits to queues
 // and streams, the notifications it pushes to WebSocket topics, and the answer to an RPC
 // caller's reply-to queue. Its methods are safe for concurrent use.
@@ -42,9 +40,11 @@ type Effects struct {
 }
 
 // Apply publishes res's emitted messages and notifications, caused by the event cause of the
-// function named function. It returns the first error; effects already carried out stay
-// done, so the retry that follows may repeat them (consumers de-duplicate on the ID, which
-// is derived from the cause and stays the same across retries).
+// function named function. It returns the first error, which wraps runtime.ErrInvalidEffect
+// when an effect is refused for what it is (none was carried out, and trying again would not
+// help) and runtime.ErrEffects otherwise: effects already carried out stay done, so the retry
+// that follows may repeat them (consumers de-duplicate on the ID, which is derived from the
+// cause and stays the same across retries).
 func (e *Effects) Apply(ctx context.Context, function string, cause *event.Event, res *event.Result) error {
 	if res == nil {
 		return nil
@@ -52,10 +52,17 @@ func (e *Effects) Apply(ctx context.Context, function string, cause *event.Event
 	if c, ok := e.Notifier.(NotificationChecker); ok {
 		for _, n := range res.Notified {
 			if err := c.CheckNotification(n.Topic, n.Data); err != nil {
-				return fmt.Errorf("%w: notify %s: %w", ErrInvalidEffect, shorten(n.Topic), err)
+				return fmt.Errorf("%w: notify %s: %w", runtime.ErrInvalidEffect, shorten(n.Topic), err)
 			}
 		}
 	}
+	if err := e.apply(ctx, function, cause, res); err != nil {
+		return fmt.Errorf("%w: %w", runtime.ErrEffects, err)
+	}
+	return nil
+}
+
+func (e *Effects) apply(ctx context.Context, function string, cause *event.Event, res *event.Result) error {
 	for i, m := range res.Emitted {
 		msg := &triggers.Message{
 			ID: m.ID, Type: m.Type, Source: "function/" + function, Subject: m.Subject, Time: time.Now().UTC(),
@@ -102,19 +109,54 @@ func (e *Effects) publishStream(ctx context.Context, stream string, msg *trigger
 	return e.Streams.PublishStream(ctx, stream, msg)
 }
 
-// Reply publishes res's body to the reply-to queue of an RPC request (docs/events.md), with the
-// request's correlation ID.
-func (e *Effects) Reply(ctx context.Context, replyTo, correlationID string, res *event.Result) error {
-	msg := &triggers.Message{ID: id.New(), CorrelationID: correlationID, Time: time.Now().UTC()}
+// Reply publishes res's body to the reply-to queue of the RPC request req (docs/events.md),
+// with its correlation ID and the result's status in the header "status". The error wraps
+// triggers.ErrNoReplyQueue when the reply queue is gone (the caller left).
+func (e *Effects) Reply(ctx context.Context, req *triggers.Delivery, res *event.Result) error {
+	status := http.StatusOK
+	msg := &triggers.Message{}
 	if res != nil {
 		msg.Data = res.Body
 		msg.ContentType = res.Headers["Content-Type"]
 		if res.Status != 0 {
-			msg.Headers = map[string]string{"status": strconv.Itoa(res.Status)}
+			status = res.Status
 		}
 	}
-	if err := e.Queues.PublishQueue(ctx, replyTo, msg); err != nil {
-		return fmt.Errorf("reply to %s: %w", replyTo, err)
+	msg.Headers = map[string]string{replyStatusHeader: strconv.Itoa(status)}
+	return e.reply(ctx, req, msg)
+}
+
+// ReplyError publishes the error reply of an RPC request req that failed for good (it is
+// being dead-lettered): the JSON error an HTTP caller would get for cause, with its status
+// in the header "status" and its code in "x-edgefn-error" (docs/events.md).
+func (e *Effects) ReplyError(ctx context.Context, req *triggers.Delivery, cause error) error {
+	status, code, message := runtime.HTTPStatus(cause)
+	body, err := json.Marshal(map[string]map[string]string{"error": {"code": code, "message": message}})
+	if err != nil {
+		return fmt.Errorf("encode the error reply: %w", err)
+	}
+	return e.reply(ctx, req, &triggers.Message{
+		Data: body, ContentType: "application/json",
+		Headers: map[string]string{replyStatusHeader: strconv.Itoa(status), replyErrorHeader: code},
+	})
+}
+
+// The headers of a reply: the status an HTTP caller would get, and an error reply's code.
+const (
+	replyStatusHeader = "status"
+	replyErrorHeader  = "x-edgefn-error"
+)
+
+func (e *Effects) reply(ctx context.Context, req *triggers.Delivery, msg *triggers.Message) error {
+	// The reply's ID follows from the request's, so that a retried request's reply is
+	// recognised as the same one.
+	msg.ID = id.New()
+	if req.ID != "" {
+		msg.ID = req.ID + "/reply"
+	}
+	msg.CorrelationID, msg.Time = req.CorrelationID, time.Now().UTC()
+	if err := e.Queues.PublishReply(ctx, req.ReplyTo, msg); err != nil {
+		return fmt.Errorf("reply to %s: %w", shorten(req.ReplyTo), err)
 	}
 	return nil
 }

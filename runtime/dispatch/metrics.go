@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,11 @@ func (m *Manager) instrument(meter metric.Meter) error {
 	}
 	skipped, err := meter.Int64ObservableCounter("edgefn_trigger_skipped",
 		metric.WithDescription("Deliveries a trigger's filter skipped."))
+	if err != nil {
+		return err
+	}
+	replies, err := meter.Int64ObservableCounter("edgefn_trigger_replies",
+		metric.WithDescription("Answers to RPC requests (queue messages with a reply-to), by outcome: sent, error (an error reply after the request failed for good), returned (the reply queue was gone) or failed (not published)."))
 	if err != nil {
 		return err
 	}
@@ -68,13 +74,33 @@ func (m *Manager) instrument(meter metric.Meter) error {
 			if known[i] {
 				o.ObserveInt64(lag, lags[i], attrs)
 			}
+			if c.replyAttrs != nil {
+				r := &c.Stats.Replies
+				for k, n := range [...]int64{r.Sent.Load(), r.Error.Load(), r.Returned.Load(), r.Failed.Load()} {
+					o.ObserveInt64(replies, n, metric.WithAttributeSet(c.replyAttrs[k]))
+				}
+			}
 		}
 		return nil
-	}, retries, dead, skipped, lag)
+	}, retries, dead, skipped, replies, lag)
 	return err
 }
 
 // triggerAttrs labels a consumer's series.
 func triggerAttrs(cfg ConsumerConfig) attribute.Set {
 	return attribute.NewSet(attribute.String("function", cfg.Function), attribute.String("trigger", cfg.EventSource))
+}
+
+// replyAttrs labels a queue consumer's edgefn_trigger_replies series, in the order of the
+// outcomes of ReplyStats; nil for the other consumers, which take no RPC requests.
+func replyAttrs(cfg ConsumerConfig) []attribute.Set {
+	if cfg.Async != nil || !strings.HasPrefix(cfg.EventSource, "queue/") {
+		return nil
+	}
+	var sets []attribute.Set
+	for _, outcome := range []string{"sent", "error", "returned", "failed"} {
+		sets = append(sets, attribute.NewSet(attribute.String("function", cfg.Function),
+			attribute.String("trigger", cfg.EventSource), attribute.String("outcome", outcome)))
+	}
+	return sets
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
@@ -36,6 +37,33 @@ func (q *Queues) PublishQueue(ctx context.Context, queue string, msgs ...*trigge
 	return q.publish(ctx, targetSpec(queue), pubs)
 }
 
+// directReplyTo prefixes the reply-to of a request whose caller uses RabbitMQ's direct
+// reply-to: a name the broker gave the caller's channel, which is no queue.
+const directReplyTo = "amq.rabbitmq.reply-to."
+
+// PublishReply publishes msg to the default exchange with replyTo as its routing key,
+// confirmed, and without declaring the queue: a client's exclusive server-named queue
+// belongs to its connection (a passive declare from another connection is refused), and
+// direct reply-to names no queue at all. A reply to a queue is mandatory: one the broker
+// returns, because its queue is gone, wraps triggers.ErrNoReplyQueue. A direct reply is not:
+// RabbitMQ before 4.2 returns every mandatory direct reply, delivered or not, and drops one
+// whose caller left without a word (docs/events.md#rpc-replies).
+func (q *Queues) PublishReply(ctx context.Context, replyTo string, msg *triggers.Message) error {
+	if replyTo == "" {
+		return errors.New("amqp reply: no reply-to queue")
+	}
+	fill(msg)
+	mandatory := !strings.HasPrefix(replyTo, directReplyTo)
+	returned, err := q.pub.publish(ctx, replyTo, mandatory, []amqp091.Publishing{toPublishing(msg)})
+	if err != nil {
+		return err
+	}
+	if len(returned) > 0 {
+		return fmt.Errorf("amqp reply to %q: %w", replyTo, triggers.ErrNoReplyQueue)
+	}
+	return nil
+}
+
 // publish publishes pubs with confirms to the queue of spec, declared first unless it was
 // already. When the broker returns some (the queue was deleted since), it declares the
 // queue again and publishes those once more.
@@ -44,7 +72,7 @@ func (q *Queues) publish(ctx context.Context, spec *queueSpec, pubs []amqp091.Pu
 	if err := q.declare(ctx, spec); err != nil {
 		return fmt.Errorf("amqp publish to %q: %w", queue, err)
 	}
-	returned, err := q.pub.publish(ctx, queue, pubs)
+	returned, err := q.pub.publish(ctx, queue, true, pubs)
 	if err != nil || len(returned) == 0 {
 		return err
 	}
@@ -52,7 +80,7 @@ func (q *Queues) publish(ctx context.Context, spec *queueSpec, pubs []amqp091.Pu
 	if err := q.declare(ctx, spec); err != nil {
 		return fmt.Errorf("amqp publish to %q: %d returned: %w", queue, len(returned), err)
 	}
-	if returned, err = q.pub.publish(ctx, queue, returned); err != nil {
+	if returned, err = q.pub.publish(ctx, queue, true, returned); err != nil {
 		return err
 	}
 	if len(returned) > 0 {
@@ -82,8 +110,9 @@ func newPublisher(q *Queues) *publisher {
 }
 
 // publish sends pubs to queue on one channel in batches of confirmBatch, waits for the
-// confirms of each batch and returns the messages the broker returned as unroutable.
-func (p *publisher) publish(ctx context.Context, queue string, pubs []amqp091.Publishing) ([]amqp091.Publishing, error) {
+// confirms of each batch and returns the messages the broker returned as unroutable (only
+// mandatory ones can be).
+func (p *publisher) publish(ctx context.Context, queue string, mandatory bool, pubs []amqp091.Publishing) ([]amqp091.Publishing, error) {
 	pc, err := p.acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("amqp publish to %q: %w", queue, err)
@@ -94,7 +123,7 @@ func (p *publisher) publish(ctx context.Context, queue string, pubs []amqp091.Pu
 	for len(pubs) > 0 {
 		batch := pubs[:min(len(pubs), confirmBatch)]
 		pubs = pubs[len(batch):]
-		if err := p.publishBatch(ctx, pc, queue, batch); err != nil {
+		if err := p.publishBatch(ctx, pc, queue, mandatory, batch); err != nil {
 			return nil, fmt.Errorf("amqp publish to %q: %w", queue, err)
 		}
 		// The broker sends a basic.return before the basic.ack of the same message, and
@@ -116,12 +145,12 @@ func (p *publisher) publish(ctx context.Context, queue string, pubs []amqp091.Pu
 	return returned, nil
 }
 
-func (p *publisher) publishBatch(ctx context.Context, pc *pubChannel, queue string, batch []amqp091.Publishing) error {
+func (p *publisher) publishBatch(ctx context.Context, pc *pubChannel, queue string, mandatory bool, batch []amqp091.Publishing) error {
 	// A write blocks when the broker stops reading (a resource alarm); call bounds it by ctx.
 	dcs, err := call(p.q, ctx, func() ([]*amqp091.DeferredConfirmation, error) {
 		dcs := make([]*amqp091.DeferredConfirmation, 0, len(batch))
 		for _, m := range batch {
-			dc, err := pc.ch.PublishWithDeferredConfirm("", queue, true, false, m)
+			dc, err := pc.ch.PublishWithDeferredConfirm("", queue, mandatory, false, m)
 			if err != nil {
 				return nil, err
 			}

@@ -200,6 +200,28 @@ func (b *Broker) PublishQueue(ctx context.Context, name string, msgs ...*trigger
 	return nil
 }
 
+// PublishReply publishes a copy of msg to the queue replyTo when it exists (a consumer or a
+// publisher made it), and otherwise returns an error wrapping triggers.ErrNoReplyQueue, as
+// RabbitMQ returns a reply whose queue is gone.
+func (b *Broker) PublishReply(ctx context.Context, replyTo string, msg *triggers.Message) error {
+	if err := checkPublish(ctx, replyTo, []*triggers.Message{msg}); err != nil {
+		return fmt.Errorf("memory: reply to %q: %w", replyTo, err)
+	}
+	q, err := b.queue(replyTo, false)
+	if err != nil {
+		return fmt.Errorf("memory: reply to %q: %w", replyTo, err)
+	}
+	if q == nil {
+		return fmt.Errorf("memory: reply to %q: %w", replyTo, triggers.ErrNoReplyQueue)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.publish(time.Now(), msg); err != nil {
+		return fmt.Errorf("memory: reply: %w", err)
+	}
+	return nil
+}
+
 func checkPublish(ctx context.Context, name string, msgs []*triggers.Message) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -55,6 +55,34 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 		expectNothing(t, again, 500*time.Millisecond)
 	})
 
+	t.Run("ReplyReachesAnExistingQueue", func(t *testing.T) {
+		q := newQueues(t)
+		name := unique(t, "replies")
+		src := open(t, q, triggers.QueueOptions{Queue: name})
+		sent := &triggers.Message{ID: "r1", CorrelationID: "corr-1", ContentType: "text/plain",
+			Data: []byte("pong"), Headers: map[string]string{"status": "200"}}
+		if err := q.PublishReply(testkit.Context(t, 10*time.Second), name, sent); err != nil {
+			t.Fatalf("reply to %s: %v", name, err)
+		}
+		got := ReceiveN(t, testkit.Context(t, 10*time.Second), src, 1)
+		checkMessage(t, got[0], sent)
+		if got[0].Headers["status"] != "200" {
+			t.Fatalf("reply headers %v, want status 200", got[0].Headers)
+		}
+		mustAck(t, src, got...)
+	})
+
+	t.Run("ReplyToAMissingQueueIsReturned", func(t *testing.T) {
+		q := newQueues(t)
+		name := unique(t, "gone")
+		for range 2 { // the first reply did not make the queue
+			err := q.PublishReply(testkit.Context(t, 10*time.Second), name, &triggers.Message{Data: []byte("x")})
+			if !errors.Is(err, triggers.ErrNoReplyQueue) {
+				t.Fatalf("reply to the missing queue %s: %v, want ErrNoReplyQueue", name, err)
+			}
+		}
+	})
+
 	t.Run("Lag", func(t *testing.T) {
 		q := newQueues(t)
 		name := unique(t, "q")
