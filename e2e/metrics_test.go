@@ -18,17 +18,29 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// scrape reads the gateway's /metrics.
+// scrape reads and parses the gateway's /metrics.
 func scrape(t *testing.T, g *gateway) map[string]*dto.MetricFamily {
+	t.Helper()
+	return parseMetrics(t, scrapeText(t, g))
+}
+
+// scrapeText reads the gateway's /metrics.
+func scrapeText(t *testing.T, g *gateway) []byte {
 	t.Helper()
 	r := do(t, "GET", g.URL+"/metrics", nil)
 	if r.Status != 200 {
 		t.Fatalf("GET /metrics = %d %s", r.Status, r.Body)
 	}
+	return r.Body
+}
+
+// parseMetrics parses Prometheus text.
+func parseMetrics(t *testing.T, body []byte) map[string]*dto.MetricFamily {
+	t.Helper()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(r.Body))
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
-		t.Fatalf("parse /metrics: %v\n%s", err, r.Body)
+		t.Fatalf("parse /metrics: %v\n%s", err, body)
 	}
 	return families
 }
