@@ -149,8 +149,8 @@ const (
 
 func (e *Effects) reply(ctx context.Context, req *triggers.Delivery, msg *triggers.Message) error {
 	// The reply's ID follows from the request's, so that a retried request's reply is
-	// recognised as the same one.
-	msg.ID = id.New()
+	// recognised as the same one. It names a message, nothing more: no need to be unguessable.
+	msg.ID = id.Unique()
 	if req.ID != "" {
 		msg.ID = req.ID + "/reply"
 	}

@@ -29,6 +29,7 @@ var sections = []section{
 	{"ws-results", "#4", "WebSocket", "#websocket-fan-out"},
 	{"async-results", "#5", "async request-reply", ""},
 	{"dev-results", "#7", "edit-to-live", ""},
+	{"rpc-results", "#19", "RabbitMQ RPC", "#rabbitmq-rpc"},
 }
 
 func main() {
