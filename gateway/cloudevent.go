@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/textproto"
 	"net/url"
 	"strings"
@@ -18,9 +17,6 @@ import (
 // CloudEvent in binary mode when it has a ce-specversion header, in structured mode when its
 // media type is application/cloudevents+json. Its attributes replace those the gateway gives
 // an HTTP call; Method, Path, Params, Query and Claims stay.
-
-// ceMediaType is the media type of a structured-mode CloudEvent in JSON.
-const ceMediaType = "application/cloudevents+json"
 
 // ceSpecVersion is the only CloudEvents version the gateway reads.
 const ceSpecVersion = "1.0"
@@ -37,8 +33,8 @@ func isCloudEvent(ev *event.Event) bool {
 // isStructured reports whether the media type of contentType is application/cloudevents+json,
 // in any case, with or without parameters.
 func isStructured(contentType string) bool {
-	n := len(ceMediaType)
-	if len(contentType) < n || !strings.EqualFold(contentType[:n], ceMediaType) {
+	n := len(event.CloudEventsJSON)
+	if len(contentType) < n || !strings.EqualFold(contentType[:n], event.CloudEventsJSON) {
 		return false
 	}
 	return len(contentType) == n || contentType[n] == ';' || contentType[n] == ' ' || contentType[n] == '\t'
@@ -185,7 +181,7 @@ func structuredData(data, b64 json.RawMessage, attr map[string]string) ([]byte, 
 	if !declared {
 		contentType = "application/json"
 	}
-	if !isJSONMediaType(contentType) && data[0] == '"' {
+	if !event.IsJSON(contentType) && data[0] == '"' {
 		var s string
 		if err := json.Unmarshal(data, &s); err != nil {
 			return nil, "", errors.New("data is not a valid JSON string")
@@ -218,15 +214,6 @@ func parseCETime(v string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 timestamp", v)
 	}
 	return t.UTC(), nil
-}
-
-// isJSONMediaType reports whether contentType is application/json, text/json or a +json type.
-func isJSONMediaType(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return false
-	}
-	return mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json")
 }
 
 // validCEName reports whether name is a CloudEvents attribute name: lower-case ASCII letters
