@@ -93,10 +93,15 @@ func (s *Server) invoke(c *fiber.Ctx) error {
 		Params:      params.Map(),
 		Query:       query(c),
 	}
+	if isCloudEvent(ev) {
+		if err := readCloudEvent(ev); err != nil {
+			return sendError(c, fiber.StatusBadRequest, "bad_cloudevent", "malformed CloudEvent: "+err.Error())
+		}
+	}
 	if wantsAsync(rt.trigger.Async, c.Get("Prefer")) && (s.cfg.Async != nil || rt.trigger.Async == "always") {
 		return s.invokeAsync(ctx, c, rt.fn, ev)
 	}
-	ctx = runtime.WithRequestID(ctx, ev.ID)
+	ctx = runtime.WithRequestID(ctx, requestID(c)) // a CloudEvent's ID is its own
 	res, err := rt.fn.Invoke(ctx, ev)
 	if err == nil {
 		err = s.applyEffects(ctx, rt.fn.Name(), ev, res)

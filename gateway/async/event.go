@@ -10,9 +10,13 @@ import (
 )
 
 // queuedEvent is an HTTP call as it waits on the queue: everything the function would have
-// seen had it been called synchronously.
+// seen had it been called synchronously. Type, Source and Subject are those of a CloudEvent
+// request (docs/http.md#cloudevents); a plain call has no type or subject and the source http.
 type queuedEvent struct {
 	ID          string            `json:"id"`
+	Type        string            `json:"type,omitempty"`
+	Source      string            `json:"source,omitempty"`
+	Subject     string            `json:"subject,omitempty"`
 	Time        time.Time         `json:"time"`
 	Data        []byte            `json:"data,omitempty"`
 	ContentType string            `json:"contentType,omitempty"`
@@ -26,7 +30,7 @@ type queuedEvent struct {
 
 func encodeEvent(ev *event.Event) ([]byte, error) {
 	return json.Marshal(queuedEvent{
-		ID: ev.ID, Time: ev.Time, Data: ev.Data, ContentType: ev.ContentType, Headers: ev.Headers,
+		ID: ev.ID, Type: ev.Type, Source: ev.Source, Subject: ev.Subject, Time: ev.Time, Data: ev.Data, ContentType: ev.ContentType, Headers: ev.Headers,
 		Claims: ev.Claims, Method: ev.Method, Path: ev.Path, Params: ev.Params, Query: ev.Query,
 	})
 }
@@ -40,8 +44,11 @@ func decodeEvent(data []byte, id string, attempt int) (*event.Event, error) {
 	if q.Headers == nil {
 		q.Headers = map[string]string{}
 	}
+	if q.Source == "" {
+		q.Source = "http"
+	}
 	return &event.Event{
-		ID: q.ID, Source: "http", Time: q.Time, Data: q.Data, ContentType: q.ContentType,
+		ID: q.ID, Type: q.Type, Source: q.Source, Subject: q.Subject, Time: q.Time, Data: q.Data, ContentType: q.ContentType,
 		CorrelationID: id, Attempt: attempt, Headers: q.Headers, Claims: q.Claims,
 		Method: q.Method, Path: q.Path, Params: q.Params, Query: q.Query,
 	}, nil

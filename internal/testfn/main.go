@@ -206,6 +206,34 @@ func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
 		return fn.Status(200).Notify("audit.ws", map[string]any{
 			"sub": ev.Claims["sub"], "topic": ev.Subject, "source": ev.Source, "data": json.RawMessage(ev.Data),
 		}), nil
+	case "event": // what the function sees of its event, as the data of a binary-mode
+		// CloudEvent reply (so that a CloudEvents client reads it back)
+		return fn.JSON(200, map[string]any{
+			"id": ev.ID, "type": ev.Type, "source": ev.Source, "subject": ev.Subject,
+			"time": ev.Time.Format(time.RFC3339Nano), "contentType": ev.ContentType, "data": ev.Data,
+			"headers": ev.Headers, "method": ev.Method, "path": ev.Path, "params": ev.Params,
+			"correlationId": ev.CorrelationID,
+		}).SetHeader("Ce-Specversion", "1.0").SetHeader("Ce-Id", "echo-"+ev.ID).
+			SetHeader("Ce-Source", "testfn").SetHeader("Ce-Type", "edgefn.test.event"), nil
+	case "emit-ce": // {"stream": S, "queue": Q}: emits {"from": ID} as a CloudEvent to each,
+		// with the subject and the tenant header of the request
+		var in struct{ Stream, Queue string }
+		if err := ev.Decode(&in); err != nil {
+			return nil, fn.Errorf(400, "emit-ce wants {\"stream\"|\"queue\": ...}: %v", err)
+		}
+		r := fn.Status(202)
+		headers := map[string]string{"tenant": ev.Headers["X-Tenant"]}
+		if in.Stream != "" {
+			m := fn.ToStream(in.Stream, "com.example.stream", map[string]string{"from": ev.ID}).WithSubject("s-1")
+			m.Headers = headers
+			r.Emit(m.AsCloudEvent())
+		}
+		if in.Queue != "" {
+			m := fn.ToQueue(in.Queue, "com.example.queue", map[string]string{"from": ev.ID}).WithSubject("q-1")
+			m.Headers = headers
+			r.Emit(m.AsCloudEvent())
+		}
+		return r, nil
 	case "pong": // answers the data back, for reply-to; with GATE_FILE set, once that file exists
 		if err := record(ev); err != nil {
 			return nil, err

@@ -56,6 +56,11 @@ func (e *Effects) Apply(ctx context.Context, function string, cause *event.Event
 			}
 		}
 	}
+	for _, m := range res.Emitted {
+		if m.CloudEvent && m.Type == "" {
+			return fmt.Errorf("%w: emit to %s: a CloudEvent needs a type", runtime.ErrInvalidEffect, shorten(m.Target))
+		}
+	}
 	if err := e.apply(ctx, function, cause, res); err != nil {
 		return fmt.Errorf("%w: %w", runtime.ErrEffects, err)
 	}
@@ -81,7 +86,13 @@ func (e *Effects) apply(ctx context.Context, function string, cause *event.Event
 		}
 		pctx, span := startPublish(ctx, msg.ID, "publish ", kind, "/", m.Target)
 		msg.Traceparent = tracectx.Traceparent(pctx)
-		err := publish(pctx, m.Target, msg)
+		var err error
+		if m.CloudEvent {
+			err = asCloudEvent(msg)
+		}
+		if err == nil {
+			err = publish(pctx, m.Target, msg)
+		}
 		endSpan(span, err)
 		if err != nil {
 			return fmt.Errorf("emit to %s: %w", m.Target, err)

@@ -43,6 +43,9 @@ type Message struct {
 	Headers map[string]string
 	// Priority is the message priority on a priority queue (0 to the queue's maxPriority).
 	Priority int
+	// CloudEvent asks for the message to be published as a structured-mode CloudEvent: the
+	// body is the application/cloudevents+json envelope of Data (see AsCloudEvent).
+	CloudEvent bool
 
 	err error
 }
@@ -140,3 +143,17 @@ func (m Message) WithSubject(s string) Message { m.Subject = s; return m }
 
 // WithID returns m with the given ID, for consumers that de-duplicate on a business key.
 func (m Message) WithID(id string) Message { m.ID = id; return m }
+
+// AsCloudEvent returns m to be published as a CloudEvent in structured mode: the message body
+// is the CloudEvents 1.0 JSON envelope (specversion, id, source "function/NAME", type,
+// subject, time, datacontenttype, the data, the headers whose names are CloudEvents extension
+// names, traceparent) with the content type application/cloudevents+json, which Dapr and
+// Knative consumers read. The broker's own fields and headers carry the attributes as for
+// any message. A CloudEvent needs a type.
+func (m Message) AsCloudEvent() Message {
+	m.CloudEvent = true
+	if m.Type == "" && m.err == nil {
+		m.err = fmt.Errorf("fn: message for %q: a CloudEvent needs a type", m.Target)
+	}
+	return m
+}

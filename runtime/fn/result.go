@@ -9,7 +9,7 @@ import "github.com/edgefn/edgefn/runtime/event"
 type Result = event.Result
 
 // Message is an event a function emits to a stream or a queue, made by ToStream or ToQueue
-// and refined with WithID, WithSubject and WithPriority.
+// and refined with WithID, WithSubject, WithPriority and AsCloudEvent.
 type Message = event.Message
 
 // Notification is one publication to the WebSocket subscribers of a topic (see Result.Notify).

@@ -479,16 +479,19 @@ func (x *Request) GetRequestId() string {
 
 // Message is an event the function emits to a stream or a queue.
 type Message struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          Message_Kind           `protobuf:"varint,1,opt,name=kind,proto3,enum=edgefn.runtime.v1.Message_Kind" json:"kind,omitempty"`
-	Target        string                 `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
-	Id            string                 `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
-	Type          string                 `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
-	Data          []byte                 `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
-	ContentType   string                 `protobuf:"bytes,6,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
-	Headers       map[string]string      `protobuf:"bytes,7,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Priority      int32                  `protobuf:"varint,8,opt,name=priority,proto3" json:"priority,omitempty"`
-	Subject       string                 `protobuf:"bytes,9,opt,name=subject,proto3" json:"subject,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Kind        Message_Kind           `protobuf:"varint,1,opt,name=kind,proto3,enum=edgefn.runtime.v1.Message_Kind" json:"kind,omitempty"`
+	Target      string                 `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	Id          string                 `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	Type        string                 `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
+	Data        []byte                 `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	ContentType string                 `protobuf:"bytes,6,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Headers     map[string]string      `protobuf:"bytes,7,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Priority    int32                  `protobuf:"varint,8,opt,name=priority,proto3" json:"priority,omitempty"`
+	Subject     string                 `protobuf:"bytes,9,opt,name=subject,proto3" json:"subject,omitempty"`
+	// cloud_event asks the gateway to publish the message as a structured-mode CloudEvent: the
+	// body is the application/cloudevents+json envelope of the data (docs/events.md).
+	CloudEvent    bool `protobuf:"varint,10,opt,name=cloud_event,json=cloudEvent,proto3" json:"cloud_event,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -584,6 +587,13 @@ func (x *Message) GetSubject() string {
 		return x.Subject
 	}
 	return ""
+}
+
+func (x *Message) GetCloudEvent() bool {
+	if x != nil {
+		return x.CloudEvent
+	}
+	return false
 }
 
 // Notification is a publication to WebSocket subscribers of a topic.
@@ -1014,7 +1024,7 @@ const file_function_proto_rawDesc = "" +
 	"\x12deadline_unix_nano\x18\x02 \x01(\x03R\x10deadlineUnixNano\x12 \n" +
 	"\vtraceparent\x18\x03 \x01(\tR\vtraceparent\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"\x85\x03\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"\xa6\x03\n" +
 	"\aMessage\x123\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1f.edgefn.runtime.v1.Message.KindR\x04kind\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12\x0e\n" +
@@ -1024,7 +1034,10 @@ const file_function_proto_rawDesc = "" +
 	"\fcontent_type\x18\x06 \x01(\tR\vcontentType\x12A\n" +
 	"\aheaders\x18\a \x03(\v2'.edgefn.runtime.v1.Message.HeadersEntryR\aheaders\x12\x1a\n" +
 	"\bpriority\x18\b \x01(\x05R\bpriority\x12\x18\n" +
-	"\asubject\x18\t \x01(\tR\asubject\x1a:\n" +
+	"\asubject\x18\t \x01(\tR\asubject\x12\x1f\n" +
+	"\vcloud_event\x18\n" +
+	" \x01(\bR\n" +
+	"cloudEvent\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x1d\n" +

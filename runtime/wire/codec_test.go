@@ -203,7 +203,7 @@ func fullResult(n int) (*event.Result, *pb.Result) {
 		Status: 201, Headers: map[string]string{"Content-Type": "application/json"}, Body: body,
 		Emitted: []event.Message{
 			{Queue: true, Target: "q", ID: "m1", Type: "T", Data: body, ContentType: "ct",
-				Headers: map[string]string{"h": "v"}, Priority: 7, Subject: "s"},
+				Headers: map[string]string{"h": "v"}, Priority: 7, Subject: "s", CloudEvent: true},
 			{Target: "s"},
 		},
 		Notified: []event.Notification{{Topic: "orders.1", Data: []byte(`{"a":1}`)}},
@@ -212,7 +212,7 @@ func fullResult(n int) (*event.Result, *pb.Result) {
 		Status: 201, Headers: map[string]string{"Content-Type": "application/json"}, Body: body,
 		Emits: []*pb.Message{
 			{Kind: pb.Message_QUEUE, Target: "q", Id: "m1", Type: "T", Data: body, ContentType: "ct",
-				Headers: map[string]string{"h": "v"}, Priority: 7, Subject: "s"},
+				Headers: map[string]string{"h": "v"}, Priority: 7, Subject: "s", CloudEvent: true},
 			{Kind: pb.Message_STREAM, Target: "s"},
 		},
 		Notifications: []*pb.Notification{{Topic: "orders.1", Data: []byte(`{"a":1}`)}},
@@ -222,6 +222,22 @@ func fullResult(n int) (*event.Result, *pb.Result) {
 		r.Emitted[0].Data, want.Emits[0].Data = nil, nil
 	}
 	return r, want
+}
+
+// The messages the tests compare set every field function.proto has, so that a field added
+// to the schema and not to the codec fails them.
+func TestTheTestsSetEveryField(t *testing.T) {
+	_, req := fullRequest(10)
+	_, res := fullResult(10)
+	for _, m := range []proto.Message{req, req.Event, res, res.Emits[0], res.Notifications[0]} {
+		r := m.ProtoReflect()
+		fields := r.Descriptor().Fields()
+		for i := range fields.Len() {
+			if f := fields.Get(i); !r.Has(f) {
+				t.Errorf("%s: the test leaves %s unset", r.Descriptor().FullName(), f.Name())
+			}
+		}
+	}
 }
 
 func TestResponseIsTheProtoResponse(t *testing.T) {

@@ -77,6 +77,9 @@ func appendEmitted(b []byte, m *event.Message) []byte {
 	b = appendMap(b, messageHeaders, m.Headers)
 	b = appendVarint(b, messagePriority, uint64(int64(m.Priority)))
 	b = appendString(b, messageSubject, m.Subject)
+	if m.CloudEvent {
+		b = appendVarint(b, messageCloudEvent, 1)
+	}
 	return endMessage(b, mark)
 }
 
@@ -201,7 +204,7 @@ func decodeResult(b []byte) (*event.Result, error) {
 
 func decodeMessage(b []byte) (event.Message, error) {
 	var m event.Message
-	var kind, priority int64
+	var kind, priority, cloudEvent int64
 	err := fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch num {
 		case messageKind:
@@ -222,10 +225,12 @@ func decodeMessage(b []byte) (event.Message, error) {
 			return takeVarint(typ, b, &priority)
 		case messageSubject:
 			return takeString(typ, b, &m.Subject)
+		case messageCloudEvent:
+			return takeVarint(typ, b, &cloudEvent)
 		}
 		return 0
 	})
-	m.Queue = kind == messageKindQueue
+	m.Queue, m.CloudEvent = kind == messageKindQueue, cloudEvent != 0
 	m.Priority = int(int32(priority))
 	return m, err
 }

@@ -25,7 +25,7 @@ const (
 const (
 	messageKind, messageTarget, messageID, messageType, messageData = 1, 2, 3, 4, 5
 	messageContentType, messageHeaders, messagePriority             = 6, 7, 8
-	messageSubject                                                  = 9
+	messageSubject, messageCloudEvent                               = 9, 10
 	messageKindQueue                                                = 1
 )
 
