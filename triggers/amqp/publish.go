@@ -46,7 +46,7 @@ const directReplyTo = "amq.rabbitmq.reply-to."
 // belongs to its connection (a passive declare from another connection is refused), and
 // direct reply-to names no queue at all. A reply to a queue is mandatory: one the broker
 // returns, because its queue is gone, wraps triggers.ErrNoReplyQueue. A direct reply is not:
-// RabbitMQ before 4.2 returns every mandatory direct reply, delivered or not, and drops one
+// RabbitMQ 3.x returns every mandatory direct reply, delivered or not, and drops one
 // whose caller left without a word (docs/events.md#rpc-replies).
 func (q *Queues) PublishReply(ctx context.Context, replyTo string, msg *triggers.Message) error {
 	if replyTo == "" {
