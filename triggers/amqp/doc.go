@@ -42,6 +42,9 @@
 // refuses to re-declare a queue with other arguments (PRECONDITION_FAILED); that is
 // reported as an error wrapping [ErrInequivalent], naming the queue, the arguments and
 // the broker's reason. After a reconnect everything this process declared is declared again.
+// [Queues.PublishReply] is the exception: an RPC reply goes to the caller's queue, which the
+// caller declared (exclusive to its connection) or which is RabbitMQ's direct reply-to, and
+// is never declared.
 //
 // # Retries
 //
