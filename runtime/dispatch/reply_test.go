@@ -3,10 +3,12 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/edgefn/edgefn/internal/testkit"
+	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/triggers"
 	"github.com/edgefn/edgefn/triggers/memory"
@@ -95,5 +97,19 @@ func TestReplyToACallerThatLeftIsNoFailure(t *testing.T) {
 	}
 	if dead, _ := b.ListDead(context.Background(), "in.dlq", 10); len(dead) != 0 {
 		t.Fatalf("dead letters %+v", dead)
+	}
+}
+
+// TestFailedEffectsAnswerEffectsFailed: whoever answers for a failed effect (an HTTP caller,
+// an async reply, an RPC error reply) maps Apply's error to 502 effects_failed, not to a
+// failure of the function, whose work was done.
+func TestFailedEffectsAnswerEffectsFailed(t *testing.T) {
+	b := memory.New(memory.Options{})
+	t.Cleanup(func() { b.Close() })
+	eff := &Effects{Queues: b, Streams: failingStreams{b}}
+	res := event.Status(200).Emit(event.ToStream("out", "Done", 1))
+	err := eff.Apply(context.Background(), "f", &event.Event{ID: "e1"}, res)
+	if status, code, _ := runtime.HTTPStatus(err); status != 502 || code != "effects_failed" || !strings.Contains(err.Error(), "stream down") {
+		t.Fatalf("Apply: %v, maps to %d %s; want 502 effects_failed, naming the cause", err, status, code)
 	}
 }
