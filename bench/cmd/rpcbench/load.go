@@ -25,9 +25,10 @@ type result struct {
 }
 
 // cpuPerCall splits the CPU time of a run, per call answered, in µs: the server (edgefn's
-// gateway and its plugin, or rawrpc), RabbitMQ, and the clients (rpcbench itself).
+// gateway, or rawrpc), its child processes (edgefn's plugin and the launchers kept ready),
+// RabbitMQ, and the clients (rpcbench itself).
 type cpuPerCall struct {
-	server, broker, clients float64
+	server, plugin, broker, clients float64
 }
 
 // rate is the calls answered per second.

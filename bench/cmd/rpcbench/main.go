@@ -134,8 +134,8 @@ func (b *bench) round(ctx context.Context, n int) (roundResult, error) {
 			if err != nil {
 				return rd, err
 			}
-			b.run.Logf("%s: p50 %.3f ms  p99 %.3f ms  %.0f calls/s  failed %d  CPU µs/call: server %.0f, broker %.0f, clients %.0f  other %.0f%%", what,
-				ms(pct(best.lat, 50)), ms(pct(best.lat, 99)), best.rate(), best.failed, best.cpu.server, best.cpu.broker, best.cpu.clients, 100*best.other)
+			b.run.Logf("%s: p50 %.3f ms  p99 %.3f ms  %.0f calls/s  failed %d  CPU µs/call: server %.0f, plugin %.0f, broker %.0f, clients %.0f  other %.0f%%", what,
+				ms(pct(best.lat, 50)), ms(pct(best.lat, 99)), best.rate(), best.failed, best.cpu.server, best.cpu.plugin, best.cpu.broker, best.cpu.clients, 100*best.other)
 			rd.runs[c][who] = best
 		}
 	}
@@ -191,7 +191,7 @@ func (b *bench) measure(ctx context.Context, who string, callers int) (result, e
 	res.other = used.Other()
 	if n := len(res.lat); n > 0 {
 		perCall := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
-		res.cpu = cpuPerCall{server: perCall(used.Server + used.Children), broker: perCall(used.Procs), clients: perCall(used.Self)}
+		res.cpu = cpuPerCall{server: perCall(used.Server), plugin: perCall(used.Children), broker: perCall(used.Procs), clients: perCall(used.Self)}
 	}
 	return res, nil
 }

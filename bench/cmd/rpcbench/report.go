@@ -62,14 +62,14 @@ func (r *report) markdown() string {
 		"calling for %s; a call is timed from its publish to its reply. The ratio is edgefn ÷ baseline for calls/s and baseline ÷ edgefn for "+
 		"latencies, taken per round, then their median. Cells are the median over the rounds, with the lowest and highest round in parentheses. %s.\n\n",
 		r.opts.duration, r.run.Retried())
-	b.WriteString("| round | clients | server | p50, p99 (ms) | calls/s | CPU per call, µs: server · RabbitMQ · clients | failed | other load |\n")
+	b.WriteString("| round | clients | server | p50, p99 (ms) | calls/s | CPU per call, µs: server · plugin · RabbitMQ · clients | failed | other load |\n")
 	b.WriteString("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, rd := range r.rounds {
 		for _, c := range r.opts.callers {
 			for _, who := range rd.order {
 				x := rd.runs[c][who]
-				fmt.Fprintf(&b, "| %d | %d | %s | %.3f, %.3f | %.0f | %.0f · %.0f · %.0f | %d | %s |\n", rd.n, c, who,
-					ms(pct(x.lat, 50)), ms(pct(x.lat, 99)), x.rate(), x.cpu.server, x.cpu.broker, x.cpu.clients, x.failed, r.run.OtherLoad(x.other))
+				fmt.Fprintf(&b, "| %d | %d | %s | %.3f, %.3f | %.0f | %.0f · %.0f · %.0f · %.0f | %d | %s |\n", rd.n, c, who,
+					ms(pct(x.lat, 50)), ms(pct(x.lat, 99)), x.rate(), x.cpu.server, x.cpu.plugin, x.cpu.broker, x.cpu.clients, x.failed, r.run.OtherLoad(x.other))
 			}
 		}
 	}
