@@ -516,10 +516,15 @@ func (a *app) run(ctx context.Context) error {
 func (a *app) shutdown(stopManager func()) {
 	sctx, cancel := context.WithTimeout(context.Background(), a.o.grace)
 	defer cancel()
-	// The node is gone from its cluster's list at once: it takes no new work.
-	if err := a.nodes.Close(sctx); err != nil {
-		a.logger.Warn("node registry", "error", err)
-	}
+	// The node is marked gone in its cluster's list at once, beside the rest: a Redis away
+	// delays nothing else (docs/cluster.md).
+	nodesClosed := make(chan struct{})
+	go func() {
+		defer close(nodesClosed)
+		if err := a.nodes.Close(sctx); err != nil {
+			a.logger.Warn("node registry", "error", err)
+		}
+	}()
 	// Fiber's shutdown also waits for the upgraded WebSocket connections, so the hub closes
 	// them (1001) meanwhile rather than after.
 	wsClosed := make(chan struct{})
@@ -538,6 +543,7 @@ func (a *app) shutdown(stopManager func()) {
 	if err := a.host.Close(sctx); err != nil {
 		a.logger.Warn("functions did not drain in time", "error", err)
 	}
+	<-nodesClosed
 }
 
 // newSandbox checks --sandbox, finds what the kernel allows and says so once.
