@@ -76,6 +76,8 @@ type Config struct {
 	// CORS, when set, answers preflights and marks responses for the function routes and the
 	// async replies (GET /requests/{id}); not for the admin API, /ws or the health endpoints.
 	CORS *guard.CORS
+	// Nodes serves GET /admin/v1/nodes; nil answers it with 404.
+	Nodes NodeLister
 	// Version is reported by the admin API.
 	Version string
 	// Logger; default slog.Default().

@@ -22,6 +22,8 @@ type backends struct {
 	streams triggers.Streams
 	topics  triggers.Topics
 	replies async.Store
+	// redis is the client of --redis, nil without one; the node registry shares it.
+	redis   *goredis.Client
 	pingers map[string]triggers.Pinger
 	closers []func()
 }
@@ -62,6 +64,7 @@ func openBackends(ctx context.Context, o *serveOptions, logger *slog.Logger) (*b
 		opts.PoolSize = max(opts.PoolSize, 64)
 		client := goredis.NewClient(opts)
 		b.closers = append(b.closers, func() { client.Close() })
+		b.redis = client
 		streams, err := redis.New(client, redis.Options{MaxLen: o.streamMaxLen})
 		if err != nil {
 			b.close()

@@ -89,6 +89,7 @@ func newRootCmd(lookupEnv func(string) (string, bool)) *cobra.Command {
 		newDeployCmd(),
 		newListCmd(),
 		newGetCmd(),
+		newNodesCmd(),
 		newDeleteCmd(),
 		newRollbackCmd(),
 		newInvokeCmd(),

@@ -19,6 +19,7 @@ import (
 	"github.com/edgefn/edgefn/gateway/guard"
 	"github.com/edgefn/edgefn/gateway/metrics"
 	"github.com/edgefn/edgefn/gateway/ws"
+	"github.com/edgefn/edgefn/internal/cluster"
 	"github.com/edgefn/edgefn/internal/telemetry"
 	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/dispatch"
@@ -34,15 +35,6 @@ func asDispatch(fns []*runtime.Function) []dispatch.Function {
 		out[i] = f
 	}
 	return out
-}
-
-// defaultNodeID is the host name and process ID: unique among live nodes.
-func defaultNodeID() string {
-	h, err := os.Hostname()
-	if err != nil {
-		h = "node"
-	}
-	return fmt.Sprintf("%s-%d", h, os.Getpid())
 }
 
 // serveOptions are the flags of `edgefn serve`.
@@ -61,6 +53,8 @@ type serveOptions struct {
 	grace        time.Duration
 	logLevel     string
 	nodeID       string
+	cluster      string
+	advertise    string
 	redis        string
 	amqp         string
 	streamMaxLen int64
@@ -133,7 +127,9 @@ func newServeCmd() *cobra.Command {
 	f.IntVar(&o.topicHistory, "topic-history", 100, "publications each WebSocket topic keeps for resuming subscribers")
 	f.DurationVar(&o.topicTTL, "topic-history-ttl", 5*time.Minute, "how long WebSocket topics keep publications for resuming subscribers")
 	f.DurationVar(&o.replyTTL, "reply-ttl", 5*time.Minute, "how long async requests and their replies are kept")
-	f.StringVar(&o.nodeID, "node-id", defaultNodeID(), "this node's name in a cluster (stream consumer names)")
+	f.StringVar(&o.nodeID, "node-id", "", "this node's stable id in its cluster, 1 to 64 of A-Za-z0-9._- (default: generated once into DATA_DIR/"+cluster.NodeIDFile+")")
+	f.StringVar(&o.cluster, "cluster", cluster.DefaultCluster, "name of the cluster of the nodes sharing --redis; its keys are namespaced by it")
+	f.StringVar(&o.advertise, "advertise", "", "HOST:PORT other nodes and the node list show for this node (default: the listen address, its host name when it listens on all interfaces)")
 	f.StringSliceVar(&o.corsOrigins, "cors-origins", nil, "Origins allowed to call function routes from browsers, comma-separated; * for any (default: CORS off)")
 	f.StringSliceVar(&o.corsMethods, "cors-methods", nil, "methods CORS preflights allow (default GET,HEAD,POST,PUT,PATCH,DELETE)")
 	f.StringSliceVar(&o.corsHeaders, "cors-headers", nil, "request headers CORS preflights allow (default Authorization,Content-Type,Prefer,X-Request-ID)")
@@ -184,6 +180,7 @@ type app struct {
 	manager    *dispatch.Manager
 	host       *runtime.Host
 	srv        *gateway.Server
+	nodes      *cluster.Registry
 
 	// closers release, last first, what newApp opened.
 	closers []func()
@@ -212,6 +209,9 @@ func newApp(ctx context.Context, o *serveOptions) (_ *app, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("--body-limit: %w", err)
 	}
+	if err := checkClusterFlags(o); err != nil {
+		return nil, err
+	}
 	// Validate everything before starting anything: a bad manifest deploys nothing.
 	if len(o.manifests) > 0 {
 		if a.set, err = manifest.LoadPaths(o.manifests...); err != nil {
@@ -226,6 +226,9 @@ func newApp(ctx context.Context, o *serveOptions) (_ *app, err error) {
 		return nil, err
 	}
 	if a.adminToken, err = a.resolveAdminToken(); err != nil {
+		return nil, err
+	}
+	if err := a.resolveNodeID(); err != nil {
 		return nil, err
 	}
 	verifier, err := auth.New(auth.Config{
@@ -274,6 +277,90 @@ func newApp(ctx context.Context, o *serveOptions) (_ *app, err error) {
 	return a, nil
 }
 
+// checkClusterFlags checks --node-id, --cluster and --advertise, before anything starts.
+func checkClusterFlags(o *serveOptions) error {
+	var errs []error
+	if o.nodeID != "" {
+		if err := cluster.ValidName(o.nodeID); err != nil {
+			errs = append(errs, fmt.Errorf("--node-id: %w", err))
+		}
+	}
+	if err := cluster.ValidName(o.cluster); err != nil {
+		errs = append(errs, fmt.Errorf("--cluster: %w", err))
+	}
+	if o.advertise != "" {
+		if h, p, err := net.SplitHostPort(o.advertise); err != nil || h == "" || p == "" {
+			errs = append(errs, fmt.Errorf("--advertise %q: want HOST:PORT", o.advertise))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// resolveNodeID sets the node id, when --node-id is not given, to the one kept in the data
+// dir, generated at the first start, so that a restart is the same node.
+func (a *app) resolveNodeID() error {
+	if a.o.nodeID != "" {
+		return nil
+	}
+	host, _ := os.Hostname()
+	id, created, err := cluster.NodeID(a.o.dataDir, host)
+	if err != nil {
+		return fmt.Errorf("node id: %w", err)
+	}
+	if created {
+		a.logger.Info("node id generated", "node_id", id, "file", filepath.Join(a.o.dataDir, cluster.NodeIDFile))
+	}
+	a.o.nodeID = id
+	return nil
+}
+
+// newRegistry is this node's place in the node registry: on Redis with --redis, else alone.
+func (a *app) newRegistry() (*cluster.Registry, error) {
+	var store cluster.Store
+	if a.be.redis != nil {
+		s, err := cluster.NewRedisStore(a.be.redis, a.o.cluster)
+		if err != nil {
+			return nil, err
+		}
+		store = s
+	}
+	addr := advertised(a.ln.Addr().String())
+	if a.o.advertise != "" {
+		addr = a.o.advertise
+	}
+	adminAddr := addr
+	if a.adminLn != nil {
+		adminAddr = advertised(a.adminLn.Addr().String())
+	}
+	return cluster.New(cluster.Config{
+		Cluster: a.o.cluster, Store: store, Logger: a.logger,
+		Self: cluster.Node{ID: a.o.nodeID, Address: addr, AdminAddress: adminAddr, Version: version},
+		Functions: func() []runtime.Info {
+			fns := a.host.Functions()
+			out := make([]runtime.Info, len(fns))
+			for i, f := range fns {
+				out[i] = f.Info()
+			}
+			return out
+		},
+	})
+}
+
+// advertised is a listener's address as others can reach it: a host that means every
+// interface (0.0.0.0, ::) is replaced by this machine's host name (docs/cluster.md).
+func advertised(addr string) string {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(h); h == "" || ip != nil && ip.IsUnspecified() {
+		if name, err := os.Hostname(); err == nil && name != "" {
+			return net.JoinHostPort(name, p)
+		}
+	}
+	return addr
+}
+
 // wire builds the parts that serve requests and deliveries on what newApp opened: the async
 // service, the WebSocket hub, the trigger manager, the function host and the gateway.
 func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metrics.Metrics, bodyLimit int) error {
@@ -317,11 +404,14 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 	if err != nil {
 		return err
 	}
+	if a.nodes, err = a.newRegistry(); err != nil {
+		return err
+	}
 	a.srv, err = gateway.New(gateway.Config{
 		Host: a.host, Auth: verifier, BodyLimit: bodyLimit,
 		AdminToken: a.adminToken, AdminHosts: a.adminHosts(), AdminViaProxy: o.adminViaProxy, AdminApart: a.adminLn != nil,
 		DataDir: o.dataDir, Version: version, Logger: a.logger, Effects: effects,
-		WS: a.hub, Async: a.asyncs, Metrics: mx, StaticDir: o.static,
+		WS: a.hub, Async: a.asyncs, Metrics: mx, StaticDir: o.static, Nodes: a.nodes,
 		ClientIP: sec.clientIP, RateLimit: sec.rateLimit, WSConnectLimit: sec.wsConnects, CORS: sec.cors,
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout, IdleTimeout: o.idleTimeout,
 		Readiness: func(ctx context.Context) []string {
@@ -373,6 +463,7 @@ func (a *app) functionsChanged(fns []*runtime.Function) {
 	dfns := asDispatch(fns)
 	a.manager.Update(dfns)
 	a.hub.SetFunctions(dfns)
+	a.nodes.Poke()
 }
 
 // run starts the trigger manager, brings back the stored functions and deploys the start-up
@@ -385,6 +476,8 @@ func (a *app) run(ctx context.Context) error {
 		return fmt.Errorf("listen to websocket topics: %w", err)
 	}
 	go a.manager.Run(managerCtx)
+	// The heartbeat starts at once, so that the node is listed while its functions start.
+	a.nodes.Start()
 	if err := a.host.Restore(ctx); err != nil {
 		a.logger.Error("some stored functions did not start", "error", err)
 	}
@@ -403,6 +496,7 @@ func (a *app) run(ctx context.Context) error {
 		go func() { errc <- a.srv.ServeAdmin(a.adminLn) }()
 	}
 	a.logger.Info("edgefn serving", "addr", a.ln.Addr().String(), "admin_addr", adminAddr, "version", version,
+		"node_id", a.o.nodeID, "cluster", a.o.cluster,
 		"data_dir", a.o.dataDir, "functions", len(a.host.Functions()))
 	select {
 	case err := <-errc:
@@ -422,6 +516,15 @@ func (a *app) run(ctx context.Context) error {
 func (a *app) shutdown(stopManager func()) {
 	sctx, cancel := context.WithTimeout(context.Background(), a.o.grace)
 	defer cancel()
+	// The node is marked gone in its cluster's list at once, beside the rest: a Redis away
+	// delays nothing else (docs/cluster.md).
+	nodesClosed := make(chan struct{})
+	go func() {
+		defer close(nodesClosed)
+		if err := a.nodes.Close(sctx); err != nil {
+			a.logger.Warn("node registry", "error", err)
+		}
+	}()
 	// Fiber's shutdown also waits for the upgraded WebSocket connections, so the hub closes
 	// them (1001) meanwhile rather than after.
 	wsClosed := make(chan struct{})
@@ -440,6 +543,7 @@ func (a *app) shutdown(stopManager func()) {
 	if err := a.host.Close(sctx); err != nil {
 		a.logger.Warn("functions did not drain in time", "error", err)
 	}
+	<-nodesClosed
 }
 
 // newSandbox checks --sandbox, finds what the kernel allows and says so once.
