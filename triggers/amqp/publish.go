@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
@@ -35,33 +34,6 @@ func (q *Queues) PublishQueue(ctx context.Context, queue string, msgs ...*trigge
 		pubs[i] = toPublishing(m)
 	}
 	return q.publish(ctx, targetSpec(queue), pubs)
-}
-
-// directReplyTo prefixes the reply-to of a request whose caller uses RabbitMQ's direct
-// reply-to: a name the broker gave the caller's channel, which is no queue.
-const directReplyTo = "amq.rabbitmq.reply-to."
-
-// PublishReply publishes msg to the default exchange with replyTo as its routing key,
-// confirmed, and without declaring the queue: a client's exclusive server-named queue
-// belongs to its connection (a passive declare from another connection is refused), and
-// direct reply-to names no queue at all. A reply to a queue is mandatory: one the broker
-// returns, because its queue is gone, wraps triggers.ErrNoReplyQueue. A direct reply is not:
-// RabbitMQ 3.x returns every mandatory direct reply, delivered or not, and drops one
-// whose caller left without a word (docs/events.md#rpc-replies).
-func (q *Queues) PublishReply(ctx context.Context, replyTo string, msg *triggers.Message) error {
-	if replyTo == "" {
-		return errors.New("amqp reply: no reply-to queue")
-	}
-	fill(msg)
-	mandatory := !strings.HasPrefix(replyTo, directReplyTo)
-	returned, err := q.pub.publish(ctx, replyTo, mandatory, []amqp091.Publishing{toPublishing(msg)})
-	if err != nil {
-		return err
-	}
-	if len(returned) > 0 {
-		return fmt.Errorf("amqp reply to %q: %w", replyTo, triggers.ErrNoReplyQueue)
-	}
-	return nil
 }
 
 // publish publishes pubs with confirms to the queue of spec, declared first unless it was

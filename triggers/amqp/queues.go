@@ -42,6 +42,7 @@ type Queues struct {
 	subLink *link // consumers, dead-letter inspection
 	decls   *declarations
 	pub     *publisher
+	replies *replier
 
 	mu      sync.Mutex
 	closed  bool
@@ -65,6 +66,7 @@ func Dial(url string, opts Options) (*Queues, error) {
 	}
 	q.decls = newDeclarations()
 	q.pub = newPublisher(q)
+	q.replies = &replier{q: q}
 	q.pubLink = newLink(q, "publish")
 	q.subLink = newLink(q, "consume")
 	q.pubLink.onUp = q.redeclare
