@@ -146,6 +146,9 @@ func renderTrigger(t Trigger) string {
 			s.Name, s.Group, s.From, s.Retries, s.Backoff, s.DeadLetter, s.Filter)
 	case t.WebSocket != nil:
 		return "websocket " + t.WebSocket.Topic
+	case t.Schedule != nil:
+		s := t.Schedule
+		return fmt.Sprintf("schedule %q timezone=%s data=%s overlap=%t", s.Cron, s.Timezone, s.Data, s.Overlap)
 	}
 	return "none"
 }

@@ -16,8 +16,8 @@ func TestLoadPathsGoodFolder(t *testing.T) {
 	for _, fn := range set.Functions {
 		names = append(names, fn.Name)
 	}
-	// defaults.yaml, multi.yaml, orders.yaml, in name order.
-	want := []string{"hello", "worker", "alpha", "beta", "create-order"}
+	// defaults.yaml, multi.yaml, orders.yaml, schedule.yaml, in name order.
+	want := []string{"hello", "worker", "alpha", "beta", "create-order", "nightly-report"}
 	if len(names) != len(want) {
 		t.Fatalf("functions %v, want %v", names, want)
 	}

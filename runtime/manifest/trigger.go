@@ -7,6 +7,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/edgefn/edgefn/internal/cron"
 	"github.com/edgefn/edgefn/internal/filter"
 )
 
@@ -27,6 +28,7 @@ type Trigger struct {
 	Queue     *QueueTrigger
 	Stream    *StreamTrigger
 	WebSocket *WebSocketTrigger
+	Schedule  *ScheduleTrigger
 }
 
 // HTTPTrigger is a route on the gateway.
@@ -93,6 +95,23 @@ type WebSocketTrigger struct {
 	Topic string
 }
 
+// ScheduleTrigger invokes the function at the instants of a cron expression
+// (docs/manifest.md#schedule-trigger).
+type ScheduleTrigger struct {
+	// Cron is the expression as written: five fields, or a descriptor such as
+	// @hourly or @every 30s.
+	Cron string
+	// Timezone is the IANA zone the expression is read in; default "UTC".
+	Timezone string
+	// Data is the event's data, the trigger's `data` as JSON; nil when not given.
+	Data []byte
+	// Overlap lets a run start while the previous one of the trigger still runs;
+	// default false, which skips that tick.
+	Overlap bool
+	// Schedule computes the instants; set whenever the manifest loaded.
+	Schedule *cron.Schedule
+}
+
 var (
 	methods       = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "ANY"}
 	brokerNameRE  = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`) // and at most 255 bytes: see brokerName
@@ -127,6 +146,8 @@ func (d *decoder) triggers(n *yaml.Node, fnName string) []Trigger {
 				t.Stream = d.streamTrigger(v, p, fnName)
 			case "websocket":
 				t.WebSocket = d.webSocketTrigger(v, p)
+			case "schedule":
+				t.Schedule = d.scheduleTrigger(v, p)
 			default:
 				d.errorf(k, path, "unknown trigger kind %q", kind)
 				unknown = true
