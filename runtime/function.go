@@ -244,6 +244,8 @@ func describeTriggers(m *manifest.Function) []string {
 			out = append(out, "stream "+t.Stream.Name)
 		case t.WebSocket != nil:
 			out = append(out, "websocket "+t.WebSocket.Topic)
+		case t.Schedule != nil:
+			out = append(out, "schedule "+t.Schedule.Cron+" ("+t.Schedule.Timezone+")")
 		}
 	}
 	return out

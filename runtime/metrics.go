@@ -23,6 +23,7 @@ const (
 	TriggerWebSocket = "websocket"
 	TriggerAsync     = "async"
 	TriggerAdmin     = "admin"
+	TriggerSchedule  = "schedule"
 )
 
 // Outcomes of an invocation, the outcome label of edgefn_invocations_total.
@@ -122,7 +123,7 @@ func newMeters(m metric.Meter, h *Host) (*meters, error) {
 // triggers and outcomes are the label values of the invocation series, in the order of their
 // indexes in series.
 var (
-	triggers = [...]string{TriggerHTTP, TriggerQueue, TriggerStream, TriggerWebSocket, TriggerAsync, TriggerAdmin, "unknown"}
+	triggers = [...]string{TriggerHTTP, TriggerQueue, TriggerStream, TriggerWebSocket, TriggerAsync, TriggerAdmin, TriggerSchedule, "unknown"}
 	outcomes = [...]string{OutcomeSuccess, OutcomeClientError, OutcomeError, OutcomeTimeout, OutcomeCrashed, OutcomeRejected, OutcomeCanceled}
 )
 

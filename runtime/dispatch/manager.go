@@ -35,9 +35,13 @@ type ManagerConfig struct {
 	Logger *slog.Logger
 	// Meter creates the triggers' instruments; nil records nothing.
 	Meter metric.Meter
+	// Claims decide which node runs each instant of the schedule triggers; nil: this node
+	// alone runs them (MemoryClaims).
+	Claims Claims
 }
 
-// Manager runs a Consumer for every queue and stream trigger of the deployed functions.
+// Manager runs a Consumer for every queue and stream trigger of the deployed functions, and a
+// Scheduler for every schedule trigger.
 // Update hands it the current functions; it starts what is new, stops what is gone, and keeps
 // running the consumers whose trigger did not change (they always invoke the function's
 // current version). A consumer whose source cannot be opened (a broker is down) is tried again
@@ -67,17 +71,19 @@ type snapshot struct {
 type running struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
-	consumer *Consumer
+	consumer *Consumer  // nil for a schedule
+	schedule *Scheduler // nil for a consumer
 	label    string
 }
 
-// binding is one queue or stream trigger of one function.
+// binding is one queue, stream or schedule trigger of one function.
 type binding struct {
 	key   string
 	label string
 	fn    Function
 	m     *manifest.Function
 	t     manifest.Trigger
+	index int  // t's place in the function's triggers
 	async bool // the function's async HTTP invocations, not t
 }
 
@@ -88,6 +94,9 @@ func NewManager(cfg ManagerConfig) *Manager {
 	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = id.New()[:8]
+	}
+	if cfg.Claims == nil {
+		cfg.Claims = NewMemoryClaims()
 	}
 	m := &Manager{cfg: cfg, updates: make(chan snapshot, 1), running: map[string]*running{},
 		failing: map[string]string{}, done: make(chan struct{})}
@@ -157,11 +166,11 @@ func (m *Manager) reconcile(ctx context.Context, fns []Function) (failed bool) {
 		if mf == nil {
 			continue
 		}
-		for _, t := range mf.Triggers {
-			if t.Queue == nil && t.Stream == nil {
+		for i, t := range mf.Triggers {
+			if t.Queue == nil && t.Stream == nil && t.Schedule == nil {
 				continue
 			}
-			b := binding{fn: f, m: mf, t: t, key: bindingKey(mf, t), label: label(mf.Name, t)}
+			b := binding{fn: f, m: mf, t: t, index: i, key: bindingKey(mf, i, t), label: label(mf.Name, t)}
 			want[b.key] = b
 		}
 		if m.cfg.Async != nil { // any function can be invoked asynchronously (edgefn invoke --async)
@@ -212,8 +221,12 @@ func (m *Manager) reconcile(ctx context.Context, fns []Function) (failed bool) {
 	return failed
 }
 
-// start opens the binding's source and runs its consumer.
+// start opens the binding's source and runs its consumer, or runs its scheduler.
 func (m *Manager) start(ctx context.Context, b binding) error {
+	if b.t.Schedule != nil {
+		m.startSchedule(b)
+		return nil
+	}
 	octx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	cfg := ConsumerConfig{Function: b.m.Name, Timeout: b.m.Timeout, Logger: m.cfg.Logger}
@@ -255,6 +268,20 @@ func (m *Manager) start(ctx context.Context, b binding) error {
 	m.mu.Unlock()
 	m.cfg.Logger.Info("trigger started", "trigger", b.label)
 	return nil
+}
+
+// startSchedule runs the scheduler of a schedule binding.
+func (m *Manager) startSchedule(b binding) {
+	s := NewScheduler(ScheduleConfig{Function: b.m.Name, Index: b.index, Trigger: b.t.Schedule, Timeout: b.m.Timeout,
+		Claims: m.cfg.Claims, NodeID: m.cfg.NodeID, Logger: m.cfg.Logger}, b.fn, m.cfg.Effects)
+	rctx, rcancel := context.WithCancel(context.Background())
+	r := &running{cancel: rcancel, done: make(chan struct{}), schedule: s, label: b.label}
+	go func() { defer close(r.done); s.Run(rctx) }()
+	m.mu.Lock()
+	m.running[b.key] = r
+	delete(m.failing, b.key)
+	m.mu.Unlock()
+	m.cfg.Logger.Info("trigger started", "trigger", b.label)
 }
 
 func (m *Manager) stopAll() {
@@ -302,6 +329,9 @@ func (m *Manager) Stats() []TriggerStats {
 	defer m.mu.Unlock()
 	out := make([]TriggerStats, 0, len(m.running))
 	for _, r := range m.running {
+		if r.consumer == nil {
+			continue // a schedule: edgefn_schedule_runs_total counts its runs
+		}
 		s := &r.consumer.Stats
 		out = append(out, TriggerStats{Trigger: r.label, Handled: s.Handled.Load(), Skipped: s.Skipped.Load(),
 			Retried: s.Retried.Load(), DeadLettered: s.DeadLettered.Load(), Errors: s.FilterErrors.Load()})
@@ -312,7 +342,10 @@ func (m *Manager) Stats() []TriggerStats {
 
 // bindingKey identifies a trigger by everything that shapes its consumer, so that a deploy
 // that changes none of it keeps the consumer running.
-func bindingKey(m *manifest.Function, t manifest.Trigger) string {
+func bindingKey(m *manifest.Function, index int, t manifest.Trigger) string {
+	if s := t.Schedule; s != nil {
+		return fmt.Sprintf("%s|schedule|%d|%s|%s|%s|%t|%s", m.Name, index, s.Cron, s.Timezone, s.Data, s.Overlap, m.Timeout)
+	}
 	if q := t.Queue; q != nil {
 		return fmt.Sprintf("%s|queue|%s|%d|%d|%s|%s|%d|%s|%s", m.Name, q.Name, q.Prefetch, q.Retries, q.Backoff,
 			q.DeadLetter, q.MaxPriority, q.Filter.String(), m.Timeout)
@@ -325,6 +358,9 @@ func bindingKey(m *manifest.Function, t manifest.Trigger) string {
 func label(function string, t manifest.Trigger) string {
 	if t.Queue != nil {
 		return fmt.Sprintf("%s: queue %s", function, t.Queue.Name)
+	}
+	if t.Schedule != nil {
+		return fmt.Sprintf("%s: schedule %s (%s)", function, t.Schedule.Cron, t.Schedule.Timezone)
 	}
 	return fmt.Sprintf("%s: stream %s (group %s)", function, t.Stream.Name, t.Stream.Group)
 }

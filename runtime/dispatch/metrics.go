@@ -49,7 +49,9 @@ func (m *Manager) instrument(meter metric.Meter) error {
 		m.mu.Lock()
 		consumers := make([]*Consumer, 0, len(m.running))
 		for _, r := range m.running {
-			consumers = append(consumers, r.consumer)
+			if r.consumer != nil {
+				consumers = append(consumers, r.consumer)
+			}
 		}
 		m.mu.Unlock()
 		lags := make([]int64, len(consumers))
@@ -83,6 +85,53 @@ func (m *Manager) instrument(meter metric.Meter) error {
 		}
 		return nil
 	}, retries, dead, skipped, replies, lag)
+	if err != nil {
+		return err
+	}
+	return m.instrumentSchedules(meter)
+}
+
+// instrumentSchedules registers edgefn_schedule_runs_total: the ticks of the schedule
+// triggers that this node claimed, by function and outcome (success, error, or skipped
+// because the previous run still went).
+func (m *Manager) instrumentSchedules(meter metric.Meter) error {
+	runs, err := meter.Int64ObservableCounter("edgefn_schedule_runs",
+		metric.WithDescription("Ticks of schedule triggers this node claimed, by outcome: success, error, or skipped (the previous run still went)."))
+	if err != nil {
+		return err
+	}
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		m.mu.Lock()
+		var scheds []*Scheduler
+		for _, r := range m.running {
+			if r.schedule != nil {
+				scheds = append(scheds, r.schedule)
+			}
+		}
+		m.mu.Unlock()
+		// A function's several schedule triggers make one series per outcome.
+		type sums struct {
+			attrs *[3]attribute.Set
+			n     [3]int64
+		}
+		byFn := map[string]*sums{}
+		for _, s := range scheds {
+			f := byFn[s.cfg.Function]
+			if f == nil {
+				f = &sums{attrs: &s.attrs}
+				byFn[s.cfg.Function] = f
+			}
+			f.n[0] += s.Stats.Success.Load()
+			f.n[1] += s.Stats.Error.Load()
+			f.n[2] += s.Stats.Skipped.Load()
+		}
+		for _, f := range byFn {
+			for i, n := range f.n {
+				o.ObserveInt64(runs, n, metric.WithAttributeSet(f.attrs[i]))
+			}
+		}
+		return nil
+	}, runs)
 	return err
 }
 
