@@ -1,0 +1,126 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/edgefn/edgefn/internal/cron"
+	"github.com/edgefn/edgefn/internal/testkit"
+	"github.com/edgefn/edgefn/runtime/event"
+	"github.com/edgefn/edgefn/runtime/manifest"
+	"github.com/edgefn/edgefn/triggers/memory"
+)
+
+func TestScheduleEventIDIsStable(t *testing.T) {
+	at := time.Date(2026, 12, 7, 22, 0, 30, 0, time.UTC)
+	a := ScheduleEvent("report", 1, at, []byte(`{"k":1}`))
+	b := ScheduleEvent("report", 1, at.In(time.FixedZone("X", 3600)), []byte(`{"k":1}`))
+	if a.ID != b.ID || a.ID != "schedule/report/1/1796680830" {
+		t.Fatalf("IDs %q and %q; want both schedule/report/1/1796680830", a.ID, b.ID)
+	}
+	for _, other := range []*event.Event{
+		ScheduleEvent("report", 0, at, nil), ScheduleEvent("reports", 1, at, nil), ScheduleEvent("report", 1, at.Add(time.Second), nil),
+	} {
+		if other.ID == a.ID {
+			t.Errorf("%q: another function, trigger or instant gives the same ID", other.ID)
+		}
+	}
+	if a.Type != "edgefn.schedule" || a.Source != "schedule/report" || !a.Time.Equal(at) || a.ContentType != "application/json" ||
+		string(a.Data) != `{"k":1}` || a.Attempt != 1 {
+		t.Errorf("event %+v", a)
+	}
+	if e := ScheduleEvent("report", 0, at, nil); e.Data != nil || e.ContentType != "" {
+		t.Errorf("no data: event has data %q, content type %q", e.Data, e.ContentType)
+	}
+}
+
+func newTestScheduler(t *testing.T, expr string, overlap bool, claims Claims, node string, f Invoker) *Scheduler {
+	t.Helper()
+	s, err := cron.Parse(expr, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := memory.New(memory.Options{})
+	return NewScheduler(ScheduleConfig{Function: "report", Trigger: &manifest.ScheduleTrigger{Cron: expr, Schedule: s, Overlap: overlap},
+		Claims: claims, NodeID: node, Timeout: 5 * time.Second}, f, &Effects{Queues: b, Streams: b})
+}
+
+// TestScheduleTickOncePerClaims: schedulers sharing claims (the nodes of a cluster) run each
+// instant once, whichever ticks first.
+func TestScheduleTickOncePerClaims(t *testing.T) {
+	f := &fakeFn{do: func(*event.Event) (*event.Result, error) { return nil, nil }}
+	claims := NewMemoryClaims()
+	a := newTestScheduler(t, "@every 1s", true, claims, "a", f)
+	b := newTestScheduler(t, "@every 1s", true, claims, "b", f)
+	at := time.Unix(1_800_000_000, 0)
+	for i := range 5 {
+		a.tick(context.Background(), at.Add(time.Duration(i)*time.Second))
+		b.tick(context.Background(), at.Add(time.Duration(i)*time.Second))
+	}
+	a.runs.Wait()
+	b.runs.Wait()
+	seen := map[string]bool{}
+	for _, ev := range f.events() {
+		if seen[ev.ID] {
+			t.Errorf("%s ran twice", ev.ID)
+		}
+		seen[ev.ID] = true
+	}
+	if len(seen) != 5 || a.Stats.Success.Load()+b.Stats.Success.Load() != 5 {
+		t.Fatalf("ran %d instants (success a=%d b=%d); want 5", len(seen), a.Stats.Success.Load(), b.Stats.Success.Load())
+	}
+}
+
+// TestScheduleSkipsWhileRunning: a tick that comes while the previous run goes is skipped
+// and counted, unless overlap is on; a failed run counts as an error.
+func TestScheduleSkipsWhileRunning(t *testing.T) {
+	for _, overlap := range []bool{false, true} {
+		release := make(chan struct{})
+		f := &fakeFn{do: func(ev *event.Event) (*event.Result, error) {
+			<-release
+			return nil, errors.New("boom")
+		}}
+		s := newTestScheduler(t, "@every 1s", overlap, NewMemoryClaims(), "a", f)
+		at := time.Unix(1_800_000_000, 0)
+		s.tick(context.Background(), at)
+		testkit.Eventually(t, 5*time.Second, "the first run starts", func() bool { return f.calls.Load() == 1 })
+		s.tick(context.Background(), at.Add(time.Second))
+		close(release)
+		s.runs.Wait()
+		wantSkipped, wantRuns := int64(1), int64(1)
+		if overlap {
+			wantSkipped, wantRuns = 0, 2
+		}
+		if s.Stats.Skipped.Load() != wantSkipped || f.calls.Load() != wantRuns || s.Stats.Error.Load() != wantRuns {
+			t.Errorf("overlap %t: skipped %d, runs %d, errors %d; want %d, %d, %d", overlap,
+				s.Stats.Skipped.Load(), f.calls.Load(), s.Stats.Error.Load(), wantSkipped, wantRuns, wantRuns)
+		}
+		// Once the run is over, the next tick runs.
+		if !overlap {
+			s.tick(context.Background(), at.Add(2*time.Second))
+			s.runs.Wait()
+			if f.calls.Load() != 2 {
+				t.Errorf("the tick after the slow run did not run")
+			}
+		}
+	}
+}
+
+// TestScheduleRunFiresOnInstants runs a scheduler on the real clock until it fires twice:
+// the events' times are consecutive whole seconds.
+func TestScheduleRunFiresOnInstants(t *testing.T) {
+	f := &fakeFn{do: func(*event.Event) (*event.Result, error) { return nil, nil }}
+	s := newTestScheduler(t, "@every 1s", false, NewMemoryClaims(), "a", f)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	testkit.Eventually(t, 10*time.Second, "two ticks", func() bool { return f.calls.Load() >= 2 })
+	cancel()
+	<-done
+	evs := f.events()
+	if evs[0].Time.Nanosecond() != 0 || !evs[1].Time.Equal(evs[0].Time.Add(time.Second)) {
+		t.Fatalf("instants %v, %v; want consecutive whole seconds", evs[0].Time, evs[1].Time)
+	}
+}
