@@ -385,7 +385,7 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 	if a.set != nil {
 		a.hub.SetRules(a.set.Topics)
 	}
-	effects.Notifier = a.hub // notifications from functions go to the WebSocket topics
+	effects.Notifier = a.hub   // notifications from functions go to the WebSocket topics
 	var claims dispatch.Claims // nil: this node alone runs the schedules
 	if a.be.redis != nil {
 		if claims, err = cluster.NewRedisClaims(a.be.redis, o.cluster); err != nil {
