@@ -234,6 +234,15 @@ func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
 			r.Emit(m.AsCloudEvent())
 		}
 		return r, nil
+	case "edgefn.schedule": // a schedule tick: appends what the function sees of it to RECORD_FILE as one
+		// JSON line, then, with GATE_FILE set, returns once that file exists (a slow run)
+		if err := recordJSON(ev); err != nil {
+			return nil, err
+		}
+		if err := waitForFile(ctx, os.Getenv("GATE_FILE")); err != nil {
+			return nil, err
+		}
+		return fn.Text(200, "ticked"), nil
 	case "pong": // answers the data back, for reply-to; with GATE_FILE set, once that file exists
 		if err := record(ev); err != nil {
 			return nil, err
@@ -275,6 +284,29 @@ func record(ev *fn.Event) error {
 	}
 	defer f.Close()
 	_, err = fmt.Fprintf(f, "%s %d %d %s %s\n", ev.ID, ev.Attempt, time.Now().UnixMilli(), orDash(ev.CorrelationID), orDash(ev.Type))
+	return err
+}
+
+// recordJSON appends the event's id, type, source, time, content type and data to
+// RECORD_FILE, when it is set, as one JSON line in one write.
+func recordJSON(ev *fn.Event) error {
+	path := os.Getenv("RECORD_FILE")
+	if path == "" {
+		return nil
+	}
+	line, err := json.Marshal(map[string]any{
+		"id": ev.ID, "type": ev.Type, "source": ev.Source, "time": ev.Time.Format(time.RFC3339Nano),
+		"contentType": ev.ContentType, "data": string(ev.Data), "attempt": ev.Attempt,
+	})
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.Write(append(line, '\n'))
 	return err
 }
 
