@@ -47,9 +47,10 @@ var promFamilies = map[string]dto.MetricType{
 	"edgefn_ws_slow_disconnects_total":   dto.MetricType_COUNTER,
 	"edgefn_async_requests_total":        dto.MetricType_COUNTER,
 	"edgefn_async_pending":               dto.MetricType_GAUGE,
+	"edgefn_schedule_runs_total":         dto.MetricType_COUNTER,
 }
 
-// TestPromtoolChecksMetrics serves HTTP, queue (RabbitMQ), stream (Redis), WebSocket and async
+// TestPromtoolChecksMetrics serves HTTP, queue (RabbitMQ), stream (Redis), WebSocket, async and schedule
 // traffic, failures included, and checks that `promtool check metrics` finds nothing to say
 // about the /metrics that results: Prometheus takes it as it is.
 func TestPromtoolChecksMetrics(t *testing.T) {
@@ -88,6 +89,11 @@ timeout: 5s
 env: {FIXED_FILE: "/nonexistent"}
 triggers:
   - stream: {name: `+stream+`, from: oldest, retries: 1, backoff: 10ms, filter: 'event.type != "skip"'}
+---
+name: k
+handler: {{testfn}}
+triggers:
+  - schedule: {cron: '@every 1s'}
 `))
 
 	// HTTP: a success, a status the function chose, a function error.
@@ -141,6 +147,11 @@ triggers:
 		{"edgefn_async_requests_total", map[string]string{"outcome": "completed"}, 1},
 		{"edgefn_async_requests_total", map[string]string{"outcome": "failed"}, 1},
 	}
+	// Schedule: runs that succeed, a count that grows each second.
+	testkit.Eventually(t, 20*time.Second, "the schedule's runs in /metrics", func() bool {
+		n, ok := series(scrape(t, g), "edgefn_schedule_runs_total", map[string]string{"function": "k", "outcome": "success"})
+		return ok && n >= 1
+	})
 	var body []byte
 	var families map[string]*dto.MetricFamily
 	missing := ""
