@@ -9,7 +9,13 @@
 // notifications, the RPC reply) and only then acknowledges the delivery. A failure is retried
 // with exponential backoff and jitter, then dead-lettered with its error and attempts.
 //
-// Data enters through a Source and leaves through the function's Invoker and, for the
+// The Manager also keeps one Scheduler running per schedule trigger. At each instant of the
+// trigger's expression (package internal/cron) it claims the instant through Claims (in
+// Redis with --redis, so that one node of the cluster runs it), skips it while the previous
+// run still goes, and invokes the function with a schedule event (ScheduleEvent), carrying out
+// the Result's effects as a consumer does.
+//
+// Data enters through a Source (or a schedule's clock) and leaves through the function's Invoker and, for the
 // effects, the Queues, Streams and Notifier of Effects; nothing here knows which broker is
 // behind them.
 package dispatch

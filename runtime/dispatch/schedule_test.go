@@ -124,3 +124,58 @@ func TestScheduleRunFiresOnInstants(t *testing.T) {
 		t.Fatalf("instants %v, %v; want consecutive whole seconds", evs[0].Time, evs[1].Time)
 	}
 }
+
+// TestScheduleManagerFollowsDeploys: a deployed function's schedule runs; a redeploy that
+// keeps the trigger keeps its scheduler; a delete stops it (its runs are over once the
+// manager has reconciled), while another function's schedule goes on.
+func TestScheduleManagerFollowsDeploys(t *testing.T) {
+	b := memory.New(memory.Options{})
+	t.Cleanup(func() { b.Close() })
+	parse := func(name string) *manifest.Function {
+		set, err := manifest.Parse("m.yaml", []byte("name: "+name+"\nhandler: /bin/true\ntriggers:\n  - schedule: {cron: '@every 1s'}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return set.Functions[0]
+	}
+	ok := func(*event.Event) (*event.Result, error) { return nil, nil }
+	f := &fakeFn{name: "f", m: parse("f"), do: ok}
+	g := &fakeFn{name: "g", m: parse("g"), do: ok}
+	m := NewManager(ManagerConfig{Queues: b, Streams: b, Effects: &Effects{Queues: b, Streams: b}})
+	ctx, cancel := context.WithCancel(context.Background())
+	go m.Run(ctx)
+	t.Cleanup(func() { cancel(); m.Wait() })
+	scheduler := func() *Scheduler {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for _, r := range m.running {
+			if r.schedule != nil && r.schedule.cfg.Function == "f" {
+				return r.schedule
+			}
+		}
+		return nil
+	}
+	settled := func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.reconciled == m.updated
+	}
+
+	m.Update([]Function{f})
+	testkit.Eventually(t, 10*time.Second, "f's schedule to run", func() bool { return f.calls.Load() >= 1 })
+	first := scheduler()
+	m.Update([]Function{&fakeFn{name: "f", m: parse("f"), do: ok}, g}) // f redeployed as it was, g deployed
+	testkit.Eventually(t, 10*time.Second, "the redeploy to be reconciled", settled)
+	if scheduler() != first {
+		t.Error("a redeploy that kept the trigger restarted its scheduler")
+	}
+
+	m.Update([]Function{g}) // f deleted
+	testkit.Eventually(t, 10*time.Second, "f's scheduler to stop", func() bool { return settled() && scheduler() == nil })
+	n := f.calls.Load()
+	since := g.calls.Load()
+	testkit.Eventually(t, 10*time.Second, "two more ticks of g", func() bool { return g.calls.Load() >= since+2 })
+	if f.calls.Load() != n {
+		t.Errorf("f ran %d times after it was deleted", f.calls.Load()-n)
+	}
+}
