@@ -6,7 +6,11 @@ import (
 	"time"
 
 	"github.com/edgefn/edgefn/internal/testredis"
+	"github.com/edgefn/edgefn/runtime/dispatch"
 )
+
+// The guard lives in a test: the cluster package does not need to import dispatch.
+var _ dispatch.Claims = (*RedisClaims)(nil)
 
 // TestScheduleClaimsRedis: one owner takes a key; others cannot until it is released by
 // that owner or expires; the key lives under the cluster's prefix.

@@ -105,6 +105,10 @@ func NewScheduler(cfg ScheduleConfig, f Invoker, effects *Effects) *Scheduler {
 func (s *Scheduler) Run(ctx context.Context) {
 	defer s.runs.Wait()
 	sched := s.cfg.Trigger.Schedule
+	if sched == nil { // a trigger not made by manifest.Parse
+		s.log.Error("schedule trigger without a parsed expression; it does not run")
+		return
+	}
 	next := sched.Next(s.cfg.Now())
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()

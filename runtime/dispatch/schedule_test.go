@@ -3,6 +3,8 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,5 +179,59 @@ func TestScheduleManagerFollowsDeploys(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "two more ticks of g", func() bool { return g.calls.Load() >= since+2 })
 	if f.calls.Load() != n {
 		t.Errorf("f ran %d times after it was deleted", f.calls.Load()-n)
+	}
+}
+
+// refusals records the claims refused to each node, by the prefix of the owner.
+type refusals struct {
+	Claims
+	mu      sync.Mutex
+	refused map[string]int
+}
+
+func (r *refusals) Claim(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	ok, err := r.Claims.Claim(ctx, key, owner, ttl)
+	if !ok && err == nil {
+		r.mu.Lock()
+		r.refused[strings.SplitN(owner, "/", 2)[0]]++
+		r.mu.Unlock()
+	}
+	return ok, err
+}
+
+func (r *refusals) count(node string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.refused[node]
+}
+
+// TestScheduleClockSkew: two nodes whose clocks are three seconds apart, sharing claims, run
+// each instant once: the claim is the instant, not either node's now.
+func TestScheduleClockSkew(t *testing.T) {
+	f := &fakeFn{do: func(*event.Event) (*event.Result, error) { return nil, nil }}
+	claims := &refusals{Claims: NewMemoryClaims(), refused: map[string]int{}}
+	ahead := newTestScheduler(t, "@every 1s", true, claims, "ahead", f)
+	ahead.cfg.Now = func() time.Time { return time.Now().Add(3 * time.Second) }
+	behind := newTestScheduler(t, "@every 1s", true, claims, "behind", f)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	for _, s := range []*Scheduler{ahead, behind} {
+		go func() { s.Run(ctx); done <- struct{}{} }()
+	}
+	testkit.Eventually(t, 15*time.Second, "the node behind to reach three instants the one ahead ran", func() bool {
+		return claims.count("behind") >= 3
+	})
+	cancel()
+	<-done
+	<-done
+	seen := map[string]bool{}
+	for _, ev := range f.events() {
+		if seen[ev.ID] {
+			t.Errorf("%s ran twice", ev.ID)
+		}
+		seen[ev.ID] = true
+	}
+	if len(seen) < 3 {
+		t.Errorf("%d instants ran; want at least the three the node behind reached", len(seen))
 	}
 }
