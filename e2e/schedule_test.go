@@ -2,15 +2,21 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/edgefn/edgefn/internal/cluster"
 	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/internal/testkit"
 )
@@ -145,6 +151,28 @@ func TestScheduleOncePerCluster(t *testing.T) {
 		}
 	}
 	t.Logf("%d runs over %d instants", len(ticks), len(byID))
+	// The claims are the cluster's keys, one per instant, and they expire.
+	opts, err := goredis.ParseURL(rurl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := goredis.NewClient(opts)
+	defer rdb.Close()
+	ctx := context.Background()
+	prefix := cluster.RedisPrefix(name) + "schedule:tick:0:"
+	keys, err := rdb.Keys(ctx, prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Del(ctx, keys...)
+	for _, id := range slices.Sorted(maps.Keys(byID)) {
+		key := prefix + id[strings.LastIndex(id, "/")+1:]
+		if !slices.Contains(keys, key) {
+			t.Errorf("no claim %s for the run %s (keys %v)", key, id, keys)
+		} else if ttl := rdb.PTTL(ctx, key).Val(); ttl <= 0 {
+			t.Errorf("claim %s does not expire (ttl %v)", key, ttl)
+		}
+	}
 }
 
 // TestScheduleSkipsWhileRunning: a run held past the next tick makes that tick skipped, and
