@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -11,6 +12,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 // adminHost sends a request to g's admin API with the admin token, the Host host (the URL's
@@ -54,7 +58,19 @@ func wantAdminError(t *testing.T, what string, r response, status int, code, mes
 }
 
 // auditLines are the gateway's audit log lines that hold every one of the fragments.
-func auditLines(g *gateway, fragments ...string) []string {
+// The gateway writes an audit line as it answers, so it may reach the test's pipe after the
+// answer: it waits (up to 10 s) for at least `least` lines to match, then returns those there are.
+func auditLines(t testing.TB, g *gateway, least int, fragments ...string) []string {
+	t.Helper()
+	var out []string
+	testkit.Eventually(t, 10*time.Second, fmt.Sprintf("%d audit lines with %q", least, fragments), func() bool {
+		out = matchingAuditLines(g, fragments...)
+		return len(out) >= least
+	})
+	return out
+}
+
+func matchingAuditLines(g *gateway, fragments ...string) []string {
 	var out []string
 	for _, line := range strings.Split(g.logs.String(), "\n") {
 		ok := strings.Contains(line, `"msg":"admin audit"`)
@@ -106,10 +122,10 @@ func TestGeneratedAdminTokenServesTheLocalCLI(t *testing.T) {
 		t.Fatalf("edgefn list without a token file: exit %d %s", code, errOut)
 	}
 
-	if lines := auditLines(g, `"action":"deploy"`, `"target":"t"`, `"from":"127.0.0.1"`, `"who":"sha256:`, `"status":200`); len(lines) != 1 {
+	if lines := auditLines(t, g, 1, `"action":"deploy"`, `"target":"t"`, `"from":"127.0.0.1"`, `"who":"sha256:`, `"status":200`); len(lines) != 1 {
 		t.Fatalf("%d audit lines of the deploy, want 1:\n%s", len(lines), g.logs.String())
 	}
-	if lines := auditLines(g, `"action":"denied"`, `"status":401`); len(lines) < 2 {
+	if lines := auditLines(t, g, 2, `"action":"denied"`, `"status":401`); len(lines) < 2 {
 		t.Fatalf("%d audit lines of refused requests, want at least 2:\n%s", len(lines), g.logs.String())
 	}
 	if strings.Contains(g.logs.String(), g.AdminToken) {
@@ -161,7 +177,7 @@ func TestAdminRefusesProxiesForeignHostsAndOtherSites(t *testing.T) {
 	if r := adminHost(t, g, "GET", "/admin/v1/version", "", nil, "Origin", g.URL, "Sec-Fetch-Site", "same-origin"); r.Status != 200 {
 		t.Errorf("same origin: %d %s, want 200", r.Status, r.Body)
 	}
-	if n := len(auditLines(g, `"action":"denied"`, `"status":403`)); n != 6 {
+	if n := len(auditLines(t, g, 6, `"action":"denied"`, `"status":403`)); n != 6 {
 		t.Errorf("%d audit lines of the 6 refusals:\n%s", n, g.logs.String())
 	}
 
@@ -190,7 +206,7 @@ func TestAdminBehindATrustedProxy(t *testing.T) {
 		t.Fatalf("with --admin-via-proxy and --admin-hosts: %d %s, want 200", r.Status, r.Body)
 	}
 	wantAdminError(t, "another name", adminHost(t, g, "GET", "/admin/v1/version", "other.example", nil), 403, "forbidden", `host "other.example"`)
-	if lines := auditLines(g); len(lines) != 1 || !strings.Contains(lines[0], `"from":"127.0.0.1"`) {
+	if lines := auditLines(t, g, 1); len(lines) != 1 || !strings.Contains(lines[0], `"from":"127.0.0.1"`) {
 		t.Fatalf("audit lines %q, want the one refusal", lines)
 	}
 }
