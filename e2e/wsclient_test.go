@@ -144,13 +144,23 @@ func (c *wsClient) reply(id string) wsFrame {
 		c.replies[id] = ch
 	}
 	c.mu.Unlock()
-	select {
-	case f := <-ch:
+	take := func(f wsFrame) wsFrame {
 		c.mu.Lock()
 		delete(c.replies, id)
 		c.mu.Unlock()
 		return f
+	}
+	select {
+	case f := <-ch:
+		return take(f)
 	case <-c.done:
+		// The reader hands a reply over before it sees the close that follows it: when both
+		// are there, select may pick either.
+		select {
+		case f := <-ch:
+			return take(f)
+		default:
+		}
 		c.t.Fatalf("connection ended before the reply to %s: %v", id, c.err())
 	case <-time.After(10 * time.Second):
 		c.t.Fatalf("no reply to %s within 10s", id)
