@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/edgefn/edgefn/internal/keepfile"
 )
 
 // adminTokenFile is the file under --data-dir that holds the admin token `serve` generates
@@ -66,35 +68,17 @@ func localAdminToken(dataDir string) (token, path string, created bool, err erro
 	if token, err = readAdminTokenFile(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return token, path, false, err
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return "", path, false, err
-	}
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", path, false, err
 	}
 	token = hex.EncodeToString(b)
-	tmp, err := os.CreateTemp(dataDir, adminTokenFile+".*") // mode 0600
-	if err != nil {
-		return "", path, false, err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(token + "\n")
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", path, false, fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			token, err = readAdminTokenFile(path)
-			return token, path, false, err
+	if created, err = keepfile.Create(path, token+"\n"); err != nil || !created {
+		if err != nil {
+			return "", path, false, err
 		}
-		return "", path, false, fmt.Errorf("write %s: %w", path, err)
+		token, err = readAdminTokenFile(path)
+		return token, path, false, err
 	}
 	return token, path, true, nil
 }

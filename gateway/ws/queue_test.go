@@ -67,7 +67,10 @@ func TestSendQueueWriter(t *testing.T) {
 	if _, _, _, idle := q.take(); !idle {
 		t.Fatal("an empty queue did not stop its writer")
 	}
+	// The writer stopped; a due ping starts the next one (asynchronously), only one.
 	q.pingDue()
+	q.pingDue()
+	<-starts
 	if _, ping, _, _ := q.take(); !ping {
 		t.Fatal("a due ping was not handed to the writer")
 	}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/edgefn/edgefn/internal/keepfile"
 )
 
 // MaxNameLen bounds a node id and a cluster name.
@@ -58,31 +60,13 @@ func NodeID(dataDir, host string) (id string, created bool, err error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return "", false, err
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return "", false, err
-	}
 	id = newNodeID(host)
-	tmp, err := os.CreateTemp(dataDir, NodeIDFile+".*")
-	if err != nil {
-		return "", false, err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(id + "\n")
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("write %s: %w", path, err)
-	}
-	// A link fails when the file exists: of two processes starting at once, one id wins.
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return NodeID(dataDir, host)
+	// Of two processes starting at once, one id wins; the other reads it.
+	if created, err = keepfile.Create(path, id+"\n"); err != nil || !created {
+		if err != nil {
+			return "", false, err
 		}
-		return "", false, fmt.Errorf("write %s: %w", path, err)
+		return NodeID(dataDir, host)
 	}
 	return id, true, nil
 }
