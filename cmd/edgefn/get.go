@@ -12,32 +12,9 @@ import (
 )
 
 func newGetCmd() *cobra.Command {
-	var output string
-	cmd := &cobra.Command{
-		Use:   "get NAME",
-		Short: "Show one function, with its stats",
-		Args:  exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cmd, output); err != nil {
-				return err
-			}
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			path := functionPath(args[0])
-			if output == outputJSON {
-				return printRaw(cmd, c, path)
-			}
-			var f functionInfo
-			if err := c.getJSON(cmd.Context(), path, &f); err != nil {
-				return err
-			}
-			return printFunction(cmd.OutOrStdout(), &f)
-		},
-	}
-	addOutputFlag(cmd, &output)
-	return cmd
+	return readCmd("get NAME", "Show one function, with its stats", exactArgs("NAME"),
+		func(args []string) string { return functionPath(args[0]) },
+		func(cmd *cobra.Command, f *functionInfo) error { return printFunction(cmd.OutOrStdout(), f) })
 }
 
 // printFunction writes f as `key: value` lines.

@@ -10,12 +10,27 @@ import (
 )
 
 func newListCmd() *cobra.Command {
+	return readCmd("list", "List the deployed functions", exactArgs(),
+		func([]string) string { return adminPrefix + "/functions" },
+		func(cmd *cobra.Command, list *functionList) error {
+			if len(list.Functions) == 0 {
+				fmt.Fprintln(cmd.ErrOrStderr(), "no functions deployed")
+				return nil
+			}
+			return printTable(cmd.OutOrStdout(), list.Functions)
+		})
+}
+
+// readCmd is a command that GETs one resource of the admin API, at the path its arguments
+// give, and prints it: by print, or with -o json as the server sent it.
+func readCmd[T any](use, short string, args cobra.PositionalArgs, path func(args []string) string,
+	print func(cmd *cobra.Command, v *T) error) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List the deployed functions",
-		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use:   use,
+		Short: short,
+		Args:  args,
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(cmd, output); err != nil {
 				return err
 			}
@@ -23,19 +38,15 @@ func newListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			path := adminPrefix + "/functions"
+			p := path(args)
 			if output == outputJSON {
-				return printRaw(cmd, c, path)
+				return printRaw(cmd, c, p)
 			}
-			var list functionList
-			if err := c.getJSON(cmd.Context(), path, &list); err != nil {
+			var v T
+			if err := c.getJSON(cmd.Context(), p, &v); err != nil {
 				return err
 			}
-			if len(list.Functions) == 0 {
-				fmt.Fprintln(cmd.ErrOrStderr(), "no functions deployed")
-				return nil
-			}
-			return printTable(cmd.OutOrStdout(), list.Functions)
+			return print(cmd, &v)
 		},
 	}
 	addOutputFlag(cmd, &output)

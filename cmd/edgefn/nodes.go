@@ -15,32 +15,9 @@ import (
 type nodeList = cluster.List
 
 func newNodesCmd() *cobra.Command {
-	var output string
-	cmd := &cobra.Command{
-		Use:   "nodes",
-		Short: "List the nodes of the server's cluster, live or gone",
-		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(cmd, output); err != nil {
-				return err
-			}
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			path := adminPrefix + "/nodes"
-			if output == outputJSON {
-				return printRaw(cmd, c, path)
-			}
-			var list nodeList
-			if err := c.getJSON(cmd.Context(), path, &list); err != nil {
-				return err
-			}
-			return printNodes(cmd.OutOrStdout(), &list)
-		},
-	}
-	addOutputFlag(cmd, &output)
-	return cmd
+	return readCmd("nodes", "List the nodes of the server's cluster, live or gone", exactArgs(),
+		func([]string) string { return adminPrefix + "/nodes" },
+		func(cmd *cobra.Command, list *nodeList) error { return printNodes(cmd.OutOrStdout(), list) })
 }
 
 // printNodes writes one row per node: ID ADDRESS VERSION STARTED LAST SEEN STATE FUNCTIONS,
