@@ -108,7 +108,7 @@ func readStructured(ev *event.Event) error {
 		if isNull(raw) || name == "data" || name == "data_base64" {
 			continue
 		}
-		if !validCEName(name) {
+		if !event.IsCloudEventName(name) {
 			return fmt.Errorf("attribute name %q is not lower-case letters and digits", name)
 		}
 		if ceAttributes[name] || name == "dataschema" {
@@ -214,20 +214,6 @@ func parseCETime(v string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 timestamp", v)
 	}
 	return t.UTC(), nil
-}
-
-// validCEName reports whether name is a CloudEvents attribute name: lower-case ASCII letters
-// and digits.
-func validCEName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // ceHeaderName is the binary-mode header of the extension name, in canonical form: Ce-Tenant.

@@ -56,16 +56,8 @@ func asCloudEvent(msg *triggers.Message) error {
 	return nil
 }
 
-// validExtensionName reports whether name can be a CloudEvents extension attribute: 1 to 20
-// lower-case ASCII letters and digits.
+// validExtensionName reports whether name can be a CloudEvents extension attribute: an
+// attribute name of at most 20 characters.
 func validExtensionName(name string) bool {
-	if name == "" || len(name) > 20 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
+	return len(name) <= 20 && event.IsCloudEventName(name)
 }

@@ -22,3 +22,17 @@ func IsJSON(contentType string) bool {
 	}
 	return mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json")
 }
+
+// IsCloudEventName reports whether name is a CloudEvents attribute name: lower-case ASCII
+// letters and digits, at least one.
+func IsCloudEventName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
