@@ -111,24 +111,33 @@ type DeployResult struct {
 // processes are ready before it takes traffic; the version it replaces drains in the
 // background. Nothing changes when it fails.
 func (h *Host) Deploy(ctx context.Context, m *manifest.Function, binary string) (DeployResult, error) {
+	return h.DeployWith(ctx, m, binary, "", ChangeOptions{})
+}
+
+// DeployStaged is Deploy for a binary already in the data directory whose sum (NewSum) the
+// caller computed while writing it (an upload): it is moved into place rather than read again.
+func (h *Host) DeployStaged(ctx context.Context, m *manifest.Function, binary, sum string) (DeployResult, error) {
+	return h.deploy(ctx, m, binary, sum, ChangeOptions{})
+}
+
+// DeployWith is Deploy with options; sum, when not empty, is the binary's sum (NewSum) known
+// from an upload, and the binary is moved into place rather than copied.
+func (h *Host) DeployWith(ctx context.Context, m *manifest.Function, binary, sum string, o ChangeOptions) (DeployResult, error) {
 	if binary == "" {
 		binary = m.Handler
 	}
 	if binary == "" {
 		return DeployResult{}, fmt.Errorf("deploy %s: no binary (a build manifest must be built first)", m.Name)
 	}
-	return h.deploy(ctx, m, binary, "")
+	return h.deploy(ctx, m, binary, sum, o)
 }
 
-// DeployStaged is Deploy for a binary already in the data directory whose sum (NewSum) the
-// caller computed while writing it (an upload): it is moved into place rather than read again.
-func (h *Host) DeployStaged(ctx context.Context, m *manifest.Function, binary, sum string) (DeployResult, error) {
-	return h.deploy(ctx, m, binary, sum)
-}
-
-func (h *Host) deploy(ctx context.Context, m *manifest.Function, binary, staged string) (DeployResult, error) {
+func (h *Host) deploy(ctx context.Context, m *manifest.Function, binary, staged string, o ChangeOptions) (DeployResult, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := o.check(m.Name, h.currentNumber(m.Name)); err != nil {
+		return DeployResult{}, err
+	}
 	if err := h.checkConflicts(m); err != nil {
 		return DeployResult{}, err
 	}
@@ -151,7 +160,7 @@ func (h *Host) deploy(ctx context.Context, m *manifest.Function, binary, staged 
 			return DeployResult{Name: m.Name, Version: v.number, Unchanged: true}, nil
 		}
 	}
-	if err := h.activate(ctx, m, n, path, sum); err != nil {
+	if err := h.activate(ctx, m, n, path, sum, h.persist(m.Name, n)); err != nil {
 		drop()
 		return DeployResult{}, err
 	}
@@ -159,8 +168,49 @@ func (h *Host) deploy(ctx context.Context, m *manifest.Function, binary, staged 
 	return DeployResult{Name: m.Name, Version: n}, nil
 }
 
-// activate starts version n and makes it current. Called with h.mu held.
-func (h *Host) activate(ctx context.Context, m *manifest.Function, n int, binary, sum string) error {
+// persist is the commit of a change kept in the data dir's store: version n of name is
+// current.
+func (h *Host) persist(name string, n int) func() error {
+	return func() error { return h.store.setCurrent(name, n) }
+}
+
+// currentNumber is the current version of name, 0 when it is not deployed. Called with h.mu
+// held.
+func (h *Host) currentNumber(name string) int {
+	if f := h.fns[name]; f != nil {
+		if v := f.current.Load(); v != nil {
+			return v.number
+		}
+	}
+	return 0
+}
+
+// Apply makes version n of m current, with the plugin binary at binary, whose sum (NewSum)
+// the caller has checked: a version that comes from a shared registry (docs/cluster.md)
+// rather than from this host's data dir, which Apply does not touch. The new version's
+// processes start first; then commit, when not nil, is called, and only when it succeeds do
+// they take traffic (an error from it stops them and changes nothing). A function already
+// current at version n with the binary of sum is left running: the result is Unchanged.
+func (h *Host) Apply(ctx context.Context, m *manifest.Function, n int, binary, sum string, commit func() error) (DeployResult, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if f := h.fns[m.Name]; f != nil {
+		if v := f.current.Load(); v != nil && v.number == n && v.sum == sum && string(v.manifest.Source) == string(m.Source) {
+			return DeployResult{Name: m.Name, Version: n, Unchanged: true}, nil
+		}
+	}
+	if err := h.checkConflicts(m); err != nil {
+		return DeployResult{}, err
+	}
+	if err := h.activate(ctx, m, n, binary, sum, commit); err != nil {
+		return DeployResult{}, err
+	}
+	return DeployResult{Name: m.Name, Version: n}, nil
+}
+
+// activate starts version n and, once commit (when not nil) succeeds, makes it current.
+// Called with h.mu held.
+func (h *Host) activate(ctx context.Context, m *manifest.Function, n int, binary, sum string, commit func() error) error {
 	f := h.fns[m.Name]
 	if f == nil {
 		f = newFunction(m.Name, NewLogs(m.Name, h.cfg.Logger), h.meters)
@@ -186,9 +236,11 @@ func (h *Host) activate(ctx context.Context, m *manifest.Function, n int, binary
 	if err := v.pool.start(ctx); err != nil {
 		return fmt.Errorf("deploy %s v%d: %w", m.Name, n, err)
 	}
-	if err := h.store.setCurrent(m.Name, n); err != nil {
-		v.pool.close()
-		return fmt.Errorf("deploy %s v%d: %w", m.Name, n, err)
+	if commit != nil {
+		if err := commit(); err != nil {
+			v.pool.close()
+			return fmt.Errorf("deploy %s v%d: %w", m.Name, n, err)
+		}
 	}
 	old := f.current.Swap(v)
 	h.fns[m.Name] = f
@@ -226,11 +278,19 @@ func (h *Host) checkConflicts(m *manifest.Function) error {
 
 // Rollback makes the version before the current one current again.
 func (h *Host) Rollback(ctx context.Context, name string) (DeployResult, error) {
+	return h.RollbackWith(ctx, name, ChangeOptions{})
+}
+
+// RollbackWith is Rollback with options.
+func (h *Host) RollbackWith(ctx context.Context, name string, o ChangeOptions) (DeployResult, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	f := h.fns[name]
 	if f == nil {
 		return DeployResult{}, ErrNotFound
+	}
+	if err := o.check(name, h.currentNumber(name)); err != nil {
+		return DeployResult{}, err
 	}
 	cur := f.current.Load()
 	prev := 0
@@ -249,7 +309,7 @@ func (h *Host) Rollback(ctx context.Context, name string) (DeployResult, error) 
 	if err := h.checkConflicts(m); err != nil {
 		return DeployResult{}, err
 	}
-	if err := h.activate(ctx, m, prev, binary, sum); err != nil {
+	if err := h.activate(ctx, m, prev, binary, sum, h.persist(name, prev)); err != nil {
 		return DeployResult{}, err
 	}
 	return DeployResult{Name: name, Version: prev}, nil
@@ -283,7 +343,7 @@ func (h *Host) Restore(ctx context.Context) error {
 		n := h.store.current(name)
 		m, binary, sum, err := h.loadVersion(name, n)
 		if err == nil {
-			err = h.activate(ctx, m, n, binary, sum)
+			err = h.activate(ctx, m, n, binary, sum, nil)
 		}
 		if err != nil {
 			h.cfg.Logger.Error("restore failed", "function", name, "version", n, "error", err)
@@ -297,6 +357,22 @@ func (h *Host) Restore(ctx context.Context) error {
 func (h *Host) Delete(_ context.Context, name string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.stop(name); err != nil {
+		return err
+	}
+	return h.store.remove(name)
+}
+
+// Stop stops a function without touching the data dir's store: the function of a shared
+// registry (docs/cluster.md) that was deleted there. ErrNotFound when it does not run.
+func (h *Host) Stop(_ context.Context, name string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stop(name)
+}
+
+// stop takes name out of the functions and drains its version. Called with h.mu held.
+func (h *Host) stop(name string) error {
 	f := h.fns[name]
 	if f == nil {
 		return ErrNotFound
@@ -308,7 +384,26 @@ func (h *Host) Delete(_ context.Context, name string) error {
 		h.drain(old)
 	}
 	h.cfg.Logger.Info("function deleted", "function", name)
-	return h.store.remove(name)
+	return nil
+}
+
+// Running returns the current version number and binary sum of every running function.
+func (h *Host) Running() map[string]Running {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]Running, len(h.fns))
+	for name, f := range h.fns {
+		if v := f.current.Load(); v != nil {
+			out[name] = Running{Version: v.number, Sum: v.sum}
+		}
+	}
+	return out
+}
+
+// Running is what runs of a function: its version and its binary's sum.
+type Running struct {
+	Version int
+	Sum     string
 }
 
 // Function returns the deployed function called name, or nil.
