@@ -45,7 +45,9 @@ func NewRedisFunctions(client *goredis.Client, cluster string) (*RedisFunctions,
 	return &RedisFunctions{client: client, prefix: RedisPrefix(cluster)}, nil
 }
 
-func (s *RedisFunctions) fnKey(name, suffix string) string { return s.prefix + "fn:" + name + ":" + suffix }
+func (s *RedisFunctions) fnKey(name, suffix string) string {
+	return s.prefix + "fn:" + name + ":" + suffix
+}
 
 // dropLua removes kept version v of the function whose keys start with fk, and its blob's
 // reference; it returns the blob's sum when no kept version refers to it any more, else nil.
