@@ -199,6 +199,10 @@ type Info struct {
 	// StartError is why the last start of a process failed, until one succeeds: a binary
 	// changed since its deploy among others.
 	StartError string `json:"startError,omitempty"`
+	// RegistryError, with a shared registry (docs/cluster.md), is why this node does not run
+	// the registry's current version: its binary does not match its sha256, its entry does
+	// not decode, it does not start. The version that ran before keeps running, if any.
+	RegistryError string `json:"registryError,omitempty"`
 }
 
 // Info returns a snapshot of the function's state.

@@ -190,12 +190,18 @@ func (h *Host) currentNumber(name string) int {
 // rather than from this host's data dir, which Apply does not touch. The new version's
 // processes start first; then commit, when not nil, is called, and only when it succeeds do
 // they take traffic (an error from it stops them and changes nothing). A function already
-// current at version n with the binary of sum is left running: the result is Unchanged.
+// current at version n with the binary of sum is left running (commit is still called): the
+// result is Unchanged.
 func (h *Host) Apply(ctx context.Context, m *manifest.Function, n int, binary, sum string, commit func() error) (DeployResult, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if f := h.fns[m.Name]; f != nil {
 		if v := f.current.Load(); v != nil && v.number == n && v.sum == sum && string(v.manifest.Source) == string(m.Source) {
+			if commit != nil {
+				if err := commit(); err != nil {
+					return DeployResult{}, fmt.Errorf("deploy %s v%d: %w", m.Name, n, err)
+				}
+			}
 			return DeployResult{Name: m.Name, Version: n, Unchanged: true}, nil
 		}
 	}

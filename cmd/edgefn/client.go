@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -43,6 +44,19 @@ type client struct {
 	base  string
 	token string
 	http  *http.Client
+	// ifVersion, when not 0, is the --if-version of a deploy or rollback.
+	ifVersion int
+}
+
+// deployerHeader tells the server who deploys (deployer()); a shared registry keeps it.
+const deployerHeader = "X-Edgefn-Deployer"
+
+// ifVersionQuery is the query of --if-version, "" without one.
+func (c *client) ifVersionQuery() string {
+	if c.ifVersion == 0 {
+		return ""
+	}
+	return "?ifVersion=" + strconv.Itoa(c.ifVersion)
 }
 
 // newClient builds the client from cmd's --server, --token and --data-dir.

@@ -40,6 +40,9 @@ func printFunction(w io.Writer, f *functionInfo) error {
 	if err == nil && f.StartError != "" {
 		_, err = fmt.Fprintf(w, "start error: %s\n", f.StartError)
 	}
+	if err == nil && f.RegistryError != "" {
+		_, err = fmt.Fprintf(w, "registry error: %s\n", f.RegistryError)
+	}
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}

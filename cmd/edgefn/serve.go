@@ -82,6 +82,7 @@ type serveOptions struct {
 	gogc            string
 	pluginProcs     int
 	sandbox         string
+	keepVersions    int
 
 	// adminTokenFile and jwtSecretFile hold the secrets of --admin-token and --jwt-secret.
 	adminTokenFile string
@@ -129,6 +130,7 @@ func newServeCmd() *cobra.Command {
 	f.DurationVar(&o.replyTTL, "reply-ttl", 5*time.Minute, "how long async requests and their replies are kept")
 	f.StringVar(&o.nodeID, "node-id", "", "this node's stable id in its cluster, 1 to 64 of A-Za-z0-9._- (default: generated once into DATA_DIR/"+cluster.NodeIDFile+")")
 	f.StringVar(&o.cluster, "cluster", cluster.DefaultCluster, "name of the cluster of the nodes sharing --redis; its keys are namespaced by it")
+	f.IntVar(&o.keepVersions, "keep-versions", cluster.DefaultKeep, "versions of each function the shared registry of --redis keeps for rollback (the current one among them)")
 	f.StringVar(&o.advertise, "advertise", "", "HOST:PORT other nodes and the node list show for this node (default: the listen address, its host name when it listens on all interfaces)")
 	f.StringSliceVar(&o.corsOrigins, "cors-origins", nil, "Origins allowed to call function routes from browsers, comma-separated; * for any (default: CORS off)")
 	f.StringSliceVar(&o.corsMethods, "cors-methods", nil, "methods CORS preflights allow (default GET,HEAD,POST,PUT,PATCH,DELETE)")
@@ -181,6 +183,8 @@ type app struct {
 	host       *runtime.Host
 	srv        *gateway.Server
 	nodes      *cluster.Registry
+	// shared is the shared function registry with --redis (docs/cluster.md); nil without.
+	shared *cluster.Sync
 
 	// closers release, last first, what newApp opened.
 	closers []func()
@@ -413,15 +417,26 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 	if a.nodes, err = a.newRegistry(); err != nil {
 		return err
 	}
+	var deployer gateway.Deployer = a.host
+	if a.be.redis != nil {
+		if a.shared, err = a.newShared(); err != nil {
+			return err
+		}
+		deployer = a.shared
+	}
 	a.srv, err = gateway.New(gateway.Config{
-		Host: a.host, Auth: verifier, BodyLimit: bodyLimit,
+		Host: a.host, Deployer: deployer, Auth: verifier, BodyLimit: bodyLimit,
 		AdminToken: a.adminToken, AdminHosts: a.adminHosts(), AdminViaProxy: o.adminViaProxy, AdminApart: a.adminLn != nil,
 		DataDir: o.dataDir, Version: version, Logger: a.logger, Effects: effects,
 		WS: a.hub, Async: a.asyncs, Metrics: mx, StaticDir: o.static, Nodes: a.nodes,
 		ClientIP: sec.clientIP, RateLimit: sec.rateLimit, WSConnectLimit: sec.wsConnects, CORS: sec.cors,
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout, IdleTimeout: o.idleTimeout,
 		Readiness: func(ctx context.Context) []string {
-			return append(a.be.notReady(ctx), a.manager.NotReady()...)
+			out := append(a.be.notReady(ctx), a.manager.NotReady()...)
+			if a.shared != nil {
+				out = append(out, a.shared.NotReady()...)
+			}
+			return out
 		},
 	})
 	return err
@@ -484,13 +499,19 @@ func (a *app) run(ctx context.Context) error {
 	go a.manager.Run(managerCtx)
 	// The heartbeat starts at once, so that the node is listed while its functions start.
 	a.nodes.Start()
-	if err := a.host.Restore(ctx); err != nil {
-		a.logger.Error("some stored functions did not start", "error", err)
-	}
-	if a.set != nil {
-		if err := deployManifests(ctx, a.host, a.set, a.o.dataDir, a.logger); err != nil {
-			a.shutdown(stopManager)
-			return err
+	if a.shared != nil {
+		// The shared registry's functions (and the start-up manifests it lacks) start in the
+		// background; /readyz says 503 until they have (docs/cluster.md).
+		a.shared.Start()
+	} else {
+		if err := a.host.Restore(ctx); err != nil {
+			a.logger.Error("some stored functions did not start", "error", err)
+		}
+		if a.set != nil {
+			if err := deployManifests(ctx, a.host, a.set, a.o.dataDir, a.logger); err != nil {
+				a.shutdown(stopManager)
+				return err
+			}
 		}
 	}
 
@@ -544,6 +565,11 @@ func (a *app) shutdown(stopManager func()) {
 		a.logger.Warn("http shutdown", "error", err)
 	}
 	<-wsClosed
+	if a.shared != nil {
+		if err := a.shared.Close(sctx); err != nil {
+			a.logger.Warn("function registry", "error", err)
+		}
+	}
 	stopManager()
 	a.manager.Wait()
 	if err := a.host.Close(sctx); err != nil {
