@@ -28,18 +28,7 @@ func registryCluster(t *testing.T) ([]string, string) {
 	t.Helper()
 	rurl := redisURL(t)
 	name := "e2e-reg-" + id.New()[:12]
-	t.Cleanup(func() {
-		opts, err := goredis.ParseURL(rurl)
-		if err != nil {
-			return
-		}
-		c := goredis.NewClient(opts)
-		defer c.Close()
-		ctx := context.Background()
-		if keys, _ := c.Keys(ctx, cluster.RedisPrefix(name)+"*").Result(); len(keys) > 0 {
-			c.Del(ctx, keys...)
-		}
-	})
+	t.Cleanup(func() { dropCluster(rurl, name) })
 	return []string{"--redis", rurl, "--cluster", name}, name
 }
 
