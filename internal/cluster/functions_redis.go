@@ -306,6 +306,7 @@ func (s *RedisFunctions) Watch(ctx context.Context) <-chan Change {
 	go func() {
 		defer close(out)
 		defer ps.Close()
+		dropped := false
 		for {
 			msg, err := ps.Receive(ctx)
 			if ctx.Err() != nil {
@@ -329,18 +330,23 @@ func (s *RedisFunctions) Watch(ctx context.Context) <-chan Change {
 			default:
 				continue
 			}
-			if c.Resync {
-				// A resync must not be lost: it waits for room.
+			if c.Resync || dropped {
+				// A resync must not be lost: it waits for room. After changes were dropped,
+				// one stands for them.
 				select {
-				case out <- c:
+				case out <- Change{Resync: true}:
+					dropped = false
 				case <-ctx.Done():
 					return
 				}
-				continue
+				if c.Resync {
+					continue
+				}
 			}
 			select {
 			case out <- c:
-			default: // the reader is behind; the next periodic read catches up
+			default: // the reader is behind: a resync follows at the next message
+				dropped = true
 			}
 		}
 	}()
