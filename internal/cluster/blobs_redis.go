@@ -16,8 +16,10 @@ import (
 
 // Defaults of RedisBlobs.
 const (
-	// DefaultChunk is the size of a blob's chunks in Redis.
-	DefaultChunk = 1 << 20
+	// DefaultChunk is the size of a blob's chunks in Redis: a little under 1 MiB, so that a
+	// chunk and the header Redis keeps with it fit the allocator's 1 MiB size class (a chunk
+	// of 1 MiB exactly takes the next one, 1.25 MiB).
+	DefaultChunk = 1<<20 - 512
 	// blobPending is how long a stored blob lives until a commit refers to it: the blob of an
 	// upload whose commit never came goes away by itself.
 	blobPending = time.Hour

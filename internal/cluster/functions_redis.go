@@ -24,7 +24,8 @@ import (
 //	PREFIX fn:NAME:sums         hash: kept version number → its binary's sha256
 //	PREFIX fn:NAME:v:N          string: version N's Entry (JSON)
 //	PREFIX blobrefs:SHA         set: NAME:N of every kept version whose binary is SHA
-//	PREFIX changes              channel: changed:NAME or deleted:NAME after each change
+//	PREFIX changes              channel: changed:NAME or deleted:NAME after each change,
+//	                            blob:SHA when a deploy has stored a binary it will commit
 //
 // Every change is one Lua script, so it is atomic and announced in the same step. The
 // scripts name keys they compute (a function's versions, a blob's references), which a
@@ -295,6 +296,14 @@ func (s *RedisFunctions) Snapshot(ctx context.Context) (Snapshot, error) {
 	return snap, nil
 }
 
+// Announce implements FunctionStore.
+func (s *RedisFunctions) Announce(ctx context.Context, sum string) error {
+	if err := s.client.Publish(ctx, s.prefix+"changes", "blob:"+sum).Err(); err != nil {
+		return fmt.Errorf("redis: announce blob %s: %w", sum, err)
+	}
+	return nil
+}
+
 // watchRetry is the pause before a subscription that failed is tried again.
 const watchRetry = 500 * time.Millisecond
 
@@ -326,7 +335,12 @@ func (s *RedisFunctions) Watch(ctx context.Context) <-chan Change {
 				c.Resync = true
 			case *goredis.Message:
 				kind, name, _ := strings.Cut(m.Payload, ":")
-				c = Change{Name: name, Deleted: kind == "deleted"}
+				switch kind {
+				case "blob":
+					c = Change{Blob: name}
+				default:
+					c = Change{Name: name, Deleted: kind == "deleted"}
+				}
 			default:
 				continue
 			}

@@ -158,9 +158,15 @@ func (s *Sync) run(ctx context.Context) {
 			if !ok {
 				return
 			}
-			if c.Resync {
+			switch {
+			case c.Resync:
 				s.loadAll(ctx, retry)
-			} else if s.loaded.Load() {
+			case c.Blob != "":
+				// Fetched now, the binary is cached when the commit comes.
+				if _, err := s.fetch(ctx, c.Blob); err != nil {
+					s.cfg.Logger.Debug("function registry: prefetch failed", "sha256", c.Blob, "error", err)
+				}
+			case s.loaded.Load():
 				s.loadOne(ctx, c)
 			}
 		case <-tick.C:

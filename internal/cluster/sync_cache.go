@@ -57,6 +57,7 @@ func (s *Sync) fetch(ctx context.Context, sum string) (string, error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return "", fmt.Errorf("binary cache: %w", err)
 	}
+	s.cfg.Host.Verified(path, sum)
 	return path, nil
 }
 
@@ -72,7 +73,11 @@ func (s *Sync) keep(binary, sum string) (string, string, error) {
 			return path, sum, nil
 		}
 		if err := os.Rename(binary, path); err == nil {
-			return path, sum, os.Chmod(path, 0o700)
+			if err := os.Chmod(path, 0o700); err != nil {
+				return "", "", fmt.Errorf("binary cache: %w", err)
+			}
+			s.cfg.Host.Verified(path, sum)
+			return path, sum, nil
 		}
 	}
 	in, err := os.Open(binary)
@@ -99,6 +104,7 @@ func (s *Sync) keep(binary, sum string) (string, string, error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return "", "", fmt.Errorf("binary cache: %w", err)
 	}
+	s.cfg.Host.Verified(path, sum)
 	return path, sum, nil
 }
 

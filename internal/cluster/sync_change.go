@@ -40,9 +40,6 @@ func (s *Sync) DeployWith(ctx context.Context, m *manifest.Function, binary, sum
 			return s.Apply(ctx, e, m, path)
 		}
 	}
-	if err := s.putBlob(ctx, sum, path); err != nil {
-		return runtime.DeployResult{}, err
-	}
 	n, err := s.cfg.Store.Next(ctx, m.Name)
 	if err != nil {
 		return runtime.DeployResult{}, err
@@ -51,10 +48,30 @@ func (s *Sync) DeployWith(ctx context.Context, m *manifest.Function, binary, sum
 	if err != nil {
 		return runtime.DeployResult{}, err
 	}
+	// The binary goes to the registry while this node starts the version, and the other
+	// nodes fetch it meanwhile: the commit finds it stored and them ready to start it.
+	stored := make(chan error, 1)
+	go func() {
+		err := s.putBlob(ctx, sum, path)
+		if err == nil {
+			_ = s.cfg.Store.Announce(ctx, sum)
+		}
+		stored <- err
+	}()
 	e := Entry{Name: m.Name, Version: n, File: m.File, Manifest: string(m.Source), SHA256: sum, Size: info.Size(),
 		DeployedAt: time.Now(), DeployedBy: o.By, Node: s.cfg.NodeID}
 	var gone []string
+	waited := false
+	defer func() {
+		if !waited {
+			<-stored
+		}
+	}()
 	commit := func() error {
+		waited = true
+		if err := <-stored; err != nil {
+			return err
+		}
 		gone, err = s.cfg.Store.Commit(ctx, e, o.IfVersion, s.cfg.Keep)
 		if errors.Is(err, ErrBlobMissing) { // collected meanwhile: store it again
 			if err = s.cfg.Blobs.Put(ctx, sum, path); err == nil {
