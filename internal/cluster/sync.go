@@ -54,11 +54,17 @@ type SyncConfig struct {
 type Sync struct {
 	cfg SyncConfig
 
+	// change serializes this node's own changes (DeployWith, RollbackWith, Delete) with the
+	// applying of what a read found, one function at a time: a read made before a change of
+	// this node must not undo it (see fresh).
+	change sync.Mutex
+
 	mu       sync.Mutex
-	problems map[string]string // why a function does not run as the registry has it
-	epoch    string            // the registry's epoch, as first seen
-	lost     bool              // the registry lost its data since this node started
-	kept     []string          // the functions kept because of a loss, as last logged
+	touched  map[string]time.Time // when this node last changed a function
+	problems map[string]string    // why a function does not run as the registry has it
+	epoch    string               // the registry's epoch, as first seen
+	lost     bool                 // the registry lost its data since this node started
+	kept     []string             // the functions kept because of a loss, as last logged
 
 	loaded  atomic.Bool // the first read is applied
 	failing atomic.Pointer[string]
@@ -81,7 +87,7 @@ func NewSync(cfg SyncConfig) (*Sync, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Sync{cfg: cfg, problems: map[string]string{}, done: make(chan struct{})}, nil
+	return &Sync{cfg: cfg, problems: map[string]string{}, touched: map[string]time.Time{}, done: make(chan struct{})}, nil
 }
 
 // Start starts reading the registry in the background.
@@ -125,6 +131,21 @@ func (s *Sync) Problem(name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.problems[name]
+}
+
+// touch notes that this node changed name now. Called with s.change held.
+func (s *Sync) touch(name string) {
+	s.mu.Lock()
+	s.touched[name] = time.Now()
+	s.mu.Unlock()
+}
+
+// fresh says whether what a read begun at read says of name may be applied: this node has not
+// changed name since. Called with s.change held.
+func (s *Sync) fresh(name string, read time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.touched[name].After(read)
 }
 
 func (s *Sync) setProblem(name, why string) {
@@ -179,6 +200,7 @@ func (s *Sync) run(ctx context.Context) {
 
 // loadAll reads the whole registry and applies it; when the read fails, retry fires soon.
 func (s *Sync) loadAll(ctx context.Context, retry *time.Timer) {
+	read := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, readTimeout)
 	snap, err := s.cfg.Store.Snapshot(rctx)
 	cancel()
@@ -193,7 +215,7 @@ func (s *Sync) loadAll(ctx context.Context, retry *time.Timer) {
 		retry.Reset(retryLoad)
 		return
 	}
-	s.apply(ctx, snap)
+	s.apply(ctx, snap, read)
 	if !s.loaded.Load() {
 		if s.cfg.Seed != nil {
 			s.cfg.Seed(ctx)
@@ -209,7 +231,7 @@ func (s *Sync) loadAll(ctx context.Context, retry *time.Timer) {
 // apply makes the host run what snap holds. A function the registry does not hold is
 // stopped, unless the registry lost its data since this node read it first (a Redis
 // restarted without persistence): then every function runs on as it is, and the node says so.
-func (s *Sync) apply(ctx context.Context, snap Snapshot) {
+func (s *Sync) apply(ctx context.Context, snap Snapshot, read time.Time) {
 	s.mu.Lock()
 	switch {
 	case s.epoch == "":
@@ -223,7 +245,11 @@ func (s *Sync) apply(ctx context.Context, snap Snapshot) {
 	lost := s.lost
 	s.mu.Unlock()
 	for _, e := range snap.Current {
-		s.applyEntry(ctx, e)
+		s.change.Lock()
+		if s.fresh(e.Name, read) {
+			s.applyEntry(ctx, e)
+		}
+		s.change.Unlock()
 	}
 	for name, why := range snap.Bad {
 		s.setProblem(name, why)
@@ -237,8 +263,12 @@ func (s *Sync) apply(ctx context.Context, snap Snapshot) {
 		case lost:
 			kept = append(kept, name)
 		default:
-			_ = s.cfg.Host.Stop(ctx, name)
-			s.clearProblem(name)
+			s.change.Lock()
+			if s.fresh(name, read) {
+				_ = s.cfg.Host.Stop(ctx, name)
+				s.clearProblem(name)
+			}
+			s.change.Unlock()
 		}
 	}
 	s.mu.Lock()
@@ -260,11 +290,17 @@ func (s *Sync) apply(ctx context.Context, snap Snapshot) {
 
 // loadOne applies the change c of one function.
 func (s *Sync) loadOne(ctx context.Context, c Change) {
+	read := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
 	st, err := s.cfg.Store.Function(rctx, c.Name)
 	if err != nil {
 		return // the next full read catches up
+	}
+	s.change.Lock()
+	defer s.change.Unlock()
+	if !s.fresh(c.Name, read) {
+		return
 	}
 	if st.Current == 0 {
 		s.mu.Lock()

@@ -18,6 +18,9 @@ import (
 // step that checks o.IfVersion. Every node then runs it. A manifest and binary equal to the
 // current version's change nothing (Unchanged).
 func (s *Sync) DeployWith(ctx context.Context, m *manifest.Function, binary, sum string, o runtime.ChangeOptions) (runtime.DeployResult, error) {
+	s.change.Lock()
+	defer s.change.Unlock()
+	defer s.touch(m.Name)
 	if binary == "" {
 		binary = m.Handler
 	}
@@ -134,6 +137,9 @@ func (s *Sync) collect(ctx context.Context, sums []string) {
 // number: it starts on this node, then the registry's current version is set, if it is still
 // the one read (and o.IfVersion, when set).
 func (s *Sync) RollbackWith(ctx context.Context, name string, o runtime.ChangeOptions) (runtime.DeployResult, error) {
+	s.change.Lock()
+	defer s.change.Unlock()
+	defer s.touch(name)
 	st, err := s.cfg.Store.Function(ctx, name)
 	if err != nil {
 		return runtime.DeployResult{}, err
@@ -173,6 +179,9 @@ func (s *Sync) RollbackWith(ctx context.Context, name string, o runtime.ChangeOp
 // given out again. A function this node runs that the registry no longer holds (it lost its
 // data) is deleted from every node that runs it.
 func (s *Sync) Delete(ctx context.Context, name string) error {
+	s.change.Lock()
+	defer s.change.Unlock()
+	defer s.touch(name)
 	gone, found, err := s.cfg.Store.Delete(ctx, name)
 	if err != nil {
 		return err
