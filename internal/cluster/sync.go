@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -184,9 +185,10 @@ func (s *Sync) run(ctx context.Context) {
 				s.loadAll(ctx, retry)
 			case c.Blob != "":
 				// Fetched now, the binary is cached when the commit comes.
-				if _, err := s.fetch(ctx, c.Blob); err != nil {
-					s.cfg.Logger.Debug("function registry: prefetch failed", "sha256", c.Blob, "error", err)
-				}
+				start := time.Now()
+				_, err := s.fetch(ctx, c.Blob)
+				s.cfg.Logger.Debug("function registry: binary fetched ahead of its commit", "sha256", c.Blob,
+					"took", time.Since(start).String(), "error", err)
 			case s.loaded.Load():
 				s.loadOne(ctx, c)
 			}
@@ -327,15 +329,23 @@ func (s *Sync) applyEntry(ctx context.Context, e Entry) {
 		s.clearProblem(e.Name)
 		return
 	}
+	start := time.Now()
 	m, path, err := s.prepare(ctx, e)
+	fetched := time.Now()
 	if err == nil {
 		_, err = s.cfg.Host.Apply(ctx, m, e.Version, path, e.SHA256, nil)
 	}
 	if err != nil {
+		if errors.Is(err, runtime.ErrIntegrity) {
+			// The cached copy changed on disk: the next read fetches it again.
+			os.Remove(s.cached(e.SHA256))
+		}
 		s.setProblem(e.Name, fmt.Sprintf("version %d not started: %v", e.Version, err))
 		return
 	}
 	s.clearProblem(e.Name)
+	s.cfg.Logger.Debug("function registry: version applied", "function", e.Name, "version", e.Version,
+		"fetch", fetched.Sub(start).String(), "start", time.Since(fetched).String())
 }
 
 // prepare reads e's manifest and has its binary in the cache.
