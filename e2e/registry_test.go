@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -198,7 +199,8 @@ func TestRegistryCorruptBlob(t *testing.T) {
 	}
 
 	// Version 2 is written to the registry as a deploy would, with a binary of its own
-	// (testfn with a byte more), whose first chunk then changes in Redis.
+	// (testfn with a byte more), whose blob holds changed bytes: one byte of its first
+	// megabyte flipped.
 	content, err := os.ReadFile(bins.testfn)
 	if err != nil {
 		t.Fatal(err)
@@ -210,22 +212,21 @@ func TestRegistryCorruptBlob(t *testing.T) {
 	if err := os.WriteFile(path, content, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	changed := slices.Clone(content)
+	changed[len(changed)/3] ^= 0xff
+	changedPath := filepath.Join(t.TempDir(), "changed")
+	if err := os.WriteFile(changedPath, changed, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	opts, _ := goredis.ParseURL(flagValue(args, "--redis"))
 	rc := goredis.NewClient(opts)
 	defer rc.Close()
 	ctx := context.Background()
 	fns, _ := cluster.NewRedisFunctions(rc, name)
 	blobs, _ := cluster.NewRedisBlobs(rc, name, 0)
-	if err := blobs.Put(ctx, hexSum, path); err != nil {
+	if err := blobs.Put(ctx, hexSum, changedPath); err != nil {
 		t.Fatal(err)
 	}
-	key := cluster.RedisPrefix(name) + "blob:" + hexSum
-	chunk, err := rc.HGet(ctx, key, "0").Bytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunk[len(chunk)/2] ^= 0xff
-	rc.HSet(ctx, key, "0", chunk)
 	src, err := os.ReadFile(versionedManifest(t, 2))
 	if err != nil {
 		t.Fatal(err)

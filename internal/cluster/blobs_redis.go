@@ -2,8 +2,6 @@ package cluster
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -23,13 +21,12 @@ const (
 	// blobPending is how long a stored blob lives until a commit refers to it: the blob of an
 	// upload whose commit never came goes away by itself.
 	blobPending = time.Hour
-	// chunksPerTrip is how many chunks one round trip to Redis carries.
-	chunksPerTrip = 4
 )
 
 // RedisBlobs keeps the binaries in Redis, under the cluster's prefix (docs/cluster.md):
 //
-//	PREFIX blob:SHA   hash: size (bytes), chunks (how many), 0, 1, ... (the chunks)
+//	PREFIX blob:SHA             hash: size (bytes), chunks (how many), 0, 1, ... (the chunks)
+//	PREFIX blob:SHA:uploading   string: the temporary key of the upload in progress
 //
 // A blob is written under a temporary name and renamed, so that it is whole or absent. It
 // expires an hour after it is stored until a commit refers to it (RedisFunctions.Commit
@@ -79,51 +76,63 @@ redis.call('PEXPIRE', KEYS[2], ARGV[1])
 return 1
 `)
 
-// Put implements Blobs.
+// Put implements Blobs. While it writes, PREFIX blob:SHA:uploading names the temporary key,
+// and it announces the blob on the registry's channel (blob:SHA) as it begins, so that nodes
+// read the chunks as they land (see Get) rather than after the last one.
 func (b *RedisBlobs) Put(ctx context.Context, sum, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("blob %s: %w", sum, err)
 	}
 	defer f.Close()
-	r := make([]byte, 8)
-	_, _ = rand.Read(r)
-	tmp := b.key(sum) + ":upload:" + hex.EncodeToString(r)
+	key := b.key(sum)
+	tmp := key + ":upload:" + randomHex()
 	done := false
 	defer func() {
 		if !done {
 			b.client.Del(context.WithoutCancel(ctx), tmp)
 		}
 	}()
+	// The temporary key exists from the start: a reader that finds it gone knows the upload
+	// stopped (or was put in place).
+	pipe := b.client.Pipeline()
+	pipe.HSet(ctx, tmp, "started", time.Now().UnixMilli())
+	pipe.PExpire(ctx, tmp, blobPending)
+	pipe.Set(ctx, key+":uploading", tmp, blobPending)
+	pipe.Publish(ctx, b.prefix+"changes", "blob:"+sum)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redis: put blob %s: %w", sum, err)
+	}
 	var size int64
-	chunks := 0
-	for eof := false; !eof; {
-		pipe := b.client.Pipeline()
-		for range chunksPerTrip {
-			// Each chunk has its own buffer: the pipeline writes them out at Exec.
-			buf := make([]byte, b.chunk)
-			n, rerr := io.ReadFull(f, buf)
-			if n > 0 {
-				pipe.HSet(ctx, tmp, strconv.Itoa(chunks), buf[:n])
-				chunks++
-				size += int64(n)
-			}
-			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-				eof = true
-				break
-			}
-			if rerr != nil {
-				return fmt.Errorf("blob %s: %w", sum, rerr)
-			}
+	buf := make([]byte, b.chunk)
+	for chunks := 0; ; chunks++ {
+		n, rerr := io.ReadFull(f, buf)
+		last := rerr == io.EOF || rerr == io.ErrUnexpectedEOF
+		if rerr != nil && !last {
+			return fmt.Errorf("blob %s: %w", sum, rerr)
 		}
-		pipe.HSet(ctx, tmp, "size", size, "chunks", chunks)
+		pipe := b.client.Pipeline()
+		if n > 0 {
+			pipe.HSet(ctx, tmp, strconv.Itoa(chunks), buf[:n])
+			size += int64(n)
+		}
+		if last {
+			if n > 0 {
+				chunks++
+			}
+			// Readers know the blob whole once it has its length.
+			pipe.HSet(ctx, tmp, "size", size, "chunks", chunks)
+		}
 		// The temporary key expires too: an upload cut short leaves nothing for long.
 		pipe.PExpire(ctx, tmp, blobPending)
 		if _, err := pipe.Exec(ctx); err != nil {
 			return fmt.Errorf("redis: put blob %s: %w", sum, err)
 		}
+		if last {
+			break
+		}
 	}
-	if err := placeScript.Run(ctx, b.client, []string{tmp, b.key(sum)}, blobPending.Milliseconds()).Err(); err != nil {
+	if err := placeScript.Run(ctx, b.client, []string{tmp, key}, blobPending.Milliseconds()).Err(); err != nil {
 		return fmt.Errorf("redis: put blob %s: %w", sum, err)
 	}
 	done = true
@@ -133,34 +142,64 @@ func (b *RedisBlobs) Put(ctx context.Context, sum, path string) error {
 // ErrNoBlob is a Get of a blob that is not stored.
 var ErrNoBlob = errors.New("blob not stored")
 
-// Get implements Blobs.
+// followFor bounds how long Get waits for the next chunk of an upload in progress.
+const followFor = 30 * time.Second
+
+// Get implements Blobs. A blob being stored (Put) is read as its chunks land, then from its
+// place once it is whole.
 func (b *RedisBlobs) Get(ctx context.Context, sum string, w io.Writer) error {
 	key := b.key(sum)
-	head, err := b.client.HMGet(ctx, key, "size", "chunks").Result()
-	if err != nil {
+	src := key
+	if n, err := b.client.Exists(ctx, key).Result(); err != nil {
 		return fmt.Errorf("redis: get blob %s: %w", sum, err)
-	}
-	if head[0] == nil || head[1] == nil {
-		return fmt.Errorf("blob %s: %w", sum, ErrNoBlob)
-	}
-	chunks, _ := strconv.Atoi(fmt.Sprint(head[1]))
-	for i := 0; i < chunks; i += chunksPerTrip {
-		fields := make([]string, 0, chunksPerTrip)
-		for k := i; k < min(chunks, i+chunksPerTrip); k++ {
-			fields = append(fields, strconv.Itoa(k))
+	} else if n == 0 {
+		tmp, err := b.client.Get(ctx, key+":uploading").Result()
+		if errors.Is(err, goredis.Nil) {
+			return fmt.Errorf("blob %s: %w", sum, ErrNoBlob)
 		}
-		vals, err := b.client.HMGet(ctx, key, fields...).Result()
 		if err != nil {
 			return fmt.Errorf("redis: get blob %s: %w", sum, err)
 		}
-		for k, v := range vals {
-			s, ok := v.(string)
-			if !ok {
-				return fmt.Errorf("blob %s: chunk %s is missing", sum, fields[k])
-			}
-			if _, err := io.WriteString(w, s); err != nil {
+		src = tmp
+	}
+	progress := time.Now()
+	for i, chunks := 0, -1; chunks < 0 || i < chunks; {
+		pipe := b.client.Pipeline()
+		chunk := pipe.HGet(ctx, src, strconv.Itoa(i))
+		total := pipe.HGet(ctx, src, "chunks")
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
+			return fmt.Errorf("redis: get blob %s: %w", sum, err)
+		}
+		if data, err := chunk.Bytes(); err == nil {
+			if _, err := w.Write(data); err != nil {
 				return fmt.Errorf("blob %s: %w", sum, err)
 			}
+			i++
+			progress = time.Now()
+			continue
+		}
+		if n, err := total.Int(); err == nil {
+			chunks = n
+			if i < chunks {
+				return fmt.Errorf("blob %s: chunk %d is missing", sum, i)
+			}
+			continue
+		}
+		if src == key {
+			return fmt.Errorf("blob %s: %w (or it has no length)", sum, ErrNoBlob)
+		}
+		// The upload is in progress, or was just put in place, or given up.
+		if n, err := b.client.Exists(ctx, key).Result(); err == nil && n == 1 {
+			src = key
+			continue
+		}
+		if n, err := b.client.Exists(ctx, src).Result(); err == nil && n == 0 || time.Since(progress) > followFor {
+			return fmt.Errorf("blob %s: the upload stopped: %w", sum, ErrNoBlob)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
 		}
 	}
 	return nil

@@ -108,8 +108,8 @@ type Change struct {
 	Name    string
 	Deleted bool
 	Resync  bool
-	// Blob, when set, names a binary a deploy has just stored, before its commit: nodes may
-	// fetch it meanwhile.
+	// Blob, when set, names a binary a deploy has begun to store (RedisBlobs.Put), before its
+	// commit: nodes may fetch it meanwhile.
 	Blob string
 }
 
@@ -134,9 +134,6 @@ type FunctionStore interface {
 	Function(ctx context.Context, name string) (FunctionState, error)
 	// Entry returns version n of name.
 	Entry(ctx context.Context, name string, n int) (Entry, error)
-	// Announce tells every Watch that the blob sum was stored for a deploy that has yet to
-	// commit, so that nodes fetch it while the deploying node starts the version.
-	Announce(ctx context.Context, sum string) error
 	// Snapshot reads the whole registry.
 	Snapshot(ctx context.Context) (Snapshot, error)
 	// Watch sends the changes to the registry on the channel it returns until ctx ends, then

@@ -25,7 +25,7 @@ import (
 //	PREFIX fn:NAME:v:N          string: version N's Entry (JSON)
 //	PREFIX blobrefs:SHA         set: NAME:N of every kept version whose binary is SHA
 //	PREFIX changes              channel: changed:NAME or deleted:NAME after each change,
-//	                            blob:SHA when a deploy has stored a binary it will commit
+//	                            blob:SHA when a deploy begins to store a binary (RedisBlobs)
 //
 // Every change is one Lua script, so it is atomic and announced in the same step. The
 // scripts name keys they compute (a function's versions, a blob's references), which a
@@ -294,14 +294,6 @@ func (s *RedisFunctions) Snapshot(ctx context.Context) (Snapshot, error) {
 		snap.Current[name] = e
 	}
 	return snap, nil
-}
-
-// Announce implements FunctionStore.
-func (s *RedisFunctions) Announce(ctx context.Context, sum string) error {
-	if err := s.client.Publish(ctx, s.prefix+"changes", "blob:"+sum).Err(); err != nil {
-		return fmt.Errorf("redis: announce blob %s: %w", sum, err)
-	}
-	return nil
 }
 
 // watchRetry is the pause before a subscription that failed is tried again.

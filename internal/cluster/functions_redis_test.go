@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -267,4 +269,64 @@ func TestRedisBlobs(t *testing.T) {
 	if ok, _ := bs.Has(ctx, e.SHA256); !ok {
 		t.Fatal("a referenced blob was collected")
 	}
+}
+
+// TestRedisBlobsFollowAnUpload: a Get of a blob being stored reads its chunks as they land and
+// ends with the last one; one of an upload that stops fails.
+func TestRedisBlobsFollowAnUpload(t *testing.T) {
+	_, bs, client, name := testRegistry(t)
+	ctx := context.Background()
+	key := RedisPrefix(name) + "blob:" + strings.Repeat("ab", 32)
+	tmp := key + ":upload:test"
+	client.Set(ctx, key+":uploading", tmp, time.Minute)
+	client.HSet(ctx, tmp, "0", "first ")
+	got := make(chan string, 1)
+	errc := make(chan error, 1)
+	first := make(chan struct{})
+	go func() {
+		w := &signalWriter{first: first}
+		errc <- bs.Get(ctx, strings.Repeat("ab", 32), w)
+		got <- w.String()
+	}()
+	// The second chunk lands only once the reader has the first: it follows the upload.
+	select {
+	case <-first:
+	case err := <-errc:
+		t.Fatalf("Get ended before the upload: %v", err)
+	}
+	client.HSet(ctx, tmp, "1", "second", "size", 12, "chunks", 2)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if s := <-got; s != "first second" {
+		t.Fatalf("read %q", s)
+	}
+
+	// An upload given up after a chunk: the reader fails rather than waiting.
+	tmp2 := key + ":upload:test2"
+	client.Set(ctx, key+":uploading", tmp2, time.Minute)
+	client.HSet(ctx, tmp2, "0", "first ")
+	go func() { errc <- bs.Get(ctx, strings.Repeat("ab", 32), io.Discard) }()
+	client.Del(ctx, tmp2)
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrNoBlob) {
+			t.Fatalf("Get of a stopped upload: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Get of a stopped upload did not end")
+	}
+}
+
+// signalWriter closes first at its first write.
+type signalWriter struct {
+	bytes.Buffer
+	first chan struct{}
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	if w.Len() == 0 {
+		close(w.first)
+	}
+	return w.Buffer.Write(p)
 }

@@ -60,12 +60,16 @@ type Sync struct {
 	// this node must not undo it (see fresh).
 	change sync.Mutex
 
+	// prefetches are the fetches of announced binaries, beside the loop.
+	prefetches sync.WaitGroup
+
 	mu       sync.Mutex
-	touched  map[string]time.Time // when this node last changed a function
-	problems map[string]string    // why a function does not run as the registry has it
-	epoch    string               // the registry's epoch, as first seen
-	lost     bool                 // the registry lost its data since this node started
-	kept     []string             // the functions kept because of a loss, as last logged
+	inflight map[string]chan struct{} // the fetches under way, by sha256; closed when done
+	touched  map[string]time.Time     // when this node last changed a function
+	problems map[string]string        // why a function does not run as the registry has it
+	epoch    string                   // the registry's epoch, as first seen
+	lost     bool                     // the registry lost its data since this node started
+	kept     []string                 // the functions kept because of a loss, as last logged
 
 	loaded  atomic.Bool // the first read is applied
 	failing atomic.Pointer[string]
@@ -88,7 +92,8 @@ func NewSync(cfg SyncConfig) (*Sync, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Sync{cfg: cfg, problems: map[string]string{}, touched: map[string]time.Time{}, done: make(chan struct{})}, nil
+	return &Sync{cfg: cfg, problems: map[string]string{}, touched: map[string]time.Time{},
+		inflight: map[string]chan struct{}{}, done: make(chan struct{})}, nil
 }
 
 // Start starts reading the registry in the background.
@@ -167,6 +172,7 @@ func (s *Sync) clearProblem(name string) {
 
 // run applies the registry until ctx ends.
 func (s *Sync) run(ctx context.Context) {
+	defer s.prefetches.Wait()
 	changes := s.cfg.Store.Watch(ctx)
 	tick := time.NewTicker(s.cfg.Resync)
 	defer tick.Stop()
@@ -184,11 +190,7 @@ func (s *Sync) run(ctx context.Context) {
 			case c.Resync:
 				s.loadAll(ctx, retry)
 			case c.Blob != "":
-				// Fetched now, the binary is cached when the commit comes.
-				start := time.Now()
-				_, err := s.fetch(ctx, c.Blob)
-				s.cfg.Logger.Debug("function registry: binary fetched ahead of its commit", "sha256", c.Blob,
-					"took", time.Since(start).String(), "error", err)
+				s.prefetch(ctx, c.Blob)
 			case s.loaded.Load():
 				s.loadOne(ctx, c)
 			}
@@ -198,6 +200,29 @@ func (s *Sync) run(ctx context.Context) {
 			s.loadAll(ctx, retry)
 		}
 	}
+}
+
+// maxPrefetches bounds the binaries fetched ahead of their commit at once; an announce
+// beyond it is fetched at its commit.
+const maxPrefetches = 4
+
+// prefetch fetches the binary sum, announced by a deploy that stores it, beside the loop: it
+// is in the cache when the commit comes.
+func (s *Sync) prefetch(ctx context.Context, sum string) {
+	s.mu.Lock()
+	busy := len(s.inflight)
+	s.mu.Unlock()
+	if busy >= maxPrefetches {
+		return
+	}
+	s.prefetches.Add(1)
+	go func() {
+		defer s.prefetches.Done()
+		start := time.Now()
+		_, err := s.fetch(ctx, sum)
+		s.cfg.Logger.Debug("function registry: binary fetched ahead of its commit", "sha256", sum,
+			"took", time.Since(start).String(), "error", err)
+	}()
 }
 
 // loadAll reads the whole registry and applies it; when the read fails, retry fires soon.

@@ -25,15 +25,43 @@ var ErrSumMismatch = errors.New("the registry's binary does not match its sha256
 func (s *Sync) cached(sum string) string { return filepath.Join(s.cfg.CacheDir, sum) }
 
 // fetch returns the cached binary of sum, fetching it from the blobs first when the cache
-// lacks it. A fetched binary whose sha256 is not sum is refused and not kept.
+// lacks it; a fetch of the same binary under way is waited for rather than made twice. A
+// fetched binary whose sha256 is not sum is refused and not kept.
 func (s *Sync) fetch(ctx context.Context, sum string) (string, error) {
 	if len(sum) != 64 {
 		return "", fmt.Errorf("bad sha256 %q", sum)
 	}
 	path := s.cached(sum)
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return path, nil
+		}
+		s.mu.Lock()
+		wait, busy := s.inflight[sum]
+		if !busy {
+			s.inflight[sum] = make(chan struct{})
+		}
+		s.mu.Unlock()
+		if !busy {
+			break
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
 	}
+	defer func() {
+		s.mu.Lock()
+		close(s.inflight[sum])
+		delete(s.inflight, sum)
+		s.mu.Unlock()
+	}()
+	return s.download(ctx, sum, path)
+}
+
+// download fetches the blob sum into the cache file path.
+func (s *Sync) download(ctx context.Context, sum, path string) (string, error) {
 	if err := os.MkdirAll(s.cfg.CacheDir, 0o700); err != nil {
 		return "", fmt.Errorf("binary cache: %w", err)
 	}

@@ -52,15 +52,9 @@ func (s *Sync) DeployWith(ctx context.Context, m *manifest.Function, binary, sum
 		return runtime.DeployResult{}, err
 	}
 	// The binary goes to the registry while this node starts the version, and the other
-	// nodes fetch it meanwhile: the commit finds it stored and them ready to start it.
+	// nodes fetch it as it lands: the commit finds it stored and them ready to start it.
 	stored := make(chan error, 1)
-	go func() {
-		err := s.putBlob(ctx, sum, path)
-		if err == nil {
-			_ = s.cfg.Store.Announce(ctx, sum)
-		}
-		stored <- err
-	}()
+	go func() { stored <- s.putBlob(ctx, sum, path) }()
 	e := Entry{Name: m.Name, Version: n, File: m.File, Manifest: string(m.Source), SHA256: sum, Size: info.Size(),
 		DeployedAt: time.Now(), DeployedBy: o.By, Node: s.cfg.NodeID}
 	var gone []string
