@@ -18,6 +18,8 @@ const (
 	// chunk and the header Redis keeps with it fit the allocator's 1 MiB size class (a chunk
 	// of 1 MiB exactly takes the next one, 1.25 MiB).
 	DefaultChunk = 1<<20 - 512
+	// chunksPerTrip is how many chunks one round trip of Put carries.
+	chunksPerTrip = 8
 	// blobPending is how long a stored blob lives until a commit refers to it: the blob of an
 	// upload whose commit never came goes away by itself.
 	blobPending = time.Hour
@@ -103,33 +105,38 @@ func (b *RedisBlobs) Put(ctx context.Context, sum, path string) error {
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("redis: put blob %s: %w", sum, err)
 	}
+	// Chunks go in batches, one round trip each: Redis applies each chunk as it arrives, so
+	// readers follow chunk by chunk all the same. A batch's buffers are held until its round
+	// trip ends, then reused.
+	bufs := make([][]byte, chunksPerTrip)
+	for i := range bufs {
+		bufs[i] = make([]byte, b.chunk)
+	}
 	var size int64
-	buf := make([]byte, b.chunk)
-	for chunks := 0; ; chunks++ {
-		n, rerr := io.ReadFull(f, buf)
-		last := rerr == io.EOF || rerr == io.ErrUnexpectedEOF
-		if rerr != nil && !last {
-			return fmt.Errorf("blob %s: %w", sum, rerr)
-		}
+	chunks := 0
+	for last := false; !last; {
 		pipe := b.client.Pipeline()
-		if n > 0 {
-			pipe.HSet(ctx, tmp, strconv.Itoa(chunks), buf[:n])
-			size += int64(n)
-		}
-		if last {
-			if n > 0 {
-				chunks++
+		for _, buf := range bufs {
+			n, rerr := io.ReadFull(f, buf)
+			last = rerr == io.EOF || rerr == io.ErrUnexpectedEOF
+			if rerr != nil && !last {
+				return fmt.Errorf("blob %s: %w", sum, rerr)
 			}
-			// Readers know the blob whole once it has its length.
-			pipe.HSet(ctx, tmp, "size", size, "chunks", chunks)
+			if n > 0 {
+				pipe.HSet(ctx, tmp, strconv.Itoa(chunks), buf[:n])
+				chunks++
+				size += int64(n)
+			}
+			if last {
+				// Readers know the blob whole once it has its length.
+				pipe.HSet(ctx, tmp, "size", size, "chunks", chunks)
+				break
+			}
 		}
 		// The temporary key expires too: an upload cut short leaves nothing for long.
 		pipe.PExpire(ctx, tmp, blobPending)
 		if _, err := pipe.Exec(ctx); err != nil {
 			return fmt.Errorf("redis: put blob %s: %w", sum, err)
-		}
-		if last {
-			break
 		}
 	}
 	if err := placeScript.Run(ctx, b.client, []string{tmp, key}, blobPending.Milliseconds()).Err(); err != nil {
