@@ -308,3 +308,35 @@ func TestRegistryStartupManifestsAndLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistryRedisAway: a node cut off from Redis keeps serving what it runs, says it is not
+// ready, and once Redis is back runs what was deployed meanwhile before it says it is ready.
+func TestRegistryRedisAway(t *testing.T) {
+	args, name := registryCluster(t)
+	cut, p := viaProxy(t, flagValue(args, "--redis"))
+	a := startGateway(t, "", append(args, "--node-id", "a")...)
+	b := startGateway(t, "", "--redis", cut, "--cluster", name, "--node-id", "b")
+	mustCLI(t, a, "deploy", versionedManifest(t, 1))
+	testkit.Eventually(t, 15*time.Second, "b serves version 1", func() bool { return servesVersion(t, b, "1", 1) })
+
+	p.cut()
+	readyz := func() (int, string) {
+		r, err := tryDo("GET", b.URL+"/readyz", nil)
+		if err != nil {
+			t.Fatalf("/readyz: %v", err)
+		}
+		return r.Status, string(r.Body)
+	}
+	testkit.Eventually(t, 20*time.Second, "b not ready without Redis", func() bool { s, _ := readyz(); return s == 503 })
+	mustCLI(t, a, "deploy", versionedManifest(t, 2))
+	if !servesVersion(t, b, "1", 1) {
+		t.Fatal("b stopped serving version 1 while Redis was away")
+	}
+
+	p.restore()
+	testkit.Eventually(t, 30*time.Second, "b ready again", func() bool { s, _ := readyz(); return s == 200 })
+	if !servesVersion(t, b, "2", 2) {
+		_, body := readyz()
+		t.Fatalf("b is ready again but does not serve version 2 (readyz %s)", body)
+	}
+}

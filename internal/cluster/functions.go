@@ -108,6 +108,9 @@ type Change struct {
 	Name    string
 	Deleted bool
 	Resync  bool
+	// Down, when set, says the notifications stopped (why): until the next Resync, changes
+	// may be missed.
+	Down string
 	// Blob, when set, names a binary a deploy has begun to store (RedisBlobs.Put), before its
 	// commit: nodes may fetch it meanwhile.
 	Blob string

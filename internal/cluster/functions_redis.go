@@ -296,24 +296,47 @@ func (s *RedisFunctions) Snapshot(ctx context.Context) (Snapshot, error) {
 	return snap, nil
 }
 
-// watchRetry is the pause before a subscription that failed is tried again.
-const watchRetry = 500 * time.Millisecond
+// watchRetry is the pause before a subscription that failed is tried again; watchPing is how
+// long a quiet subscription waits before it checks its connection with a PING.
+const (
+	watchRetry = 500 * time.Millisecond
+	watchPing  = 5 * time.Second
+)
 
 // Watch implements FunctionStore. The subscription reconnects by itself; its confirmation,
-// after every (re)connect, is sent as a Resync.
+// after every (re)connect, is sent as a Resync, and a failure of it as a Down, once.
 func (s *RedisFunctions) Watch(ctx context.Context) <-chan Change {
 	out := make(chan Change, 64)
 	ps := s.client.Subscribe(ctx, s.prefix+"changes")
+	// must sends a change that may not be lost, waiting for room.
+	must := func(c Change) bool {
+		select {
+		case out <- c:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	go func() {
 		defer close(out)
 		defer ps.Close()
-		dropped := false
+		dropped, down := false, false
 		for {
-			msg, err := ps.Receive(ctx)
+			msg, err := ps.ReceiveTimeout(ctx, watchPing)
 			if ctx.Err() != nil {
 				return
 			}
+			var nerr interface{ Timeout() bool }
+			if errors.As(err, &nerr) && nerr.Timeout() {
+				err = ps.Ping(ctx) // a quiet channel, or a connection gone silent
+			}
 			if err != nil {
+				if !down {
+					down = true
+					if !must(Change{Down: err.Error()}) {
+						return
+					}
+				}
 				select {
 				case <-ctx.Done():
 					return
@@ -324,7 +347,7 @@ func (s *RedisFunctions) Watch(ctx context.Context) <-chan Change {
 			var c Change
 			switch m := msg.(type) {
 			case *goredis.Subscription:
-				c.Resync = true
+				c.Resync, down = true, false
 			case *goredis.Message:
 				kind, name, _ := strings.Cut(m.Payload, ":")
 				switch kind {
@@ -337,14 +360,11 @@ func (s *RedisFunctions) Watch(ctx context.Context) <-chan Change {
 				continue
 			}
 			if c.Resync || dropped {
-				// A resync must not be lost: it waits for room. After changes were dropped,
-				// one stands for them.
-				select {
-				case out <- Change{Resync: true}:
-					dropped = false
-				case <-ctx.Done():
+				// A resync must not be lost. After changes were dropped, one stands for them.
+				if !must(Change{Resync: true}) {
 					return
 				}
+				dropped = false
 				if c.Resync {
 					continue
 				}

@@ -187,6 +187,13 @@ func (s *Sync) run(ctx context.Context) {
 				return
 			}
 			switch {
+			case c.Down != "":
+				// Not ready until a read after the reconnect: what was missed meanwhile must
+				// run before the node says it is ready.
+				why := "notifications stopped: " + c.Down
+				if s.failing.Swap(&why) == nil {
+					s.cfg.Logger.Warn("function registry: notifications stopped; the functions keep running as they are", "error", c.Down)
+				}
 			case c.Resync:
 				s.loadAll(ctx, retry)
 			case c.Blob != "":
