@@ -89,8 +89,8 @@ func (q *Queues) forwardOne(src triggers.Source, d *triggers.Delivery) {
 		err = q.PublishQueue(ctx, target, &m)
 	}
 	if err != nil {
-		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
-			return
+		if q.closing() || errors.Is(err, ErrClosed) {
+			return // unsettled: back to dueQueue
 		}
 		q.log.Warn("amqp delayed messages: forward", "queue", target, "id", d.ID, "err", err)
 		if err := src.Retry(ctx, d, forwardRetry); err != nil {
@@ -98,8 +98,15 @@ func (q *Queues) forwardOne(src triggers.Source, d *triggers.Delivery) {
 		}
 		return
 	}
-	if err := src.Ack(ctx, d); err != nil {
+	if err := src.Ack(ctx, d); err != nil && !q.closing() {
 		// Redelivered and forwarded again: at least once.
 		q.log.Warn("amqp delayed messages: ack", "queue", target, "id", d.ID, "err", err)
 	}
+}
+
+// closing reports whether Close was called.
+func (q *Queues) closing() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed
 }
