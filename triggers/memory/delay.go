@@ -68,8 +68,11 @@ func (b *Broker) CancelDelayed(ctx context.Context, name, msgID string) error {
 		return fmt.Errorf("memory: cancel %q on queue %q: %w", msgID, name, err)
 	}
 	q, err := b.queue(name, false)
-	if err != nil || q == nil {
-		return err
+	if err != nil {
+		return fmt.Errorf("memory: cancel %q on queue %q: %w", msgID, name, err)
+	}
+	if q == nil {
+		return nil
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
