@@ -191,6 +191,21 @@ func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
 			msg = fn.ToQueue(in.Queue, "record", map[string]string{"from": ev.ID})
 		}
 		return fn.Status(202).Emit(msg), nil
+	case "delay": // {"queue": Q, "delay": "2s"}: emits {"from": ID} with type "record" to Q after the
+		// delay and answers {"id": the message's ID}; {"queue": Q, "cancel": ID} cancels that message
+		var in struct{ Queue, Delay, Cancel string }
+		if err := ev.Decode(&in); err != nil {
+			return nil, fn.Errorf(400, "delay wants {\"queue\", \"delay\"|\"cancel\"}: %v", err)
+		}
+		if in.Cancel != "" {
+			return fn.JSON(200, map[string]string{"cancelled": in.Cancel}).Emit(fn.CancelDelayed(in.Queue, in.Cancel)), nil
+		}
+		d, err := time.ParseDuration(in.Delay)
+		if err != nil {
+			return nil, fn.Errorf(400, "delay: %v", err)
+		}
+		m := fn.ToQueue(in.Queue, "record", map[string]string{"from": ev.ID}).After(d)
+		return fn.JSON(200, map[string]string{"id": m.ID}).Emit(m), nil
 	case "notify": // notifies the topic in ?topic= with the request body
 		return fn.Status(202).Notify(ev.Query.Get("topic"), json.RawMessage(ev.Data)), nil
 	case "websocket.publish": // a client publish: refused when the data says {"reject": true},

@@ -43,6 +43,7 @@ type Queues struct {
 	decls   *declarations
 	pub     *publisher
 	replies *replier
+	ladder  ladder // the delay ladder is declared (delay.go)
 
 	mu      sync.Mutex
 	closed  bool
@@ -87,6 +88,7 @@ func Dial(url string, opts Options) (*Queues, error) {
 	q.wg.Add(2)
 	go q.pubLink.run(conns[0])
 	go q.subLink.run(conns[1])
+	q.spawn(q.forward)
 	return q, nil
 }
 
