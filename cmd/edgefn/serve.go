@@ -407,7 +407,7 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 	a.closers = append(a.closers, sb.Close)
 	a.host, err = runtime.NewHost(runtime.Config{
 		DataDir: o.dataDir, Logger: a.logger, Drain: o.grace, MaxInstances: o.maxInstances,
-		Meter: mx.Meter("github.com/edgefn/edgefn/runtime"),
+		Meter:      mx.Meter("github.com/edgefn/edgefn/runtime"),
 		Registerer: mx.Registerer(), PluginEnv: tune.pluginEnv(), OnChange: a.functionsChanged, Sandbox: sb,
 	})
 	if err != nil {
