@@ -32,6 +32,10 @@ type Function struct {
 	invocations atomic.Int64
 	failures    atomic.Int64
 	restarts    restarts
+	// backlogs are the messages waiting in each queue or stream trigger, as their consumers
+	// report them (SetBacklog); the scaler counts them as load.
+	backlogMu sync.Mutex
+	backlogs  map[string]int64
 
 	meters *meters
 	series series
@@ -186,6 +190,40 @@ func (f *Function) CanRun() error {
 		return ErrCircuitOpen
 	}
 	return nil
+}
+
+// Scales reports whether the current version's process count follows its load (a manifest's
+// `scale:` with min below max): only then does its backlog matter (SetBacklog).
+func (f *Function) Scales() bool {
+	v := f.current.Load()
+	return v != nil && !v.manifest.Scale.Fixed()
+}
+
+// SetBacklog records how many messages wait for the function in the trigger source (its
+// edgefn_trigger_lag): the scaler adds them to the load, so that a backlog brings processes
+// before they would show as invocations in flight (docs/manifest.md, "Scaling").
+func (f *Function) SetBacklog(source string, n int64) {
+	f.backlogMu.Lock()
+	defer f.backlogMu.Unlock()
+	if f.backlogs == nil {
+		f.backlogs = make(map[string]int64)
+	}
+	if n <= 0 {
+		delete(f.backlogs, source)
+		return
+	}
+	f.backlogs[source] = n
+}
+
+// backlog is the sum of the backlogs the triggers reported.
+func (f *Function) backlog() int {
+	f.backlogMu.Lock()
+	defer f.backlogMu.Unlock()
+	var n int64
+	for _, b := range f.backlogs {
+		n += b
+	}
+	return int(n)
 }
 
 // Info is a function's state, as the admin API reports it.

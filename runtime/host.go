@@ -196,6 +196,7 @@ func (h *Host) activate(ctx context.Context, m *manifest.Function, n int, binary
 	}
 	v := newVersion(n, m, binary, spec, &f.restarts, h.scaler)
 	v.sum = sum
+	v.pool.backlogOf = f.backlog
 	if err := v.pool.start(ctx); err != nil {
 		return fmt.Errorf("deploy %s v%d: %w", m.Name, n, err)
 	}

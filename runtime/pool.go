@@ -53,6 +53,8 @@ type pool struct {
 	// version's invocations in flight.
 	usage      usage
 	inflightOf func() int
+	// backlogOf counts the messages waiting in the function's queue and stream triggers.
+	backlogOf func() int
 
 	mu    sync.Mutex // guards ready and the slots' cancel
 	ready chan struct{}
@@ -380,6 +382,14 @@ func (p *pool) inflight() int {
 		return 0
 	}
 	return p.inflightOf()
+}
+
+// backlog is how many messages wait in the function's triggers.
+func (p *pool) backlog() int {
+	if p.backlogOf == nil {
+		return 0
+	}
+	return p.backlogOf()
 }
 
 // readyCount is how many instances can take work now.

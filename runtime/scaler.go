@@ -105,7 +105,7 @@ func (s *scaler) decide(now time.Time) {
 			continue
 		}
 		cur := int(p.want.Load())
-		n, reason := p.usage.recommend(p.scale, now, cur, p.inflight())
+		n, reason := p.usage.recommend(p.scale, now, cur, p.inflight(), p.backlog())
 		if n > cur {
 			s.makeRoom(p, n-cur)
 			if room := s.max - s.total; n-cur > room {
@@ -194,16 +194,18 @@ func (u *usage) reset(now time.Time) {
 	u.recent = u.recent[:0]
 }
 
-// recommend is how many processes the load since the last tick asks for, given cur running
-// and inflight invocations now, and why. The load is the mean number of invocations in flight
-// since the last tick (their summed time over the tick), or those in flight now when more.
-func (u *usage) recommend(sc manifest.Scale, now time.Time, cur, inflight int) (int, string) {
+// recommend is how many processes the load since the last tick asks for, given cur running,
+// inflight invocations now and backlog messages waiting in the triggers, and why. The load is
+// the mean number of invocations in flight since the last tick (their summed time over the
+// tick), or those in flight now when more, plus the backlog.
+func (u *usage) recommend(sc manifest.Scale, now time.Time, cur, inflight, backlog int) (int, string) {
 	calls, busy := u.calls.Load(), u.busy.Load()
 	load := float64(inflight)
 	if dt := now.Sub(u.lastTick); dt > 0 {
 		load = max(load, float64(busy-u.lastBusy)/float64(dt))
 	}
-	if calls != u.lastCalls || inflight > 0 {
+	load += float64(backlog)
+	if calls != u.lastCalls || inflight > 0 || backlog > 0 {
 		u.lastUsed = now
 	}
 	u.lastCalls, u.lastBusy, u.lastTick = calls, busy, now
@@ -215,14 +217,14 @@ func (u *usage) recommend(sc manifest.Scale, now time.Time, cur, inflight int) (
 	}
 	u.recent = u.recent[drop:]
 
-	n, reason := needed, fmt.Sprintf("%.1f invocations in flight, target %d per instance", load, sc.Target)
+	n, reason := needed, fmt.Sprintf("load %.1f (invocations in flight and %d messages waiting), target %d per instance", load, backlog, sc.Target)
 	if n < cur {
 		// Down slowly: to the most the window asked for.
 		for _, r := range u.recent {
 			n = max(n, r.n)
 		}
 		n = min(n, cur)
-		reason = fmt.Sprintf("at most %d instances needed over the last %s (%.1f in flight now)", n, sc.Stabilization, load)
+		reason = fmt.Sprintf("at most %d instances needed over the last %s (load %.1f now)", n, sc.Stabilization, load)
 	}
 	if sc.Min == 0 {
 		if idle := now.Sub(u.lastUsed); idle >= sc.Idle {

@@ -32,20 +32,23 @@ func TestRecommend(t *testing.T) {
 		work     func()
 		cur      int
 		inflight int
+		backlog  int
 		want     int
 	}{
-		{"5 in flight on average over a second wants 3 at target 2", 1, func() { busy(10, 500*time.Millisecond) }, 1, 0, 3},
-		{"more than max is max", 2, func() { busy(100, time.Second) }, 3, 0, 4},
-		{"the load drops: the window still holds 4", 3, func() { busy(1, time.Millisecond) }, 4, 0, 4},
-		{"in flight now counts even before it finishes", 4, func() {}, 4, 8, 4},
-		{"past the window, down to what is needed, one kept warm", 8, func() { busy(1, time.Millisecond) }, 4, 0, 1},
-		{"no invocation, but not idle yet: one stays", 15, func() {}, 1, 0, 1},
-		{"idle: zero", 19, func() {}, 1, 0, 0},
-		{"at zero without calls it stays there", 20, func() {}, 0, 0, 0},
+		{"5 in flight on average over a second wants 3 at target 2", 1, func() { busy(10, 500*time.Millisecond) }, 1, 0, 0, 3},
+		{"more than max is max", 2, func() { busy(100, time.Second) }, 3, 0, 0, 4},
+		{"the load drops: the window still holds 4", 3, func() { busy(1, time.Millisecond) }, 4, 0, 0, 4},
+		{"in flight now counts even before it finishes", 4, func() {}, 4, 8, 0, 4},
+		{"past the window, down to what is needed, one kept warm", 8, func() { busy(1, time.Millisecond) }, 4, 0, 0, 1},
+		{"no invocation, but not idle yet: one stays", 15, func() {}, 1, 0, 0, 1},
+		{"idle: zero", 19, func() {}, 1, 0, 0, 0},
+		{"at zero without calls it stays there", 20, func() {}, 0, 0, 0, 0},
+		{"a backlog counts as load, and as use", 21, func() {}, 0, 0, 5, 3},
+		{"the backlog gone, the window keeps them", 22, func() {}, 3, 0, 0, 3},
 	}
 	for _, s := range steps {
 		s.work()
-		got, reason := u.recommend(sc, at(s.sec), s.cur, s.inflight)
+		got, reason := u.recommend(sc, at(s.sec), s.cur, s.inflight, s.backlog)
 		if got != s.want {
 			t.Errorf("%s: recommend = %d (%s), want %d", s.name, got, reason, s.want)
 		}
@@ -53,7 +56,7 @@ func TestRecommend(t *testing.T) {
 
 	fixedMin := manifest.Scale{Min: 2, Max: 3, Target: 1, Idle: time.Second}
 	u.reset(t0)
-	if got, _ := u.recommend(fixedMin, at(100), 2, 0); got != 2 {
+	if got, _ := u.recommend(fixedMin, at(100), 2, 0, 0); got != 2 {
 		t.Errorf("with min 2 and no load: %d, want 2", got)
 	}
 }
