@@ -11,6 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/edgefn/edgefn/internal/telemetry"
 	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/runtime/manifest"
 )
@@ -128,6 +133,34 @@ func TestScaling(t *testing.T) {
 		}
 		if len(pids) != 1 || p.want.Load() != 1 {
 			t.Errorf("50 calls at zero were answered by processes %v with want %d, want one process started once", pids, p.want.Load())
+		}
+	})
+
+	// A call that waits for a cold start has a "cold start" span under its invocation's.
+	t.Run("cold start traced", func(t *testing.T) {
+		exp := tracetest.NewInMemoryExporter()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+		prev := otel.GetTracerProvider()
+		telemetry.Install(tp)
+		t.Cleanup(func() { otel.SetTracerProvider(prev); _ = tp.Shutdown(context.Background()) })
+		s := newTestScaler()
+		p := scaledPool(t, s, "traced", bin, zeroable)
+		toZero(t, s, p)
+		ctx, parent := tp.Tracer("test").Start(context.Background(), "invoke traced")
+		out := []outcome{{span: parent}}
+		p.invoke(ctx, []*event.Event{{Type: "info"}}, out)
+		parent.End()
+		if out[0].err != nil {
+			t.Fatal(out[0].err)
+		}
+		var cold []string
+		for _, sp := range exp.GetSpans() {
+			if sp.Name == "cold start" && sp.Parent.SpanID() == parent.SpanContext().SpanID() {
+				cold = append(cold, sp.Name)
+			}
+		}
+		if len(cold) != 1 {
+			t.Errorf("spans %v, want one cold start under the invocation", exp.GetSpans().Snapshots())
 		}
 	})
 
