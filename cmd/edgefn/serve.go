@@ -51,6 +51,7 @@ type serveOptions struct {
 	jwtAudience  string
 	bodyLimit    string
 	grace        time.Duration
+	maxInstances int
 	logLevel     string
 	nodeID       string
 	cluster      string
@@ -118,6 +119,7 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&o.jwtAudience, "jwt-audience", "", "required JWT audience")
 	f.StringVar(&o.bodyLimit, "body-limit", "4MiB", "largest request body of a function call")
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "how long SIGTERM waits for in-flight work")
+	f.IntVar(&o.maxInstances, "max-instances", 0, "most plugin processes the scaler runs on this node (default: sized from the machine's memory)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.redis, "redis", "", "Redis URL for streams (also EDGEFN_REDIS_URL); default embedded")
 	f.StringVar(&o.amqp, "amqp", "", "RabbitMQ URL for queues (also EDGEFN_AMQP_URL); default embedded")
@@ -404,7 +406,8 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 	}
 	a.closers = append(a.closers, sb.Close)
 	a.host, err = runtime.NewHost(runtime.Config{
-		DataDir: o.dataDir, Logger: a.logger, Drain: o.grace, Meter: mx.Meter("github.com/edgefn/edgefn/runtime"),
+		DataDir: o.dataDir, Logger: a.logger, Drain: o.grace, MaxInstances: o.maxInstances,
+		Meter:      mx.Meter("github.com/edgefn/edgefn/runtime"),
 		Registerer: mx.Registerer(), PluginEnv: tune.pluginEnv(), OnChange: a.functionsChanged, Sandbox: sb,
 	})
 	if err != nil {

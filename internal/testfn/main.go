@@ -258,6 +258,17 @@ func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
 			return nil, err
 		}
 		return fn.Text(200, "ticked"), nil
+	case "work": // {"ms": N}: works N ms (honouring its deadline), for deliveries, which have no query
+		var w struct{ MS int }
+		if err := json.Unmarshal(ev.Data, &w); err != nil {
+			return nil, fn.Errorf(400, "work: %v", err)
+		}
+		select {
+		case <-time.After(time.Duration(w.MS) * time.Millisecond):
+			return fn.Text(200, "worked"), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	case "pong": // answers the data back, for reply-to; with GATE_FILE set, once that file exists
 		if err := record(ev); err != nil {
 			return nil, err
