@@ -41,6 +41,9 @@ type Config struct {
 	// Sandbox confines every plugin process but those of `sandbox: off` manifests
 	// (docs/security.md); nil confines none.
 	Sandbox *sandbox.Sandbox
+	// LogSink, when set, gets every line the functions write, beside each function's own
+	// ring: the cluster's log (docs/cluster.md#logs).
+	LogSink LogSink
 	// MaxInstances bounds the plugin processes of the node that scaling starts
 	// (docs/manifest.md, "Scaling"); default sized from the machine's memory.
 	MaxInstances int
@@ -176,7 +179,9 @@ func (h *Host) deploy(ctx context.Context, m *manifest.Function, binary, staged 
 func (h *Host) activate(ctx context.Context, m *manifest.Function, n int, binary, sum string) error {
 	f := h.fns[m.Name]
 	if f == nil {
-		f = newFunction(m.Name, NewLogs(m.Name, h.cfg.Logger), h.meters)
+		logs := NewLogs(m.Name, h.cfg.Logger)
+		logs.sink = h.cfg.LogSink
+		f = newFunction(m.Name, logs, h.meters)
 	}
 	spec := instanceSpec{
 		Function: m.Name, Version: n, Binary: binary, Sum: sum, Binaries: h.binaries,

@@ -183,6 +183,10 @@ type app struct {
 	host       *runtime.Host
 	srv        *gateway.Server
 	nodes      *cluster.Registry
+	// logs is the cluster's log with --redis (docs/cluster.md#logs), else nil; stopLogs ends
+	// its writer once the functions have stopped.
+	logs     *cluster.RedisLogs
+	stopLogs context.CancelFunc
 
 	// closers release, last first, what newApp opened.
 	closers []func()
@@ -405,11 +409,23 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 		return err
 	}
 	a.closers = append(a.closers, sb.Close)
-	a.host, err = runtime.NewHost(runtime.Config{
+	hostCfg := runtime.Config{
 		DataDir: o.dataDir, Logger: a.logger, Drain: o.grace, MaxInstances: o.maxInstances,
 		Meter:      mx.Meter("github.com/edgefn/edgefn/runtime"),
 		Registerer: mx.Registerer(), PluginEnv: tune.pluginEnv(), OnChange: a.functionsChanged, Sandbox: sb,
-	})
+	}
+	var clusterLogs gateway.LogReader
+	if a.be.redis != nil {
+		if a.logs, err = cluster.NewRedisLogs(a.be.redis, o.cluster, o.nodeID, a.logger); err != nil {
+			return err
+		}
+		lctx, stop := context.WithCancel(context.Background())
+		a.stopLogs = func() { stop(); a.logs.Wait() }
+		go a.logs.Run(lctx)
+		a.closers = append(a.closers, a.stopLogs)
+		hostCfg.LogSink, clusterLogs = a.logs, a.logs
+	}
+	a.host, err = runtime.NewHost(hostCfg)
 	if err != nil {
 		return err
 	}
@@ -420,7 +436,7 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 		Host: a.host, Auth: verifier, BodyLimit: bodyLimit,
 		AdminToken: a.adminToken, AdminHosts: a.adminHosts(), AdminViaProxy: o.adminViaProxy, AdminApart: a.adminLn != nil,
 		DataDir: o.dataDir, Version: version, Logger: a.logger, Effects: effects,
-		WS: a.hub, Async: a.asyncs, Metrics: mx, StaticDir: o.static, Nodes: a.nodes,
+		WS: a.hub, Async: a.asyncs, Metrics: mx, StaticDir: o.static, Nodes: a.nodes, ClusterLogs: clusterLogs,
 		ClientIP: sec.clientIP, RateLimit: sec.rateLimit, WSConnectLimit: sec.wsConnects, CORS: sec.cors,
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout, IdleTimeout: o.idleTimeout,
 		Readiness: func(ctx context.Context) []string {
