@@ -76,9 +76,12 @@ func (s *Server) adminVersion(c *fiber.Ctx) error {
 
 func (s *Server) adminList(c *fiber.Ctx) error {
 	fns := s.cfg.Host.Functions()
-	out := make([]runtime.Info, 0, len(fns))
+	nodes := s.liveNodes()
+	out := make([]FunctionView, 0, len(fns))
 	for _, f := range fns {
-		out = append(out, f.Info())
+		v := FunctionView{Info: f.Info()}
+		v.Nodes = nodes.count(v.Info)
+		out = append(out, v)
 	}
 	return c.JSON(fiber.Map{"functions": out})
 }
@@ -97,7 +100,10 @@ func (s *Server) adminGet(c *fiber.Ctx) error {
 	if f == nil {
 		return err
 	}
-	return c.JSON(f.Info())
+	nodes := s.liveNodes()
+	v := FunctionView{Info: f.Info()}
+	v.Nodes, v.PerNode = nodes.count(v.Info), nodes.each(v.Name)
+	return c.JSON(v)
 }
 
 func (s *Server) adminDelete(c *fiber.Ctx) error {

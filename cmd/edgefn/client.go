@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/edgefn/edgefn/gateway"
 	"github.com/edgefn/edgefn/runtime"
 )
 
@@ -271,7 +272,7 @@ func truncate(s string, n int) string {
 
 // The admin API's answers are the runtime's own types, encoded as JSON.
 type (
-	functionInfo  = runtime.Info
+	functionInfo  = gateway.FunctionView
 	versionResult = runtime.DeployResult
 	logLine       = runtime.LogLine
 )
