@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +30,18 @@ type tlsRedis struct {
 	User     string
 	Password string
 	tls      *tls.Config // the test's client: the CA and the client certificate
+}
+
+// killClients drops the connections of the test's user.
+func (r tlsRedis) killClients(t *testing.T) {
+	t.Helper()
+	c := goredis.NewClient(&goredis.Options{Addr: r.Addr, TLSConfig: r.tls, Username: r.User, Password: r.Password, MaxRetries: -1, PoolSize: 1})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if n, err := c.Do(ctx, "CLIENT", "KILL", "USER", r.User, "SKIPME", "yes").Int(); err != nil || n == 0 {
+		t.Fatalf("CLIENT KILL USER %s: %d killed, %v", r.User, n, err)
+	}
 }
 
 // rotatePassword gives the test's user a new password and drops its connections: a
@@ -137,10 +150,18 @@ func randomHex(t testing.TB) string {
 	return hex.EncodeToString(b)
 }
 
-// startTLSProxy is a TLS-terminating proxy in front of target: RabbitMQ over TLS without
+// tlsProxy is a TLS-terminating proxy in front of a broker: RabbitMQ over TLS without
 // reconfiguring the machine's RabbitMQ.
-func startTLSProxy(t testing.TB, target string, cfg *tls.Config) *proxy {
-	p := &proxy{t: t, target: target, conns: map[net.Conn]struct{}{}}
+type tlsProxy struct {
+	*proxy
+	n atomic.Int64 // TLS handshakes completed
+}
+
+// startTLSProxy starts a tlsProxy in front of target.
+func startTLSProxy(t testing.TB, target string, cfg *tls.Config) *tlsProxy {
+	p := &tlsProxy{proxy: &proxy{t: t, target: target, conns: map[net.Conn]struct{}{}}}
+	cfg = cfg.Clone()
+	cfg.VerifyConnection = func(tls.ConnectionState) error { p.n.Add(1); return nil }
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -151,10 +172,23 @@ func startTLSProxy(t testing.TB, target string, cfg *tls.Config) *proxy {
 	return p
 }
 
+// accepted counts the TLS handshakes the proxy completed.
+func (p *tlsProxy) accepted() int64 { return p.n.Load() }
+
+// drop closes every proxied connection but keeps listening: the broker dropped its clients.
+func (p *tlsProxy) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
+	p.conns = map[net.Conn]struct{}{}
+}
+
 // tlsAMQP is the RabbitMQ of the tests behind a TLS proxy whose certificates come from
 // certs (with requireClient, the proxy wants a client certificate the CA signed): the amqps
-// URL with password, and the password.
-func tlsAMQP(t *testing.T, certs testtls.Files, requireClient bool) (func(password string) string, string) {
+// URL with password, the password, and the proxy.
+func tlsAMQP(t *testing.T, certs testtls.Files, requireClient bool) (func(password string) string, string, *tlsProxy) {
 	t.Helper()
 	u, err := url.Parse(amqpURL(t))
 	if err != nil {
@@ -167,7 +201,7 @@ func tlsAMQP(t *testing.T, certs testtls.Files, requireClient bool) (func(passwo
 		v := *u
 		v.Scheme, v.Host, v.User = "amqps", p.Addr, url.UserPassword(user, pw)
 		return v.String()
-	}, password
+	}, password, p
 }
 
 // tlsFlags are the CA and client certificate flags of broker ("redis" or "amqp").
@@ -185,7 +219,7 @@ func tlsFlags(broker string, certs testtls.Files, withClient bool) []string {
 func TestBrokersOverTLS(t *testing.T) {
 	certs := testtls.New(t, "e2e-brokers")
 	redis := startTLSRedis(t, certs, true)
-	amqps, amqpPassword := tlsAMQP(t, certs, true)
+	amqps, amqpPassword, ap := tlsAMQP(t, certs, true)
 
 	rec := filepath.Join(t.TempDir(), "rec")
 	queue, stream := uniqueName("q"), uniqueName("s")
@@ -213,6 +247,24 @@ triggers:
 		}
 		return seen["over-tls-q"] && seen["over-tls-s"]
 	})
+	acceptedBefore := ap.accepted()
+	// The links reconnect over TLS: the proxy drops RabbitMQ's connections, Redis drops
+	// the gateway's clients.
+	ap.drop()
+	redis.killClients(t)
+	testkit.Eventually(t, 30*time.Second, "/readyz 200 after the reconnects", func() bool {
+		r, err := tryDo("GET", g.URL+"/readyz", nil)
+		return err == nil && r.Status == 200 && ap.accepted() > acceptedBefore
+	})
+	mustCLI(t, g, "publish", "--queue", queue, "--id", "reconnected-q", "--data", "{}")
+	mustCLI(t, g, "publish", "--stream", stream, "--id", "reconnected-s", "--data", "{}")
+	testkit.Eventually(t, 30*time.Second, "the messages after the reconnects", func() bool {
+		seen := map[string]bool{}
+		for _, l := range readRecords(t, rec) {
+			seen[l.ID] = true
+		}
+		return seen["reconnected-q"] && seen["reconnected-s"]
+	})
 	nodes := mustCLI(t, g, "nodes")
 	id, err := readTrimmed(filepath.Join(g.DataDir, "node-id"))
 	if err != nil {
@@ -231,7 +283,7 @@ triggers:
 func TestBrokersTLSRefusals(t *testing.T) {
 	certs, other := testtls.New(t, "e2e-brokers"), testtls.New(t, "e2e-other")
 	redis := startTLSRedis(t, certs, true)
-	amqps, amqpPassword := tlsAMQP(t, certs, true)
+	amqps, amqpPassword, _ := tlsAMQP(t, certs, true)
 	const unknownCA = "certificate signed by unknown authority"
 
 	// A node that cannot reach its Redis at start exits, saying why.
@@ -266,7 +318,7 @@ func TestBrokersTLSRefusals(t *testing.T) {
 func TestBrokerPasswordsNotShown(t *testing.T) {
 	certs := testtls.New(t, "e2e-brokers")
 	redis := startTLSRedis(t, certs, false)
-	amqps, amqpPassword := tlsAMQP(t, certs, false)
+	amqps, amqpPassword, _ := tlsAMQP(t, certs, false)
 	redisFlags, amqpFlags := tlsFlags("redis", certs, false), tlsFlags("amqp", certs, false)
 	wrongRedis, wrongAMQP := "wrong-redis-"+randomHex(t), "wrong-amqp-"+randomHex(t)
 	secrets := []string{redis.Password, wrongRedis, wrongAMQP, "guest:" + amqpPassword, ":" + amqpPassword + "@"}
