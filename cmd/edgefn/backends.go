@@ -40,16 +40,6 @@ func brokerURL(flag, env string) string {
 	return os.Getenv(env)
 }
 
-// brokerTLS are the TLS files of a broker's flags, each flag falling back to its
-// EDGEFN_<BROKER>_<CA|CERT|KEY> variable (docs/cli.md), as brokerURL does.
-func brokerTLS(flags broker.TLSFiles, prefix string) broker.TLSFiles {
-	return broker.TLSFiles{
-		CA:   brokerURL(flags.CA, prefix+"_CA"),
-		Cert: brokerURL(flags.Cert, prefix+"_CERT"),
-		Key:  brokerURL(flags.Key, prefix+"_KEY"),
-	}
-}
-
 // redisOptions parses the --redis URL and adds the TLS files of --redis-ca, --redis-cert and
 // --redis-key, which need a rediss:// URL. Its errors show no password.
 func redisOptions(raw string, files broker.TLSFiles) (*goredis.Options, error) {
@@ -105,7 +95,7 @@ func openBackends(ctx context.Context, o *serveOptions, logger *slog.Logger) (*b
 	}
 	if redisURL != "" {
 		b.urls = append(b.urls, redisURL)
-		opts, err := redisOptions(redisURL, brokerTLS(o.redisTLS, "EDGEFN_REDIS"))
+		opts, err := redisOptions(redisURL, o.redisTLS)
 		if err != nil {
 			b.close()
 			return nil, err
@@ -137,7 +127,7 @@ func openBackends(ctx context.Context, o *serveOptions, logger *slog.Logger) (*b
 	}
 	if amqpURL != "" {
 		b.urls = append(b.urls, amqpURL)
-		cfg, err := amqpTLS(brokerTLS(o.amqpTLS, "EDGEFN_AMQP"))
+		cfg, err := amqpTLS(o.amqpTLS)
 		if err != nil {
 			b.close()
 			return nil, err

@@ -42,13 +42,3 @@ func TestRedisOptions(t *testing.T) {
 		}
 	}
 }
-
-func TestBrokerTLSFromEnv(t *testing.T) {
-	t.Setenv("EDGEFN_AMQP_CA", "/env/ca.pem")
-	t.Setenv("EDGEFN_AMQP_KEY", "/env/key.pem")
-	got := brokerTLS(broker.TLSFiles{Key: "/flag/key.pem"}, "EDGEFN_AMQP")
-	want := broker.TLSFiles{CA: "/env/ca.pem", Key: "/flag/key.pem"}
-	if got != want {
-		t.Errorf("brokerTLS = %+v, want %+v (a flag wins over its variable)", got, want)
-	}
-}
