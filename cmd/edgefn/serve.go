@@ -19,6 +19,7 @@ import (
 	"github.com/edgefn/edgefn/gateway/guard"
 	"github.com/edgefn/edgefn/gateway/metrics"
 	"github.com/edgefn/edgefn/gateway/ws"
+	"github.com/edgefn/edgefn/internal/broker"
 	"github.com/edgefn/edgefn/internal/cluster"
 	"github.com/edgefn/edgefn/internal/telemetry"
 	"github.com/edgefn/edgefn/runtime"
@@ -58,6 +59,9 @@ type serveOptions struct {
 	advertise    string
 	redis        string
 	amqp         string
+	// redisTLS and amqpTLS are the CA, client certificate and key files of the brokers.
+	redisTLS     broker.TLSFiles
+	amqpTLS      broker.TLSFiles
 	streamMaxLen int64
 	origins      []string
 	static       string
@@ -121,8 +125,14 @@ func newServeCmd() *cobra.Command {
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "how long SIGTERM waits for in-flight work")
 	f.IntVar(&o.maxInstances, "max-instances", 0, "most plugin processes the scaler runs on this node (default: sized from the machine's memory)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	f.StringVar(&o.redis, "redis", "", "Redis URL for streams (also EDGEFN_REDIS_URL); default embedded")
-	f.StringVar(&o.amqp, "amqp", "", "RabbitMQ URL for queues (also EDGEFN_AMQP_URL); default embedded")
+	f.StringVar(&o.redis, "redis", "", "Redis URL for streams, redis:// or rediss:// (TLS), with an ACL user and password if any (also EDGEFN_REDIS_URL); default embedded")
+	f.StringVar(&o.amqp, "amqp", "", "RabbitMQ URL for queues, amqp:// or amqps:// (TLS) (also EDGEFN_AMQP_URL); default embedded")
+	f.StringVar(&o.redisTLS.CA, "redis-ca", "", "PEM file of the CAs that sign the certificate of a rediss:// Redis (also EDGEFN_REDIS_CA; default: the system's)")
+	f.StringVar(&o.redisTLS.Cert, "redis-cert", "", "PEM file of the client certificate for a Redis that asks for one (also EDGEFN_REDIS_CERT); needs --redis-key")
+	f.StringVar(&o.redisTLS.Key, "redis-key", "", "PEM file of the key of --redis-cert (also EDGEFN_REDIS_KEY)")
+	f.StringVar(&o.amqpTLS.CA, "amqp-ca", "", "PEM file of the CAs that sign the certificate of an amqps:// RabbitMQ (also EDGEFN_AMQP_CA; default: the system's)")
+	f.StringVar(&o.amqpTLS.Cert, "amqp-cert", "", "PEM file of the client certificate for a RabbitMQ that asks for one (also EDGEFN_AMQP_CERT); needs --amqp-key")
+	f.StringVar(&o.amqpTLS.Key, "amqp-key", "", "PEM file of the key of --amqp-cert (also EDGEFN_AMQP_KEY)")
 	f.Int64Var(&o.streamMaxLen, "stream-max-len", 100_000, "streams are trimmed to about this many entries (XADD MAXLEN ~)")
 	f.StringSliceVar(&o.origins, "allowed-origins", nil, "Origins browsers may open /ws from, comma-separated; * for any (default: same origin only)")
 	f.StringVar(&o.static, "static", "", "folder whose files are served for GET requests no route takes (e.g. examples/web)")
