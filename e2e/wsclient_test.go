@@ -23,10 +23,18 @@ type wsFrame struct {
 	Publications []wsPub         `json:"publications"`
 	Topic        string          `json:"topic"`
 	Data         json.RawMessage `json:"data"`
+	// Connected is the frame of a connect function's success (no id, no topic).
+	Connected *wsConnected `json:"connected"`
+}
+
+type wsConnected struct {
+	Client string          `json:"client"`
+	Data   json.RawMessage `json:"data"`
 }
 
 type wsError struct {
 	Code    string `json:"code"`
+	Status  int    `json:"status"`
 	Message string `json:"message"`
 }
 
