@@ -266,7 +266,9 @@ func TestWSSubscribeFunction(t *testing.T) {
 	anon.connected()
 	anon.refused(map[string]any{"op": "subscribe", "topic": "member.secret"}, "forbidden")
 	c.mustOK(map[string]any{"op": "subscribe", "topic": "member.open"}) // after it, in order
-	subs := awaitWSRecords(t, record, 1, func(r wsRecord) bool { return r.Type == "edgefn.ws.subscribe" && strings.HasPrefix(r.Source, "websocket/member.") })
+	subs := awaitWSRecords(t, record, 1, func(r wsRecord) bool {
+		return r.Type == "edgefn.ws.subscribe" && strings.HasPrefix(r.Source, "websocket/member.")
+	})
 	if subs[0].Source != "websocket/member.open" || subs[0].Params["room"] != "open" {
 		t.Fatalf("subscribe events for member.*: %+v; member.secret, forbidden by the rules, must not run the function", subs)
 	}
