@@ -334,6 +334,26 @@ func TestWSRPC(t *testing.T) {
 	if f := c.reply(`"slow"`); !f.OK || string(f.Data) != `{"slept":4000}` {
 		t.Fatalf("slow call: %+v %s", f.Error, f.Data)
 	}
+
+	// Each event kind is counted apart (docs/observability.md); the invocations count them
+	// all under trigger="websocket".
+	m := scrape(t, g)
+	rpcs := map[string]string{"function": "wsfn", "event": "rpc", "outcome": "success"}
+	if v, _ := series(m, "edgefn_ws_function_calls_total", rpcs); v != n+4 {
+		t.Errorf("edgefn_ws_function_calls_total%v = %v, want %d", rpcs, v, n+4)
+	}
+	failed := map[string]string{"function": "wsfn", "event": "rpc", "outcome": "client_error"}
+	if v, _ := series(m, "edgefn_ws_function_calls_total", failed); v != 2 {
+		t.Errorf("edgefn_ws_function_calls_total%v = %v, want 2", failed, v)
+	}
+	connects := map[string]string{"function": "wsfn", "event": "connect", "outcome": "success"}
+	if v, _ := series(m, "edgefn_ws_function_calls_total", connects); v != 2 {
+		t.Errorf("edgefn_ws_function_calls_total%v = %v, want 2", connects, v)
+	}
+	all := map[string]string{"function": "wsfn", "trigger": "websocket", "outcome": "success"}
+	if v, _ := series(m, "edgefn_invocations_total", all); v < n+6 {
+		t.Errorf("edgefn_invocations_total%v = %v, want at least %d", all, v, n+6)
+	}
 }
 
 func TestWSDisconnectFunction(t *testing.T) {
