@@ -17,10 +17,11 @@ import (
 
 // TestBrowserWebSocketDemo drives the demo page of examples/web (what `make run` serves) in
 // headless Chromium against the real binary with manifests/web.yaml: the page's edgefn.js
-// subscribes over /ws, shows what POST /notify/demo notifies, publishes chat messages that the
-// notify function vets, counts what is typed with notify's rpc chat.check, resumes with exactly what it missed after its connection dropped, and
-// after a gateway restart reconnects by itself and says what it could not recover; bytes that
-// are not UTF-8, sent to its topics by another client or the admin API, never reach it.
+// subscribes over /ws, shows what POST /notify/demo notifies, counts what is typed with
+// notify's rpc chat.check, publishes chat messages that the notify function vets, resumes with
+// exactly what it missed after its connection dropped, and after a gateway restart reconnects
+// by itself and says what it could not recover; bytes that are not UTF-8, sent to its topics
+// by another client or the admin API, never reach it.
 func TestBrowserWebSocketDemo(t *testing.T) {
 	chrome := findChromium(t)
 	g := startGateway(t, "", "--manifests", webManifest(t),
