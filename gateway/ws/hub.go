@@ -1,7 +1,9 @@
 // Package ws is the gateway's WebSocket endpoint (docs/websocket.md): browsers connect to GET /ws,
 // authenticate with a JWT, subscribe to topics allowed by the `kind: topics` rules, and
 // receive what functions notify (fn.Result.Notify) and what other clients publish. A client
-// publish on a topic also invokes the functions whose `websocket` trigger matches it.
+// publish on a topic also invokes the functions whose `websocket` trigger matches it, and
+// functions run at the other moments of a connection too (functions.go): its connect (which
+// may set its claims), a subscribe (the topic's initial state), an rpc op, and its disconnect.
 //
 // The Hub keeps a sharded registry of the topics this node's clients subscribe to, and
 // hears every publication of every node through a [triggers.Topics] backend (in process,
