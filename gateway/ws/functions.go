@@ -152,7 +152,7 @@ func (c *conn) call(ctx context.Context, kind, name string, f dispatch.Function,
 	if err == nil && res != nil && res.Status >= 400 {
 		err = &event.Error{Status: res.Status, Message: failureMessage(res.Body)}
 	}
-	if err == nil && res != nil {
+	if err == nil && res != nil && len(res.Emitted)+len(res.Notified) > 0 {
 		if c.hub.cfg.Effects == nil {
 			if len(res.Emitted)+len(res.Notified) > 0 {
 				err = errNoEffects
@@ -195,17 +195,26 @@ func failureMessage(body []byte) string {
 	return s
 }
 
+// callKey names one series of edgefn_ws_function_calls_total.
+type callKey struct{ function, kind, outcome string }
+
 // countCall counts an invocation of a websocket function in edgefn_ws_function_calls_total.
+// The attribute sets of the series are made once each and kept (the series are few: functions
+// × events × 3 outcomes), so that counting a call allocates nothing.
 func (h *Hub) countCall(function, kind string, status int) {
-	result := "success"
+	k := callKey{function, kind, "success"}
 	switch {
 	case status >= 500 || status < 200:
-		result = "error"
+		k.outcome = "error"
 	case status >= 400:
-		result = "client_error"
+		k.outcome = "client_error"
 	}
-	h.calls.Add(context.Background(), 1, metric.WithAttributes(
-		attribute.String("function", function), attribute.String("event", kind), attribute.String("outcome", result)))
+	opt, ok := h.callAttrs.Load(k)
+	if !ok {
+		opt, _ = h.callAttrs.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("function", function), attribute.String("event", kind), attribute.String("outcome", k.outcome))))
+	}
+	h.calls.Add(context.Background(), 1, opt.(metric.AddOption))
 }
 
 // jsonData is a function's body as JSON for a reply: itself when it is JSON, null when

@@ -182,6 +182,7 @@ type Hub struct {
 	publications    metric.Int64Counter
 	slowDisconnects metric.Int64Counter
 	calls           metric.Int64Counter
+	callAttrs       sync.Map // callKey → metric.AddOption of its series
 }
 
 // New validates cfg and builds the hub. The hub is a [triggers.TopicListener]: it hears
