@@ -229,8 +229,8 @@ func TestWSSubscribeFunction(t *testing.T) {
 		t.Fatalf("subscribe reply: offset %s data %s (%v)", r.Offset, r.Data, err)
 	}
 	pub.mustOK(map[string]any{"op": "publish", "topic": "room.r1", "data": map[string]any{"n": 2}})
-	if p := c.publication(5 * time.Second); p.Offset != "2" {
-		t.Fatalf("first publication after the state: %+v", p)
+	if p := c.publication(5 * time.Second); p.Offset != "2" || p.seq < r.seq {
+		t.Fatalf("first publication after the state: %+v (frame %d, the reply frame %d)", p, p.seq, r.seq)
 	}
 
 	// A resume runs the function again: its new state, then what was missed, then live ones.
@@ -254,8 +254,8 @@ func TestWSSubscribeFunction(t *testing.T) {
 		next++
 	}
 	for next <= 4 {
-		if p := c.publication(5 * time.Second); p.Offset != strconv.Itoa(next) {
-			t.Fatalf("publication %s, want %d", p.Offset, next)
+		if p := c.publication(5 * time.Second); p.Offset != strconv.Itoa(next) || p.seq < res.seq {
+			t.Fatalf("publication %s (frame %d), want %d after the reply (frame %d)", p.Offset, p.seq, next, res.seq)
 		}
 		next++
 	}
