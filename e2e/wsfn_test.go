@@ -408,3 +408,25 @@ func TestWSDisconnectFunction(t *testing.T) {
 		}
 	}
 }
+
+// A deploy that would make the function of an rpc method or a connect ambiguous is refused;
+// a more specific pattern is not ambiguous.
+func TestWSFunctionConflictsRefused(t *testing.T) {
+	g, _ := startWSFnGateway(t)
+	deploy := func(triggers string) (string, int) {
+		m := writeManifest(t, "name: other\nhandler: {{testfn}}\ntriggers:\n"+triggers)
+		_, stderr, code := cli(t, g, "deploy", m)
+		return stderr, code
+	}
+	if stderr, code := deploy(`  - websocket: {event: rpc, method: "*.echo"}` + "\n"); code == 0 ||
+		!strings.Contains(stderr, "websocket rpc *.echo conflicts with wsfn t.*") {
+		t.Fatalf("an equally specific rpc pattern: exit %d\n%s", code, stderr)
+	}
+	if stderr, code := deploy("  - websocket: {event: connect}\n"); code == 0 ||
+		!strings.Contains(stderr, "a second websocket connect function: wsfn") {
+		t.Fatalf("a second connect function: exit %d\n%s", code, stderr)
+	}
+	if stderr, code := deploy("  - websocket: {event: rpc, method: t.echo}\n"); code != 0 {
+		t.Fatalf("a more specific rpc pattern: exit %d\n%s", code, stderr)
+	}
+}
