@@ -45,6 +45,7 @@ var promFamilies = map[string]dto.MetricType{
 	"edgefn_ws_connections":              dto.MetricType_GAUGE,
 	"edgefn_ws_publications_total":       dto.MetricType_COUNTER,
 	"edgefn_ws_slow_disconnects_total":   dto.MetricType_COUNTER,
+	"edgefn_ws_function_calls_total":     dto.MetricType_COUNTER,
 	"edgefn_async_requests_total":        dto.MetricType_COUNTER,
 	"edgefn_async_pending":               dto.MetricType_GAUGE,
 	"edgefn_schedule_runs_total":         dto.MetricType_COUNTER,
@@ -150,6 +151,7 @@ scale: {min: 0, max: 2, idle: 1s, stabilization: 0s}
 		{"edgefn_trigger_replies_total", map[string]string{"function": "q", "trigger": "queue/" + queue, "outcome": "sent"}, 1},
 		{"edgefn_invocations_total", map[string]string{"function": "r", "trigger": "queue", "outcome": "success"}, 1},
 		{"edgefn_invocations_total", map[string]string{"function": "t", "trigger": "websocket", "outcome": "success"}, 1},
+		{"edgefn_ws_function_calls_total", map[string]string{"function": "t", "event": "publish", "outcome": "success"}, 1},
 		{"edgefn_async_requests_total", map[string]string{"outcome": "completed"}, 1},
 		{"edgefn_async_requests_total", map[string]string{"outcome": "failed"}, 1},
 		// Scaling: z, idle since its deploy, went to zero.

@@ -300,7 +300,7 @@ func describeTriggers(m *manifest.Function) []string {
 		case t.Stream != nil:
 			out = append(out, "stream "+t.Stream.Name)
 		case t.WebSocket != nil:
-			out = append(out, "websocket "+t.WebSocket.Topic)
+			out = append(out, t.WebSocket.String())
 		case t.Schedule != nil:
 			out = append(out, "schedule "+t.Schedule.Cron+" ("+t.Schedule.Timezone+")")
 		}

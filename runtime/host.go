@@ -231,9 +231,10 @@ func (h *Host) drain(v *version) {
 	}()
 }
 
-// checkConflicts refuses m when its routes collide with another function's.
+// checkConflicts refuses m when its routes or websocket triggers collide with another
+// function's. m goes last, so that the errors name m's manifest, the one refused.
 func (h *Host) checkConflicts(m *manifest.Function) error {
-	all := []*manifest.Function{m}
+	var all []*manifest.Function
 	for name, f := range h.fns {
 		if name != m.Name {
 			if fm := f.Manifest(); fm != nil {
@@ -241,7 +242,7 @@ func (h *Host) checkConflicts(m *manifest.Function) error {
 			}
 		}
 	}
-	return manifest.CheckConflicts(all)
+	return manifest.CheckConflicts(append(all, m))
 }
 
 // Rollback makes the version before the current one current again.

@@ -151,7 +151,7 @@ func renderTrigger(t Trigger) string {
 		return fmt.Sprintf("stream %s group=%s from=%s retries=%d backoff=%s deadLetter=%s filter=%q",
 			s.Name, s.Group, s.From, s.Retries, s.Backoff, s.DeadLetter, s.Filter)
 	case t.WebSocket != nil:
-		return "websocket " + t.WebSocket.Topic
+		return t.WebSocket.String()
 	case t.Schedule != nil:
 		s := t.Schedule
 		return fmt.Sprintf("schedule %q timezone=%s data=%s overlap=%t", s.Cron, s.Timezone, s.Data, s.Overlap)
