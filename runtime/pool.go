@@ -158,6 +158,7 @@ func (p *pool) run(ctx context.Context, i int, first *instance) {
 	defer p.wg.Done()
 	backoff := restartMin
 	inst := first
+	failed := "plugin start failed" // after a crash: "plugin restart failed"
 	for {
 		for inst == nil {
 			next, err := p.startInstance(ctx)
@@ -179,7 +180,7 @@ func (p *pool) run(ctx context.Context, i int, first *instance) {
 				return
 			}
 			p.failedStarts.Add(1)
-			p.spec.Logger.Error("plugin start failed", "function", p.spec.Function, "instance", i,
+			p.spec.Logger.Error(failed, "function", p.spec.Function, "instance", i,
 				"error", err, "backoff", backoff.String())
 			p.backingOff.Add(1)
 			p.signalReady() // calls waiting for this start fail (see invoke)
@@ -223,7 +224,7 @@ func (p *pool) run(ctx context.Context, i int, first *instance) {
 			return
 		}
 		backoff = min(backoff*2, restartMax)
-		inst = nil
+		inst, failed = nil, "plugin restart failed"
 	}
 }
 
