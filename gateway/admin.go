@@ -116,9 +116,12 @@ func (s *Server) adminVersion(c *fiber.Ctx) error {
 
 func (s *Server) adminList(c *fiber.Ctx) error {
 	fns := s.cfg.Host.Functions()
-	out := make([]runtime.Info, 0, len(fns))
+	nodes := s.liveNodes()
+	out := make([]FunctionView, 0, len(fns))
 	for _, f := range fns {
-		out = append(out, f.Info())
+		v := FunctionView{Info: f.Info()}
+		v.Nodes = nodes.count(v.Info)
+		out = append(out, v)
 	}
 	return c.JSON(fiber.Map{"functions": out})
 }
@@ -149,7 +152,10 @@ func (s *Server) adminGet(c *fiber.Ctx) error {
 		info = f.Info()
 	}
 	info.RegistryError = problem
-	return c.JSON(info)
+	nodes := s.liveNodes()
+	v := FunctionView{Info: info}
+	v.Nodes, v.PerNode = nodes.count(v.Info), nodes.each(v.Name)
+	return c.JSON(v)
 }
 
 func (s *Server) adminDelete(c *fiber.Ctx) error {
@@ -437,17 +443,30 @@ func (s *Server) adminLogs(c *fiber.Ctx) error {
 		return err
 	}
 	tail, _ := strconv.Atoi(c.Query("tail", "100"))
-	c.Set(fiber.HeaderContentType, "application/x-ndjson")
+	var logs LogReader = nodeLogs{f}
+	if s.cfg.ClusterLogs != nil {
+		logs = s.cfg.ClusterLogs
+	}
 	if !c.QueryBool("follow") {
+		lines, err := logs.Tail(c.UserContext(), f.Name(), tail)
+		if err != nil {
+			return sendError(c, fiber.StatusServiceUnavailable, "logs_unavailable", "the cluster's logs cannot be read: "+err.Error())
+		}
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
-		for _, l := range f.Logs().Tail(tail) {
+		for _, l := range lines {
 			_ = enc.Encode(l)
 		}
+		c.Set(fiber.HeaderContentType, "application/x-ndjson")
 		return c.Send(buf.Bytes())
 	}
 	ctx, cancel := context.WithCancel(s.stopping)
-	lines, follow := f.Logs().Follow(ctx, tail)
+	lines, follow, err := logs.Follow(ctx, f.Name(), tail)
+	if err != nil {
+		cancel()
+		return sendError(c, fiber.StatusServiceUnavailable, "logs_unavailable", "the cluster's logs cannot be read: "+err.Error())
+	}
+	c.Set(fiber.HeaderContentType, "application/x-ndjson")
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer cancel()
 		enc := json.NewEncoder(w)
@@ -475,4 +494,22 @@ func (s *Server) adminLogs(c *fiber.Ctx) error {
 		}
 	})
 	return nil
+}
+
+// LogReader reads functions' log lines for GET /admin/v1/functions/{name}/logs.
+type LogReader interface {
+	Tail(ctx context.Context, function string, n int) ([]runtime.LogLine, error)
+	Follow(ctx context.Context, function string, n int) ([]runtime.LogLine, <-chan runtime.LogLine, error)
+}
+
+// nodeLogs reads the lines of one function, f, on this node alone.
+type nodeLogs struct{ f *runtime.Function }
+
+func (n nodeLogs) Tail(_ context.Context, _ string, tail int) ([]runtime.LogLine, error) {
+	return n.f.Logs().Tail(tail), nil
+}
+
+func (n nodeLogs) Follow(ctx context.Context, _ string, tail int) ([]runtime.LogLine, <-chan runtime.LogLine, error) {
+	lines, ch := n.f.Logs().Follow(ctx, tail)
+	return lines, ch, nil
 }

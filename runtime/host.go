@@ -41,6 +41,12 @@ type Config struct {
 	// Sandbox confines every plugin process but those of `sandbox: off` manifests
 	// (docs/security.md); nil confines none.
 	Sandbox *sandbox.Sandbox
+	// LogSink, when set, gets every line the functions write, beside each function's own
+	// ring: the cluster's log (docs/cluster.md#logs).
+	LogSink LogSink
+	// MaxInstances bounds the plugin processes of the node that scaling starts
+	// (docs/manifest.md, "Scaling"); default sized from the machine's memory.
+	MaxInstances int
 	// Registerer, when set, gets the collector of the invocation series
 	// (edgefn_invocations_total, edgefn_invocation_duration_seconds).
 	Registerer prometheus.Registerer
@@ -59,6 +65,9 @@ type Host struct {
 	// (the metrics) take it.
 	all    atomic.Pointer[[]*Function]
 	meters *meters
+	scaler *scaler
+	// stopScaler ends the scaler's loop (Close).
+	stopScaler context.CancelFunc
 
 	drains sync.WaitGroup
 }
@@ -77,6 +86,9 @@ func NewHost(cfg Config) (*Host, error) {
 	if cfg.Drain <= 0 {
 		cfg.Drain = 30 * time.Second
 	}
+	if cfg.MaxInstances <= 0 {
+		cfg.MaxInstances = defaultMaxInstances()
+	}
 	st, err := newStore(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -91,6 +103,10 @@ func NewHost(cfg Config) (*Host, error) {
 			return nil, fmt.Errorf("runtime metrics: %w", err)
 		}
 	}
+	h.scaler = newScaler(cfg.MaxInstances, cfg.Logger, h.meters.scaleEvents)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.stopScaler = cancel
+	go h.scaler.run(ctx)
 	return h, nil
 }
 
@@ -219,7 +235,9 @@ func (h *Host) Apply(ctx context.Context, m *manifest.Function, n int, binary, s
 func (h *Host) activate(ctx context.Context, m *manifest.Function, n int, binary, sum string, commit func() error) error {
 	f := h.fns[m.Name]
 	if f == nil {
-		f = newFunction(m.Name, NewLogs(m.Name, h.cfg.Logger), h.meters)
+		logs := NewLogs(m.Name, h.cfg.Logger)
+		logs.sink = h.cfg.LogSink
+		f = newFunction(m.Name, logs, h.meters)
 	}
 	spec := instanceSpec{
 		Function: m.Name, Version: n, Binary: binary, Sum: sum, Binaries: h.binaries,
@@ -237,8 +255,9 @@ func (h *Host) activate(ctx context.Context, m *manifest.Function, n int, binary
 	} else if h.cfg.Sandbox.On() {
 		h.cfg.Logger.Warn("function runs unconfined: its manifest says sandbox: off", "function", m.Name)
 	}
-	v := newVersion(n, m, binary, spec, &f.restarts)
+	v := newVersion(n, m, binary, spec, &f.restarts, h.scaler)
 	v.sum = sum
+	v.pool.backlogOf = f.backlog
 	if err := v.pool.start(ctx); err != nil {
 		return fmt.Errorf("deploy %s v%d: %w", m.Name, n, err)
 	}
@@ -251,7 +270,8 @@ func (h *Host) activate(ctx context.Context, m *manifest.Function, n int, binary
 	old := f.current.Swap(v)
 	h.fns[m.Name] = f
 	h.changed()
-	h.cfg.Logger.Info("function deployed", "function", m.Name, "version", n, "instances", m.Instances)
+	h.cfg.Logger.Info("function deployed", "function", m.Name, "version", n,
+		"min", m.Scale.Min, "max", m.Scale.Max)
 	if old != nil {
 		h.drain(old)
 	}
@@ -269,9 +289,10 @@ func (h *Host) drain(v *version) {
 	}()
 }
 
-// checkConflicts refuses m when its routes collide with another function's.
+// checkConflicts refuses m when its routes or websocket triggers collide with another
+// function's. m goes last, so that the errors name m's manifest, the one refused.
 func (h *Host) checkConflicts(m *manifest.Function) error {
-	all := []*manifest.Function{m}
+	var all []*manifest.Function
 	for name, f := range h.fns {
 		if name != m.Name {
 			if fm := f.Manifest(); fm != nil {
@@ -279,7 +300,7 @@ func (h *Host) checkConflicts(m *manifest.Function) error {
 			}
 		}
 	}
-	return manifest.CheckConflicts(all)
+	return manifest.CheckConflicts(append(all, m))
 }
 
 // Rollback makes the version before the current one current again.
@@ -452,6 +473,7 @@ func (h *Host) changed() {
 // Close stops every function: in-flight invocations finish (up to ctx), then the processes
 // stop. It is idempotent.
 func (h *Host) Close(ctx context.Context) error {
+	h.stopScaler()
 	h.mu.Lock()
 	var vs []*version
 	for _, f := range h.fns {

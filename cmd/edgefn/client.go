@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/edgefn/edgefn/gateway"
 	"github.com/edgefn/edgefn/runtime"
 )
 
@@ -285,7 +286,7 @@ func truncate(s string, n int) string {
 
 // The admin API's answers are the runtime's own types, encoded as JSON.
 type (
-	functionInfo  = runtime.Info
+	functionInfo  = gateway.FunctionView
 	versionResult = runtime.DeployResult
 	logLine       = runtime.LogLine
 )

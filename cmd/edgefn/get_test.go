@@ -8,7 +8,10 @@ import (
 const getJSON = `{"name":"hello","version":3,"state":"ready","instances":2,"ready":2,` +
 	`"triggers":["http GET /hello/{name}","websocket chat.*"],"deployedAt":"2026-03-01T10:00:00Z",` +
 	`"invocations":10,"failures":1,"inflight":4,"restarts":2,"breaker":"half-open",` +
-	`"runtime":{"GOMAXPROCS":"1","GOGC":"400"}}`
+	`"runtime":{"GOMAXPROCS":"1","GOGC":"400"},"nodes":{"ready":1,"total":3},"perNode":[` +
+	`{"node":"a","name":"hello","version":3,"state":"ready","ready":true},` +
+	`{"node":"b","name":"hello","version":2,"state":"starting","ready":false,"startError":"binary changed since its deploy"},` +
+	`{"node":"c","name":"hello","version":0,"state":"","ready":false}]}`
 
 func TestGet(t *testing.T) {
 	url, _ := fakeAdmin(t, adminCall{
@@ -19,7 +22,8 @@ func TestGet(t *testing.T) {
 	want := "name: hello\nversion: 3\nstate: ready\ninstances: 2/2\n" +
 		"triggers: http GET /hello/{name}, websocket chat.*\ndeployed: 2026-03-01T10:00:00Z\n" +
 		"invocations: 10\nfailures: 1\ninflight: 4\nrestarts: 2\nbreaker: half-open\n" +
-		"runtime: GOGC=400 GOMAXPROCS=1\n"
+		"runtime: GOGC=400 GOMAXPROCS=1\n" +
+		"nodes: 1/3\n  a: v3 ready\n  b: v2 starting (not ready): binary changed since its deploy\n  c: not running\n"
 	wantOutput(t, res, exitOK, want)
 }
 

@@ -6,10 +6,12 @@ import (
 )
 
 const listJSON = `{"functions":[` +
-	`{"name":"hello","version":3,"state":"ready","instances":2,"ready":1,` +
+	`{"name":"hello","version":3,"state":"ready","instances":2,"ready":1,"nodes":{"ready":2,"total":3},` +
 	`"triggers":["http GET /hello/{name}","http GET /hello"],"deployedAt":"2026-03-01T10:00:00Z",` +
 	`"invocations":10,"failures":1,"inflight":0,"restarts":0,"breaker":"closed"},` +
-	`{"name":"worker","version":12,"state":"starting","instances":1,"ready":0,"triggers":[]}]}`
+	`{"name":"worker","version":12,"state":"starting","instances":1,"ready":0,"triggers":[]},` +
+	`{"name":"thumbs","version":1,"state":"idle","instances":0,"ready":0,"min":0,"max":8,"triggers":[]},` +
+	`{"name":"api","version":2,"state":"ready","instances":3,"ready":3,"min":1,"max":4,"triggers":[]}]}`
 
 func TestListTable(t *testing.T) {
 	url, _ := fakeAdmin(t, adminCall{
@@ -18,9 +20,11 @@ func TestListTable(t *testing.T) {
 	})
 	res := runCLI(t, "list", "--server", url, "--token", "tok")
 	want := "" +
-		"NAME     VERSION   STATE      INSTANCES   TRIGGERS\n" +
-		"hello    3         ready      1/2         http GET /hello/{name}, http GET /hello\n" +
-		"worker   12        starting   0/1         -\n"
+		"NAME     VERSION   STATE      INSTANCES    NODES   TRIGGERS\n" +
+		"hello    3         ready      1/2          2/3     http GET /hello/{name}, http GET /hello\n" +
+		"worker   12        starting   0/1          -       -\n" +
+		"thumbs   1         idle       0/0 (idle)   -       -\n" +
+		"api      2         ready      3/3 (1-4)    -       -\n"
 	wantOutput(t, res, exitOK, want)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/edgefn/edgefn/gateway/guard"
 	"github.com/edgefn/edgefn/gateway/metrics"
 	"github.com/edgefn/edgefn/gateway/ws"
+	"github.com/edgefn/edgefn/internal/broker"
 	"github.com/edgefn/edgefn/internal/cluster"
 	"github.com/edgefn/edgefn/internal/telemetry"
 	"github.com/edgefn/edgefn/runtime"
@@ -51,12 +52,16 @@ type serveOptions struct {
 	jwtAudience  string
 	bodyLimit    string
 	grace        time.Duration
+	maxInstances int
 	logLevel     string
 	nodeID       string
 	cluster      string
 	advertise    string
 	redis        string
 	amqp         string
+	// redisTLS and amqpTLS are the CA, client certificate and key files of the brokers.
+	redisTLS     broker.TLSFiles
+	amqpTLS      broker.TLSFiles
 	streamMaxLen int64
 	origins      []string
 	static       string
@@ -119,9 +124,16 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&o.jwtAudience, "jwt-audience", "", "required JWT audience")
 	f.StringVar(&o.bodyLimit, "body-limit", "4MiB", "largest request body of a function call")
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "how long SIGTERM waits for in-flight work")
+	f.IntVar(&o.maxInstances, "max-instances", 0, "most plugin processes the scaler runs on this node (default: sized from the machine's memory)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	f.StringVar(&o.redis, "redis", "", "Redis URL for streams (also EDGEFN_REDIS_URL); default embedded")
-	f.StringVar(&o.amqp, "amqp", "", "RabbitMQ URL for queues (also EDGEFN_AMQP_URL); default embedded")
+	f.StringVar(&o.redis, "redis", "", "Redis URL for streams, redis:// or rediss:// (TLS), with an ACL user and password if any (also EDGEFN_REDIS_URL); default embedded")
+	f.StringVar(&o.amqp, "amqp", "", "RabbitMQ URL for queues, amqp:// or amqps:// (TLS) (also EDGEFN_AMQP_URL); default embedded")
+	f.StringVar(&o.redisTLS.CA, "redis-ca", "", "PEM file of the CAs that sign the certificate of a rediss:// Redis (also EDGEFN_REDIS_CA; default: the system's)")
+	f.StringVar(&o.redisTLS.Cert, "redis-cert", "", "PEM file of the client certificate for a Redis that asks for one (also EDGEFN_REDIS_CERT); needs --redis-key")
+	f.StringVar(&o.redisTLS.Key, "redis-key", "", "PEM file of the key of --redis-cert (also EDGEFN_REDIS_KEY)")
+	f.StringVar(&o.amqpTLS.CA, "amqp-ca", "", "PEM file of the CAs that sign the certificate of an amqps:// RabbitMQ (also EDGEFN_AMQP_CA; default: the system's)")
+	f.StringVar(&o.amqpTLS.Cert, "amqp-cert", "", "PEM file of the client certificate for a RabbitMQ that asks for one (also EDGEFN_AMQP_CERT); needs --amqp-key")
+	f.StringVar(&o.amqpTLS.Key, "amqp-key", "", "PEM file of the key of --amqp-cert (also EDGEFN_AMQP_KEY)")
 	f.Int64Var(&o.streamMaxLen, "stream-max-len", 100_000, "streams are trimmed to about this many entries (XADD MAXLEN ~)")
 	f.StringSliceVar(&o.origins, "allowed-origins", nil, "Origins browsers may open /ws from, comma-separated; * for any (default: same origin only)")
 	f.StringVar(&o.static, "static", "", "folder whose files are served for GET requests no route takes (e.g. examples/web)")
@@ -185,6 +197,10 @@ type app struct {
 	nodes      *cluster.Registry
 	// shared is the shared function registry with --redis (docs/cluster.md); nil without.
 	shared *cluster.Sync
+	// logs is the cluster's log with --redis (docs/cluster.md#logs), else nil; stopLogs ends
+	// its writer once the functions have stopped.
+	logs     *cluster.RedisLogs
+	stopLogs context.CancelFunc
 
 	// closers release, last first, what newApp opened.
 	closers []func()
@@ -407,10 +423,23 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 		return err
 	}
 	a.closers = append(a.closers, sb.Close)
-	a.host, err = runtime.NewHost(runtime.Config{
-		DataDir: o.dataDir, Logger: a.logger, Drain: o.grace, Meter: mx.Meter("github.com/edgefn/edgefn/runtime"),
+	hostCfg := runtime.Config{
+		DataDir: o.dataDir, Logger: a.logger, Drain: o.grace, MaxInstances: o.maxInstances,
+		Meter:      mx.Meter("github.com/edgefn/edgefn/runtime"),
 		Registerer: mx.Registerer(), PluginEnv: tune.pluginEnv(), OnChange: a.functionsChanged, Sandbox: sb,
-	})
+	}
+	var clusterLogs gateway.LogReader
+	if a.be.redis != nil {
+		if a.logs, err = cluster.NewRedisLogs(a.be.redis, o.cluster, o.nodeID, a.logger); err != nil {
+			return err
+		}
+		lctx, stop := context.WithCancel(context.Background())
+		a.stopLogs = func() { stop(); a.logs.Wait() }
+		go a.logs.Run(lctx)
+		a.closers = append(a.closers, a.stopLogs)
+		hostCfg.LogSink, clusterLogs = a.logs, a.logs
+	}
+	a.host, err = runtime.NewHost(hostCfg)
 	if err != nil {
 		return err
 	}
@@ -428,7 +457,7 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 		Host: a.host, Deployer: deployer, Auth: verifier, BodyLimit: bodyLimit,
 		AdminToken: a.adminToken, AdminHosts: a.adminHosts(), AdminViaProxy: o.adminViaProxy, AdminApart: a.adminLn != nil,
 		DataDir: o.dataDir, Version: version, Logger: a.logger, Effects: effects,
-		WS: a.hub, Async: a.asyncs, Metrics: mx, StaticDir: o.static, Nodes: a.nodes,
+		WS: a.hub, Async: a.asyncs, Metrics: mx, StaticDir: o.static, Nodes: a.nodes, ClusterLogs: clusterLogs,
 		ClientIP: sec.clientIP, RateLimit: sec.rateLimit, WSConnectLimit: sec.wsConnects, CORS: sec.cors,
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout, IdleTimeout: o.idleTimeout,
 		Readiness: func(ctx context.Context) []string {
