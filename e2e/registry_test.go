@@ -342,8 +342,9 @@ func TestRegistryRedisAway(t *testing.T) {
 }
 
 // TestDeployWaitsForEveryNode: deploy returns once every live node runs the version, so the
-// other node serves it at once; a node killed before a deploy is reported, and the deploy
-// fails; once it is gone, a delete waits for the node left alone.
+// other node serves it at once; a node killed with SIGKILL just before a deploy is reported,
+// and the deploy fails, while the other node serves the new version; restarted, the node
+// converges before it is ready; a delete returns once neither serves the function.
 func TestDeployWaitsForEveryNode(t *testing.T) {
 	args, _ := registryCluster(t)
 	a := startGateway(t, "", append(args, "--node-id", "a")...)
@@ -362,8 +363,22 @@ func TestDeployWaitsForEveryNode(t *testing.T) {
 		!strings.Contains(out, "  a: ok\n") || !strings.Contains(out, "  b: not yet: t v1 ready\n") {
 		t.Fatalf("deploy with b killed: exit %d, stdout %q, stderr %q; want b reported", code, out, errOut)
 	}
-	out = mustCLI(t, a, "delete", "--wait", "30s", "t")
-	if out != "deleted t\n" {
-		t.Errorf("delete once b is gone said %q", out)
+	// Restarted, b converges on version 2 before it says it is ready.
+	if !servesVersion(t, a, "2", 2) {
+		t.Fatal("a does not serve version 2 when the deploy returned")
+	}
+	b = restartGateway(t, b, append(args, "--node-id", "b")...) // returns once /readyz is 200
+	if r := do(t, "GET", b.URL+"/readyz", nil); r.Status != 200 {
+		t.Fatalf("b restarted: /readyz %d %s", r.Status, r.Body)
+	}
+	if !servesVersion(t, b, "2", 2) {
+		t.Fatal("b restarted is ready but does not serve version 2")
+	}
+	out = mustCLI(t, a, "delete", "t")
+	if !strings.Contains(out, "deleted t\n") || !strings.Contains(out, "  a: ok\n") || !strings.Contains(out, "  b: ok\n") {
+		t.Errorf("delete with both nodes said %q", out)
+	}
+	if r := do(t, "GET", b.URL+"/t/info", nil); r.Status != 404 {
+		t.Errorf("b after the delete returned: %d %s", r.Status, r.Body)
 	}
 }
