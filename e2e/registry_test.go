@@ -5,13 +5,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -380,5 +383,124 @@ func TestDeployWaitsForEveryNode(t *testing.T) {
 	}
 	if r := do(t, "GET", b.URL+"/t/info", nil); r.Status != 404 {
 		t.Errorf("b after the delete returned: %d %s", r.Status, r.Body)
+	}
+}
+
+// ownRedis is a redis-server of one test, with persistence, that the test can restart.
+type ownRedis struct {
+	t        *testing.T
+	bin, dir string
+	addr     string
+	cmd      *exec.Cmd
+	done     chan struct{}
+	logs     *testkit.SyncBuffer
+}
+
+// startOwnRedis starts a redis-server on a free port, appending every write to its file
+// (as docs/cluster.md asks of a registry's Redis), stopped when the test ends.
+func startOwnRedis(t *testing.T) *ownRedis {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		needTool(t, "redis-server: "+err.Error())
+	}
+	r := &ownRedis{t: t, bin: bin, dir: t.TempDir(), addr: freeAddr(t), logs: &testkit.SyncBuffer{}}
+	r.start()
+	t.Cleanup(func() {
+		_ = r.cmd.Process.Kill()
+		<-r.done
+		if t.Failed() {
+			t.Logf("redis-server log:\n%s", r.logs.String())
+		}
+	})
+	return r
+}
+
+func (r *ownRedis) url() string { return "redis://" + r.addr + "/0" }
+
+func (r *ownRedis) start() {
+	r.t.Helper()
+	_, port, _ := net.SplitHostPort(r.addr)
+	r.cmd = exec.Command(r.bin, "--port", port, "--bind", "127.0.0.1", "--dir", r.dir, "--save", "",
+		"--appendonly", "yes", "--appendfsync", "always")
+	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(r.cmd, r.done)
+	client := goredis.NewClient(&goredis.Options{Addr: r.addr, MaxRetries: -1, PoolSize: 1})
+	defer client.Close()
+	testkit.Eventually(r.t, 15*time.Second, "redis-server to answer", func() bool {
+		return client.Ping(context.Background()).Err() == nil
+	})
+}
+
+// restart stops the server as a shutdown does (SIGTERM: it writes what it holds) and starts it
+// again on the same port and files.
+func (r *ownRedis) restart() {
+	r.t.Helper()
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.done:
+	case <-time.After(15 * time.Second):
+		r.t.Fatal("redis-server did not stop on SIGTERM")
+	}
+	r.start()
+}
+
+// TestRegistryRedisRestart: the registry's Redis restarts under steady traffic on two nodes:
+// no call fails, both nodes are ready again once it is back, and a deploy after it reaches
+// every node.
+func TestRegistryRedisRestart(t *testing.T) {
+	rd := startOwnRedis(t)
+	args := []string{"--redis", rd.url(), "--cluster", "e2e-restart"}
+	a := startGateway(t, "", append(args, "--node-id", "a")...)
+	b := startGateway(t, "", append(args, "--node-id", "b")...)
+	if out := mustCLI(t, a, "deploy", versionedManifest(t, 1)); !strings.Contains(out, "  b: ok\n") {
+		t.Fatalf("deploy said %q", out)
+	}
+
+	var stop atomic.Bool
+	var calls, failed atomic.Int64
+	var wg sync.WaitGroup
+	for _, g := range []*gateway{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				r, err := tryDo("GET", g.URL+"/t/info", nil)
+				calls.Add(1)
+				if err != nil || r.Status != 200 {
+					if failed.Add(1) == 1 {
+						t.Errorf("call to %s during the restart: %v %+v", g.Addr, err, r)
+					}
+				}
+			}
+		}()
+	}
+	before := calls.Load()
+	testkit.Eventually(t, 10*time.Second, "traffic before the restart", func() bool { return calls.Load() > before+20 })
+	rd.restart()
+	for _, g := range []*gateway{a, b} {
+		testkit.Eventually(t, 30*time.Second, g.Addr+" ready after the restart", func() bool {
+			r, err := tryDo("GET", g.URL+"/readyz", nil)
+			return err == nil && r.Status == 200
+		})
+	}
+	mid := calls.Load()
+	testkit.Eventually(t, 10*time.Second, "traffic after the restart", func() bool { return calls.Load() > mid+20 })
+	stop.Store(true)
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.Fatalf("%d of %d calls failed while Redis restarted", failed.Load(), calls.Load())
+	}
+
+	out := mustCLI(t, a, "deploy", versionedManifest(t, 2))
+	if !strings.Contains(out, "deployed t version 2\n") || !strings.Contains(out, "  a: ok\n") || !strings.Contains(out, "  b: ok\n") {
+		t.Fatalf("deploy after the restart said %q", out)
+	}
+	if !servesVersion(t, b, "2", 2) {
+		t.Fatal("b does not serve version 2")
 	}
 }
