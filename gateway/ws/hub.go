@@ -42,6 +42,7 @@ import (
 	"github.com/edgefn/edgefn/gateway/async"
 	"github.com/edgefn/edgefn/gateway/auth"
 	"github.com/edgefn/edgefn/gateway/guard"
+	"github.com/edgefn/edgefn/gateway/ws/presence"
 	"github.com/edgefn/edgefn/runtime/dispatch"
 	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
@@ -99,6 +100,13 @@ type Config struct {
 	// MaxRPCs bounds the rpc calls of one connection in flight; more wait their turn (the
 	// connection's later frames wait with them). Default 32.
 	MaxRPCs int
+	// Presence keeps who is on the topics whose rule sets presence
+	// (docs/websocket.md#presence); nil: in memory, this node's clients only.
+	Presence presence.Store
+	// PresenceRefresh is how often the hub refreshes its clients' presence entries, which
+	// (in Redis) expire PresenceTTLFactor times as long after the last refresh; default
+	// DefaultPresenceRefresh.
+	PresenceRefresh time.Duration
 	// Meter creates the hub's metrics; default a no-op meter.
 	Meter metric.Meter
 	// Logger; default slog.Default().
@@ -142,6 +150,12 @@ func (c *Config) setDefaults() {
 	if c.MaxRPCs <= 0 {
 		c.MaxRPCs = 32
 	}
+	if c.Presence == nil {
+		c.Presence = presence.NewMemory()
+	}
+	if c.PresenceRefresh <= 0 {
+		c.PresenceRefresh = DefaultPresenceRefresh
+	}
 	if c.Meter == nil {
 		c.Meter = noop.NewMeterProvider().Meter("edgefn/ws")
 	}
@@ -162,6 +176,7 @@ type Hub struct {
 	registry registry
 	rules    atomic.Pointer[[]*manifest.TopicRule]
 	funcs    atomic.Pointer[wsFuncs]
+	presence localPresence
 
 	// noDirect leaves every frame to the connection's writer (no wire.tryWrite); for the
 	// benchmark that compares the two.
@@ -194,6 +209,7 @@ func New(cfg Config) (*Hub, error) {
 	cfg.setDefaults()
 	h := &Hub{cfg: cfg, conns: map[*conn]struct{}{}, limit: guard.NewConnLimit(cfg.MaxConnsPerIP, cfg.MaxConns)}
 	h.registry.init()
+	h.presence.topics = map[string]*localTopic{}
 	var err error
 	m := cfg.Meter
 	if h.connections, err = m.Int64UpDownCounter("edgefn_ws_connections",
