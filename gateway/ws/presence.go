@@ -277,9 +277,9 @@ func (c *conn) presenceStats(r *request) *reply {
 	return &reply{ok: true, raw: b}
 }
 
-// encodeMembers is the fields of a presence reply: ,"clients":[...] and ,"cursor":"..".
+// encodeMembers is the fields of a presence reply: ,"members":[...] and ,"cursor":"..".
 func encodeMembers(members []presence.Member, next string) []byte {
-	b := []byte(`,"clients":[`)
+	b := []byte(`,"members":[`)
 	for i, m := range members {
 		if i > 0 {
 			b = append(b, ',')
@@ -301,7 +301,7 @@ var ErrInvalidTopic = errors.New("invalid topic")
 // (docs/websocket.md#presence).
 type PresenceView struct {
 	Topic   string            `json:"topic"`
-	Clients []presence.Member `json:"clients"`
+	Members []presence.Member `json:"members"`
 	Cursor  string            `json:"cursor,omitempty"`
 	Stats   struct {
 		Clients int `json:"clients"`
@@ -325,9 +325,9 @@ func (h *Hub) Presence(ctx context.Context, topic, cursor string, limit int) (*P
 	if err != nil {
 		return nil, err
 	}
-	v := &PresenceView{Topic: topic, Clients: members, Cursor: next}
-	if v.Clients == nil {
-		v.Clients = []presence.Member{}
+	v := &PresenceView{Topic: topic, Members: members, Cursor: next}
+	if v.Members == nil {
+		v.Members = []presence.Member{}
 	}
 	if v.Stats.Clients, v.Stats.Users, err = h.cfg.Presence.Stats(ctx, topic); err != nil {
 		return nil, err

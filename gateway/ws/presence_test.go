@@ -98,7 +98,7 @@ func TestPresenceOpsAndJoinLeave(t *testing.T) {
 		first, second = second, first
 	}
 	send(t, ann2, `{"id":"p","op":"presence","topic":"chat.room1"}`)
-	expectFrame(t, ann2, `{"id":"p","ok":true,"clients":[`+first+`,`+second+`]}`)
+	expectFrame(t, ann2, `{"id":"p","ok":true,"members":[`+first+`,`+second+`]}`)
 	send(t, ann2, `{"id":"s","op":"presence_stats","topic":"chat.room1"}`)
 	expectFrame(t, ann2, `{"id":"s","ok":true,"clients":2,"users":2}`)
 
@@ -125,7 +125,7 @@ func TestPresenceOpsAndJoinLeave(t *testing.T) {
 	send(t, bob, `{"id":5,"op":"ping"}`)
 	expectFrame(t, bob, `{"id":5,"ok":true}`) // no join frame came before
 	send(t, ann, `{"id":"q","op":"presence","topic":"quiet.x"}`)
-	expectFrame(t, ann, `{"id":"q","ok":true,"clients":[`+memberJSON(bobID, "bob")+`]}`)
+	expectFrame(t, ann, `{"id":"q","ok":true,"members":[`+memberJSON(bobID, "bob")+`]}`)
 	send(t, ann, `{"id":"n","op":"presence","topic":"plain.x"}`)
 	expectFrame(t, ann, `{"id":"n","ok":false,"error":{"code":"forbidden","message":"no presence on plain.x: its topic rule does not set presence"}}`)
 	send(t, ann, `{"id":"n","op":"presence_stats","topic":"secret.x"}`)
@@ -154,21 +154,21 @@ func TestPresencePages(t *testing.T) {
 		send(t, c, req)
 		var rep struct {
 			OK      bool              `json:"ok"`
-			Clients []presence.Member `json:"clients"`
+			Members []presence.Member `json:"members"`
 			Cursor  string            `json:"cursor"`
 		}
 		if err := json.Unmarshal([]byte(readFrame(t, c)), &rep); err != nil || !rep.OK {
 			t.Fatalf("page %d: %+v %v", page, rep, err)
 		}
-		if len(rep.Clients) > PresencePage {
-			t.Fatalf("page %d holds %d clients", page, len(rep.Clients))
+		if len(rep.Members) > PresencePage {
+			t.Fatalf("page %d holds %d clients", page, len(rep.Members))
 		}
-		for i, m := range rep.Clients {
+		for i, m := range rep.Members {
 			if want := fmt.Sprintf("c%04d", seen+i); m.Client != want {
 				t.Fatalf("page %d, client %d: %s, want %s", page, i, m.Client, want)
 			}
 		}
-		seen += len(rep.Clients)
+		seen += len(rep.Members)
 		if cursor = rep.Cursor; cursor == "" {
 			break
 		}
@@ -177,8 +177,8 @@ func TestPresencePages(t *testing.T) {
 		t.Fatalf("pages held %d clients, want %d", seen, n)
 	}
 	v, err := h.Presence(ctx, "chat.big", "", 1000)
-	if err != nil || len(v.Clients) != n || v.Cursor != "" || v.Stats.Clients != n || v.Stats.Users != 7 {
-		t.Fatalf("admin view: %d clients, cursor %q, stats %+v, %v", len(v.Clients), v.Cursor, v.Stats, err)
+	if err != nil || len(v.Members) != n || v.Cursor != "" || v.Stats.Clients != n || v.Stats.Users != 7 {
+		t.Fatalf("admin view: %d clients, cursor %q, stats %+v, %v", len(v.Members), v.Cursor, v.Stats, err)
 	}
 }
 
