@@ -10,15 +10,22 @@ import (
 // the only one, and tells of every leave).
 type Memory struct {
 	mu        sync.Mutex
-	topics    map[string]map[string]Member
+	topics    map[string]*memTopic
 	listeners map[*Listener]struct{}
+}
+
+// memTopic is the members of one topic, and their IDs in order for the pages.
+type memTopic struct {
+	members map[string]Member
+	ids     []string
+	users   map[string]int // non-empty subs → how many members have it
 }
 
 var _ Store = (*Memory)(nil)
 
 // NewMemory returns an empty store.
 func NewMemory() *Memory {
-	return &Memory{topics: map[string]map[string]Member{}, listeners: map[*Listener]struct{}{}}
+	return &Memory{topics: map[string]*memTopic{}, listeners: map[*Listener]struct{}{}}
 }
 
 func (s *Memory) announce(ev Event) {
@@ -38,11 +45,18 @@ func (s *Memory) add(topic string, m Member) bool {
 	defer s.mu.Unlock()
 	t := s.topics[topic]
 	if t == nil {
-		t = map[string]Member{}
+		t = &memTopic{members: map[string]Member{}, users: map[string]int{}}
 		s.topics[topic] = t
 	}
-	_, had := t[m.Client]
-	t[m.Client] = m
+	_, had := t.members[m.Client]
+	t.members[m.Client] = m
+	if !had {
+		i, _ := slices.BinarySearch(t.ids, m.Client)
+		t.ids = slices.Insert(t.ids, i, m.Client)
+		if m.Sub != "" {
+			t.users[m.Sub]++
+		}
+	}
 	return !had
 }
 
@@ -57,11 +71,22 @@ func (s *Memory) Join(_ context.Context, topic string, m Member) error {
 // Leave removes client (Store).
 func (s *Memory) Leave(_ context.Context, topic, client string) error {
 	s.mu.Lock()
-	t := s.topics[topic]
-	m, had := t[client]
-	delete(t, client)
-	if len(t) == 0 {
-		delete(s.topics, topic)
+	var m Member
+	had := false
+	if t := s.topics[topic]; t != nil {
+		if m, had = t.members[client]; had {
+			delete(t.members, client)
+			i, _ := slices.BinarySearch(t.ids, client)
+			t.ids = slices.Delete(t.ids, i, i+1)
+			if m.Sub != "" {
+				if t.users[m.Sub]--; t.users[m.Sub] <= 0 {
+					delete(t.users, m.Sub)
+				}
+			}
+		}
+		if len(t.members) == 0 {
+			delete(s.topics, topic)
+		}
 	}
 	s.mu.Unlock()
 	if had {
@@ -87,14 +112,16 @@ func (s *Memory) Page(_ context.Context, topic, after string, limit int) ([]Memb
 	}
 	limit = max(limit, 1)
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	t := s.topics[topic]
-	ids := make([]string, 0, len(t))
-	for id := range t {
-		if id > after {
-			ids = append(ids, id)
-		}
+	if t == nil {
+		return nil, "", nil
 	}
-	slices.Sort(ids)
+	i, found := slices.BinarySearch(t.ids, after)
+	if found {
+		i++
+	}
+	ids := t.ids[i:]
 	next := ""
 	if len(ids) > limit {
 		ids = ids[:limit]
@@ -102,9 +129,8 @@ func (s *Memory) Page(_ context.Context, topic, after string, limit int) ([]Memb
 	}
 	out := make([]Member, len(ids))
 	for i, id := range ids {
-		out[i] = t[id]
+		out[i] = t.members[id]
 	}
-	s.mu.Unlock()
 	return out, next, nil
 }
 
@@ -113,13 +139,10 @@ func (s *Memory) Stats(_ context.Context, topic string) (int, int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.topics[topic]
-	subs := map[string]struct{}{}
-	for _, m := range t {
-		if m.Sub != "" {
-			subs[m.Sub] = struct{}{}
-		}
+	if t == nil {
+		return 0, 0, nil
 	}
-	return len(t), len(subs), nil
+	return len(t.members), len(t.users), nil
 }
 
 // Listen registers l until ctx ends (Store).
