@@ -85,10 +85,33 @@ func EncodeEvent(ev Event) []byte {
 	return append(b, '}')
 }
 
-// EncodeMember is m as JSON, its fields in a fixed order.
+// EncodeMember is m as JSON, its fields in a fixed order; m.Info must be JSON (it comes
+// from a decoded answer, or from the store that kept it).
 func EncodeMember(m Member) []byte {
-	b, _ := json.Marshal(m) // strings and a RawMessage that is JSON
-	return b
+	b := make([]byte, 0, 32+len(m.Client)+len(m.Sub)+len(m.Info))
+	b = append(b, `{"client":`...)
+	b = appendString(b, m.Client)
+	b = append(b, `,"sub":`...)
+	b = appendString(b, m.Sub)
+	if len(m.Info) > 0 {
+		b = append(b, `,"info":`...)
+		b = append(b, m.Info...)
+	}
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string: as is between quotes when nothing in it needs
+// escaping, else as encoding/json writes it.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // decodeEvent reads an event of EncodeEvent.

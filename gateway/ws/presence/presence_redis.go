@@ -265,3 +265,7 @@ func (s *Redis) Listen(ctx context.Context, l Listener) error {
 	}()
 	return nil
 }
+
+// Keys are the Redis keys of topic's presence: the pages, the expiries, the data, the
+// subjects (for the benchmarks and operators).
+func (s *Redis) Keys(topic string) []string { return s.keys(topic) }

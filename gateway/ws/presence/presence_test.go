@@ -1,6 +1,7 @@
 package presence_test
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -31,4 +32,22 @@ func TestRedisConformance(t *testing.T) {
 		}
 		return node("presence-a"), node("presence-b")
 	}, presencetest.Features{Expires: true, TTL: ttl})
+}
+
+func TestEncodeMemberIsJSON(t *testing.T) {
+	for _, m := range []presence.Member{
+		{Client: "c1", Sub: "ann"},
+		{Client: "c2", Sub: `quo"te\back<slash>&`, Info: json.RawMessage(`{"a":[1,2]}`)},
+		{Client: "c3", Sub: "tab\tnew\nline é ☃ \u2028", Info: json.RawMessage(`"x"`)},
+	} {
+		got := presence.EncodeMember(m)
+		var back presence.Member
+		if err := json.Unmarshal(got, &back); err != nil || back.Client != m.Client || back.Sub != m.Sub || string(back.Info) != string(m.Info) {
+			t.Errorf("EncodeMember(%+v) = %s, which decodes to %+v (%v)", m, got, back, err)
+		}
+		want, _ := json.Marshal(m)
+		if string(got) != string(want) {
+			t.Errorf("EncodeMember(%+v) = %s, want %s as encoding/json writes it", m, got, want)
+		}
+	}
 }
