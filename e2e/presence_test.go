@@ -30,6 +30,7 @@ sandbox: off
 env: {RECORD_FILE: "%s"}
 triggers:
   - websocket: {event: connect}
+  - http: {method: GET, path: "/t/{op}"}
 `
 
 // presenceRefresh is the nodes' --ws-presence-refresh: a dead node's clients leave the
@@ -143,6 +144,23 @@ func TestWSPresenceAcrossNodes(t *testing.T) {
 	}
 	// A topic without presence.
 	ann.refused(map[string]any{"op": "presence", "topic": "news.x"}, "forbidden")
+	// A function reads it mid-invocation (fn.Presence, fn.PresenceStats), on either node.
+	for _, g := range []*gateway{a, b} {
+		var read struct {
+			Members        []wsMember
+			Clients, Users int
+		}
+		r := do(t, "GET", g.URL+"/t/presence?topic="+topic, nil)
+		r.JSON(t, &read)
+		var got []string
+		for _, m := range read.Members {
+			got = append(got, m.Sub+"/"+m.Client)
+		}
+		slices.Sort(got)
+		if r.Status != 200 || !slices.Equal(got, want) || read.Clients != 3 || read.Users != 3 {
+			t.Errorf("fn.Presence on %s: %d %s", g.Addr, r.Status, r.Body)
+		}
+	}
 
 	// An unsubscribe is a leave, on every node.
 	bob.mustOK(map[string]any{"op": "unsubscribe", "topic": topic})

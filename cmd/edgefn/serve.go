@@ -441,6 +441,7 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 		DataDir: o.dataDir, Logger: a.logger, Drain: o.grace, MaxInstances: o.maxInstances,
 		Meter:      mx.Meter("github.com/edgefn/edgefn/runtime"),
 		Registerer: mx.Registerer(), PluginEnv: tune.pluginEnv(), OnChange: a.functionsChanged, Sandbox: sb,
+		HostCalls: a.hub, // fn.Presence reads the WebSocket presence
 	}
 	var clusterLogs gateway.LogReader
 	if a.be.redis != nil {

@@ -2,6 +2,7 @@ package ws
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgefn/edgefn/gateway/ws/presence"
+	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/manifest"
 )
 
@@ -333,4 +335,50 @@ func (h *Hub) Presence(ctx context.Context, topic, cursor string, limit int) (*P
 		return nil, err
 	}
 	return v, nil
+}
+
+var _ runtime.HostCaller = (*Hub)(nil)
+
+// HostCall answers a function's presence read (fn.Presence, fn.PresenceStats;
+// runtime.HostCaller): {"op":"presence","topic":..,"cursor":..} gets a page of at most
+// MaxAdminPresencePage members, {"op":"presence_stats","topic":..} the counts. Functions may
+// read any topic, as the admin API may.
+func (h *Hub) HostCall(ctx context.Context, function string, req []byte) []byte {
+	var r struct{ Op, Topic, Cursor string }
+	fail := func(msg string) []byte {
+		b, _ := json.Marshal(map[string]string{"error": msg})
+		return b
+	}
+	if err := json.Unmarshal(req, &r); err != nil {
+		return fail("bad host call: " + err.Error())
+	}
+	var out any
+	switch r.Op {
+	case "presence":
+		v, err := h.Presence(ctx, r.Topic, r.Cursor, MaxAdminPresencePage)
+		if err != nil {
+			h.cfg.Logger.Warn("presence read of a function failed", "function", function, "topic", r.Topic, "error", err)
+			return fail(err.Error())
+		}
+		out = struct {
+			Members []presence.Member `json:"members"`
+			Cursor  string            `json:"cursor,omitempty"`
+		}{v.Members, v.Cursor}
+	case "presence_stats":
+		if p := topicProblem(r.Topic); p != "" {
+			return fail(p)
+		}
+		clients, users, err := h.cfg.Presence.Stats(ctx, r.Topic)
+		if err != nil {
+			return fail(err.Error())
+		}
+		out = map[string]int{"clients": clients, "users": users}
+	default:
+		return fail("unknown host call " + quote(r.Op))
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return fail(err.Error())
+	}
+	return b
 }

@@ -197,3 +197,35 @@ func TestPresenceRefreshAddsBack(t *testing.T) {
 		return err == nil && n == 1
 	})
 }
+
+// A function's presence read (fn.Presence) is answered by HostCall.
+func TestPresenceHostCall(t *testing.T) {
+	h, store, _ := presenceHub(t)
+	ctx := testkit.Context(t, 10*time.Second)
+	for i := range MaxAdminPresencePage + 1 {
+		if err := store.Join(ctx, "quiet.h", presence.Member{Client: fmt.Sprintf("c%04d", i), Sub: "ann"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var page struct {
+		Members []presence.Member
+		Cursor  string
+	}
+	if err := json.Unmarshal(h.HostCall(ctx, "f", []byte(`{"op":"presence","topic":"quiet.h"}`)), &page); err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Members) != MaxAdminPresencePage || page.Cursor != fmt.Sprintf("c%04d", MaxAdminPresencePage-1) {
+		t.Fatalf("first page: %d members, cursor %q", len(page.Members), page.Cursor)
+	}
+	for req, want := range map[string]string{
+		`{"op":"presence","topic":"quiet.h","cursor":"c0999"}`: `{"members":[{"client":"c1000","sub":"ann"}]}`,
+		`{"op":"presence_stats","topic":"quiet.h"}`:            `{"clients":1001,"users":1}`,
+		`{"op":"presence_stats","topic":"bad..topic"}`:         `{"error":"invalid topic \"bad..topic\": dot-separated segments of [A-Za-z0-9_-]"}`,
+		`{"op":"shout"}`:                                       `{"error":"unknown host call \"shout\""}`,
+		`not json`:                                             `{"error":"bad host call: invalid character 'o' in literal null (expecting 'u')"}`,
+	} {
+		if got := string(h.HostCall(ctx, "f", []byte(req))); got != want {
+			t.Errorf("HostCall(%s) = %s, want %s", req, got, want)
+		}
+	}
+}
