@@ -221,8 +221,8 @@ func TestPresenceHostCall(t *testing.T) {
 		`{"op":"presence","topic":"quiet.h","cursor":"c0999"}`: `{"members":[{"client":"c1000","sub":"ann"}]}`,
 		`{"op":"presence_stats","topic":"quiet.h"}`:            `{"clients":1001,"users":1}`,
 		`{"op":"presence_stats","topic":"bad..topic"}`:         `{"error":"invalid topic \"bad..topic\": dot-separated segments of [A-Za-z0-9_-]"}`,
-		`{"op":"shout"}`:                                       `{"error":"unknown host call \"shout\""}`,
-		`not json`:                                             `{"error":"bad host call: invalid character 'o' in literal null (expecting 'u')"}`,
+		`{"op":"shout"}`: `{"error":"unknown host call \"shout\""}`,
+		`not json`:       `{"error":"bad host call: invalid character 'o' in literal null (expecting 'u')"}`,
 	} {
 		if got := string(h.HostCall(ctx, "f", []byte(req))); got != want {
 			t.Errorf("HostCall(%s) = %s, want %s", req, got, want)
