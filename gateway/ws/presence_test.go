@@ -229,3 +229,20 @@ func TestPresenceHostCall(t *testing.T) {
 		}
 	}
 }
+
+// The info a connection keeps is compacted, and none when null or over MaxInfo.
+func TestKeptInfo(t *testing.T) {
+	h, _ := newTestHub(t)
+	c := &conn{hub: h, id: "c", connect: &wsFunc{fn: newFakeFn("f", nil)}}
+	for in, want := range map[string]string{
+		"":                     "",
+		"null":                 "",
+		` { "name" : "Ann" } `: `{"name":"Ann"}`,
+		`"` + strings.Repeat("x", MaxInfo-2) + `"`: `"` + strings.Repeat("x", MaxInfo-2) + `"`,
+		`"` + strings.Repeat("x", MaxInfo-1) + `"`: "",
+	} {
+		if got := string(c.keptInfo(json.RawMessage(in))); got != want {
+			t.Errorf("keptInfo(%.40q) = %.40q, want %.40q", in, got, want)
+		}
+	}
+}
