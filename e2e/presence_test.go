@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,6 +126,12 @@ func TestWSPresenceAcrossNodes(t *testing.T) {
 	for _, c := range []*wsClient{ann, carl} {
 		if got := members(t, c, topic); !slices.Equal(got, want) {
 			t.Fatalf("presence %v, want %v", got, want)
+		}
+	}
+	// Each node counts its own clients in presence.
+	for g, n := range map[*gateway]string{a: "1", b: "2"} {
+		if r := do(t, "GET", g.URL+"/metrics", nil); !strings.Contains(string(r.Body), "\nedgefn_ws_presence_members "+n+"\n") {
+			t.Errorf("%s: edgefn_ws_presence_members is not %s", g.Addr, n)
 		}
 	}
 	if f := bob.mustOK(map[string]any{"op": "presence_stats", "topic": topic}); f.Clients != 3 || f.Users != 3 {

@@ -197,6 +197,7 @@ type Hub struct {
 	publications    metric.Int64Counter
 	slowDisconnects metric.Int64Counter
 	calls           metric.Int64Counter
+	presenceMembers metric.Int64UpDownCounter
 	callAttrs       sync.Map // callKey → metric.AddOption of its series
 }
 
@@ -228,7 +229,12 @@ func New(cfg Config) (*Hub, error) {
 		metric.WithDescription("Invocations of websocket functions, by function, event (publish, connect, subscribe, rpc, disconnect) and outcome.")); err != nil {
 		return nil, err
 	}
+	if h.presenceMembers, err = m.Int64UpDownCounter("edgefn_ws_presence_members",
+		metric.WithDescription("This node's WebSocket clients in the presence of topics, one per client and topic.")); err != nil {
+		return nil, err
+	}
 	// Series are exported from zero, not from their first event.
+	h.presenceMembers.Add(context.Background(), 0)
 	h.connections.Add(context.Background(), 0)
 	h.publications.Add(context.Background(), 0)
 	h.slowDisconnects.Add(context.Background(), 0)

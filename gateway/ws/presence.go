@@ -166,6 +166,9 @@ func (c *conn) joinPresence(topic string) {
 	c.mu.Unlock()
 	h := c.hub
 	lt := h.presence.topic(topic)
+	if _, had := lt.members[c.id]; !had {
+		h.presenceMembers.Add(context.Background(), 1)
+	}
 	lt.members[c.id] = m
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	err := h.cfg.Presence.Join(ctx, topic, m)
@@ -187,7 +190,10 @@ func (c *conn) leavePresence(topic string) {
 	}
 	h := c.hub
 	lt := h.presence.topic(topic)
-	delete(lt.members, c.id)
+	if _, had := lt.members[c.id]; had {
+		h.presenceMembers.Add(context.Background(), -1)
+		delete(lt.members, c.id)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	err := h.cfg.Presence.Leave(ctx, topic, c.id)
 	cancel()
