@@ -597,6 +597,7 @@ func (a *app) shutdown(stopManager func()) {
 	<-wsClosed
 	stopManager()
 	a.manager.Wait()
+	a.hub.WaitPresence() // its refreshes end with the manager's context
 	if err := a.host.Close(sctx); err != nil {
 		a.logger.Warn("functions did not drain in time", "error", err)
 	}

@@ -177,6 +177,8 @@ type Hub struct {
 	rules    atomic.Pointer[[]*manifest.TopicRule]
 	funcs    atomic.Pointer[wsFuncs]
 	presence localPresence
+	// presenceWG counts the refresh loop of StartPresence.
+	presenceWG sync.WaitGroup
 
 	// noDirect leaves every frame to the connection's writer (no wire.tryWrite); for the
 	// benchmark that compares the two.

@@ -92,14 +92,21 @@ func (h *Hub) rule(topic string) *manifest.TopicRule {
 }
 
 // StartPresence listens to the join and leave events of every node and refreshes this node's
-// members every PresenceRefresh, until ctx ends.
+// members every PresenceRefresh, until ctx ends; WaitPresence then waits for the refreshes.
 func (h *Hub) StartPresence(ctx context.Context) error {
 	if err := h.cfg.Presence.Listen(ctx, h.presenceEvent); err != nil {
 		return err
 	}
-	go h.refreshLoop(ctx)
+	h.presenceWG.Add(1)
+	go func() {
+		defer h.presenceWG.Done()
+		h.refreshLoop(ctx)
+	}()
 	return nil
 }
+
+// WaitPresence waits until the refreshes StartPresence started stopped, once its ctx ended.
+func (h *Hub) WaitPresence() { h.presenceWG.Wait() }
 
 func (h *Hub) refreshLoop(ctx context.Context) {
 	tick := time.NewTicker(h.cfg.PresenceRefresh)
