@@ -94,8 +94,9 @@ func members(t *testing.T, c *wsClient, topic string) []string {
 }
 
 // TestWSPresenceAcrossNodes: clients of two nodes sharing Redis see each other in a topic's
-// presence and hear each other's joins and leaves; when a node is killed with SIGKILL, its
-// clients leave the presence within 3 refresh intervals, and the survivors get their leave.
+// presence (the ops, the admin API, a function's fn.Presence) and hear each other's joins and
+// leaves; a node that stops takes its clients out at once; when a node is killed with SIGKILL,
+// its clients leave the presence within 3 refresh intervals, and the survivors get their leave.
 func TestWSPresenceAcrossNodes(t *testing.T) {
 	rurl := redisURL(t)
 	cluster := "e2e-presence-" + id.New()[:12]
@@ -173,6 +174,19 @@ func TestWSPresenceAcrossNodes(t *testing.T) {
 	bob.mustOK(map[string]any{"op": "unsubscribe", "topic": topic})
 	expectPresence(t, ann, "leave", bobID, "bob")
 	expectPresence(t, carl, "leave", bobID, "bob")
+
+	// A node that stops (SIGTERM) takes its clients out at once: c's entries would live 3
+	// minutes, so only its leaves can explain that dave goes.
+	c := startGateway(t, "", append(slices.Clip(args), "--ws-presence-refresh", "1m")...)
+	waitFunctionsReady(t, c)
+	dave, daveID := presenceClient(t, c, "dave")
+	dave.mustOK(map[string]any{"op": "subscribe", "topic": topic})
+	expectPresence(t, ann, "join", daveID, "dave")
+	c.stop()
+	expectPresence(t, ann, "leave", daveID, "dave")
+	if got := members(t, ann, topic); !slices.Equal(got, []string{"ann/" + annID, "carl/" + carlID}) {
+		t.Fatalf("presence after c stopped: %v", got)
+	}
 
 	// b dies: carl leaves the presence within 3 refresh intervals of b's last refresh, and ann
 	// hears of it.
