@@ -81,15 +81,13 @@ type serveOptions struct {
 	wsConnectBurst  int
 	wsMaxConnsPerIP int
 	wsMaxConns      int
-	// wsPresenceRefresh is how often this node refreshes its clients' presence entries.
-	wsPresenceRefresh time.Duration
-	trustedProxies    []string
-	readTimeout       time.Duration
-	writeTimeout      time.Duration
-	idleTimeout       time.Duration
-	gogc              string
-	pluginProcs       int
-	sandbox           string
+	trustedProxies  []string
+	readTimeout     time.Duration
+	writeTimeout    time.Duration
+	idleTimeout     time.Duration
+	gogc            string
+	pluginProcs     int
+	sandbox         string
 
 	// adminTokenFile and jwtSecretFile hold the secrets of --admin-token and --jwt-secret.
 	adminTokenFile string
@@ -97,6 +95,9 @@ type serveOptions struct {
 	adminListen    string
 	adminHosts     []string
 	adminViaProxy  bool
+
+	// wsPresenceRefresh is how often this node refreshes its clients' presence entries.
+	wsPresenceRefresh time.Duration
 }
 
 func newServeCmd() *cobra.Command {
