@@ -21,7 +21,8 @@ import (
 //	PREFIX presence:T:data   hash client ID → LEN:SUB followed by the member's JSON
 //	PREFIX presence:T:users  hash subject → how many of the members have it
 //
-// Each script keeps the four in step, and sets them to expire with their newest member. A
+// Each script keeps the four in step, and makes them expire with the member that expires last
+// (never sooner: nodes may refresh with different TTLs). A
 // member expires TTL after its node last refreshed it; reads prune what expired, and the
 // node that prunes a member publishes its leave. Events go out on the channel
 // PREFIX presence, to every node.
@@ -95,8 +96,11 @@ local function prune(t)
   local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', t)
   for _, c in ipairs(gone) do remove(c) end
 end
-local function keep(exp)
-  for i = 1, 4 do redis.call('PEXPIREAT', KEYS[i], exp) end
+local function keep(t, exp)
+  for i = 1, 4 do
+    local ttl = redis.call('PTTL', KEYS[i])
+    if ttl == -1 or (ttl >= 0 and t + ttl < exp) then redis.call('PEXPIREAT', KEYS[i], exp) end
+  end
 end
 `
 
@@ -107,7 +111,7 @@ local t = now()
 prune(t)
 local exp = t + tonumber(ARGV[3])
 for i = 4, #ARGV, 2 do add(ARGV[i], ARGV[i + 1], exp) end
-if redis.call('EXISTS', KEYS[2]) == 1 then keep(exp) end
+if redis.call('EXISTS', KEYS[2]) == 1 then keep(t, exp) end
 return 1
 `)
 

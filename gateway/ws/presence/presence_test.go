@@ -1,6 +1,7 @@
 package presence_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/edgefn/edgefn/gateway/ws/presence"
 	"github.com/edgefn/edgefn/gateway/ws/presence/presencetest"
 	"github.com/edgefn/edgefn/internal/id"
+	"github.com/edgefn/edgefn/internal/testkit"
 	"github.com/edgefn/edgefn/internal/testredis"
 )
 
@@ -48,6 +50,39 @@ func TestEncodeMemberIsJSON(t *testing.T) {
 		want, _ := json.Marshal(m)
 		if string(got) != string(want) {
 			t.Errorf("EncodeMember(%+v) = %s, want %s as encoding/json writes it", m, got, want)
+		}
+	}
+}
+
+// Nodes may refresh with different TTLs: the keys of a topic live as long as the member that
+// expires last, whichever node wrote last.
+func TestRedisMixedTTLs(t *testing.T) {
+	prefix := "edgefn:cluster:presence-test-" + id.New()[:12] + ":"
+	long, err := presence.NewRedis(testredis.Client(t, "presence-long"), prefix, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, err := presence.NewRedis(testredis.Client(t, "presence-short"), prefix, 300*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testkit.Context(t, 20*time.Second)
+	t.Cleanup(func() { testredis.Client(t, "presence-cleanup").Del(context.Background(), long.Keys("chat.mixed")...) })
+	if err := long.Join(ctx, "chat.mixed", presence.Member{Client: "kept", Sub: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := short.Join(ctx, "chat.mixed", presence.Member{Client: "brief", Sub: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	c := testredis.Client(t, "presence-ttl")
+	testkit.Eventually(t, 10*time.Second, "the short-lived member to expire", func() bool {
+		ms, _, err := long.Page(ctx, "chat.mixed", "", 10)
+		return err == nil && len(ms) == 1 && ms[0].Client == "kept"
+	})
+	// Past the short TTL the keys are still there, to expire with the long-lived member.
+	for _, k := range long.Keys("chat.mixed")[:3] {
+		if ttl, err := c.PTTL(ctx, k).Result(); err != nil || ttl < 50*time.Minute {
+			t.Errorf("%s expires in %v (%v), want about an hour", k, ttl, err)
 		}
 	}
 }
