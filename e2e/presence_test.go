@@ -147,8 +147,27 @@ func TestWSPresenceAcrossNodes(t *testing.T) {
 	if len(view.Members) != 3 || view.Stats.Clients != 3 {
 		t.Errorf("admin presence: %+v", view)
 	}
-	if r := a.admin(t, "GET", "/admin/v1/topics/chat..x/presence", nil); r.Status != 400 {
-		t.Errorf("admin presence of a bad topic: %d", r.Status)
+	var page struct {
+		Members []wsMember `json:"members"`
+		Cursor  string     `json:"cursor"`
+	}
+	a.admin(t, "GET", "/admin/v1/topics/"+topic+"/presence?limit=2", nil).JSON(t, &page)
+	if len(page.Members) != 2 || page.Cursor == "" {
+		t.Errorf("admin presence, limit 2: %+v", page)
+	}
+	cursor := page.Cursor
+	page.Members, page.Cursor = nil, ""
+	a.admin(t, "GET", "/admin/v1/topics/"+topic+"/presence?limit=2&cursor="+cursor, nil).JSON(t, &page)
+	if len(page.Members) != 1 || page.Cursor != "" {
+		t.Errorf("admin presence, second page: %+v", page)
+	}
+	for _, bad := range []string{"chat..x/presence", topic + "/presence?limit=0", topic + "/presence?limit=1001"} {
+		if r := a.admin(t, "GET", "/admin/v1/topics/"+bad, nil); r.Status != 400 {
+			t.Errorf("admin presence %s: %d, want 400", bad, r.Status)
+		}
+	}
+	if r := do(t, "GET", a.URL+"/admin/v1/topics/"+topic+"/presence", nil); r.Status != 401 {
+		t.Errorf("admin presence without the token: %d", r.Status)
 	}
 	// A topic without presence.
 	ann.refused(map[string]any{"op": "presence", "topic": "news.x"}, "forbidden")
