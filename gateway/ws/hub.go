@@ -4,6 +4,9 @@
 // publish on a topic also invokes the functions whose `websocket` trigger matches it, and
 // functions run at the other moments of a connection too (functions.go): its connect (which
 // may set its claims), a subscribe (the topic's initial state), an rpc op, and its disconnect.
+// The subscribers of topics whose rule keeps presence are members of them in a
+// presence.Store, across the nodes, which the presence ops, the admin API and functions read
+// (presence.go).
 //
 // The Hub keeps a sharded registry of the topics this node's clients subscribe to, and
 // hears every publication of every node through a [triggers.Topics] backend (in process,
