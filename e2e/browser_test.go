@@ -40,6 +40,20 @@ func TestBrowserWebSocketDemo(t *testing.T) {
 	page.do(chromedp.Navigate(g.URL + "/"))
 	page.waitState("live")
 
+	// Who is in the chat room (presence): the page itself; then another client subscribes
+	// (a join frame adds it) and goes away (a leave frame takes it off).
+	page.poll(`document.querySelector("#who").dataset.loaded === "true" && document.querySelectorAll("#who li").length === 1`,
+		"the page alone in the chat room")
+	other := dialWS(t, wsURL(g, ""), nil)
+	other.mustOK(map[string]any{"op": "subscribe", "topic": "chat.lobby"})
+	page.poll(`document.querySelectorAll("#who li").length === 2`, "the other client's join")
+	page.eval(`Promise.all([window.edgefnClient.presence("chat.lobby"), window.edgefnClient.presenceStats("chat.lobby")])
+		.then(([m, s]) => { window.chatPresence = {members: m.length, anonymous: m.every((x) => x.sub === ""), ...s}; }); undefined`)
+	page.poll(`JSON.stringify(window.chatPresence) === '{"members":2,"anonymous":true,"clients":2,"users":0}'`,
+		"presence() and presenceStats() of the chat room")
+	other.conn.Close()
+	page.poll(`document.querySelectorAll("#who li").length === 1`, "the other client's leave")
+
 	// A notification from an HTTP call reaches the page.
 	notifyDemo(t, g, "first news")
 	page.waitTexts("news", "first news")
@@ -107,6 +121,7 @@ func TestBrowserWebSocketDemo(t *testing.T) {
 	waitFunctionsReady(t, g)
 	// The page retries with backoff (up to 10 s apart) while the gateway restarts.
 	page.pollWithin(`document.querySelector("#state").dataset.state === "live"`, "the page to reconnect", 20*time.Second)
+	page.poll(`document.querySelectorAll("#who li").length === 1`, "the page alone in the new process's chat room")
 	page.poll(`document.querySelector("#notice").textContent !== ""`, "the page to say it missed publications")
 	notifyDemo(t, g, "after the restart")
 	page.waitTexts("news", "first news", "async news", "missed one", "missed two", "after the gap", "after the restart")

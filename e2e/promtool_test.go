@@ -46,6 +46,7 @@ var promFamilies = map[string]dto.MetricType{
 	"edgefn_ws_publications_total":       dto.MetricType_COUNTER,
 	"edgefn_ws_slow_disconnects_total":   dto.MetricType_COUNTER,
 	"edgefn_ws_function_calls_total":     dto.MetricType_COUNTER,
+	"edgefn_ws_presence_members":         dto.MetricType_GAUGE,
 	"edgefn_async_requests_total":        dto.MetricType_COUNTER,
 	"edgefn_async_pending":               dto.MetricType_GAUGE,
 	"edgefn_schedule_runs_total":         dto.MetricType_COUNTER,

@@ -25,6 +25,14 @@ type wsFrame struct {
 	Data         json.RawMessage `json:"data"`
 	// Connected is the frame of a connect function's success (no id, no topic).
 	Connected *wsConnected `json:"connected"`
+	// Join and Leave are the presence frames of a joinLeave topic (with Topic, no id).
+	Join  *wsMember `json:"join"`
+	Leave *wsMember `json:"leave"`
+	// Members and Cursor are a presence reply; Clients and Users a presence_stats reply.
+	Members []wsMember `json:"members"`
+	Cursor  string     `json:"cursor"`
+	Clients int        `json:"clients"`
+	Users   int        `json:"users"`
 	// seq numbers the frames of a connection in the order they arrived, from 1.
 	seq int
 }
@@ -32,6 +40,12 @@ type wsFrame struct {
 type wsConnected struct {
 	Client string          `json:"client"`
 	Data   json.RawMessage `json:"data"`
+}
+
+type wsMember struct {
+	Client string          `json:"client"`
+	Sub    string          `json:"sub"`
+	Info   json.RawMessage `json:"info"`
 }
 
 type wsError struct {

@@ -44,6 +44,9 @@ type Config struct {
 	// LogSink, when set, gets every line the functions write, beside each function's own
 	// ring: the cluster's log (docs/cluster.md#logs).
 	LogSink LogSink
+	// HostCalls answers what functions ask the host mid-invocation (fn.Presence); nil
+	// answers every such call with an error.
+	HostCalls HostCaller
 	// MaxInstances bounds the plugin processes of the node that scaling starts
 	// (docs/manifest.md, "Scaling"); default sized from the machine's memory.
 	MaxInstances int
@@ -243,6 +246,7 @@ func (h *Host) activate(ctx context.Context, m *manifest.Function, n int, binary
 		Function: m.Name, Version: n, Binary: binary, Sum: sum, Binaries: h.binaries,
 		BaseEnv: h.cfg.PluginEnv, Env: m.Env,
 		StartTimeout: h.cfg.StartTimeout, Logs: f.logs, Logger: h.cfg.Logger, Meters: h.meters,
+		HostCalls: h.cfg.HostCalls,
 	}
 	if !m.Unsandboxed {
 		uid, err := h.store.uid(m.Name)

@@ -37,6 +37,8 @@ type instanceSpec struct {
 	Sandbox *sandbox.Sandbox
 	UID     int
 	Limits  sandbox.Limits
+	// HostCalls answers the plugin's host calls; nil: none.
+	HostCalls HostCaller
 	// BaseEnv is what the host adds to every plugin's environment; Env, the manifest's, wins.
 	BaseEnv      map[string]string
 	Env          map[string]string
@@ -59,6 +61,9 @@ type instance struct {
 	next      atomic.Uint64
 	// batches: the plugin takes batch frames (SDK 0.2 and later).
 	batches bool
+	// host answers the plugin's host calls (nil: none); hostCalls bounds those in flight.
+	host      HostCaller
+	hostCalls chan struct{}
 	// holds counts the invocations that picked this instance; once retiring is set, none
 	// more may, and retired closes when the last one is done (see hold, retire).
 	holds      atomic.Int64
@@ -187,6 +192,7 @@ func connect(ctx context.Context, client *plugin.Client, spec instanceSpec) (*in
 		return nil, fmt.Errorf("connect data path: %w", err)
 	}
 	inst := &instance{function: spec.Function, client: client, data: wire.NewConn(c), batches: open.GetBatches(),
+		host: spec.HostCalls, hostCalls: make(chan struct{}, maxHostCalls),
 		retired: make(chan struct{}),
 		pending: make(map[uint64]*call)}
 	inst.expiry = time.AfterFunc(time.Hour, inst.sweep)
@@ -198,6 +204,10 @@ func connect(ctx context.Context, client *plugin.Client, spec instanceSpec) (*in
 // readLoop hands responses to their callers until the plugin goes away, then fails the rest.
 func (i *instance) readLoop() {
 	i.data.ReadLoop(func(f wire.Frame) {
+		if f.Kind == wire.KindHostCall {
+			i.hostCall(f)
+			return
+		}
 		if f.Kind != wire.KindResponse && f.Kind != wire.KindBatchResponse {
 			return
 		}

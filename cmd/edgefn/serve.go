@@ -19,6 +19,7 @@ import (
 	"github.com/edgefn/edgefn/gateway/guard"
 	"github.com/edgefn/edgefn/gateway/metrics"
 	"github.com/edgefn/edgefn/gateway/ws"
+	"github.com/edgefn/edgefn/gateway/ws/presence"
 	"github.com/edgefn/edgefn/internal/broker"
 	"github.com/edgefn/edgefn/internal/cluster"
 	"github.com/edgefn/edgefn/internal/telemetry"
@@ -95,6 +96,9 @@ type serveOptions struct {
 	adminListen    string
 	adminHosts     []string
 	adminViaProxy  bool
+
+	// wsPresenceRefresh is how often this node refreshes its clients' presence entries.
+	wsPresenceRefresh time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -155,6 +159,7 @@ func newServeCmd() *cobra.Command {
 	f.IntVar(&o.wsConnectBurst, "ws-connect-burst", 0, "burst of --ws-connect-rate (default: one unit's worth)")
 	f.IntVar(&o.wsMaxConnsPerIP, "ws-max-conns-per-ip", ws.DefaultMaxConnsPerIP, "open WebSocket connections per client IP (an IPv6 client: its /64); 429 beyond; 0: no cap")
 	f.IntVar(&o.wsMaxConns, "ws-max-conns", ws.DefaultMaxConns, "open WebSocket connections in all; beyond, closed with 1013 (try again later); 0: no cap")
+	f.DurationVar(&o.wsPresenceRefresh, "ws-presence-refresh", ws.DefaultPresenceRefresh, "how often a node refreshes its WebSocket clients' presence in Redis; a dead node's clients leave the presence within 3 times this")
 	f.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "proxies (IPs or CIDRs) whose X-Forwarded-For names the client IP (default: none; the TCP peer is the client)")
 	f.DurationVar(&o.readTimeout, "read-timeout", 60*time.Second, "longest time to read a request, headers and body (cuts slow clients)")
 	f.DurationVar(&o.writeTimeout, "write-timeout", 60*time.Second, "longest time to write a response")
@@ -394,10 +399,24 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 	if err != nil {
 		return err
 	}
+	if o.wsPresenceRefresh <= 0 {
+		return errors.New("--ws-presence-refresh: must be positive")
+	}
+	var store presence.Store // nil: in memory
+	if a.be.redis != nil {
+		ttl := ws.PresenceTTLFactor * o.wsPresenceRefresh
+		rs, err := presence.NewRedis(a.be.redis, cluster.RedisPrefix(o.cluster), ttl, a.logger)
+		if err != nil {
+			return err
+		}
+		a.closers = append(a.closers, rs.Wait)
+		store = rs
+	}
 	a.hub, err = ws.New(ws.Config{
 		Topics: a.be.topics, Auth: verifier, AllowedOrigins: o.origins, Effects: effects, RequestAccess: a.asyncs.Access,
 		Meter: mx.Meter("github.com/edgefn/edgefn/gateway/ws"), Logger: a.logger,
 		ClientIP: sec.clientIP, MaxConnsPerIP: connCap(o.wsMaxConnsPerIP), MaxConns: connCap(o.wsMaxConns),
+		Presence: store, PresenceRefresh: o.wsPresenceRefresh,
 	})
 	if err != nil {
 		return err
@@ -427,6 +446,7 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 		DataDir: o.dataDir, Logger: a.logger, Drain: o.grace, MaxInstances: o.maxInstances,
 		Meter:      mx.Meter("github.com/edgefn/edgefn/runtime"),
 		Registerer: mx.Registerer(), PluginEnv: tune.pluginEnv(), OnChange: a.functionsChanged, Sandbox: sb,
+		HostCalls: a.hub, // fn.Presence reads the WebSocket presence
 	}
 	var clusterLogs gateway.LogReader
 	if a.be.redis != nil {
@@ -525,6 +545,9 @@ func (a *app) run(ctx context.Context) error {
 	if err := a.be.topics.ListenTopics(managerCtx, triggers.TopicListeners{a.hub, a.asyncs}); err != nil {
 		return fmt.Errorf("listen to websocket topics: %w", err)
 	}
+	if err := a.hub.StartPresence(managerCtx); err != nil {
+		return fmt.Errorf("listen to websocket presence: %w", err)
+	}
 	go a.manager.Run(managerCtx)
 	// The heartbeat starts at once, so that the node is listed while its functions start.
 	a.nodes.Start()
@@ -601,6 +624,7 @@ func (a *app) shutdown(stopManager func()) {
 	}
 	stopManager()
 	a.manager.Wait()
+	a.hub.WaitPresence() // its refreshes end with the manager's context
 	if err := a.host.Close(sctx); err != nil {
 		a.logger.Warn("functions did not drain in time", "error", err)
 	}

@@ -1,5 +1,5 @@
 // The demo page: news.demo (fed by POST /notify/demo) and a chat on chat.lobby, over one
-// EdgefnClient. Every publication becomes <li id="news-EPOCH-OFFSET"> (or chat-...) with
+// EdgefnClient, with who is in the chat room (#who, an <li data-client> per client). Every publication becomes <li id="news-EPOCH-OFFSET"> (or chat-...) with
 // data-epoch, data-offset and data-recovered, #state[data-state] says where the connection is,
 // and #notice says when publications were missed: the end-to-end test (e2e/browser_test.go)
 // waits on those.
@@ -16,6 +16,7 @@ const client = new EdgefnClient("/ws", {
     $("state").textContent = state + why + retry;
     $("state").dataset.state = state;
     if (info.code) $("state").dataset.closeCode = info.code; // the last close code, kept
+    if (state === "live") loadWho(); // joins and leaves are not resumed: read the room again
   },
   // Only when the gateway runs a connect function (manifests/web.yaml has none).
   onConnected({ client }) {
@@ -46,7 +47,55 @@ function missed() {
 }
 
 client.subscribe("news.demo", (data, meta) => show($("news"), "news", data, meta), { onRecoveryFailed: missed });
-client.subscribe("chat.lobby", (data, meta) => show($("chat"), "chat", data, meta), { onRecoveryFailed: missed });
+client.subscribe("chat.lobby", (data, meta) => show($("chat"), "chat", data, meta), {
+  onRecoveryFailed: missed,
+  onJoin: (member) => whoEvent(addWho, member),
+  onLeave: (member) => whoEvent(removeWho, member),
+});
+
+// Who is in the chat room: the presence of chat.lobby, then its joins and leaves.
+function addWho(member) {
+  if ($("who").querySelector(`li[data-client="${member.client}"]`)) return;
+  const li = document.createElement("li");
+  li.dataset.client = member.client;
+  const you = member.client === client.clientId ? " (you)" : "";
+  li.textContent = (member.info?.name || member.sub || "anonymous") + you;
+  const id = document.createElement("span");
+  id.className = "meta";
+  id.textContent = member.client.slice(0, 8);
+  li.append(id);
+  $("who").append(li);
+}
+
+function removeWho(member) {
+  $("who").querySelector(`li[data-client="${member.client}"]`)?.remove();
+}
+
+// While the room is read, joins and leaves are kept, and applied to what the read returns:
+// each may have happened before or after the read, and applying them again changes nothing.
+let whoLoads = 0;
+let whoLog = null;
+function whoEvent(apply, member) {
+  whoLog?.push([apply, member]);
+  apply(member);
+}
+
+async function loadWho() {
+  const n = ++whoLoads;
+  whoLog = [];
+  try {
+    const members = await client.presence("chat.lobby");
+    if (n !== whoLoads) return;
+    $("who").replaceChildren();
+    members.forEach(addWho);
+    for (const [apply, member] of whoLog) apply(member);
+    $("who").dataset.loaded = "true";
+  } catch (err) {
+    console.warn("presence of chat.lobby:", err.message);
+  } finally {
+    if (n === whoLoads) whoLog = null;
+  }
+}
 
 $("notify-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();

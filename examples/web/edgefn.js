@@ -29,7 +29,11 @@
 //   const unsubscribe = client.subscribe("orders.42", (data, meta) => {}, {
 //     onRecoveryFailed: (meta) => {},      // publications were missed: reload your state
 //     onError: (err) => {},                // the subscription was refused (e.g. forbidden)
+//     onJoin: (member, meta) => {},        // a client subscribed (topics whose rule sets joinLeave);
+//     onLeave: (member, meta) => {},       // member is {client, sub, info}, meta {topic}
 //   });
+//   const members = await client.presence("chat.lobby"); // [{client, sub, info}], every page
+//   const { clients, users } = await client.presenceStats("chat.lobby");
 //   await client.publish("chat.lobby", { text: "hi" }); // the reply, or throws an EdgefnError
 //   const profile = await client.rpc("profile.get", { user: "ada" }); // the function's answer
 //   client.close();
@@ -54,6 +58,10 @@
 //   the function's status.
 // - When the server runs a connect function, client.clientId is the connection's ID (until the
 //   next connect) and onConnected gets it with the function's data.
+// - Presence (topics whose rule sets presence): presence() reads every page of the topic's
+//   members (100 a reply) across the cluster; onJoin / onLeave hear who comes and goes while
+//   subscribed. Joins and leaves are not publications: nothing of them is resumed after a
+//   reconnect, so read presence() again when the client is live again.
 // - disconnect() / connect() pause and resume the connection (subscriptions are kept and resume
 //   where they were); close() ends the client for good.
 
@@ -114,9 +122,9 @@ export class EdgefnClient {
    * each; meta is {topic, offset, epoch, recovered}. It returns the function that unsubscribes.
    * Several subscriptions to one topic share one server subscription.
    */
-  subscribe(topic, onPublication, { onRecoveryFailed, onError } = {}) {
+  subscribe(topic, onPublication, { onRecoveryFailed, onError, onJoin, onLeave } = {}) {
     if (this._closed) throw new Error("edgefn: the client is closed");
-    const handler = { onPublication, onRecoveryFailed, onError };
+    const handler = { onPublication, onRecoveryFailed, onError, onJoin, onLeave };
     let sub = this._subs.get(topic);
     if (!sub) {
       sub = { topic, handlers: new Set(), epoch: null, offset: null, active: false, buffer: null };
@@ -144,6 +152,32 @@ export class EdgefnClient {
    */
   rpc(method, data) {
     return this._whenLive(() => this._request({ op: "rpc", method, data })).then((reply) => reply.data);
+  }
+
+  /**
+   * presence resolves with every client on topic, across the gateway's nodes: an array of
+   * {client, sub, info}, read a page (of at most 100) at a time. It throws an EdgefnError
+   * ("forbidden" when the client may not subscribe to topic or its rule keeps no presence).
+   */
+  async presence(topic) {
+    const members = [];
+    let cursor;
+    for (;;) {
+      const req = { op: "presence", topic };
+      if (cursor) req.cursor = cursor;
+      const reply = await this._whenLive(() => this._request(req));
+      members.push(...(reply.members || []));
+      if (!reply.cursor) return members;
+      cursor = reply.cursor;
+    }
+  }
+
+  /** presenceStats resolves with {clients, users}: how many clients are on topic, and subjects. */
+  presenceStats(topic) {
+    return this._whenLive(() => this._request({ op: "presence_stats", topic })).then(({ clients, users }) => ({
+      clients,
+      users,
+    }));
   }
 
   /** connect opens the connection now, if it is not open: after disconnect(), or to skip a backoff. */
@@ -321,6 +355,7 @@ export class EdgefnClient {
     }
     if (msg.id !== undefined && msg.ok !== undefined) return this._onReply(msg);
     if (msg.connected) return this._onConnected(msg.connected);
+    if (typeof msg.topic === "string" && (msg.join || msg.leave)) return this._onPresence(msg);
     if (typeof msg.topic === "string" && msg.offset !== undefined) return this._onPublication(msg);
     if (msg.ok === false) console.warn("edgefn:", msg.error); // an error without an id
   }
@@ -331,6 +366,19 @@ export class EdgefnClient {
       this.opts.onConnected?.({ client: connected.client, data: connected.data });
     } catch (err) {
       console.error("edgefn: onConnected threw", err);
+    }
+  }
+
+  _onPresence(msg) {
+    const sub = this._subs.get(msg.topic);
+    if (!sub) return;
+    const [kind, member] = msg.join ? ["onJoin", msg.join] : ["onLeave", msg.leave];
+    for (const h of [...sub.handlers]) {
+      try {
+        h[kind]?.(member, { topic: msg.topic });
+      } catch (err) {
+        console.error("edgefn:", kind, "of", msg.topic, "threw", err);
+      }
     }
   }
 

@@ -60,6 +60,8 @@ type conn struct {
 	subs   map[string]*subscription
 	// info is what the connect function said of the client, for presence.
 	info json.RawMessage
+	// presence holds the topics of which the connection is a member (presence.go).
+	presence map[string]struct{}
 }
 
 // send sends payload as a text frame. A full queue closes the connection with 4008.

@@ -85,8 +85,9 @@ func (c *conn) connectNow() {
 			c.setClaimsLocked(a.Claims)
 			c.mu.Unlock()
 		}
+		info := c.keptInfo(a.Info)
 		c.mu.Lock()
-		c.info = a.Info
+		c.info = info
 		c.mu.Unlock()
 		var data []byte
 		if a.Data != nil {
@@ -101,6 +102,28 @@ func (c *conn) connectNow() {
 	default:
 		c.refuse(CloseServerError, "connect failed: server error")
 	}
+}
+
+// MaxInfo bounds the info of a connect function's answer that the gateway keeps for presence
+// (compacted): a page of presence holds a hundred of them (docs/websocket.md#presence).
+const MaxInfo = 1 << 10
+
+// keptInfo is the info the connection keeps of a connect function's answer: compacted, and
+// none when it is null or over MaxInfo (logged).
+func (c *conn) keptInfo(info json.RawMessage) json.RawMessage {
+	if len(info) == 0 || string(bytes.TrimSpace(info)) == "null" {
+		return nil
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, info); err != nil {
+		return nil // it decoded: cannot happen
+	}
+	if b.Len() > MaxInfo {
+		c.hub.cfg.Logger.Warn("websocket connect function's info is over 1 KiB; not kept",
+			"function", c.connect.fn.Name(), "bytes", b.Len(), "client", c.id)
+		return nil
+	}
+	return b.Bytes()
 }
 
 // refuse closes a connection that is not (or no longer) accepted; no more of its frames are

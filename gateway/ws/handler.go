@@ -153,6 +153,7 @@ func (h *Hub) serve(ws *websocket.Conn, w *wire, hs greeting, release func()) {
 	for _, sub := range subs {
 		h.registry.remove(sub)
 	}
+	c.leaveAllPresence()
 	h.disconnected(c)
 }
 

@@ -4,6 +4,9 @@
 // publish on a topic also invokes the functions whose `websocket` trigger matches it, and
 // functions run at the other moments of a connection too (functions.go): its connect (which
 // may set its claims), a subscribe (the topic's initial state), an rpc op, and its disconnect.
+// The subscribers of topics whose rule keeps presence are members of them in a
+// presence.Store, across the nodes, which the presence ops, the admin API and functions read
+// (presence.go).
 //
 // The Hub keeps a sharded registry of the topics this node's clients subscribe to, and
 // hears every publication of every node through a [triggers.Topics] backend (in process,
@@ -42,6 +45,7 @@ import (
 	"github.com/edgefn/edgefn/gateway/async"
 	"github.com/edgefn/edgefn/gateway/auth"
 	"github.com/edgefn/edgefn/gateway/guard"
+	"github.com/edgefn/edgefn/gateway/ws/presence"
 	"github.com/edgefn/edgefn/runtime/dispatch"
 	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
@@ -99,6 +103,13 @@ type Config struct {
 	// MaxRPCs bounds the rpc calls of one connection in flight; more wait their turn (the
 	// connection's later frames wait with them). Default 32.
 	MaxRPCs int
+	// Presence keeps who is on the topics whose rule sets presence
+	// (docs/websocket.md#presence); nil: in memory, this node's clients only.
+	Presence presence.Store
+	// PresenceRefresh is how often the hub refreshes its clients' presence entries, which
+	// (in Redis) expire PresenceTTLFactor times as long after the last refresh; default
+	// DefaultPresenceRefresh.
+	PresenceRefresh time.Duration
 	// Meter creates the hub's metrics; default a no-op meter.
 	Meter metric.Meter
 	// Logger; default slog.Default().
@@ -142,6 +153,12 @@ func (c *Config) setDefaults() {
 	if c.MaxRPCs <= 0 {
 		c.MaxRPCs = 32
 	}
+	if c.Presence == nil {
+		c.Presence = presence.NewMemory()
+	}
+	if c.PresenceRefresh <= 0 {
+		c.PresenceRefresh = DefaultPresenceRefresh
+	}
 	if c.Meter == nil {
 		c.Meter = noop.NewMeterProvider().Meter("edgefn/ws")
 	}
@@ -162,6 +179,9 @@ type Hub struct {
 	registry registry
 	rules    atomic.Pointer[[]*manifest.TopicRule]
 	funcs    atomic.Pointer[wsFuncs]
+	presence localPresence
+	// presenceWG counts the refresh loop of StartPresence.
+	presenceWG sync.WaitGroup
 
 	// noDirect leaves every frame to the connection's writer (no wire.tryWrite); for the
 	// benchmark that compares the two.
@@ -182,6 +202,7 @@ type Hub struct {
 	publications    metric.Int64Counter
 	slowDisconnects metric.Int64Counter
 	calls           metric.Int64Counter
+	presenceMembers metric.Int64UpDownCounter
 	callAttrs       sync.Map // callKey → metric.AddOption of its series
 }
 
@@ -194,6 +215,7 @@ func New(cfg Config) (*Hub, error) {
 	cfg.setDefaults()
 	h := &Hub{cfg: cfg, conns: map[*conn]struct{}{}, limit: guard.NewConnLimit(cfg.MaxConnsPerIP, cfg.MaxConns)}
 	h.registry.init()
+	h.presence.topics = map[string]*localTopic{}
 	var err error
 	m := cfg.Meter
 	if h.connections, err = m.Int64UpDownCounter("edgefn_ws_connections",
@@ -212,7 +234,12 @@ func New(cfg Config) (*Hub, error) {
 		metric.WithDescription("Invocations of websocket functions, by function, event (publish, connect, subscribe, rpc, disconnect) and outcome.")); err != nil {
 		return nil, err
 	}
+	if h.presenceMembers, err = m.Int64UpDownCounter("edgefn_ws_presence_members",
+		metric.WithDescription("This node's WebSocket clients in the presence of topics, one per client and topic.")); err != nil {
+		return nil, err
+	}
 	// Series are exported from zero, not from their first event.
+	h.presenceMembers.Add(context.Background(), 0)
 	h.connections.Add(context.Background(), 0)
 	h.publications.Add(context.Background(), 0)
 	h.slowDisconnects.Add(context.Background(), 0)

@@ -44,6 +44,10 @@ func (c *conn) handle(frame []byte) {
 		rep = c.publish(r)
 	case "rpc":
 		rep = c.rpc(r)
+	case "presence":
+		rep = c.presenceOp(r)
+	case "presence_stats":
+		rep = c.presenceStats(r)
 	case "ping":
 		rep = &reply{ok: true}
 	case "":
@@ -172,10 +176,17 @@ func (c *conn) subscribe(r *request) *reply {
 			rep.pubs = append(rep.pubs, pubs...)
 		}
 	}
+	c.goLive(r.ID, rep, sub, top)
+	c.joinPresence(r.Topic)
+	return nil
+}
+
+// goLive sends the subscribe reply, then what was published meanwhile, and makes sub live.
+func (c *conn) goLive(id json.RawMessage, rep reply, sub *subscription, top triggers.Position) {
 	t := sub.topics
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	c.send(encodeReply(r.ID, rep))
+	c.send(encodeReply(id, rep))
 	for _, p := range sub.pending {
 		if p.Epoch != top.Epoch || p.Offset > top.Offset {
 			c.send(encodePublication(p))
@@ -185,7 +196,6 @@ func (c *conn) subscribe(r *request) *reply {
 	if !t.known || (t.last.Epoch == top.Epoch && t.last.Offset < top.Offset) {
 		t.last, t.known = top, true
 	}
-	return nil
 }
 
 // unsubscribe ends a subscription.
@@ -197,6 +207,7 @@ func (c *conn) unsubscribe(topic string) *reply {
 		return &reply{err: errReply(codeNotSubscribed, "not subscribed to "+quote(topic))}
 	}
 	c.drop(topic, sub)
+	c.leavePresence(topic)
 	return &reply{ok: true}
 }
 

@@ -46,6 +46,7 @@ type request struct {
 	Method string          `json:"method"`
 	Epoch  string          `json:"epoch"`
 	Since  *string         `json:"since"`
+	Cursor string          `json:"cursor"`
 	Data   json.RawMessage `json:"data"`
 }
 
@@ -96,6 +97,8 @@ type reply struct {
 	// data is the JSON of a function's answer: an rpc's body, or the initial state a
 	// subscribe function gives; nil for none.
 	data []byte
+	// raw is more fields of a success, encoded: ,"name":value...
+	raw []byte
 }
 
 // encodeReply is the JSON reply to the request with raw id.
@@ -118,6 +121,7 @@ func encodeReply(id json.RawMessage, r reply) []byte {
 		return append(b, "}}"...)
 	}
 	b = append(b, `"ok":true`...)
+	b = append(b, r.raw...)
 	if r.pos != nil {
 		b = append(b, `,"epoch":`...)
 		b = appendString(b, r.pos.Epoch)

@@ -207,6 +207,16 @@ func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
 		}
 		m := fn.ToQueue(in.Queue, "record", map[string]string{"from": ev.ID}).After(d)
 		return fn.JSON(200, map[string]string{"id": m.ID}).Emit(m), nil
+	case "presence": // who is on the WebSocket topic in ?topic=, read mid-invocation (fn.Presence)
+		members, err := fn.Presence(ctx, ev.Query.Get("topic"))
+		if err != nil {
+			return nil, fn.Errorf(502, "presence: %v", err)
+		}
+		clients, users, err := fn.PresenceStats(ctx, ev.Query.Get("topic"))
+		if err != nil {
+			return nil, fn.Errorf(502, "presence stats: %v", err)
+		}
+		return fn.JSON(200, map[string]any{"members": members, "clients": clients, "users": users}), nil
 	case "notify": // notifies the topic in ?topic= with the request body
 		return fn.Status(202).Notify(ev.Query.Get("topic"), json.RawMessage(ev.Data)), nil
 	case "websocket.publish": // a client publish: refused when the data says {"reject": true},

@@ -20,6 +20,12 @@ type TopicRule struct {
 	Subscribe *filter.Rule
 	// Publish decides whether a client may publish; default "false".
 	Publish *filter.Rule
+	// Presence keeps who is subscribed to the matching topics, for the presence ops
+	// (docs/websocket.md#presence); default false.
+	Presence bool
+	// JoinLeave sends the subscribers join and leave frames as clients come and go; it
+	// needs Presence. Default false.
+	JoinLeave bool
 	// File and Line locate the rule, for messages.
 	File string
 	Line int
@@ -135,7 +141,7 @@ func (d *decoder) topics(root *yaml.Node) []*TopicRule {
 
 // topicRule decodes one entry of `rules:`.
 func (d *decoder) topicRule(n *yaml.Node, path string) *TopicRule {
-	m, ok := d.fields(n, path, "match", "subscribe", "publish")
+	m, ok := d.fields(n, path, "match", "subscribe", "publish", "presence", "joinLeave")
 	if !ok {
 		return nil
 	}
@@ -151,6 +157,11 @@ func (d *decoder) topicRule(n *yaml.Node, path string) *TopicRule {
 	}
 	r.Subscribe = d.rule(m["subscribe"], join(path, "subscribe"))
 	r.Publish = d.rule(m["publish"], join(path, "publish"))
+	r.Presence = d.boolean(m["presence"], join(path, "presence"), false)
+	r.JoinLeave = d.boolean(m["joinLeave"], join(path, "joinLeave"), false)
+	if r.JoinLeave && !r.Presence {
+		d.errorf(m["joinLeave"], join(path, "joinLeave"), "needs presence: true")
+	}
 	return r
 }
 

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -118,5 +119,36 @@ rules:
 	}
 	if _, err := filter.CompileRule("topic"); err == nil {
 		t.Error("a non-bool rule compiled")
+	}
+}
+
+func TestRulePresence(t *testing.T) {
+	set := mustParse(t, `
+kind: topics
+rules:
+  - match: chat.{room}
+    subscribe: 'true'
+    presence: true
+    joinLeave: true
+  - match: news.*
+    presence: true
+  - match: other.*
+`)
+	got := [][2]bool{}
+	for _, r := range set.Topics {
+		got = append(got, [2]bool{r.Presence, r.JoinLeave})
+	}
+	want := [][2]bool{{true, true}, {true, false}, {false, false}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("presence, joinLeave = %v, want %v", got, want)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"kind: topics\nrules:\n  - match: a.*\n    joinLeave: true\n", "t.yaml:4: rules[0].joinLeave: needs presence: true"},
+		{"kind: topics\nrules:\n  - match: a.*\n    presence: yes please\n", "t.yaml:4: rules[0].presence: must be true or false"},
+	} {
+		_, err := Parse("t.yaml", []byte(tc.yaml))
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("Parse(%q) = %v, want %s", tc.yaml, err, tc.want)
+		}
 	}
 }

@@ -26,6 +26,13 @@ const (
 	KindBatchRequest byte = 4
 	// KindBatchResponse carries the proto.BatchResponse answering the batch with the frame's ID.
 	KindBatchResponse byte = 5
+	// KindHostCall carries a call of the plugin to the host, made by a handler during an
+	// invocation (fn.Presence): a JSON object with an "op". Its ID is the plugin's, a space of
+	// its own. A host that does not know the kind ignores it (the call waits for its ctx).
+	KindHostCall byte = 6
+	// KindHostReply answers the host call with the frame's ID: a JSON object, with "error"
+	// when the call failed.
+	KindHostReply byte = 7
 )
 
 // HeaderSize is the size of a frame header.

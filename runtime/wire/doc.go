@@ -7,7 +7,9 @@
 // concurrent invocations interleave on the one connection; concurrent senders share one buffer
 // and the last of them flushes, so a busy connection makes few syscalls. Queue and stream
 // triggers send what they received together as one batch frame, answered by one frame. go-plugin
-// still owns the process, the handshake, health checks and checksums; only invocations travel here.
+// still owns the process, the handshake, health checks and checksums; only invocations travel here,
+// and the calls a handler makes to the host while it runs (fn.Presence): KindHostCall frames of
+// the plugin, with IDs of its own, answered by the host's KindHostReply, both carrying JSON.
 //
 // The payloads are built from and read into runtime/event's types: the host appends a Request
 // (AppendRequest, AppendBatchRequest) and reads the plugin's Response (DecodeResponse,

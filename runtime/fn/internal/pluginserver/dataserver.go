@@ -29,6 +29,8 @@ type dataServer struct {
 	avg atomic.Int64
 	// rescueAfter, when not zero, stands for the constant of that name (tests).
 	rescueAfter time.Duration
+	// host carries the handlers' calls to the gateway (hostcall.go); set by serve.
+	host *hostCalls
 }
 
 // accept serves the gateway's one connection, then removes the socket so no one else can dial.
@@ -47,6 +49,8 @@ func (s *dataServer) accept(ln net.Listener, dir string) {
 
 func (s *dataServer) serve(c net.Conn) {
 	conn := wire.NewConn(c)
+	s.host = newHostCalls(conn)
+	defer s.host.close()
 	pool := newWorkers()
 	var (
 		mu      sync.Mutex
@@ -79,6 +83,8 @@ func (s *dataServer) serve(c net.Conn) {
 				cancels[f.ID] = cancelFunc(cancel)
 				mu.Unlock()
 			}, func() { finished(f.ID) })
+		case wire.KindHostReply:
+			s.host.reply(f)
 		case wire.KindCancel:
 			mu.Lock()
 			cancel := cancels[f.ID]
@@ -311,6 +317,7 @@ func failure(kind wire.FailureKind, status int, msg string) []byte {
 // it only when a handler asks, so invocations that do not log pay nothing for it.
 type invocation struct {
 	function, requestID, traceparent string
+	host                             *hostCalls
 
 	once sync.Once
 	log  *slog.Logger
@@ -356,7 +363,7 @@ func (s *dataServer) invocationContext(parent context.Context, req *wire.Request
 
 // invocation is what a handler's ctx knows of req.
 func (s *dataServer) invocation(req *wire.Request) invocation {
-	return invocation{function: s.function, requestID: req.RequestID, traceparent: req.Traceparent}
+	return invocation{function: s.function, requestID: req.RequestID, traceparent: req.Traceparent, host: s.host}
 }
 
 // traceContext returns parent with the W3C traceparent tp as its remote span context, or
