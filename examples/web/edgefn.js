@@ -28,7 +28,8 @@
 //   });
 //   const unsubscribe = client.subscribe("orders.42", (data, meta) => {}, {
 //     onRecoveryFailed: (meta) => {},      // publications were missed: reload your state
-//     onError: (err) => {},                // the subscription was refused (e.g. forbidden)
+//     onError: (err) => {},                // the subscription was refused (e.g. forbidden), or
+//                                          // ended by the server when the topic rules changed
 //     onJoin: (member, meta) => {},        // a client subscribed (topics whose rule sets joinLeave);
 //     onLeave: (member, meta) => {},       // member is {client, sub, info}, meta {topic}
 //   });
@@ -356,6 +357,7 @@ export class EdgefnClient {
     if (msg.id !== undefined && msg.ok !== undefined) return this._onReply(msg);
     if (msg.connected) return this._onConnected(msg.connected);
     if (typeof msg.topic === "string" && (msg.join || msg.leave)) return this._onPresence(msg);
+    if (typeof msg.topic === "string" && msg.unsubscribed) return this._onUnsubscribed(msg);
     if (typeof msg.topic === "string" && msg.offset !== undefined) return this._onPublication(msg);
     if (msg.ok === false) console.warn("edgefn:", msg.error); // an error without an id
   }
@@ -366,6 +368,19 @@ export class EdgefnClient {
       this.opts.onConnected?.({ client: connected.client, data: connected.data });
     } catch (err) {
       console.error("edgefn: onConnected threw", err);
+    }
+  }
+
+  // _onUnsubscribed ends a subscription the server ended (the topic rules changed and no
+  // longer allow it): it is forgotten, not resumed, and its onError handlers hear why.
+  _onUnsubscribed(msg) {
+    const sub = this._subs.get(msg.topic);
+    if (!sub) return;
+    this._subs.delete(msg.topic);
+    const err = new EdgefnError(msg.unsubscribed.code, msg.unsubscribed.message, { ok: false, error: msg.unsubscribed });
+    for (const h of sub.handlers) {
+      if (h.onError) h.onError(err);
+      else console.warn("edgefn: subscription to", msg.topic, "ended:", err.message);
     }
   }
 

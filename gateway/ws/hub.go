@@ -249,10 +249,21 @@ func New(cfg Config) (*Hub, error) {
 	return h, nil
 }
 
-// SetRules replaces the topic rules; connections use them from their next operation.
+// SetRules replaces the topic rules; connections use them from their next operation, and a
+// subscription that the new rules forbid ends with an unsubscribed frame (docs/websocket.md,
+// "When the rules change").
 func (h *Hub) SetRules(rules []*manifest.TopicRule) {
 	rules = slices.Clone(rules)
 	h.rules.Store(&rules)
+	h.mu.Lock()
+	conns := make([]*conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.recheckSubscriptions()
+	}
 }
 
 var (

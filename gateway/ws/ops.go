@@ -211,6 +211,36 @@ func (c *conn) unsubscribe(topic string) *reply {
 	return &reply{ok: true}
 }
 
+// recheckSubscriptions ends each subscription of c that the topic rules no longer allow it:
+// it is dropped and the client gets {"topic":..,"unsubscribed":{"code":"forbidden",..}}.
+// Async replies (requests.*) are not governed by the rules and stay.
+func (c *conn) recheckSubscriptions() {
+	claims := c.currentClaims()
+	c.mu.Lock()
+	topics := make([]string, 0, len(c.subs))
+	for t := range c.subs {
+		if _, ok := isRequestTopic(t); !ok {
+			topics = append(topics, t)
+		}
+	}
+	c.mu.Unlock()
+	for _, topic := range topics {
+		rerr := c.hub.allow(c.ctx, topic, claims, false)
+		if rerr == nil {
+			continue
+		}
+		c.mu.Lock()
+		sub, ok := c.subs[topic]
+		c.mu.Unlock()
+		if !ok {
+			continue // unsubscribed meanwhile
+		}
+		c.drop(topic, sub)
+		c.leavePresence(topic)
+		c.send(encodeUnsubscribed(topic, rerr))
+	}
+}
+
 func (c *conn) drop(topic string, sub *subscription) {
 	c.mu.Lock()
 	if c.subs[topic] == sub {

@@ -246,3 +246,38 @@ func TestKeptInfo(t *testing.T) {
 		}
 	}
 }
+
+// When the rules change, a subscription they no longer allow ends with an unsubscribed frame
+// and leaves the topic's presence; one they still allow goes on.
+func TestNewRulesEndForbiddenSubscriptions(t *testing.T) {
+	h, store, url := presenceHub(t)
+	ann, annID := presenceClient(t, url, "ann")
+	for i, topic := range []string{"quiet.x", "plain.y"} {
+		send(t, ann, fmt.Sprintf(`{"id":%d,"op":"subscribe","topic":%q}`, i, topic))
+		if f := readFrame(t, ann); !strings.HasPrefix(f, fmt.Sprintf(`{"id":%d,"ok":true`, i)) {
+			t.Fatalf("subscribe %s: %s", topic, f)
+		}
+	}
+	if members, _, err := store.Page(context.Background(), "quiet.x", "", 10); err != nil || len(members) != 1 || members[0].Client != annID {
+		t.Fatalf("presence of quiet.x: %+v %v", members, err)
+	}
+
+	// quiet.* now allows bob alone; plain.* everyone still.
+	quiet := rule(t, "quiet.*", `claims.sub == "bob"`, "false")
+	quiet.Presence = true
+	h.SetRules([]*manifest.TopicRule{quiet, rule(t, "plain.*", "true", "false")})
+	expectFrame(t, ann, `{"topic":"quiet.x","unsubscribed":{"code":"forbidden","message":"not allowed to subscribe to quiet.x"}}`)
+	if members, _, err := store.Page(context.Background(), "quiet.x", "", 10); err != nil || len(members) != 0 {
+		t.Errorf("presence of quiet.x after ann's subscription ended: %+v %v", members, err)
+	}
+	// plain.y goes on: a notification reaches ann.
+	if err := h.Notify(context.Background(), "plain.y", []byte(`{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if f := readFrame(t, ann); !strings.HasPrefix(f, `{"topic":"plain.y","offset":"1"`) {
+		t.Fatalf("after the new rules, plain.y's notification: %s", f)
+	}
+	// And quiet.x is refused to ann from now on.
+	send(t, ann, `{"id":3,"op":"subscribe","topic":"quiet.x"}`)
+	expectFrame(t, ann, `{"id":3,"ok":false,"error":{"code":"forbidden","message":"not allowed to subscribe to quiet.x"}}`)
+}

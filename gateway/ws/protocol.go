@@ -165,6 +165,17 @@ func encodeConnected(client string, data []byte) []byte {
 	return append(b, "}}"...)
 }
 
+// encodeUnsubscribed is the frame that ends a subscription the server ended: the topic rules
+// no longer allow it.
+func encodeUnsubscribed(topic string, e *replyError) []byte {
+	b := append([]byte(`{"topic":`), appendString(nil, topic)...)
+	b = append(b, `,"unsubscribed":{"code":`...)
+	b = appendString(b, e.code)
+	b = append(b, `,"message":`...)
+	b = appendString(b, e.message)
+	return append(b, "}}"...)
+}
+
 // encodePublication is the frame of a live publication, built once for every subscriber.
 func encodePublication(p *triggers.Publication) []byte {
 	b := make([]byte, 0, len(p.Topic)+len(p.Data)+40)
