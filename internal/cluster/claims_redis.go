@@ -4,15 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/edgefn/edgefn/runtime/dispatch"
 )
 
 // RedisClaims are keys that one node of the cluster holds at a time, under the cluster's
 // prefix: PREFIX schedule:FUNCTION:INDEX:UNIX claims an instant of a schedule trigger, and
 // PREFIX schedule:FUNCTION:INDEX:running its run in progress (docs/cluster.md). Each is one
-// SET NX PX, so exactly one node takes it, and it expires.
+// SET NX PX, so exactly one node takes it, and it expires. They also keep the schedules'
+// state: PREFIX schedule:FUNCTION:paused while a function's schedules are paused, and
+// PREFIX schedule:FUNCTION:INDEX:last, the last instant (Unix seconds) a trigger fired.
 type RedisClaims struct {
 	client *goredis.Client
 	prefix string
@@ -51,4 +56,68 @@ func (c *RedisClaims) Release(ctx context.Context, key, owner string) error {
 		return fmt.Errorf("redis: release %s: %w", key, err)
 	}
 	return nil
+}
+
+// fireScript claims an instant unless the function is paused, and records it as the
+// trigger's last (a paused instant too: it passed while a node ran, and is never caught up). KEYS: the paused key, the instant's claim, the trigger's last. ARGV: the
+// owner, the ttl in ms, the instant in Unix seconds. It returns 0 (taken), 1 (claimed
+// already) or 2 (paused): the values of dispatch.Fired.
+var fireScript = goredis.NewScript(`
+local paused = redis.call('EXISTS', KEYS[1]) == 1
+if not paused and not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+local last = tonumber(redis.call('GET', KEYS[3]) or '0')
+if tonumber(ARGV[3]) > last then redis.call('SET', KEYS[3], ARGV[3]) end
+if paused then return 2 end
+return 0
+`)
+
+// Fire claims the instant of t, unless its function is paused, and records it as the
+// trigger's last fired instant, in one script.
+func (c *RedisClaims) Fire(ctx context.Context, t dispatch.Tick, owner string, ttl time.Duration) (dispatch.Fired, error) {
+	unix := strconv.FormatInt(t.At.Unix(), 10)
+	keys := []string{c.prefix + dispatch.ScheduleKey(t.Function, -1, "paused"),
+		c.prefix + dispatch.ScheduleKey(t.Function, t.Index, unix), c.prefix + dispatch.ScheduleKey(t.Function, t.Index, "last")}
+	n, err := fireScript.Run(ctx, c.client, keys, owner, ttl.Milliseconds(), unix).Int()
+	if err != nil {
+		return 0, fmt.Errorf("redis: fire %s: %w", keys[1], err)
+	}
+	return dispatch.Fired(n), nil
+}
+
+// Last returns the last instant the trigger fired; zero when it never did.
+func (c *RedisClaims) Last(ctx context.Context, function string, index int) (time.Time, error) {
+	key := c.prefix + dispatch.ScheduleKey(function, index, "last")
+	n, err := c.client.Get(ctx, key).Int64()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return time.Time{}, nil
+	case err != nil:
+		return time.Time{}, fmt.Errorf("redis: get %s: %w", key, err)
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+// SetPaused sets or deletes the function's paused key.
+func (c *RedisClaims) SetPaused(ctx context.Context, function string, paused bool) error {
+	key := c.prefix + dispatch.ScheduleKey(function, -1, "paused")
+	var err error
+	if paused {
+		err = c.client.Set(ctx, key, "1", 0).Err()
+	} else {
+		err = c.client.Del(ctx, key).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("redis: pause %s: %w", key, err)
+	}
+	return nil
+}
+
+// Paused reports whether the function's paused key exists.
+func (c *RedisClaims) Paused(ctx context.Context, function string) (bool, error) {
+	key := c.prefix + dispatch.ScheduleKey(function, -1, "paused")
+	n, err := c.client.Exists(ctx, key).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis: exists %s: %w", key, err)
+	}
+	return n == 1, nil
 }

@@ -2,18 +2,22 @@ package dispatch
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"time"
 )
 
-// MemoryClaims are the Claims of a node alone (no --redis): it is the only one to run its
-// instants. Expired claims are dropped at most every few seconds, so the map holds about
-// one claim per trigger and instant of the last ttl.
+// MemoryClaims are the Claims and ScheduleStore of a node alone (no --redis): it is the only
+// one to run its instants, and its pauses and last instants last as long as the process.
+// Expired claims are dropped at most every few seconds, so the map holds about one claim per
+// trigger and instant of the last ttl.
 type MemoryClaims struct {
 	mu     sync.Mutex
 	claims map[string]memoryClaim
 	purged time.Time
 	now    func() time.Time
+	paused map[string]bool
+	last   map[string]time.Time // by function and index
 }
 
 type memoryClaim struct {
@@ -21,17 +25,24 @@ type memoryClaim struct {
 	until time.Time
 }
 
-var _ Claims = (*MemoryClaims)(nil)
+var (
+	_ Claims        = (*MemoryClaims)(nil)
+	_ ScheduleStore = (*MemoryClaims)(nil)
+)
 
 // NewMemoryClaims returns empty claims.
 func NewMemoryClaims() *MemoryClaims {
-	return &MemoryClaims{claims: map[string]memoryClaim{}, now: time.Now}
+	return &MemoryClaims{claims: map[string]memoryClaim{}, now: time.Now, paused: map[string]bool{}, last: map[string]time.Time{}}
 }
 
 // Claim implements Claims.
 func (m *MemoryClaims) Claim(_ context.Context, key, owner string, ttl time.Duration) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.claim(key, owner, ttl), nil
+}
+
+func (m *MemoryClaims) claim(key, owner string, ttl time.Duration) bool {
 	now := m.now()
 	if now.Sub(m.purged) > 5*time.Second {
 		for k, c := range m.claims {
@@ -42,10 +53,10 @@ func (m *MemoryClaims) Claim(_ context.Context, key, owner string, ttl time.Dura
 		m.purged = now
 	}
 	if c, ok := m.claims[key]; ok && now.Before(c.until) {
-		return false, nil
+		return false
 	}
 	m.claims[key] = memoryClaim{owner: owner, until: now.Add(ttl)}
-	return true, nil
+	return true
 }
 
 // Release implements Claims.
@@ -56,4 +67,48 @@ func (m *MemoryClaims) Release(_ context.Context, key, owner string) error {
 		delete(m.claims, key)
 	}
 	return nil
+}
+
+// Fire implements ScheduleStore.
+func (m *MemoryClaims) Fire(_ context.Context, t Tick, owner string, ttl time.Duration) (Fired, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	paused := m.paused[t.Function]
+	if !paused && !m.claim(ScheduleKey(t.Function, t.Index, strconv.FormatInt(t.At.Unix(), 10)), owner, ttl) {
+		return FiredElsewhere, nil
+	}
+	k := ScheduleKey(t.Function, t.Index, "last")
+	if t.At.After(m.last[k]) {
+		m.last[k] = t.At
+	}
+	if paused {
+		return FiredPaused, nil
+	}
+	return FiredTaken, nil
+}
+
+// Last implements ScheduleStore.
+func (m *MemoryClaims) Last(_ context.Context, function string, index int) (time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.last[ScheduleKey(function, index, "last")], nil
+}
+
+// SetPaused implements ScheduleStore.
+func (m *MemoryClaims) SetPaused(_ context.Context, function string, paused bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if paused {
+		m.paused[function] = true
+	} else {
+		delete(m.paused, function)
+	}
+	return nil
+}
+
+// Paused implements ScheduleStore.
+func (m *MemoryClaims) Paused(_ context.Context, function string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.paused[function], nil
 }
