@@ -48,6 +48,7 @@ var promFamilies = map[string]dto.MetricType{
 	"edgefn_async_requests_total":        dto.MetricType_COUNTER,
 	"edgefn_async_pending":               dto.MetricType_GAUGE,
 	"edgefn_schedule_runs_total":         dto.MetricType_COUNTER,
+	"edgefn_schedule_lag_seconds":        dto.MetricType_GAUGE,
 }
 
 // TestPromtoolChecksMetrics serves HTTP, queue (RabbitMQ), stream (Redis), WebSocket, async and schedule

@@ -50,6 +50,12 @@ func (s *Server) mountAdmin(app *fiber.App) {
 	v1.Post("/functions/:name/invoke", s.audited("invoke", s.adminInvoke))
 	v1.Get("/functions/:name/logs", s.adminLogs)
 	v1.Post("/publish", s.audited("publish", s.adminPublish))
+	v1.Post("/functions/:name/schedule/run", s.audited("schedule-run", s.adminScheduleRun))
+	v1.Post("/functions/:name/schedule/pause", s.audited("schedule-pause", s.adminSchedulePause(true)))
+	v1.Post("/functions/:name/schedule/resume", s.audited("schedule-resume", s.adminSchedulePause(false)))
+	v1.Get("/dlq/schedule/:name", s.adminDeadLetters)
+	v1.Post("/dlq/schedule/:name/redrive", s.audited("redrive", s.adminRedrive))
+	v1.Delete("/dlq/schedule/:name", s.audited("purge", s.adminPurge))
 	v1.Get("/dlq/:trigger", s.adminDeadLetters)
 	v1.Post("/dlq/:trigger/redrive", s.audited("redrive", s.adminRedrive))
 	v1.Delete("/dlq/:trigger", s.audited("purge", s.adminPurge))
@@ -76,9 +82,11 @@ func (s *Server) adminVersion(c *fiber.Ctx) error {
 
 func (s *Server) adminList(c *fiber.Ctx) error {
 	fns := s.cfg.Host.Functions()
-	out := make([]runtime.Info, 0, len(fns))
+	out := make([]functionJSON, 0, len(fns))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	for _, f := range fns {
-		out = append(out, f.Info())
+		out = append(out, s.describe(ctx, f))
 	}
 	return c.JSON(fiber.Map{"functions": out})
 }
@@ -97,7 +105,9 @@ func (s *Server) adminGet(c *fiber.Ctx) error {
 	if f == nil {
 		return err
 	}
-	return c.JSON(f.Info())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return c.JSON(s.describe(ctx, f))
 }
 
 func (s *Server) adminDelete(c *fiber.Ctx) error {

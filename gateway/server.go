@@ -78,6 +78,9 @@ type Config struct {
 	CORS *guard.CORS
 	// Nodes serves GET /admin/v1/nodes; nil answers it with 404.
 	Nodes NodeLister
+	// Schedules runs, pauses and resumes schedules, and finds their dead letters; nil
+	// answers those endpoints with 501.
+	Schedules ScheduleControl
 	// Version is reported by the admin API.
 	Version string
 	// Logger; default slog.Default().

@@ -11,12 +11,15 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/edgefn/edgefn/runtime"
+	"github.com/edgefn/edgefn/runtime/dispatch"
 )
 
 // defaultServer is where the client commands find edgefn when --server is not given.
@@ -271,10 +274,34 @@ func truncate(s string, n int) string {
 
 // The admin API's answers are the runtime's own types, encoded as JSON.
 type (
-	functionInfo  = runtime.Info
 	versionResult = runtime.DeployResult
 	logLine       = runtime.LogLine
 )
+
+// functionInfo is a function as GET /admin/v1/functions/{name} shows it: the runtime's Info
+// and its schedule triggers.
+type functionInfo struct {
+	runtime.Info
+	Schedules []dispatch.ScheduleInfo `json:"schedules"`
+}
+
+// triggers are f's triggers as list and get show them, each schedule with its next run, or
+// paused.
+func (f *functionInfo) triggers() []string {
+	ts := slices.Clone(f.Triggers)
+	for _, s := range f.Schedules {
+		if s.Index >= len(ts) {
+			continue
+		}
+		switch {
+		case s.Paused:
+			ts[s.Index] += " paused"
+		case !s.Next.IsZero():
+			ts[s.Index] += " next " + s.Next.UTC().Format(time.RFC3339)
+		}
+	}
+	return ts
+}
 
 // functionList is the answer of GET /admin/v1/functions.
 type functionList struct {

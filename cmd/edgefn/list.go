@@ -59,7 +59,7 @@ func printTable(w io.Writer, fns []functionInfo) error {
 	fmt.Fprintln(tw, "NAME\tVERSION\tSTATE\tINSTANCES\tTRIGGERS")
 	for _, f := range fns {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d/%d\t%s\n",
-			f.Name, f.Version, f.State, f.Ready, f.Instances, joinTriggers(f.Triggers))
+			f.Name, f.Version, f.State, f.Ready, f.Instances, joinTriggers(f.triggers()))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write: %w", err)

@@ -419,7 +419,8 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 		AdminToken: a.adminToken, AdminHosts: a.adminHosts(), AdminViaProxy: o.adminViaProxy, AdminApart: a.adminLn != nil,
 		DataDir: o.dataDir, Version: version, Logger: a.logger, Effects: effects,
 		WS: a.hub, Async: a.asyncs, Metrics: mx, StaticDir: o.static, Nodes: a.nodes,
-		ClientIP: sec.clientIP, RateLimit: sec.rateLimit, WSConnectLimit: sec.wsConnects, CORS: sec.cors,
+		Schedules: a.manager,
+		ClientIP:  sec.clientIP, RateLimit: sec.rateLimit, WSConnectLimit: sec.wsConnects, CORS: sec.cors,
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout, IdleTimeout: o.idleTimeout,
 		Readiness: func(ctx context.Context) []string {
 			return append(a.be.notReady(ctx), a.manager.NotReady()...)
