@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -58,30 +59,57 @@ func (c *RedisClaims) Release(ctx context.Context, key, owner string) error {
 	return nil
 }
 
-// fireScript claims an instant unless the function is paused, and records it as the
-// trigger's last (a paused instant too: it passed while a node ran, and is never caught up). KEYS: the paused key, the instant's claim, the trigger's last. ARGV: the
-// owner, the ttl in ms, the instant in Unix seconds. It returns 0 (taken), 1 (claimed
-// already) or 2 (paused): the values of dispatch.Fired.
+// fireScript fires one tick: it claims the instant unless the function is paused, records it
+// as the trigger's last (a paused instant too: it passed while a node ran, and is never caught
+// up), and, with a lock ttl, takes the trigger's run lock. KEYS: the paused key, the instant's
+// claim, the trigger's last, its run lock. ARGV: the claim's owner, its ttl in ms, the instant
+// in Unix seconds, the lock's ttl in ms (0: no lock), the lock's owner. It returns the value of
+// dispatch.Fired: 0 taken, 1 claimed already, 2 paused, 3 the lock is held.
 var fireScript = goredis.NewScript(`
 local paused = redis.call('EXISTS', KEYS[1]) == 1
 if not paused and not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 local last = tonumber(redis.call('GET', KEYS[3]) or '0')
 if tonumber(ARGV[3]) > last then redis.call('SET', KEYS[3], ARGV[3]) end
 if paused then return 2 end
+if tonumber(ARGV[4]) > 0 and not redis.call('SET', KEYS[4], ARGV[5], 'NX', 'PX', ARGV[4]) then return 3 end
 return 0
 `)
 
-// Fire claims the instant of t, unless its function is paused, and records it as the
-// trigger's last fired instant, in one script.
-func (c *RedisClaims) Fire(ctx context.Context, t dispatch.Tick, owner string, ttl time.Duration) (dispatch.Fired, error) {
-	unix := strconv.FormatInt(t.At.Unix(), 10)
-	keys := []string{c.prefix + dispatch.ScheduleKey(t.Function, -1, "paused"),
-		c.prefix + dispatch.ScheduleKey(t.Function, t.Index, unix), c.prefix + dispatch.ScheduleKey(t.Function, t.Index, "last")}
-	n, err := fireScript.Run(ctx, c.client, keys, owner, ttl.Milliseconds(), unix).Int()
-	if err != nil {
-		return 0, fmt.Errorf("redis: fire %s: %w", keys[1], err)
+// Fire fires ticks in one pipeline of fireScript, each tick atomic.
+func (c *RedisClaims) Fire(ctx context.Context, owner string, ttl time.Duration, ticks ...dispatch.Tick) ([]dispatch.Fired, error) {
+	if len(ticks) == 0 {
+		return nil, nil
 	}
-	return dispatch.Fired(n), nil
+	out := make([]dispatch.Fired, len(ticks))
+	for attempt := 0; ; attempt++ {
+		cmds, err := c.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for _, t := range ticks {
+				unix := strconv.FormatInt(t.At.Unix(), 10)
+				keys := []string{c.prefix + dispatch.ScheduleKey(t.Function, -1, "paused"),
+					c.prefix + dispatch.ScheduleKey(t.Function, t.Index, unix), c.prefix + dispatch.ScheduleKey(t.Function, t.Index, "last"),
+					c.prefix + dispatch.RunLockKey(t.Function, t.Index)}
+				fireScript.EvalSha(ctx, p, keys, owner+"/"+unix, ttl.Milliseconds(), unix, t.LockTTL.Milliseconds(), dispatch.RunLockOwner(t.At))
+			}
+			return nil
+		})
+		if err != nil && attempt == 0 && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			if err := fireScript.Load(ctx, c.client).Err(); err != nil {
+				return nil, fmt.Errorf("redis: load the fire script: %w", err)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("redis: fire %d ticks: %w", len(ticks), err)
+		}
+		for i, cmd := range cmds {
+			n, err := cmd.(*goredis.Cmd).Int()
+			if err != nil {
+				return nil, fmt.Errorf("redis: fire: %w", err)
+			}
+			out[i] = dispatch.Fired(n)
+		}
+		return out, nil
+	}
 }
 
 // Last returns the last instant the trigger fired; zero when it never did.

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -91,11 +92,11 @@ func TestScheduleStore(t *testing.T) {
 			at := time.Unix(1_800_000_000, 0)
 			fire := func(s dispatch.ScheduleStore, at time.Time, owner string) dispatch.Fired {
 				t.Helper()
-				f, err := s.Fire(ctx, dispatch.Tick{Function: "f", Index: 1, At: at}, owner, time.Minute)
-				if err != nil {
-					t.Fatal(err)
+				f, err := s.Fire(ctx, owner, time.Minute, dispatch.Tick{Function: "f", Index: 1, At: at})
+				if err != nil || len(f) != 1 {
+					t.Fatal(f, err)
 				}
-				return f
+				return f[0]
 			}
 			last := func() time.Time {
 				t.Helper()
@@ -135,9 +136,25 @@ func TestScheduleStore(t *testing.T) {
 			if fire(c.a, at.Add(2*time.Second), "a") != dispatch.FiredTaken || !last().Equal(at.Add(2*time.Second)) {
 				t.Fatal("a resumed instant did not fire")
 			}
+			// A batch: each tick alone; the run lock makes the second instant of g busy until
+			// the first's run releases it.
+			lock := func(at time.Time, i int) dispatch.Tick {
+				return dispatch.Tick{Function: "g", Index: i, At: at, LockTTL: time.Minute}
+			}
+			fs, err := c.a.Fire(ctx, "a", time.Minute, lock(at, 0), lock(at.Add(time.Second), 0), lock(at, 1), lock(at, 1))
+			want := []dispatch.Fired{dispatch.FiredTaken, dispatch.FiredBusy, dispatch.FiredTaken, dispatch.FiredElsewhere}
+			if err != nil || !slices.Equal(fs, want) {
+				t.Fatalf("batch fired %v (%v); want %v", fs, err, want)
+			}
+			if err := b.Release(ctx, dispatch.RunLockKey("g", 0), dispatch.RunLockOwner(at)); err != nil {
+				t.Fatal(err)
+			}
+			if fs, err := b.Fire(ctx, "b", time.Minute, lock(at.Add(2*time.Second), 0)); err != nil || fs[0] != dispatch.FiredTaken {
+				t.Fatalf("after the release: %v (%v)", fs, err)
+			}
 			if c.redis {
 				key := RedisPrefix(cluster) + "schedule:f:1:1800000002"
-				if owner := client.Get(ctx, key).Val(); owner != "a" || client.PTTL(ctx, key).Val() <= 0 {
+				if owner := client.Get(ctx, key).Val(); owner != "a/1800000002" || client.PTTL(ctx, key).Val() <= 0 {
 					t.Errorf("claim %s owned by %q, ttl %v", key, owner, client.PTTL(ctx, key).Val())
 				}
 				if v := client.Get(ctx, RedisPrefix(cluster)+"schedule:f:1:last").Val(); v != "1800000002" {

@@ -63,6 +63,8 @@ type Manager struct {
 	updated, reconciled int64
 	// schedStats are the schedule counters of each function with schedule triggers.
 	schedStats map[string]*ScheduleStats
+	// clock fires the instants of every schedule trigger; Run runs it.
+	clock *Clock
 
 	done chan struct{}
 }
@@ -108,7 +110,8 @@ func NewManager(cfg ManagerConfig) *Manager {
 		cfg.KeyPrefix = "edgefn:cluster:edgefn:"
 	}
 	m := &Manager{cfg: cfg, updates: make(chan snapshot, 1), running: map[string]*running{},
-		failing: map[string]string{}, schedStats: map[string]*ScheduleStats{}, done: make(chan struct{})}
+		failing: map[string]string{}, schedStats: map[string]*ScheduleStats{}, done: make(chan struct{}),
+		clock: NewClock(time.Now, cfg.Logger)}
 	if cfg.Meter != nil {
 		if err := m.instrument(cfg.Meter); err != nil {
 			cfg.Logger.Error("trigger metrics unavailable", "error", err)
@@ -140,6 +143,9 @@ func (m *Manager) Update(fns []Function) {
 // handled finish.
 func (m *Manager) Run(ctx context.Context) {
 	defer close(m.done)
+	clockDone := make(chan struct{})
+	go func() { defer close(clockDone); m.clock.Run(ctx) }()
+	defer func() { <-clockDone }()
 	var current snapshot
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
@@ -301,8 +307,13 @@ func (m *Manager) startSchedule(b binding) {
 		Store: m.cfg.Claims, Streams: m.cfg.Streams, Runs: runs, Stats: m.scheduleStats(b.m.Name),
 		NodeID: m.cfg.NodeID, Logger: m.cfg.Logger})
 	rctx, rcancel := context.WithCancel(context.Background())
-	r := &running{cancel: rcancel, done: make(chan struct{}), schedule: s, label: b.label}
-	go func() { defer close(r.done); s.Run(rctx) }()
+	m.clock.Add(rctx, s)
+	r := &running{done: make(chan struct{}), schedule: s, label: b.label}
+	r.cancel = func() { // called once, by reconcile or stopAll
+		rcancel()
+		m.clock.Remove(s)
+		close(r.done)
+	}
 	m.mu.Lock()
 	m.running[b.key] = r
 	delete(m.failing, b.key)

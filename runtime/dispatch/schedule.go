@@ -91,11 +91,11 @@ func NewScheduleStats(function string) *ScheduleStats {
 	return s
 }
 
-// Scheduler runs the clock of one schedule trigger of one function: at each instant of its
-// expression it fires the instant through the store (one node of the cluster wins, none
-// while the function is paused), takes the run lock unless overlap is on, and publishes the
-// run to the function's run stream, where the function's run consumer (ScheduleRuns) invokes
-// it with retries and dead letters (docs/manifest.md#schedule-trigger).
+// Scheduler is one schedule trigger of one function on a Clock: at each instant of its
+// expression the clock fires the instant through the store (one node of the cluster wins,
+// none while the function is paused), with the run lock unless overlap is on, and publishes
+// the run to the function's run stream, where the function's run consumer invokes it with
+// retries and dead letters (docs/manifest.md#schedule-trigger).
 type Scheduler struct {
 	cfg   ScheduleConfig
 	Stats *ScheduleStats
@@ -120,37 +120,12 @@ func NewScheduler(cfg ScheduleConfig) *Scheduler {
 		log: cfg.Logger.With("function", cfg.Function, "trigger", fmt.Sprintf("schedule[%d]", cfg.Index))}
 }
 
-// Run catches up (when the trigger asks), then fires the instants until ctx ends.
+// Run fires the trigger's instants on a clock of its own until ctx ends, first catching up
+// when the trigger asks. The manager runs its schedulers on one shared Clock instead.
 func (s *Scheduler) Run(ctx context.Context) {
-	sched := s.cfg.Trigger.Schedule
-	if sched == nil { // a trigger not made by manifest.Parse
-		s.log.Error("schedule trigger without a parsed expression; it does not run")
-		return
-	}
-	now := s.cfg.Now()
-	s.catchUp(ctx, now)
-	next := sched.Next(now)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for !next.IsZero() {
-		timer.Reset(next.Sub(s.cfg.Now()))
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		now := s.cfg.Now()
-		if now.Before(next) {
-			continue // woken early: the clock was set back
-		}
-		if now.Sub(next) <= maxLate {
-			s.tick(ctx, next)
-		}
-		if next = sched.Next(next); now.Sub(next) > maxLate {
-			s.log.Warn("schedule ticks missed; they are not replayed", "from", next, "until", now)
-			next = sched.Next(now)
-		}
-	}
+	c := NewClock(s.cfg.Now, s.cfg.Logger)
+	c.Add(ctx, s)
+	c.Run(ctx)
 }
 
 // Next is the trigger's next instant after now; zero when there is none.
@@ -180,9 +155,11 @@ func (s *Scheduler) catchUp(ctx context.Context, now time.Time) {
 	if len(missed) > 0 {
 		s.log.Info("schedule catching up", "instants", len(missed), "since", last)
 	}
-	for _, at := range missed {
-		s.tick(ctx, at)
+	ticks := make([]pendingTick, len(missed))
+	for i, at := range missed {
+		ticks[i] = pendingTick{s: s, at: at}
 	}
+	fireTicks(ctx, ticks)
 }
 
 // MissedInstants returns the last n instants of t in (last, now], oldest first; none when
@@ -216,41 +193,7 @@ func maxTime(a, b time.Time) time.Time {
 
 // tick fires the instant at and publishes its run, or skips it while the previous run goes.
 func (s *Scheduler) tick(ctx context.Context, at time.Time) {
-	cctx, cancel := context.WithTimeout(ctx, claimTimeout)
-	defer cancel()
-	fired, err := s.cfg.Store.Fire(cctx, Tick{Function: s.cfg.Function, Index: s.cfg.Index, At: at},
-		s.cfg.NodeID+"/"+strconv.FormatInt(at.Unix(), 10), instantClaimTTL)
-	switch {
-	case err != nil:
-		s.log.Error("schedule tick not claimed; no node may run it", "instant", at, "error", err)
-		return
-	case fired == FiredPaused:
-		s.log.Debug("schedule tick not run: paused", "instant", at)
-		return
-	case fired != FiredTaken:
-		return // another node runs it
-	}
-	lock := runLock{function: s.cfg.Function, index: s.cfg.Index, at: at}
-	if !s.cfg.Trigger.Overlap {
-		held, err := s.cfg.Store.Claim(cctx, lock.key(), lock.owner(), runLockTTL(s.cfg.Trigger, s.cfg.Timeout))
-		if err != nil {
-			s.log.Error("schedule tick not run: the run lock failed", "instant", at, "error", err)
-			return
-		}
-		if !held {
-			s.Stats.Skipped.Add(1)
-			s.log.Warn("schedule tick skipped: the previous run still goes", "instant", at)
-			return
-		}
-	}
-	msg := scheduleMessage(ScheduleEvent(s.cfg.Function, s.cfg.Index, at, s.cfg.Trigger.Data))
-	if err := s.cfg.Streams.PublishStream(cctx, s.cfg.Runs, msg); err != nil {
-		s.Stats.Error.Add(1)
-		s.log.Error("schedule run not started: its publication failed", "instant", at, "error", err)
-		if !s.cfg.Trigger.Overlap {
-			lock.release(s.cfg.Store, s.log)
-		}
-	}
+	fireTicks(ctx, []pendingTick{{s: s, at: at}})
 }
 
 // runLock is the lock a run of a trigger without overlap holds from its tick until it
@@ -262,8 +205,8 @@ type runLock struct {
 	at       time.Time
 }
 
-func (l runLock) key() string   { return ScheduleKey(l.function, l.index, "running") }
-func (l runLock) owner() string { return "run/" + strconv.FormatInt(l.at.Unix(), 10) }
+func (l runLock) key() string   { return RunLockKey(l.function, l.index) }
+func (l runLock) owner() string { return RunLockOwner(l.at) }
 
 func (l runLock) release(c Claims, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)

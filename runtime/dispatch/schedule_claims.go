@@ -70,21 +70,33 @@ func (m *MemoryClaims) Release(_ context.Context, key, owner string) error {
 }
 
 // Fire implements ScheduleStore.
-func (m *MemoryClaims) Fire(_ context.Context, t Tick, owner string, ttl time.Duration) (Fired, error) {
+func (m *MemoryClaims) Fire(_ context.Context, owner string, ttl time.Duration, ticks ...Tick) ([]Fired, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	out := make([]Fired, len(ticks))
+	for i, t := range ticks {
+		out[i] = m.fire(owner, ttl, t)
+	}
+	return out, nil
+}
+
+func (m *MemoryClaims) fire(owner string, ttl time.Duration, t Tick) Fired {
+	unix := strconv.FormatInt(t.At.Unix(), 10)
 	paused := m.paused[t.Function]
-	if !paused && !m.claim(ScheduleKey(t.Function, t.Index, strconv.FormatInt(t.At.Unix(), 10)), owner, ttl) {
-		return FiredElsewhere, nil
+	if !paused && !m.claim(ScheduleKey(t.Function, t.Index, unix), owner+"/"+unix, ttl) {
+		return FiredElsewhere
 	}
 	k := ScheduleKey(t.Function, t.Index, "last")
 	if t.At.After(m.last[k]) {
 		m.last[k] = t.At
 	}
-	if paused {
-		return FiredPaused, nil
+	switch {
+	case paused:
+		return FiredPaused
+	case t.LockTTL > 0 && !m.claim(RunLockKey(t.Function, t.Index), RunLockOwner(t.At), t.LockTTL):
+		return FiredBusy
 	}
-	return FiredTaken, nil
+	return FiredTaken
 }
 
 // Last implements ScheduleStore.

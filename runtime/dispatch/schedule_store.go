@@ -12,11 +12,13 @@ import (
 // Implementations are safe for concurrent use.
 type ScheduleStore interface {
 	Claims
-	// Fire claims the instant of t for owner for ttl, unless t's function is paused or the
-	// instant is claimed already, and records it as t's last fired instant (kept when a
-	// later one is recorded; a paused instant counts, as it passed while a node ran), all in
-	// one step.
-	Fire(ctx context.Context, t Tick, owner string, ttl time.Duration) (Fired, error)
+	// Fire fires ticks, all at once (one round trip to Redis): each tick's instant is claimed
+	// for owner for ttl, unless the tick's function is paused or the instant is claimed
+	// already, and recorded as the trigger's last fired instant (kept when a later one is
+	// recorded; a paused instant counts, as it passed while a node ran). A tick with a
+	// LockTTL also takes its trigger's run lock with the claim, or is FiredBusy while the
+	// lock is held. Each tick is one atomic step; the result has one Fired per tick.
+	Fire(ctx context.Context, owner string, ttl time.Duration, ticks ...Tick) ([]Fired, error)
 	// Last is the last instant a trigger fired anywhere in the cluster; zero when none did.
 	Last(ctx context.Context, function string, index int) (time.Time, error)
 	// SetPaused pauses or resumes the schedules of function.
@@ -30,7 +32,17 @@ type Tick struct {
 	Function string
 	Index    int
 	At       time.Time
+	// LockTTL, when positive, takes the trigger's run lock (RunLockKey, owned by
+	// RunLockOwner of At) with the instant, for that long: a trigger without overlap.
+	LockTTL time.Duration
 }
+
+// RunLockKey is the key of the run lock of a trigger, relative to the cluster's prefix.
+func RunLockKey(function string, index int) string { return ScheduleKey(function, index, "running") }
+
+// RunLockOwner is the owner of the run lock that the run of instant at holds: derived from
+// the instant alone, so that whichever node finishes the run releases it.
+func RunLockOwner(at time.Time) string { return "run/" + strconv.FormatInt(at.Unix(), 10) }
 
 // Fired is what Fire did with a tick.
 type Fired int
@@ -42,6 +54,9 @@ const (
 	FiredElsewhere
 	// FiredPaused: the function's schedules are paused; nobody runs it.
 	FiredPaused
+	// FiredBusy: this owner claimed the instant, but the trigger's previous run still holds
+	// the run lock: the tick is skipped.
+	FiredBusy
 )
 
 // ScheduleKey is a key of the schedule state, relative to the cluster's prefix:

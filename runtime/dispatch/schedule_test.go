@@ -201,7 +201,7 @@ func TestScheduleCatchUp(t *testing.T) {
 		func(*event.Event) (*event.Result, error) { return nil, nil })
 	last := time.Unix(1_800_000_000, 0)
 	for _, i := range []int{0, 1} {
-		if f, err := store.Fire(context.Background(), Tick{Function: "report", Index: i, At: last}, "old", time.Minute); err != nil || f != FiredTaken {
+		if f, err := store.Fire(context.Background(), "old", time.Minute, Tick{Function: "report", Index: i, At: last}); err != nil || f[0] != FiredTaken {
 			t.Fatal(f, err)
 		}
 	}
@@ -379,14 +379,16 @@ type refusals struct {
 	refused map[string]int
 }
 
-func (r *refusals) Fire(ctx context.Context, tk Tick, owner string, ttl time.Duration) (Fired, error) {
-	f, err := r.ScheduleStore.Fire(ctx, tk, owner, ttl)
-	if f == FiredElsewhere && err == nil {
-		r.mu.Lock()
-		r.refused[strings.SplitN(owner, "/", 2)[0]]++
-		r.mu.Unlock()
+func (r *refusals) Fire(ctx context.Context, owner string, ttl time.Duration, ticks ...Tick) ([]Fired, error) {
+	fs, err := r.ScheduleStore.Fire(ctx, owner, ttl, ticks...)
+	for _, f := range fs {
+		if f == FiredElsewhere {
+			r.mu.Lock()
+			r.refused[owner]++
+			r.mu.Unlock()
+		}
 	}
-	return f, err
+	return fs, err
 }
 
 func (r *refusals) count(node string) int {
@@ -424,5 +426,69 @@ func TestScheduleClockSkew(t *testing.T) {
 	}
 	if len(seen) < 3 {
 		t.Errorf("%d instants ran; want at least the three the node behind reached", len(seen))
+	}
+}
+
+// batches records the size of each Fire call.
+type batches struct {
+	ScheduleStore
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (b *batches) Fire(ctx context.Context, owner string, ttl time.Duration, ticks ...Tick) ([]Fired, error) {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, len(ticks))
+	b.mu.Unlock()
+	return b.ScheduleStore.Fire(ctx, owner, ttl, ticks...)
+}
+
+func (b *batches) calls() []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.sizes)
+}
+
+// TestClockFiresInBatches: the triggers of a function that share an instant are fired by one
+// clock in one call to the store, and their runs all run; a removed scheduler fires no more.
+func TestClockFiresInBatches(t *testing.T) {
+	store := &batches{ScheduleStore: NewMemoryClaims()}
+	const n = 50
+	r := newRig(t, strings.Repeat("  - schedule: {cron: '@every 1s'}\n", n), store, func(*event.Event) (*event.Result, error) { return nil, nil })
+	c := NewClock(nil, nil)
+	var ss []*Scheduler
+	for i := range n {
+		s := r.scheduler(i, "a")
+		ss = append(ss, s)
+		c.Add(context.Background(), s)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	// The Adds may straddle a second: the first instant may have fewer triggers, not the next.
+	testkit.Eventually(t, 10*time.Second, "two whole instants", func() bool {
+		full := 0
+		for _, size := range store.calls() {
+			if size == n {
+				full++
+			}
+		}
+		return full >= 2
+	})
+	for i, size := range store.calls()[1:] {
+		if size != n {
+			t.Errorf("call %d to the store fired %d ticks; want the %d of one instant", i+2, size, n)
+		}
+	}
+	for _, s := range ss[1:] {
+		c.Remove(s)
+	}
+	calls := len(store.calls())
+	testkit.Eventually(t, 10*time.Second, "two more instants", func() bool { return len(store.calls()) >= calls+2 })
+	for _, size := range store.calls()[calls:] {
+		if size != 1 {
+			t.Errorf("after the removals a call fired %d ticks; want 1", size)
+		}
 	}
 }

@@ -1,8 +1,8 @@
 // Command schedbench measures the schedule triggers of one edgefn node: -triggers `@every 1s`
 // triggers (1,000 by default) spread over -functions functions (20), run by the trigger
 // manager (runtime/dispatch) on the embedded backend, as `edgefn serve` without --redis runs
-// them (with -redis URL, on Redis as a cluster node does), for functions that return at
-// once. It reports the scheduler's CPU, its memory (heap and goroutine stacks in use, after a
+// them, and on Redis (claims and run streams) as a node of a cluster does, unless -redis is
+// empty, for functions that return at once. It reports the scheduler's CPU, its memory (heap and goroutine stacks in use, after a
 // GC, over what the process held before it started) and how late the runs start: from the
 // tick's instant to the call of the function, every run of the measured window counted.
 //
@@ -11,8 +11,8 @@
 // second, with no claim, no run stream, no retries and no run lock. The function is an
 // in-process no-op in both, so that what is measured is the scheduler, not a plugin process.
 //
-// Each round measures the baseline and edgefn one after the other (which goes first
-// alternates), each for -warmup then -duration. It reports the median over the rounds with the
+// Each round measures the baseline, edgefn and edgefn on Redis one after the other (the order
+// turns from round to round), each for -warmup then -duration. It reports the median over the rounds with the
 // lowest and highest round as markdown, and with -write FILE replaces the part of FILE between
 // <!-- schedule-results:start --> and <!-- schedule-results:end --> (appended when missing).
 //
@@ -69,7 +69,7 @@ func main() {
 	flag.IntVar(&o.triggers, "triggers", 1000, "`@every 1s` schedule triggers in all")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "time the triggers run before the measured window")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "the measured window")
-	flag.StringVar(&o.redisURL, "redis", "", "Redis URL: claims and run streams in Redis, as a cluster node (default: embedded)")
+	flag.StringVar(&o.redisURL, "redis", "redis://127.0.0.1:6379/0", "Redis URL for the measurement on Redis; empty: none")
 	cmd.Main(&o.Options, func() error {
 		if o.rounds < 1 || o.functions < 1 || o.triggers < o.functions || o.duration <= 0 || o.warmup < 0 {
 			return errors.New("-rounds, -functions and -duration must be positive, and -triggers at least -functions")
@@ -92,7 +92,16 @@ type result struct {
 func (r result) p(q float64) time.Duration { return harness.Percentile(r.late, q) }
 func (r result) cores() float64            { return r.cpu.Seconds() / r.window.Seconds() }
 
-type round struct{ edgefn, base result }
+// round is one round's results, by scheduler: "baseline", "edgefn" and "redis".
+type round map[string]result
+
+// modes are the schedulers measured, in the first round's order.
+func (o options) modes() []string {
+	if o.redisURL == "" {
+		return []string{"baseline", "edgefn"}
+	}
+	return []string{"baseline", "edgefn", "redis"}
+}
 
 func run(ctx context.Context, o options, r *harness.Run) error {
 	var client *goredis.Client
@@ -109,17 +118,21 @@ func run(ctx context.Context, o options, r *harness.Run) error {
 		}
 	}
 	rounds, err := harness.Rounds(ctx, o.rounds, func(ctx context.Context, n int) (round, error) {
-		var rd round
-		order := []string{"baseline", "edgefn"}
-		if n%2 == 0 {
-			slices.Reverse(order)
+		rd := round{}
+		order := o.modes()
+		for range n - 1 {
+			order = append(order[1:], order[0])
 		}
 		for _, who := range order {
 			res, other, _, err := harness.Measure(r, fmt.Sprintf("round %d, %s", n, who), func(int) (result, float64, error) {
 				if err := r.WaitTurn(ctx); err != nil {
 					return result{}, 0, err
 				}
-				res, err := measure(ctx, o, who == "edgefn", client)
+				var c *goredis.Client
+				if who == "redis" {
+					c = client
+				}
+				res, err := measure(ctx, o, who != "baseline", c)
 				return res, res.other, err
 			})
 			if err != nil {
@@ -128,11 +141,7 @@ func run(ctx context.Context, o options, r *harness.Run) error {
 			res.other = other
 			r.Logf("round %d, %s: %d runs, lateness p50 %.2f ms p99 %.2f ms, CPU %.1f%% of a core, memory %.1f MiB",
 				n, who, res.runs, harness.Millis(res.p(50)), harness.Millis(res.p(99)), 100*res.cores(), mib(res.memory))
-			if who == "edgefn" {
-				rd.edgefn = res
-			} else {
-				rd.base = res
-			}
+			rd[who] = res
 		}
 		return rd, nil
 	})
@@ -339,47 +348,50 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 func report(r *harness.Run, o options, rounds []round) string {
 	var b strings.Builder
 	b.WriteString(r.Preamble(len(rounds), "round"))
-	backend := "the embedded backend"
-	if o.redisURL != "" {
-		backend = "Redis (claims and run streams)"
-	}
-	late := func(q float64) (harness.Summary, harness.Summary, harness.Summary) {
-		e := harness.PerRound(rounds, func(rd round) float64 { return harness.Millis(rd.edgefn.p(q)) })
-		base := harness.PerRound(rounds, func(rd round) float64 { return harness.Millis(rd.base.p(q)) })
-		d := harness.PerRound(rounds, func(rd round) float64 { return harness.Millis(rd.edgefn.p(q) - rd.base.p(q)) })
-		return e, base, d
-	}
-	what := fmt.Sprintf("%s `@every 1s` triggers over %d functions, one node, %s", harness.Thousands(float64(o.triggers)), o.functions, backend)
 	fmt.Fprintf(&b, "| metric | edgefn | baseline: a goroutine and a timer per trigger, calling the function | ratio or difference | goal | result |\n")
 	b.WriteString("| --- | ---: | ---: | ---: | --- | --- |\n")
-	e99, b99, d99 := late(99)
-	fmt.Fprintf(&b, "| %s: lateness of runs, p99 (ms) | %s | %s | %s | < %d ms | %s |\n", what, e99.Format(2, false), b99.Format(2, false),
-		d99.Format(2, true), goal.Milliseconds(), harness.Verdict(e99.Max < harness.Millis(goal)))
-	e50, b50, d50 := late(50)
-	fmt.Fprintf(&b, "| %s: lateness of runs, p50 (ms) | %s | %s | %s | — | info |\n", what, e50.Format(2, false), b50.Format(2, false), d50.Format(2, true))
-	ec := harness.PerRound(rounds, func(rd round) float64 { return 100 * rd.edgefn.cores() })
-	bc := harness.PerRound(rounds, func(rd round) float64 { return 100 * rd.base.cores() })
-	rc := harness.PerRound(rounds, func(rd round) float64 { return rd.edgefn.cores() / rd.base.cores() })
-	fmt.Fprintf(&b, "| %s: CPU (%% of one core) | %s | %s | %s (edgefn ÷ baseline) | — | info |\n", what, ec.Format(1, false), bc.Format(1, false), rc.Format(2, false))
-	em := harness.PerRound(rounds, func(rd round) float64 { return mib(rd.edgefn.memory) })
-	bm := harness.PerRound(rounds, func(rd round) float64 { return mib(rd.base.memory) })
-	dm := harness.PerRound(rounds, func(rd round) float64 { return mib(rd.edgefn.memory - rd.base.memory) })
-	fmt.Fprintf(&b, "| %s: memory, heap and stacks in use after a GC (MiB) | %s | %s | %s | — | info |\n\n", what, em.Format(1, false), bm.Format(1, false), dm.Format(1, true))
-	fmt.Fprintf(&b, "Lateness is the time from a tick's instant to the call of the function, for every run of the "+
-		"window's %s instants of every trigger; the result compares the worst round with the goal. CPU is this process's "+
-		"over the window (the functions are in-process no-ops, so it is the scheduler's); memory is heap objects and "+
-		"goroutine stacks after a GC at the end of the window, over the idle process's, and includes the run streams' "+
-		"entries the embedded backend keeps. Cells are the median over the rounds, with the lowest and highest round "+
-		"in parentheses. %s.\n\n", o.duration, r.Retried())
+	for _, mode := range o.modes()[1:] {
+		what := fmt.Sprintf("%s `@every 1s` triggers over %d functions, one node, embedded", harness.Thousands(float64(o.triggers)), o.functions)
+		if mode == "redis" {
+			what = strings.Replace(what, "embedded", "on Redis (claims, run streams)", 1)
+		}
+		per := func(f func(e, base result) float64) harness.Summary {
+			return harness.PerRound(rounds, func(rd round) float64 { return f(rd[mode], rd["baseline"]) })
+		}
+		late := func(q float64, goalCell string) {
+			e := per(func(e, _ result) float64 { return harness.Millis(e.p(q)) })
+			base := per(func(_, b result) float64 { return harness.Millis(b.p(q)) })
+			d := per(func(e, b result) float64 { return harness.Millis(e.p(q) - b.p(q)) })
+			verdict := "info"
+			if goalCell != "—" {
+				verdict = harness.Verdict(e.Max < harness.Millis(goal))
+			}
+			fmt.Fprintf(&b, "| %s: lateness of runs, p%g (ms) | %s | %s | %s | %s | %s |\n", what, q, e.Format(2, false), base.Format(2, false),
+				d.Format(2, true), goalCell, verdict)
+		}
+		late(99, fmt.Sprintf("< %d ms", goal.Milliseconds()))
+		late(50, "—")
+		ec := per(func(e, _ result) float64 { return 100 * e.cores() })
+		bc := per(func(_, b result) float64 { return 100 * b.cores() })
+		rc := per(func(e, b result) float64 { return e.cores() / b.cores() })
+		fmt.Fprintf(&b, "| %s: CPU (%% of one core) | %s | %s | %s (edgefn ÷ baseline) | — | info |\n", what, ec.Format(1, false), bc.Format(1, false), rc.Format(2, false))
+		em := per(func(e, _ result) float64 { return mib(e.memory) })
+		bm := per(func(_, b result) float64 { return mib(b.memory) })
+		dm := per(func(e, b result) float64 { return mib(e.memory - b.memory) })
+		fmt.Fprintf(&b, "| %s: memory, heap and stacks in use after a GC (MiB) | %s | %s | %s | — | info |\n", what, em.Format(1, false), bm.Format(1, false), dm.Format(1, true))
+	}
+	fmt.Fprintf(&b, "\nLateness is the time from a tick's instant to the call of the function, for every run of the "+
+		"window's %s of instants of every trigger; the result compares the worst round with the goal. CPU is this process's "+
+		"over the window (the functions are in-process no-ops, so it is the scheduler's; on Redis, Redis' own CPU is not "+
+		"counted); memory is heap objects and goroutine stacks after a GC at the end of the window, over the idle "+
+		"process's, and includes the run streams' entries the embedded backend keeps. Cells are the median over the "+
+		"rounds, with the lowest and highest round in parentheses. %s.\n\n", o.duration, r.Retried())
 	b.WriteString("| round | scheduler | runs | lateness p50, p99, max (ms) | CPU (% of a core) | memory (MiB) | goroutines | other load |\n")
 	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for i, rd := range rounds {
-		for _, x := range []struct {
-			name string
-			res  result
-		}{{"baseline", rd.base}, {"edgefn", rd.edgefn}} {
-			res := x.res
-			fmt.Fprintf(&b, "| %d | %s | %d | %.2f, %.2f, %.2f | %.1f | %.1f | %d | %s |\n", i+1, x.name, res.runs,
+		for _, mode := range o.modes() {
+			res := rd[mode]
+			fmt.Fprintf(&b, "| %d | %s | %d | %.2f, %.2f, %.2f | %.1f | %.1f | %d | %s |\n", i+1, mode, res.runs,
 				harness.Millis(res.p(50)), harness.Millis(res.p(99)), harness.Millis(res.p(100)), 100*res.cores(),
 				mib(res.memory), res.threads, r.OtherLoad(res.other))
 		}
