@@ -59,36 +59,67 @@ func (c *RedisClaims) Release(ctx context.Context, key, owner string) error {
 	return nil
 }
 
-// fireScript fires one tick: it claims the instant unless the function is paused, records it
-// as the trigger's last (a paused instant too: it passed while a node ran, and is never caught
-// up), and, with a lock ttl, takes the trigger's run lock. KEYS: the paused key, the instant's
-// claim, the trigger's last, its run lock. ARGV: the claim's owner, its ttl in ms, the instant
-// in Unix seconds, the lock's ttl in ms (0: no lock), the lock's owner. It returns the value of
-// dispatch.Fired: 0 taken, 1 claimed already, 2 paused, 3 the lock is held.
+// fireScript fires ticks of one function, each on its own: it claims each instant unless the
+// function is paused, records it as the trigger's last (a paused instant too: it passed while
+// a node ran, and is never caught up), and, with a lock ttl, takes the trigger's run lock.
+// KEYS: the function's paused key, then for each tick its instant's claim, its trigger's last
+// and its run lock. ARGV: the claims' owner prefix and ttl in ms, then for each tick its
+// instant in Unix seconds, its lock's ttl in ms (0: no lock) and the lock's owner. It returns
+// one value of dispatch.Fired per tick: 0 taken, 1 claimed already, 2 paused, 3 the lock is held.
 var fireScript = goredis.NewScript(`
 local paused = redis.call('EXISTS', KEYS[1]) == 1
-if not paused and not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-local last = tonumber(redis.call('GET', KEYS[3]) or '0')
-if tonumber(ARGV[3]) > last then redis.call('SET', KEYS[3], ARGV[3]) end
-if paused then return 2 end
-if tonumber(ARGV[4]) > 0 and not redis.call('SET', KEYS[4], ARGV[5], 'NX', 'PX', ARGV[4]) then return 3 end
-return 0
+local out = {}
+for i = 0, (#KEYS - 1) / 3 - 1 do
+  local claim, lastKey, lock = KEYS[2 + 3*i], KEYS[3 + 3*i], KEYS[4 + 3*i]
+  local unix, lockTTL, lockOwner = ARGV[3 + 3*i], tonumber(ARGV[4 + 3*i]), ARGV[5 + 3*i]
+  local r = 0
+  if not paused and not redis.call('SET', claim, ARGV[1] .. unix, 'NX', 'PX', ARGV[2]) then
+    r = 1
+  else
+    local last = tonumber(redis.call('GET', lastKey) or '0')
+    if tonumber(unix) > last then redis.call('SET', lastKey, unix) end
+    if paused then
+      r = 2
+    elseif lockTTL > 0 and not redis.call('SET', lock, lockOwner, 'NX', 'PX', lockTTL) then
+      r = 3
+    end
+  end
+  out[#out + 1] = r
+end
+return out
 `)
 
-// Fire fires ticks in one pipeline of fireScript, each tick atomic.
+// Fire fires ticks with one fireScript per function, all in one pipeline.
 func (c *RedisClaims) Fire(ctx context.Context, owner string, ttl time.Duration, ticks ...dispatch.Tick) ([]dispatch.Fired, error) {
 	if len(ticks) == 0 {
 		return nil, nil
 	}
+	// The ticks by function, in order of first appearance; where each one's answer goes.
+	var fns []string
+	byFn := map[string][]int{}
+	for i, t := range ticks {
+		if _, ok := byFn[t.Function]; !ok {
+			fns = append(fns, t.Function)
+		}
+		byFn[t.Function] = append(byFn[t.Function], i)
+	}
 	out := make([]dispatch.Fired, len(ticks))
 	for attempt := 0; ; attempt++ {
 		cmds, err := c.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			for _, t := range ticks {
-				unix := strconv.FormatInt(t.At.Unix(), 10)
-				keys := []string{c.prefix + dispatch.ScheduleKey(t.Function, -1, "paused"),
-					c.prefix + dispatch.ScheduleKey(t.Function, t.Index, unix), c.prefix + dispatch.ScheduleKey(t.Function, t.Index, "last"),
-					c.prefix + dispatch.RunLockKey(t.Function, t.Index)}
-				fireScript.EvalSha(ctx, p, keys, owner+"/"+unix, ttl.Milliseconds(), unix, t.LockTTL.Milliseconds(), dispatch.RunLockOwner(t.At))
+			for _, fn := range fns {
+				idx := byFn[fn]
+				keys := make([]string, 1, 1+3*len(idx))
+				args := make([]any, 2, 2+3*len(idx))
+				keys[0] = c.prefix + dispatch.ScheduleKey(fn, -1, "paused")
+				args[0], args[1] = owner+"/", ttl.Milliseconds()
+				for _, i := range idx {
+					t := ticks[i]
+					unix := strconv.FormatInt(t.At.Unix(), 10)
+					keys = append(keys, c.prefix+dispatch.ScheduleKey(fn, t.Index, unix), c.prefix+dispatch.ScheduleKey(fn, t.Index, "last"),
+						c.prefix+dispatch.RunLockKey(fn, t.Index))
+					args = append(args, unix, t.LockTTL.Milliseconds(), dispatch.RunLockOwner(t.At))
+				}
+				fireScript.EvalSha(ctx, p, keys, args...)
 			}
 			return nil
 		})
@@ -101,12 +132,18 @@ func (c *RedisClaims) Fire(ctx context.Context, owner string, ttl time.Duration,
 		if err != nil {
 			return nil, fmt.Errorf("redis: fire %d ticks: %w", len(ticks), err)
 		}
-		for i, cmd := range cmds {
-			n, err := cmd.(*goredis.Cmd).Int()
+		for k, cmd := range cmds {
+			res, err := cmd.(*goredis.Cmd).Int64Slice()
+			idx := byFn[fns[k]]
+			if err == nil && len(res) != len(idx) {
+				err = fmt.Errorf("%d answers to %d ticks", len(res), len(idx))
+			}
 			if err != nil {
 				return nil, fmt.Errorf("redis: fire: %w", err)
 			}
-			out[i] = dispatch.Fired(n)
+			for j, i := range idx {
+				out[i] = dispatch.Fired(res[j])
+			}
 		}
 		return out, nil
 	}

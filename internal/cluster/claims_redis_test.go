@@ -141,8 +141,9 @@ func TestScheduleStore(t *testing.T) {
 			lock := func(at time.Time, i int) dispatch.Tick {
 				return dispatch.Tick{Function: "g", Index: i, At: at, LockTTL: time.Minute}
 			}
-			fs, err := c.a.Fire(ctx, "a", time.Minute, lock(at, 0), lock(at.Add(time.Second), 0), lock(at, 1), lock(at, 1))
-			want := []dispatch.Fired{dispatch.FiredTaken, dispatch.FiredBusy, dispatch.FiredTaken, dispatch.FiredElsewhere}
+			other := dispatch.Tick{Function: "f", Index: 1, At: at.Add(3 * time.Second)} // another function between
+			fs, err := c.a.Fire(ctx, "a", time.Minute, lock(at, 0), other, lock(at.Add(time.Second), 0), lock(at, 1), lock(at, 1))
+			want := []dispatch.Fired{dispatch.FiredTaken, dispatch.FiredTaken, dispatch.FiredBusy, dispatch.FiredTaken, dispatch.FiredElsewhere}
 			if err != nil || !slices.Equal(fs, want) {
 				t.Fatalf("batch fired %v (%v); want %v", fs, err, want)
 			}
@@ -157,7 +158,7 @@ func TestScheduleStore(t *testing.T) {
 				if owner := client.Get(ctx, key).Val(); owner != "a/1800000002" || client.PTTL(ctx, key).Val() <= 0 {
 					t.Errorf("claim %s owned by %q, ttl %v", key, owner, client.PTTL(ctx, key).Val())
 				}
-				if v := client.Get(ctx, RedisPrefix(cluster)+"schedule:f:1:last").Val(); v != "1800000002" {
+				if v := client.Get(ctx, RedisPrefix(cluster)+"schedule:f:1:last").Val(); v != "1800000003" {
 					t.Errorf("last key %q", v)
 				}
 			}

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"container/heap"
 	"context"
 	"strconv"
 	"sync"
@@ -9,12 +10,14 @@ import (
 
 // MemoryClaims are the Claims and ScheduleStore of a node alone (no --redis): it is the only
 // one to run its instants, and its pauses and last instants last as long as the process.
-// Expired claims are dropped at most every few seconds, so the map holds about one claim per
-// trigger and instant of the last ttl.
+// The map holds one claim per trigger and instant of the last ttl; expired claims leave it in
+// the order they expire (a heap), a few at each claim, never by a scan of the whole map, which
+// would hold every tick of a thousand triggers behind it.
 type MemoryClaims struct {
 	mu     sync.Mutex
 	claims map[string]memoryClaim
-	purged time.Time
+	expiry expiryHeap
+	seq    uint64
 	now    func() time.Time
 	paused map[string]bool
 	last   map[string]time.Time // by function and index
@@ -23,6 +26,28 @@ type MemoryClaims struct {
 type memoryClaim struct {
 	owner string
 	until time.Time
+	seq   uint64 // tells this claim's expiry entry from those of earlier claims of its key
+}
+
+// expiring is a claim's entry in the expiry heap.
+type expiring struct {
+	key   string
+	until time.Time
+	seq   uint64
+}
+
+// expiryHeap orders claims by when they expire.
+type expiryHeap []expiring
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].until.Before(h[j].until) }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiring)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
 }
 
 var (
@@ -44,18 +69,19 @@ func (m *MemoryClaims) Claim(_ context.Context, key, owner string, ttl time.Dura
 
 func (m *MemoryClaims) claim(key, owner string, ttl time.Duration) bool {
 	now := m.now()
-	if now.Sub(m.purged) > 5*time.Second {
-		for k, c := range m.claims {
-			if !now.Before(c.until) {
-				delete(m.claims, k)
-			}
+	for len(m.expiry) > 0 && !now.Before(m.expiry[0].until) {
+		e := heap.Pop(&m.expiry).(expiring)
+		if c, ok := m.claims[e.key]; ok && c.seq == e.seq {
+			delete(m.claims, e.key)
 		}
-		m.purged = now
 	}
 	if c, ok := m.claims[key]; ok && now.Before(c.until) {
 		return false
 	}
-	m.claims[key] = memoryClaim{owner: owner, until: now.Add(ttl)}
+	m.seq++
+	c := memoryClaim{owner: owner, until: now.Add(ttl), seq: m.seq}
+	m.claims[key] = c
+	heap.Push(&m.expiry, expiring{key: key, until: c.until, seq: c.seq})
 	return true
 }
 

@@ -26,6 +26,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -260,7 +262,8 @@ func startScheduler(o options, edgefn bool, fns []*recorder, client *goredis.Cli
 	}
 	var streams triggers.Streams
 	var closers []func()
-	cfg := dispatch.ManagerConfig{NodeID: "bench"}
+	// Warnings and errors only: a thousand "trigger started" lines say nothing.
+	cfg := dispatch.ManagerConfig{NodeID: "bench", Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if client != nil {
 		name := "schedbench-" + id.New()[:8]
 		rs, err := redis.New(client, redis.Options{})
