@@ -17,10 +17,11 @@ import (
 
 // TestBrowserWebSocketDemo drives the demo page of examples/web (what `make run` serves) in
 // headless Chromium against the real binary with manifests/web.yaml: the page's edgefn.js
-// subscribes over /ws, shows what POST /notify/demo notifies, publishes chat messages that the
-// notify function vets, resumes with exactly what it missed after its connection dropped, and
-// after a gateway restart reconnects by itself and says what it could not recover; bytes that
-// are not UTF-8, sent to its topics by another client or the admin API, never reach it.
+// subscribes over /ws, shows what POST /notify/demo notifies, counts what is typed with
+// notify's rpc chat.check, publishes chat messages that the notify function vets, resumes with
+// exactly what it missed after its connection dropped, and after a gateway restart reconnects
+// by itself and says what it could not recover; bytes that are not UTF-8, sent to its topics
+// by another client or the admin API, never reach it.
 func TestBrowserWebSocketDemo(t *testing.T) {
 	chrome := findChromium(t)
 	g := startGateway(t, "", "--manifests", webManifest(t),
@@ -45,10 +46,17 @@ func TestBrowserWebSocketDemo(t *testing.T) {
 
 	// A chat message typed into the page goes through notify's websocket trigger and back to
 	// every subscriber, this page included; one that notify refuses comes back as an error.
-	page.do(chromedp.SendKeys(chromedp.CSS("#chat-text"), "hi from chromium"),
-		chromedp.Click(chromedp.CSS("#chat-send")))
+	// As it is typed, the page calls the rpc chat.check of notify, which counts the characters
+	// (the latest call's answer shows) or says why the room would refuse the message.
+	page.do(chromedp.SendKeys(chromedp.CSS("#chat-text"), "hi from chromium"))
+	page.poll(`document.querySelector("#chat-count").textContent === "16/500"`, "the rpc chat.check's count")
+	page.do(chromedp.Click(chromedp.CSS("#chat-send")))
 	page.waitTexts("chat", "hi from chromium")
-	page.do(chromedp.SendKeys(chromedp.CSS("#chat-text"), "   "), chromedp.Click(chromedp.CSS("#chat-send")))
+	page.do(chromedp.SendKeys(chromedp.CSS("#chat-text"), "   "))
+	page.poll(`document.querySelector("#chat-count").textContent === "text is required"`, "the rpc chat.check's refusal")
+	page.eval(`window.edgefnClient.rpc("chat.nothing", {}).catch((err) => { window.rpcError = err.code; }); undefined`)
+	page.poll(`window.rpcError === "not_found"`, "an rpc of a method no function serves")
+	page.do(chromedp.Click(chromedp.CSS("#chat-send")))
 	page.poll(`document.querySelector("#chat-error").textContent.includes("text is required")`,
 		"the refused chat message's error")
 

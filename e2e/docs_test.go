@@ -38,7 +38,7 @@ import (
 const docsSecret = "docs-e2e-secret-of-32-bytes-long!"
 
 // docsPages are the pages with exchanges; each runs against a gateway of its own.
-var docsPages = []string{"http.md", "websocket.md", "async.md", "observability.md", "cluster.md"}
+var docsPages = []string{"http.md", "websocket.md", "async.md", "observability.md", "cluster.md", "securing.md"}
 
 func TestDocsExchanges(t *testing.T) {
 	for _, page := range docsPages {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,10 +15,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/edgefn/edgefn/internal/cluster"
 	"github.com/edgefn/edgefn/internal/testkit"
 )
 
@@ -128,6 +134,9 @@ func launchGatewayAt(t testing.TB, addr, dataDir string, args ...string) (*gatew
 	if flagValue(args, "--redis") != "" && flagValue(args, "--admin-token") == "" && flagValue(args, "--admin-token-file") == "" {
 		args = append(slices.Clip(args), "--admin-token", clusterAdminToken)
 	}
+	if r := flagValue(args, "--redis"); r != "" && flagValue(args, "--cluster") == "" {
+		args = append(slices.Clip(args), "--cluster", dataDirCluster(t, r, dataDir))
+	}
 	if a := flagValue(args, "--admin-listen"); a != "" {
 		g.AdminURL = "http://" + a
 	}
@@ -164,6 +173,37 @@ func launchGatewayAt(t testing.TB, addr, dataDir string, args ...string) (*gatew
 		time.Sleep(20 * time.Millisecond)
 	}
 	return g, fmt.Errorf("edgefn serve did not answer /healthz in time\n%s", g.logs.String())
+}
+
+// dataDirClusters are the cluster names dataDirCluster gave, by data dir.
+var dataDirClusters sync.Map
+
+// dataDirCluster is the cluster of a gateway started with --redis and no --cluster: one of its
+// data dir alone (a restart on it is the same cluster), so that the function registry of each
+// such node is its own, as its --data-dir was before the registry, and no run shares one with
+// another. Its keys are removed when the test ends. Tests of several nodes in one cluster
+// give --cluster.
+func dataDirCluster(t testing.TB, redisURL, dataDir string) string {
+	sum := sha256.Sum256([]byte(dataDir))
+	name := "e2e-dir-" + hex.EncodeToString(sum[:8])
+	if _, loaded := dataDirClusters.LoadOrStore(name, true); !loaded {
+		t.Cleanup(func() { dropCluster(redisURL, name) })
+	}
+	return name
+}
+
+// dropCluster removes every key of the cluster name from the Redis at redisURL.
+func dropCluster(redisURL, name string) {
+	opts, err := goredis.ParseURL(redisURL)
+	if err != nil {
+		return
+	}
+	c := goredis.NewClient(opts)
+	defer c.Close()
+	ctx := context.Background()
+	if keys, _ := c.Keys(ctx, cluster.RedisPrefix(name)+"*").Result(); len(keys) > 0 {
+		c.Del(ctx, keys...)
+	}
 }
 
 // flagValue is the value of the last flag name in args ("--name value" or "--name=value"),

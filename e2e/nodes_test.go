@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +70,17 @@ func TestNodesRegistry(t *testing.T) {
 		t.Errorf("b's record %+v, want address %s", nb, b.Addr)
 	}
 	started := nodes[bID].Started
+
+	// list counts the nodes that run hello ready; get shows it on each.
+	for _, g := range []*gateway{a, b} {
+		if out := mustCLI(t, g, "list"); !regexp.MustCompile(`(?m)^hello\s+1\s+ready\s+1/1\s+2/2\s`).MatchString(out) {
+			t.Errorf("edgefn list on %s:\n%s\nwant hello on 2/2 nodes", g.Addr, out)
+		}
+	}
+	if out := mustCLI(t, a, "get", "hello"); !strings.Contains(out, "nodes: 2/2\n  node-a: v1 ready\n  "+bID+": v1 ready\n") &&
+		!strings.Contains(out, "nodes: 2/2\n  "+bID+": v1 ready\n  node-a: v1 ready\n") {
+		t.Errorf("edgefn get hello:\n%s\nwant it ready on both nodes", out)
+	}
 
 	// Admin token required.
 	if r := do(t, "GET", a.URL+"/admin/v1/nodes", nil); r.Status != 401 {

@@ -45,10 +45,13 @@ var promFamilies = map[string]dto.MetricType{
 	"edgefn_ws_connections":              dto.MetricType_GAUGE,
 	"edgefn_ws_publications_total":       dto.MetricType_COUNTER,
 	"edgefn_ws_slow_disconnects_total":   dto.MetricType_COUNTER,
+	"edgefn_ws_function_calls_total":     dto.MetricType_COUNTER,
 	"edgefn_async_requests_total":        dto.MetricType_COUNTER,
 	"edgefn_async_pending":               dto.MetricType_GAUGE,
 	"edgefn_schedule_runs_total":         dto.MetricType_COUNTER,
 	"edgefn_schedule_lag_seconds":        dto.MetricType_GAUGE,
+	"edgefn_instances":                   dto.MetricType_GAUGE,
+	"edgefn_scale_events_total":          dto.MetricType_COUNTER,
 }
 
 // TestPromtoolChecksMetrics serves HTTP, queue (RabbitMQ), stream (Redis), WebSocket, async and schedule
@@ -95,6 +98,10 @@ name: k
 handler: {{testfn}}
 triggers:
   - schedule: {cron: '@every 1s'}
+---
+name: z
+handler: {{testfn}}
+scale: {min: 0, max: 2, idle: 1s, stabilization: 0s}
 `))
 
 	// HTTP: a success, a status the function chose, a function error.
@@ -145,8 +152,11 @@ triggers:
 		{"edgefn_trigger_replies_total", map[string]string{"function": "q", "trigger": "queue/" + queue, "outcome": "sent"}, 1},
 		{"edgefn_invocations_total", map[string]string{"function": "r", "trigger": "queue", "outcome": "success"}, 1},
 		{"edgefn_invocations_total", map[string]string{"function": "t", "trigger": "websocket", "outcome": "success"}, 1},
+		{"edgefn_ws_function_calls_total", map[string]string{"function": "t", "event": "publish", "outcome": "success"}, 1},
 		{"edgefn_async_requests_total", map[string]string{"outcome": "completed"}, 1},
 		{"edgefn_async_requests_total", map[string]string{"outcome": "failed"}, 1},
+		// Scaling: z, idle since its deploy, went to zero.
+		{"edgefn_scale_events_total", map[string]string{"function": "z", "direction": "down"}, 1},
 	}
 	// Schedule: runs that succeed, a count that grows each second.
 	testkit.Eventually(t, 20*time.Second, "the schedule's runs in /metrics", func() bool {

@@ -23,10 +23,20 @@ type wsFrame struct {
 	Publications []wsPub         `json:"publications"`
 	Topic        string          `json:"topic"`
 	Data         json.RawMessage `json:"data"`
+	// Connected is the frame of a connect function's success (no id, no topic).
+	Connected *wsConnected `json:"connected"`
+	// seq numbers the frames of a connection in the order they arrived, from 1.
+	seq int
+}
+
+type wsConnected struct {
+	Client string          `json:"client"`
+	Data   json.RawMessage `json:"data"`
 }
 
 type wsError struct {
 	Code    string `json:"code"`
+	Status  int    `json:"status"`
 	Message string `json:"message"`
 }
 
@@ -83,7 +93,7 @@ func startWSClient(t testing.TB, conn *websocket.Conn) *wsClient {
 
 func (c *wsClient) read() {
 	defer close(c.done)
-	for {
+	for seq := 1; ; seq++ {
 		_, data, err := c.conn.ReadMessage()
 		if err != nil {
 			c.mu.Lock()
@@ -96,6 +106,7 @@ func (c *wsClient) read() {
 			c.t.Errorf("server sent a frame that is not JSON: %q", data)
 			continue
 		}
+		f.seq = seq
 		if f.Topic != "" && f.ID == nil {
 			c.pubs <- f
 			continue

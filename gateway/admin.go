@@ -23,6 +23,46 @@ import (
 	"github.com/edgefn/edgefn/runtime/manifest"
 )
 
+// Deployer changes what is deployed: a runtime.Host, or a shared registry that every node
+// follows (docs/cluster.md). Errors that are a *runtime.Error carry their HTTP status.
+type Deployer interface {
+	// DeployWith deploys m with the plugin binary at binary; sum, when not empty, is its sum
+	// (runtime.NewSum) computed while it was uploaded.
+	DeployWith(ctx context.Context, m *manifest.Function, binary, sum string, o runtime.ChangeOptions) (runtime.DeployResult, error)
+	// RollbackWith makes the version before the current one current again.
+	RollbackWith(ctx context.Context, name string, o runtime.ChangeOptions) (runtime.DeployResult, error)
+	// Delete removes the function; runtime.ErrNotFound when it is not deployed.
+	Delete(ctx context.Context, name string) error
+}
+
+var _ Deployer = (*runtime.Host)(nil)
+
+// problemReporter is a Deployer that knows why a function does not run on this node as it
+// is deployed (a binary that does not match its sha256, an entry that does not decode).
+type problemReporter interface {
+	Problem(name string) string
+}
+
+// deployerHeader names who deploys, as the client says (edgefn sends user@host); a shared
+// registry keeps it with the version.
+const deployerHeader = "X-Edgefn-Deployer"
+
+// changeOptions reads ?ifVersion=N and the deployer header of a deploy or rollback.
+func changeOptions(c *fiber.Ctx) (runtime.ChangeOptions, error) {
+	o := runtime.ChangeOptions{By: c.Get(deployerHeader)}
+	if len(o.By) > 128 {
+		o.By = o.By[:128]
+	}
+	if q := c.Query("ifVersion"); q != "" {
+		n, err := strconv.Atoi(q)
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("ifVersion %q: want a version number, 1 or more", q)
+		}
+		o.IfVersion = n
+	}
+	return o, nil
+}
+
 // maxManifestBytes bounds an uploaded manifest.
 const maxManifestBytes = 1 << 20
 
@@ -82,11 +122,14 @@ func (s *Server) adminVersion(c *fiber.Ctx) error {
 
 func (s *Server) adminList(c *fiber.Ctx) error {
 	fns := s.cfg.Host.Functions()
-	out := make([]functionJSON, 0, len(fns))
+	nodes := s.liveNodes()
+	out := make([]FunctionView, 0, len(fns))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, f := range fns {
-		out = append(out, s.describe(ctx, f))
+		v := s.describe(ctx, f)
+		v.Nodes = nodes.count(v.Info)
+		out = append(out, v)
 	}
 	return c.JSON(fiber.Map{"functions": out})
 }
@@ -100,19 +143,33 @@ func (s *Server) function(c *fiber.Ctx) (*runtime.Function, error) {
 	return f, nil
 }
 
+// adminGet answers a function's state on this node; with a shared registry, also why it does
+// not run the registry's version here, even when it does not run at all.
 func (s *Server) adminGet(c *fiber.Ctx) error {
-	f, err := s.function(c)
-	if f == nil {
-		return err
+	name := c.Params("name")
+	problem := ""
+	if pr, ok := s.cfg.Deployer.(problemReporter); ok {
+		problem = pr.Problem(name)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return c.JSON(s.describe(ctx, f))
+	f := s.cfg.Host.Function(name)
+	if f == nil && problem == "" {
+		return sendError(c, fiber.StatusNotFound, "not_found", fmt.Sprintf("function %q is not deployed", name))
+	}
+	v := FunctionView{Info: runtime.Info{Name: name, State: "failed"}}
+	if f != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		v = s.describe(ctx, f)
+	}
+	v.RegistryError = problem
+	nodes := s.liveNodes()
+	v.Nodes, v.PerNode = nodes.count(v.Info), nodes.each(v.Name)
+	return c.JSON(v)
 }
 
 func (s *Server) adminDelete(c *fiber.Ctx) error {
 	name := c.Params("name")
-	if err := s.cfg.Host.Delete(c.Context(), name); err != nil {
+	if err := s.cfg.Deployer.Delete(context.Background(), name); err != nil {
 		if errors.Is(err, runtime.ErrNotFound) {
 			return sendError(c, fiber.StatusNotFound, "not_found", fmt.Sprintf("function %q is not deployed", name))
 		}
@@ -123,7 +180,11 @@ func (s *Server) adminDelete(c *fiber.Ctx) error {
 
 func (s *Server) adminRollback(c *fiber.Ctx) error {
 	name := c.Params("name")
-	res, err := s.cfg.Host.Rollback(context.Background(), name)
+	o, err := changeOptions(c)
+	if err != nil {
+		return sendError(c, fiber.StatusBadRequest, "bad_request", err.Error())
+	}
+	res, err := s.cfg.Deployer.RollbackWith(context.Background(), name, o)
 	if err != nil {
 		var re *runtime.Error
 		if errors.As(err, &re) {
@@ -204,9 +265,13 @@ func (s *Server) adminDeploy(c *fiber.Ctx) error {
 	if m == nil {
 		return sendError(c, fiber.StatusBadRequest, "invalid_manifest", fmt.Sprintf("the manifest does not declare function %q", name))
 	}
+	o, err := changeOptions(c)
+	if err != nil {
+		return sendError(c, fiber.StatusBadRequest, "bad_request", err.Error())
+	}
 	var res runtime.DeployResult
 	if up.binary != "" {
-		res, err = s.cfg.Host.DeployStaged(context.Background(), m, up.binary, up.sum)
+		res, err = s.cfg.Deployer.DeployWith(context.Background(), m, up.binary, up.sum, o)
 	} else {
 		if m.Build == "" {
 			return sendError(c, fiber.StatusBadRequest, "bad_upload", "the upload has no binary part and the manifest does not build")
@@ -215,9 +280,13 @@ func (s *Server) adminDeploy(c *fiber.Ctx) error {
 		if err := runtime.Build(context.Background(), m.Build, binary); err != nil {
 			return sendError(c, fiber.StatusUnprocessableEntity, "build_failed", err.Error())
 		}
-		res, err = s.cfg.Host.Deploy(context.Background(), m, binary)
+		res, err = s.cfg.Deployer.DeployWith(context.Background(), m, binary, "", o)
 	}
 	if err != nil {
+		var re *runtime.Error
+		if errors.Is(err, runtime.ErrVersionConflict) && errors.As(err, &re) {
+			return sendError(c, re.Status, re.Code, re.Message)
+		}
 		if errors.As(err, new(manifest.ErrorList)) {
 			return sendError(c, fiber.StatusConflict, "conflict", err.Error())
 		}
@@ -383,17 +452,30 @@ func (s *Server) adminLogs(c *fiber.Ctx) error {
 		return err
 	}
 	tail, _ := strconv.Atoi(c.Query("tail", "100"))
-	c.Set(fiber.HeaderContentType, "application/x-ndjson")
+	var logs LogReader = nodeLogs{f}
+	if s.cfg.ClusterLogs != nil {
+		logs = s.cfg.ClusterLogs
+	}
 	if !c.QueryBool("follow") {
+		lines, err := logs.Tail(c.UserContext(), f.Name(), tail)
+		if err != nil {
+			return sendError(c, fiber.StatusServiceUnavailable, "logs_unavailable", "the cluster's logs cannot be read: "+err.Error())
+		}
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
-		for _, l := range f.Logs().Tail(tail) {
+		for _, l := range lines {
 			_ = enc.Encode(l)
 		}
+		c.Set(fiber.HeaderContentType, "application/x-ndjson")
 		return c.Send(buf.Bytes())
 	}
 	ctx, cancel := context.WithCancel(s.stopping)
-	lines, follow := f.Logs().Follow(ctx, tail)
+	lines, follow, err := logs.Follow(ctx, f.Name(), tail)
+	if err != nil {
+		cancel()
+		return sendError(c, fiber.StatusServiceUnavailable, "logs_unavailable", "the cluster's logs cannot be read: "+err.Error())
+	}
+	c.Set(fiber.HeaderContentType, "application/x-ndjson")
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer cancel()
 		enc := json.NewEncoder(w)
@@ -421,4 +503,22 @@ func (s *Server) adminLogs(c *fiber.Ctx) error {
 		}
 	})
 	return nil
+}
+
+// LogReader reads functions' log lines for GET /admin/v1/functions/{name}/logs.
+type LogReader interface {
+	Tail(ctx context.Context, function string, n int) ([]runtime.LogLine, error)
+	Follow(ctx context.Context, function string, n int) ([]runtime.LogLine, <-chan runtime.LogLine, error)
+}
+
+// nodeLogs reads the lines of one function, f, on this node alone.
+type nodeLogs struct{ f *runtime.Function }
+
+func (n nodeLogs) Tail(_ context.Context, _ string, tail int) ([]runtime.LogLine, error) {
+	return n.f.Logs().Tail(tail), nil
+}
+
+func (n nodeLogs) Follow(ctx context.Context, _ string, tail int) ([]runtime.LogLine, <-chan runtime.LogLine, error) {
+	lines, ch := n.f.Logs().Follow(ctx, tail)
+	return lines, ch, nil
 }

@@ -31,16 +31,11 @@ type ScheduleControl interface {
 
 var _ ScheduleControl = (*dispatch.Manager)(nil)
 
-// functionJSON is a function as the admin API shows it: its Info, and its schedules.
-type functionJSON struct {
-	runtime.Info
-	Schedules []dispatch.ScheduleInfo `json:"schedules,omitempty"`
-}
-
-// describe is f's Info with its schedules; a store that does not answer leaves the pause
-// unknown (false) and is logged, rather than failing a listing.
-func (s *Server) describe(ctx context.Context, f *runtime.Function) functionJSON {
-	out := functionJSON{Info: f.Info()}
+// describe is f's view with its Info and its schedules (the nodes are left to the caller); a
+// store that does not answer leaves the pause unknown (false) and is logged, rather than
+// failing a listing.
+func (s *Server) describe(ctx context.Context, f *runtime.Function) FunctionView {
+	out := FunctionView{Info: f.Info()}
 	if m := f.Manifest(); m != nil && s.cfg.Schedules != nil {
 		var err error
 		if out.Schedules, err = s.cfg.Schedules.Schedules(ctx, m); err != nil {

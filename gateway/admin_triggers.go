@@ -31,6 +31,8 @@ type publishRequest struct {
 	Priority      int               `json:"priority"`
 	Headers       map[string]string `json:"headers"`
 	Data          json.RawMessage   `json:"data"`
+	// Delay, a Go duration ("10m"), delivers a queue message that long later.
+	Delay string `json:"delay"`
 }
 
 // adminPublish publishes one message to a stream or queue, or one notification to a topic.
@@ -60,6 +62,13 @@ func (s *Server) adminPublish(c *fiber.Ctx) error {
 	if s.cfg.Effects == nil {
 		return sendError(c, fiber.StatusServiceUnavailable, "unavailable", "no publish backend")
 	}
+	var delay time.Duration
+	if req.Delay != "" {
+		var msg string
+		if delay, msg = s.publishDelay(&req); msg != "" {
+			return sendError(c, fiber.StatusBadRequest, "bad_request", msg)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if req.Topic != "" {
@@ -85,15 +94,39 @@ func (s *Server) adminPublish(c *fiber.Ctx) error {
 		msg.ID = id.New()
 	}
 	var err error
-	if req.Queue != "" {
+	switch {
+	case delay > 0:
+		err = s.cfg.Effects.Queues.(triggers.Delayer).PublishDelayed(ctx, req.Queue, delay, msg)
+	case req.Queue != "":
 		err = s.cfg.Effects.Queues.PublishQueue(ctx, req.Queue, msg)
-	} else {
+	default:
 		err = s.cfg.Effects.Streams.PublishStream(ctx, req.Stream, msg)
 	}
 	if err != nil {
 		return sendError(c, fiber.StatusBadGateway, "publish_failed", err.Error())
 	}
 	return c.JSON(fiber.Map{"id": msg.ID})
+}
+
+// publishDelay reads the delay of a publish request, or says why it is refused.
+func (s *Server) publishDelay(req *publishRequest) (time.Duration, string) {
+	delay, err := time.ParseDuration(req.Delay)
+	switch {
+	case err != nil:
+		return 0, fmt.Sprintf("delay: %q is not a duration such as 90s or 10m", req.Delay)
+	case req.Queue == "":
+		return 0, "delay: only queue messages take a delay"
+	case delay < 0:
+		return 0, "delay: must not be negative"
+	}
+	d, ok := s.cfg.Effects.Queues.(triggers.Delayer)
+	if !ok {
+		return 0, "delay: the queue backend holds no delayed messages"
+	}
+	if delay > d.MaxDelay() {
+		return 0, fmt.Sprintf("delay: %v is longer than the queue backend holds (%v)", delay, d.MaxDelay())
+	}
+	return delay, ""
 }
 
 // deadLetterTarget is a trigger's dead letters: where they are kept, in which backend, and

@@ -27,6 +27,9 @@ import (
 type Config struct {
 	// Host runs the functions; required.
 	Host *runtime.Host
+	// Deployer makes the admin API's deploys, rollbacks and deletes; default Host. With a
+	// shared registry (docs/cluster.md) it is the registry's, which every node follows.
+	Deployer Deployer
 	// Auth verifies JWTs for `auth: jwt` routes; nil answers every such route with 401.
 	Auth *auth.Verifier
 	// AdminToken is the bearer token of the admin API; required (docs/http.md#admin-api).
@@ -81,6 +84,9 @@ type Config struct {
 	// Schedules runs, pauses and resumes schedules, and finds their dead letters; nil
 	// answers those endpoints with 501.
 	Schedules ScheduleControl
+	// ClusterLogs, when set, is where GET /admin/v1/functions/{name}/logs reads: the lines of
+	// every node (docs/cluster.md#logs); nil reads the node's own.
+	ClusterLogs LogReader
 	// Version is reported by the admin API.
 	Version string
 	// Logger; default slog.Default().
@@ -106,6 +112,9 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if cfg.Host == nil {
 		return nil, errors.New("gateway: a runtime host is required")
+	}
+	if cfg.Deployer == nil {
+		cfg.Deployer = cfg.Host
 	}
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = 4 << 20

@@ -22,7 +22,7 @@ import (
 // work disturbs far less than the time.
 func BenchmarkChain(b *testing.B) {
 	f := startChain(b, &manifest.Function{Name: "testfn", Timeout: manifest.DefaultTimeout,
-		Concurrency: 1 << 16, Instances: 1, Breaker: manifest.Breaker{Failures: manifest.DefaultBreakerFailures,
+		Concurrency: 1 << 16, Scale: oneInstance, Breaker: manifest.Breaker{Failures: manifest.DefaultBreakerFailures,
 			Cooldown: manifest.DefaultBreakerCooldown}})
 	ctx := WithRequestID(WithTrigger(context.Background(), TriggerHTTP), "bench")
 	echo := func() *event.Event { return &event.Event{Type: "echo", Data: []byte("hello")} }
@@ -71,7 +71,7 @@ func BenchmarkChain(b *testing.B) {
 // plugin process. Compare with `benchstat -col /ctx`.
 func BenchmarkDeadline(b *testing.B) {
 	m := &manifest.Function{Name: "testfn", Timeout: manifest.DefaultTimeout, Concurrency: 1 << 16,
-		Instances: 1, Breaker: manifest.Breaker{Failures: manifest.DefaultBreakerFailures,
+		Scale: oneInstance, Breaker: manifest.Breaker{Failures: manifest.DefaultBreakerFailures,
 			Cooldown: manifest.DefaultBreakerCooldown}}
 	lazy := startChain(b, m)
 	v := lazy.current.Load()

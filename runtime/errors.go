@@ -37,7 +37,23 @@ var (
 	ErrOverloaded  = &Error{Status: http.StatusServiceUnavailable, Code: "overloaded", Message: "function is at its concurrency limit", RetryAfter: time.Second}
 	ErrCircuitOpen = &Error{Status: http.StatusServiceUnavailable, Code: "circuit_open", Message: "function is failing; calls are paused", RetryAfter: time.Second}
 	ErrStopping    = &Error{Status: http.StatusServiceUnavailable, Code: "stopping", Message: "function is stopping", RetryAfter: time.Second}
+	// ErrStartFailed is a call that waited for a plugin process whose start failed, or that
+	// came while the start is backing off; startFailed gives it the reason.
+	ErrStartFailed = &Error{Status: http.StatusServiceUnavailable, Code: "start_failed", Message: "function could not start", RetryAfter: time.Second}
+	// ErrAtCapacity is a call to a function scaled to zero on a node that runs as many plugin
+	// processes as --max-instances allows, none of which can stop for it.
+	ErrAtCapacity = &Error{Status: http.StatusServiceUnavailable, Code: "at_capacity",
+		Message: "the node runs as many function processes as it may (--max-instances)", RetryAfter: time.Second}
 )
+
+// startFailed is ErrStartFailed with the reason of the last failed start.
+func startFailed(reason string) *Error {
+	e := *ErrStartFailed
+	if reason != "" {
+		e.Message += ": " + reason
+	}
+	return &e
+}
 
 // Failures of a function's effects (docs/sdk.md#effects).
 var (

@@ -32,13 +32,19 @@ type Function struct {
 	invocations atomic.Int64
 	failures    atomic.Int64
 	restarts    restarts
+	// backlogs are the messages waiting in each queue or stream trigger, as their consumers
+	// report them (SetBacklog); the scaler counts them as load.
+	backlogMu sync.Mutex
+	backlogs  map[string]int64
 
 	meters *meters
 	series series
 	attrs  attribute.Set // {function}
 	// restartAttrs are {function, reason} of the restart counter: crash, memory.
 	restartAttrs [2]attribute.Set
-	spanName     string
+	// stateAttrs are {function, state} of edgefn_instances: starting, ready, draining.
+	stateAttrs [3]attribute.Set
+	spanName   string
 }
 
 func newFunction(name string, logs *Logs, m *meters) *Function {
@@ -48,6 +54,11 @@ func newFunction(name string, logs *Logs, m *meters) *Function {
 		restartAttrs: [2]attribute.Set{
 			attribute.NewSet(fn, attribute.String("reason", "crash")),
 			attribute.NewSet(fn, attribute.String("reason", "memory")),
+		},
+		stateAttrs: [3]attribute.Set{
+			attribute.NewSet(fn, attribute.String("state", "starting")),
+			attribute.NewSet(fn, attribute.String("state", "ready")),
+			attribute.NewSet(fn, attribute.String("state", "draining")),
 		}}
 }
 
@@ -122,7 +133,11 @@ func (f *Function) invoke(ctx context.Context, evs []*event.Event, out []outcome
 		start := time.Now()
 		v.chain.invoke(ctx, evs, out)
 		v.release()
-		f.record(ctx, out, time.Since(start))
+		took := time.Since(start)
+		if v.pool != nil { // nil in tests of the chain alone
+			v.pool.usage.done(len(evs), took)
+		}
+		f.record(ctx, out, took)
 		for _, o := range out {
 			if countsAsFailure(o.err) {
 				f.failures.Add(1)
@@ -155,10 +170,11 @@ func (f *Function) hold() (*version, error) {
 	}
 }
 
-// Ready reports whether the current version has a process that can take work.
+// Ready reports whether the current version has a process that can take work, or can start
+// one for it: it is scaled to zero (docs/manifest.md, "Scaling").
 func (f *Function) Ready() bool {
 	v := f.current.Load()
-	return v != nil && v.pool.readyCount() > 0
+	return v != nil && (v.pool.readyCount() > 0 || v.pool.canWake())
 }
 
 // CanRun returns the error a call made now would fail with before reaching the function:
@@ -168,7 +184,7 @@ func (f *Function) CanRun() error {
 	switch {
 	case v == nil:
 		return ErrNotFound
-	case v.pool.readyCount() == 0:
+	case v.pool.readyCount() == 0 && !v.pool.canWake():
 		return ErrNotReady
 	case v.breaker.State() == BreakerOpen:
 		return ErrCircuitOpen
@@ -176,13 +192,51 @@ func (f *Function) CanRun() error {
 	return nil
 }
 
+// Scales reports whether the current version's process count follows its load (a manifest's
+// `scale:` with min below max): only then does its backlog matter (SetBacklog).
+func (f *Function) Scales() bool {
+	v := f.current.Load()
+	return v != nil && !v.manifest.Scale.Fixed()
+}
+
+// SetBacklog records how many messages wait for the function in the trigger source (its
+// edgefn_trigger_lag): the scaler adds them to the load, so that a backlog brings processes
+// before they would show as invocations in flight (docs/manifest.md, "Scaling").
+func (f *Function) SetBacklog(source string, n int64) {
+	f.backlogMu.Lock()
+	defer f.backlogMu.Unlock()
+	if f.backlogs == nil {
+		f.backlogs = make(map[string]int64)
+	}
+	if n <= 0 {
+		delete(f.backlogs, source)
+		return
+	}
+	f.backlogs[source] = n
+}
+
+// backlog is the sum of the backlogs the triggers reported.
+func (f *Function) backlog() int {
+	f.backlogMu.Lock()
+	defer f.backlogMu.Unlock()
+	var n int64
+	for _, b := range f.backlogs {
+		n += b
+	}
+	return int(n)
+}
+
 // Info is a function's state, as the admin API reports it.
 type Info struct {
-	Name        string    `json:"name"`
-	Version     int       `json:"version"`
-	State       string    `json:"state"`
+	Name    string `json:"name"`
+	Version int    `json:"version"`
+	State   string `json:"state"`
+	// Instances is how many plugin processes run or start now; Ready, how many of them can
+	// take work. Min and Max are the manifest's bounds (equal unless it scales).
 	Instances   int       `json:"instances"`
 	Ready       int       `json:"ready"`
+	Min         int       `json:"min"`
+	Max         int       `json:"max"`
 	Triggers    []string  `json:"triggers"`
 	DeployedAt  time.Time `json:"deployedAt"`
 	Invocations int64     `json:"invocations"`
@@ -199,6 +253,10 @@ type Info struct {
 	// StartError is why the last start of a process failed, until one succeeds: a binary
 	// changed since its deploy among others.
 	StartError string `json:"startError,omitempty"`
+	// RegistryError, with a shared registry (docs/cluster.md), is why this node does not run
+	// the registry's current version: its binary does not match its sha256, its entry does
+	// not decode, it does not start. The version that ran before keeps running, if any.
+	RegistryError string `json:"registryError,omitempty"`
 }
 
 // Info returns a snapshot of the function's state.
@@ -210,8 +268,9 @@ func (f *Function) Info() Info {
 		return info
 	}
 	info.Version = v.number
-	info.Instances = len(v.pool.slots)
+	info.Instances = int(v.pool.want.Load())
 	info.Ready = v.pool.readyCount()
+	info.Min, info.Max = v.manifest.Scale.Min, v.manifest.Scale.Max
 	info.DeployedAt = v.created
 	info.Inflight = v.limit.inflight()
 	info.Breaker = v.breaker.State()
@@ -222,6 +281,8 @@ func (f *Function) Info() Info {
 	switch {
 	case info.Breaker == BreakerOpen:
 		info.State = "failing"
+	case info.Instances == 0 && info.StartError == "":
+		info.State = "idle"
 	case info.Ready == info.Instances:
 		info.State = "ready"
 	case info.Ready > 0:
@@ -243,7 +304,7 @@ func describeTriggers(m *manifest.Function) []string {
 		case t.Stream != nil:
 			out = append(out, "stream "+t.Stream.Name)
 		case t.WebSocket != nil:
-			out = append(out, "websocket "+t.WebSocket.Topic)
+			out = append(out, t.WebSocket.String())
 		case t.Schedule != nil:
 			out = append(out, "schedule "+t.Schedule.Cron+" ("+t.Schedule.Timezone+")")
 		}

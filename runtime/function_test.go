@@ -25,7 +25,7 @@ func startChain(tb testing.TB, m *manifest.Function) *Function {
 	f := newFunction(m.Name, NewLogs(m.Name, logger), nil)
 	spec := instanceSpec{Function: m.Name, Version: 1, Binary: bin, Sum: sumOf(tb, bin), Binaries: newBinaries(),
 		StartTimeout: time.Minute, Logs: f.logs, Logger: logger}
-	v := newVersion(1, m, bin, spec, &f.restarts)
+	v := newVersion(1, m, bin, spec, &f.restarts, newTestScaler())
 	if err := v.pool.start(context.Background()); err != nil {
 		tb.Fatalf("start testfn: %v", err)
 	}
@@ -39,7 +39,7 @@ func startChain(tb testing.TB, m *manifest.Function) *Function {
 // counted with its own outcome.
 func TestInvokeThroughTheChain(t *testing.T) {
 	f := startChain(t, &manifest.Function{Name: "testfn", Timeout: 300 * time.Millisecond,
-		Concurrency: 8, Instances: 1, Breaker: manifest.Breaker{Failures: 100, Cooldown: time.Minute}})
+		Concurrency: 8, Scale: oneInstance, Breaker: manifest.Breaker{Failures: 100, Cooldown: time.Minute}})
 	ctx := WithTrigger(context.Background(), TriggerHTTP)
 	op := func(op, data string, query url.Values) *event.Event {
 		return &event.Event{Type: op, Data: []byte(data), Query: query}

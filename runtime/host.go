@@ -41,6 +41,12 @@ type Config struct {
 	// Sandbox confines every plugin process but those of `sandbox: off` manifests
 	// (docs/security.md); nil confines none.
 	Sandbox *sandbox.Sandbox
+	// LogSink, when set, gets every line the functions write, beside each function's own
+	// ring: the cluster's log (docs/cluster.md#logs).
+	LogSink LogSink
+	// MaxInstances bounds the plugin processes of the node that scaling starts
+	// (docs/manifest.md, "Scaling"); default sized from the machine's memory.
+	MaxInstances int
 	// Registerer, when set, gets the collector of the invocation series
 	// (edgefn_invocations_total, edgefn_invocation_duration_seconds).
 	Registerer prometheus.Registerer
@@ -59,6 +65,9 @@ type Host struct {
 	// (the metrics) take it.
 	all    atomic.Pointer[[]*Function]
 	meters *meters
+	scaler *scaler
+	// stopScaler ends the scaler's loop (Close).
+	stopScaler context.CancelFunc
 
 	drains sync.WaitGroup
 }
@@ -77,6 +86,9 @@ func NewHost(cfg Config) (*Host, error) {
 	if cfg.Drain <= 0 {
 		cfg.Drain = 30 * time.Second
 	}
+	if cfg.MaxInstances <= 0 {
+		cfg.MaxInstances = defaultMaxInstances()
+	}
 	st, err := newStore(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -91,6 +103,10 @@ func NewHost(cfg Config) (*Host, error) {
 			return nil, fmt.Errorf("runtime metrics: %w", err)
 		}
 	}
+	h.scaler = newScaler(cfg.MaxInstances, cfg.Logger, h.meters.scaleEvents)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.stopScaler = cancel
+	go h.scaler.run(ctx)
 	return h, nil
 }
 
@@ -111,24 +127,33 @@ type DeployResult struct {
 // processes are ready before it takes traffic; the version it replaces drains in the
 // background. Nothing changes when it fails.
 func (h *Host) Deploy(ctx context.Context, m *manifest.Function, binary string) (DeployResult, error) {
+	return h.DeployWith(ctx, m, binary, "", ChangeOptions{})
+}
+
+// DeployStaged is Deploy for a binary already in the data directory whose sum (NewSum) the
+// caller computed while writing it (an upload): it is moved into place rather than read again.
+func (h *Host) DeployStaged(ctx context.Context, m *manifest.Function, binary, sum string) (DeployResult, error) {
+	return h.deploy(ctx, m, binary, sum, ChangeOptions{})
+}
+
+// DeployWith is Deploy with options; sum, when not empty, is the binary's sum (NewSum) known
+// from an upload, and the binary is moved into place rather than copied.
+func (h *Host) DeployWith(ctx context.Context, m *manifest.Function, binary, sum string, o ChangeOptions) (DeployResult, error) {
 	if binary == "" {
 		binary = m.Handler
 	}
 	if binary == "" {
 		return DeployResult{}, fmt.Errorf("deploy %s: no binary (a build manifest must be built first)", m.Name)
 	}
-	return h.deploy(ctx, m, binary, "")
+	return h.deploy(ctx, m, binary, sum, o)
 }
 
-// DeployStaged is Deploy for a binary already in the data directory whose sum (NewSum) the
-// caller computed while writing it (an upload): it is moved into place rather than read again.
-func (h *Host) DeployStaged(ctx context.Context, m *manifest.Function, binary, sum string) (DeployResult, error) {
-	return h.deploy(ctx, m, binary, sum)
-}
-
-func (h *Host) deploy(ctx context.Context, m *manifest.Function, binary, staged string) (DeployResult, error) {
+func (h *Host) deploy(ctx context.Context, m *manifest.Function, binary, staged string, o ChangeOptions) (DeployResult, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := o.check(m.Name, h.currentNumber(m.Name)); err != nil {
+		return DeployResult{}, err
+	}
 	if err := h.checkConflicts(m); err != nil {
 		return DeployResult{}, err
 	}
@@ -151,7 +176,7 @@ func (h *Host) deploy(ctx context.Context, m *manifest.Function, binary, staged 
 			return DeployResult{Name: m.Name, Version: v.number, Unchanged: true}, nil
 		}
 	}
-	if err := h.activate(ctx, m, n, path, sum); err != nil {
+	if err := h.activate(ctx, m, n, path, sum, h.persist(m.Name, n)); err != nil {
 		drop()
 		return DeployResult{}, err
 	}
@@ -159,11 +184,60 @@ func (h *Host) deploy(ctx context.Context, m *manifest.Function, binary, staged 
 	return DeployResult{Name: m.Name, Version: n}, nil
 }
 
-// activate starts version n and makes it current. Called with h.mu held.
-func (h *Host) activate(ctx context.Context, m *manifest.Function, n int, binary, sum string) error {
+// persist is the commit of a change kept in the data dir's store: version n of name is
+// current.
+func (h *Host) persist(name string, n int) func() error {
+	return func() error { return h.store.setCurrent(name, n) }
+}
+
+// currentNumber is the current version of name, 0 when it is not deployed. Called with h.mu
+// held.
+func (h *Host) currentNumber(name string) int {
+	if f := h.fns[name]; f != nil {
+		if v := f.current.Load(); v != nil {
+			return v.number
+		}
+	}
+	return 0
+}
+
+// Apply makes version n of m current, with the plugin binary at binary, whose sum (NewSum)
+// the caller has checked: a version that comes from a shared registry (docs/cluster.md)
+// rather than from this host's data dir, which Apply does not touch. The new version's
+// processes start first; then commit, when not nil, is called, and only when it succeeds do
+// they take traffic (an error from it stops them and changes nothing). A function already
+// current at version n with the binary of sum is left running (commit is still called): the
+// result is Unchanged.
+func (h *Host) Apply(ctx context.Context, m *manifest.Function, n int, binary, sum string, commit func() error) (DeployResult, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if f := h.fns[m.Name]; f != nil {
+		if v := f.current.Load(); v != nil && v.number == n && v.sum == sum && string(v.manifest.Source) == string(m.Source) {
+			if commit != nil {
+				if err := commit(); err != nil {
+					return DeployResult{}, fmt.Errorf("deploy %s v%d: %w", m.Name, n, err)
+				}
+			}
+			return DeployResult{Name: m.Name, Version: n, Unchanged: true}, nil
+		}
+	}
+	if err := h.checkConflicts(m); err != nil {
+		return DeployResult{}, err
+	}
+	if err := h.activate(ctx, m, n, binary, sum, commit); err != nil {
+		return DeployResult{}, err
+	}
+	return DeployResult{Name: m.Name, Version: n}, nil
+}
+
+// activate starts version n and, once commit (when not nil) succeeds, makes it current.
+// Called with h.mu held.
+func (h *Host) activate(ctx context.Context, m *manifest.Function, n int, binary, sum string, commit func() error) error {
 	f := h.fns[m.Name]
 	if f == nil {
-		f = newFunction(m.Name, NewLogs(m.Name, h.cfg.Logger), h.meters)
+		logs := NewLogs(m.Name, h.cfg.Logger)
+		logs.sink = h.cfg.LogSink
+		f = newFunction(m.Name, logs, h.meters)
 	}
 	spec := instanceSpec{
 		Function: m.Name, Version: n, Binary: binary, Sum: sum, Binaries: h.binaries,
@@ -181,19 +255,23 @@ func (h *Host) activate(ctx context.Context, m *manifest.Function, n int, binary
 	} else if h.cfg.Sandbox.On() {
 		h.cfg.Logger.Warn("function runs unconfined: its manifest says sandbox: off", "function", m.Name)
 	}
-	v := newVersion(n, m, binary, spec, &f.restarts)
+	v := newVersion(n, m, binary, spec, &f.restarts, h.scaler)
 	v.sum = sum
+	v.pool.backlogOf = f.backlog
 	if err := v.pool.start(ctx); err != nil {
 		return fmt.Errorf("deploy %s v%d: %w", m.Name, n, err)
 	}
-	if err := h.store.setCurrent(m.Name, n); err != nil {
-		v.pool.close()
-		return fmt.Errorf("deploy %s v%d: %w", m.Name, n, err)
+	if commit != nil {
+		if err := commit(); err != nil {
+			v.pool.close()
+			return fmt.Errorf("deploy %s v%d: %w", m.Name, n, err)
+		}
 	}
 	old := f.current.Swap(v)
 	h.fns[m.Name] = f
 	h.changed()
-	h.cfg.Logger.Info("function deployed", "function", m.Name, "version", n, "instances", m.Instances)
+	h.cfg.Logger.Info("function deployed", "function", m.Name, "version", n,
+		"min", m.Scale.Min, "max", m.Scale.Max)
 	if old != nil {
 		h.drain(old)
 	}
@@ -211,9 +289,10 @@ func (h *Host) drain(v *version) {
 	}()
 }
 
-// checkConflicts refuses m when its routes collide with another function's.
+// checkConflicts refuses m when its routes or websocket triggers collide with another
+// function's. m goes last, so that the errors name m's manifest, the one refused.
 func (h *Host) checkConflicts(m *manifest.Function) error {
-	all := []*manifest.Function{m}
+	var all []*manifest.Function
 	for name, f := range h.fns {
 		if name != m.Name {
 			if fm := f.Manifest(); fm != nil {
@@ -221,16 +300,24 @@ func (h *Host) checkConflicts(m *manifest.Function) error {
 			}
 		}
 	}
-	return manifest.CheckConflicts(all)
+	return manifest.CheckConflicts(append(all, m))
 }
 
 // Rollback makes the version before the current one current again.
 func (h *Host) Rollback(ctx context.Context, name string) (DeployResult, error) {
+	return h.RollbackWith(ctx, name, ChangeOptions{})
+}
+
+// RollbackWith is Rollback with options.
+func (h *Host) RollbackWith(ctx context.Context, name string, o ChangeOptions) (DeployResult, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	f := h.fns[name]
 	if f == nil {
 		return DeployResult{}, ErrNotFound
+	}
+	if err := o.check(name, h.currentNumber(name)); err != nil {
+		return DeployResult{}, err
 	}
 	cur := f.current.Load()
 	prev := 0
@@ -249,7 +336,7 @@ func (h *Host) Rollback(ctx context.Context, name string) (DeployResult, error) 
 	if err := h.checkConflicts(m); err != nil {
 		return DeployResult{}, err
 	}
-	if err := h.activate(ctx, m, prev, binary, sum); err != nil {
+	if err := h.activate(ctx, m, prev, binary, sum, h.persist(name, prev)); err != nil {
 		return DeployResult{}, err
 	}
 	return DeployResult{Name: name, Version: prev}, nil
@@ -283,7 +370,7 @@ func (h *Host) Restore(ctx context.Context) error {
 		n := h.store.current(name)
 		m, binary, sum, err := h.loadVersion(name, n)
 		if err == nil {
-			err = h.activate(ctx, m, n, binary, sum)
+			err = h.activate(ctx, m, n, binary, sum, nil)
 		}
 		if err != nil {
 			h.cfg.Logger.Error("restore failed", "function", name, "version", n, "error", err)
@@ -297,6 +384,22 @@ func (h *Host) Restore(ctx context.Context) error {
 func (h *Host) Delete(_ context.Context, name string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.stop(name); err != nil {
+		return err
+	}
+	return h.store.remove(name)
+}
+
+// Stop stops a function without touching the data dir's store: the function of a shared
+// registry (docs/cluster.md) that was deleted there. ErrNotFound when it does not run.
+func (h *Host) Stop(_ context.Context, name string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stop(name)
+}
+
+// stop takes name out of the functions and drains its version. Called with h.mu held.
+func (h *Host) stop(name string) error {
 	f := h.fns[name]
 	if f == nil {
 		return ErrNotFound
@@ -308,7 +411,32 @@ func (h *Host) Delete(_ context.Context, name string) error {
 		h.drain(old)
 	}
 	h.cfg.Logger.Info("function deleted", "function", name)
-	return h.store.remove(name)
+	return nil
+}
+
+// Running returns the current version number and binary sum of every running function.
+func (h *Host) Running() map[string]Running {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]Running, len(h.fns))
+	for name, f := range h.fns {
+		if v := f.current.Load(); v != nil {
+			out[name] = Running{Version: v.number, Sum: v.sum}
+		}
+	}
+	return out
+}
+
+// Verified tells the host that the binary file at path, as it is now, has sum (NewSum): the
+// caller hashed the bytes as it wrote them (a fetch from a shared registry, an upload). A
+// start finds it verified and does not read it again; a file changed since (another inode,
+// size or modification time) is hashed again before it starts, as always.
+func (h *Host) Verified(path, sum string) { h.binaries.trust(path, sum) }
+
+// Running is what runs of a function: its version and its binary's sum.
+type Running struct {
+	Version int
+	Sum     string
 }
 
 // Function returns the deployed function called name, or nil.
@@ -345,6 +473,7 @@ func (h *Host) changed() {
 // Close stops every function: in-flight invocations finish (up to ctx), then the processes
 // stop. It is idempotent.
 func (h *Host) Close(ctx context.Context) error {
+	h.stopScaler()
 	h.mu.Lock()
 	var vs []*version
 	for _, f := range h.fns {

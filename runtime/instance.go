@@ -59,6 +59,12 @@ type instance struct {
 	next      atomic.Uint64
 	// batches: the plugin takes batch frames (SDK 0.2 and later).
 	batches bool
+	// holds counts the invocations that picked this instance; once retiring is set, none
+	// more may, and retired closes when the last one is done (see hold, retire).
+	holds      atomic.Int64
+	retiring   atomic.Bool
+	retired    chan struct{}
+	retireOnce sync.Once
 
 	mu      sync.Mutex
 	pending map[uint64]*call
@@ -181,6 +187,7 @@ func connect(ctx context.Context, client *plugin.Client, spec instanceSpec) (*in
 		return nil, fmt.Errorf("connect data path: %w", err)
 	}
 	inst := &instance{function: spec.Function, client: client, data: wire.NewConn(c), batches: open.GetBatches(),
+		retired: make(chan struct{}),
 		pending: make(map[uint64]*call)}
 	inst.expiry = time.AfterFunc(time.Hour, inst.sweep)
 	inst.expiry.Stop()
@@ -422,6 +429,32 @@ func (i *instance) invokeBatch(ctx context.Context, evs []*event.Event, out []ou
 
 // done is closed when the data path ends: the process died or was stopped.
 func (i *instance) done() <-chan struct{} { return i.data.Done() }
+
+// hold takes the instance for one invocation (or batch); it fails once the instance retires.
+func (i *instance) hold() bool {
+	i.holds.Add(1)
+	if i.retiring.Load() {
+		i.release()
+		return false
+	}
+	return true
+}
+
+// release ends a hold.
+func (i *instance) release() {
+	if i.holds.Add(-1) == 0 && i.retiring.Load() {
+		i.retireOnce.Do(func() { close(i.retired) })
+	}
+}
+
+// retire refuses new holds and returns a channel closed once those taken are released.
+func (i *instance) retire() <-chan struct{} {
+	i.retiring.Store(true)
+	if i.holds.Load() == 0 {
+		i.retireOnce.Do(func() { close(i.retired) })
+	}
+	return i.retired
+}
 
 // stop ends the process: it closes the data path, which makes the SDK exit, and then has
 // go-plugin make sure of it (it kills after a grace period).

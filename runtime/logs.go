@@ -17,6 +17,14 @@ type LogLine struct {
 	Time   time.Time `json:"time"`
 	Stream string    `json:"stream"`
 	Text   string    `json:"text"`
+	// Node is the node whose process wrote it, in a cluster's logs (docs/cluster.md#logs).
+	Node string `json:"node,omitempty"`
+}
+
+// LogSink receives every line of every function as it is written, beside the node's own ring:
+// the cluster's log (docs/cluster.md#logs). Append must not block.
+type LogSink interface {
+	Append(function string, line LogLine)
 }
 
 // Logs collects a function's output: each line goes to the gateway's structured log, tagged
@@ -24,6 +32,7 @@ type LogLine struct {
 type Logs struct {
 	function string
 	logger   *slog.Logger
+	sink     LogSink // nil: the ring alone
 
 	mu    sync.Mutex
 	ring  []LogLine
@@ -97,6 +106,14 @@ func (l *Logs) Follow(ctx context.Context, n int) ([]LogLine, <-chan LogLine) {
 
 func (l *Logs) add(stream, text string) {
 	l.emit(stream, text)
+	line := l.remember(stream, text)
+	if l.sink != nil {
+		l.sink.Append(l.function, line)
+	}
+}
+
+// remember keeps the line in the ring and hands it to the followers.
+func (l *Logs) remember(stream, text string) LogLine {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.seq++
@@ -114,6 +131,7 @@ func (l *Logs) add(stream, text string) {
 			close(ch)
 		}
 	}
+	return line
 }
 
 // emit writes the line to the gateway's log: JSON log records (fn.Logger's, with a message)

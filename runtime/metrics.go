@@ -77,8 +77,9 @@ func outcomeOf(err error) string {
 // restart counter read the functions' own counts when scraped, so invocations pay nothing for
 // them; the invocation series are the functions' own too (see series).
 type meters struct {
-	coldStarts metric.Int64Counter
-	startTime  metric.Float64Histogram
+	coldStarts  metric.Int64Counter
+	startTime   metric.Float64Histogram
+	scaleEvents metric.Int64Counter
 }
 
 func newMeters(m metric.Meter, h *Host) (*meters, error) {
@@ -94,6 +95,15 @@ func newMeters(m metric.Meter, h *Host) (*meters, error) {
 	if ms.startTime, err = m.Float64Histogram("edgefn_cold_start_duration", metric.WithUnit("s"),
 		metric.WithDescription("From starting a plugin process to its data path being ready."),
 		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)); err != nil {
+		return nil, err
+	}
+	if ms.scaleEvents, err = m.Int64Counter("edgefn_scale_events",
+		metric.WithDescription("Changes of a function's process count by the scaler, by direction: up, down.")); err != nil {
+		return nil, err
+	}
+	instances, err := m.Int64ObservableGauge("edgefn_instances",
+		metric.WithDescription("Plugin processes of each function's current version, by state: starting, ready, draining."))
+	if err != nil {
 		return nil, err
 	}
 	inflight, err := m.Int64ObservableGauge("edgefn_inflight",
@@ -113,10 +123,14 @@ func newMeters(m metric.Meter, h *Host) (*meters, error) {
 			o.ObserveInt64(restarts, f.restarts.memory.Load(), metric.WithAttributeSet(f.restartAttrs[1]))
 			if v := f.current.Load(); v != nil {
 				o.ObserveInt64(inflight, int64(v.limit.inflight()), attrs)
+				ready := v.pool.readyCount()
+				for k, n := range [...]int{max(int(v.pool.want.Load())-ready, 0), ready, int(v.pool.draining.Load())} {
+					o.ObserveInt64(instances, int64(n), metric.WithAttributeSet(f.stateAttrs[k]))
+				}
 			}
 		}
 		return nil
-	}, inflight, restarts)
+	}, inflight, restarts, instances)
 	return ms, err
 }
 

@@ -10,18 +10,31 @@ import (
 	"time"
 
 	"github.com/edgefn/edgefn/runtime/event"
+	"github.com/edgefn/edgefn/runtime/manifest"
 )
 
 // poolWait bounds every wait on another goroutine in these tests.
 const poolWait = 30 * time.Second
 
-// newTestPool is a pool of n slots with no process started: a test fills them.
+// oneInstance is the Scale of `instances: 1`.
+var oneInstance = manifest.Scale{Min: 1, Max: 1, Target: manifest.DefaultScaleTarget}
+
+// newTestScaler is a scaler whose loop does not run: a test calls decide.
+func newTestScaler() *scaler {
+	return newScaler(64, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+}
+
+// newTestPool is a pool of n slots with no process started: a test fills them (fill).
 func newTestPool(t *testing.T, n int) *pool {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := newPool(instanceSpec{Function: "testfn", Logs: NewLogs("testfn", logger), Logger: logger}, n, new(restarts))
+	p := newPool(instanceSpec{Function: "testfn", Logs: NewLogs("testfn", logger), Logger: logger},
+		manifest.Scale{Min: n, Max: n, Target: manifest.DefaultScaleTarget}, new(restarts), newTestScaler())
 	t.Cleanup(p.close)
 	return p
 }
+
+// fill gives p its processes, as a deploy does.
+func fill(p *pool, insts ...*instance) { p.scaler.add(p, insts) }
 
 // poolInvokeAsync runs evs through p in a goroutine and returns the channel their outcomes
 // arrive on.
@@ -57,8 +70,7 @@ func TestPoolWaitsForAReadyInstance(t *testing.T) {
 		t.Fatalf("the batch was answered before any process was ready: %+v", out)
 	default:
 	}
-	p.slots[0].Store(inst)
-	p.signalReady()
+	fill(p, inst)
 	out := poolRecv(t, done)
 	for k, want := range []string{"a", "b"} {
 		if out[k].err != nil || string(out[k].res.Body) != want {
@@ -93,8 +105,7 @@ func TestPoolNotReadyOrStopping(t *testing.T) {
 func TestPoolTakesInstancesInTurn(t *testing.T) {
 	bin := buildTestfn(t)
 	p := newTestPool(t, 2)
-	p.slots[0].Store(startTestfnFrom(t, bin))
-	p.slots[1].Store(startTestfnFrom(t, bin))
+	fill(p, startTestfnFrom(t, bin), startTestfnFrom(t, bin))
 	pids := map[float64]int{}
 	for range 4 {
 		out := make([]outcome, 1)

@@ -57,6 +57,18 @@ type verified struct {
 
 func newBinaries() *binaries { return &binaries{verified: make(map[string]verified)} }
 
+// trust records that the file at path, as it is now, has sum: its writer hashed what it
+// wrote. A start that finds it unchanged does not hash it again.
+func (b *binaries) trust(path, sum string) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return
+	}
+	b.mu.Lock()
+	b.verified[path] = verified{info: info, sum: sum}
+	b.mu.Unlock()
+}
+
 // open returns the binary at path, whose SHA-256 must be sum.
 func (b *binaries) open(path, sum string) (*os.File, error) {
 	f, err := os.Open(path)

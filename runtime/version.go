@@ -33,11 +33,12 @@ type version struct {
 //   - the timeout sets the deadline the plugin sees, and turns what outlives it into ErrTimeout;
 //   - the limit bounds what is in flight, and sheds what waits too long for a slot;
 //   - the breaker fails fast while the function is failing, and lets a probe through.
-func newVersion(number int, m *manifest.Function, binary string, spec instanceSpec, restarts *restarts) *version {
+func newVersion(number int, m *manifest.Function, binary string, spec instanceSpec, restarts *restarts, s *scaler) *version {
 	v := &version{number: number, manifest: m, binary: binary, created: time.Now().UTC()}
-	v.pool = newPool(spec, m.Instances, restarts)
+	v.pool = newPool(spec, m.Scale, restarts, s)
 	timed := withTimeout(v.pool, m.Timeout)
 	v.limit = withLimit(timed, m.Concurrency, m.Timeout)
+	v.pool.inflightOf = v.limit.inflight
 	v.breaker = withBreaker(v.limit, m.Breaker.Failures, m.Breaker.Cooldown)
 	v.chain = v.breaker
 	return v
@@ -58,6 +59,7 @@ func (v *version) release() { v.active.Done() }
 
 // drain stops new invocations, waits for those in flight (up to ctx), then stops the processes.
 func (v *version) drain(ctx context.Context) {
+	v.pool.scaler.remove(v.pool)
 	v.mu.Lock()
 	v.closed = true
 	v.mu.Unlock()

@@ -119,6 +119,27 @@ type Queues interface {
 	PublishReply(ctx context.Context, replyTo string, msg *Message) error
 }
 
+// Delayer is the optional capability of a queue backend to deliver a message after a delay
+// and to cancel it before then (docs/events.md, "Delayed messages"). Both queue backends
+// implement it on the same value as Queues.
+//
+// A delayed message reaches its queue no sooner than its delay and, while the backend runs,
+// within 1 % of the delay or 1 s after it, whichever is longer. It keeps its ID, which is what
+// CancelDelayed names.
+type Delayer interface {
+	// MaxDelay is the longest delay the backend holds.
+	MaxDelay() time.Duration
+	// PublishDelayed publishes msgs to queue after delay, durably when the backend is (it
+	// returns once the backend holds them). A delay of zero or less publishes at once; one
+	// above MaxDelay is refused with an error wrapping ErrDelayTooLong and nothing is
+	// published. It sets the ID and Time of a message that has none.
+	PublishDelayed(ctx context.Context, queue string, delay time.Duration, msgs ...*Message) error
+	// CancelDelayed cancels the delayed messages to queue with the ID id that are not
+	// delivered yet. It does not say whether there was one: a message that was delivered
+	// already, or never published, is no error.
+	CancelDelayed(ctx context.Context, queue, id string) error
+}
+
 // Streams is a stream backend: the embedded one or Redis Streams.
 type Streams interface {
 	// PublishStream appends msgs to the stream.
@@ -165,6 +186,10 @@ type Pinger interface {
 
 // ErrClosed is returned by a Source after Close.
 var ErrClosed = errors.New("triggers: source closed")
+
+// ErrDelayTooLong is wrapped by PublishDelayed's error for a delay above the backend's
+// MaxDelay.
+var ErrDelayTooLong = errors.New("the delay is longer than the queue backend holds")
 
 // ErrNoReplyQueue is wrapped by PublishReply's error when the reply queue does not exist.
 var ErrNoReplyQueue = errors.New("the reply queue does not exist")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,6 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/edgefn/edgefn/gateway/async"
+	"github.com/edgefn/edgefn/internal/broker"
 	"github.com/edgefn/edgefn/triggers"
 	"github.com/edgefn/edgefn/triggers/amqp"
 	"github.com/edgefn/edgefn/triggers/memory"
@@ -26,6 +28,8 @@ type backends struct {
 	redis   *goredis.Client
 	pingers map[string]triggers.Pinger
 	closers []func()
+	// urls are the broker URLs in use, whose passwords notReady masks.
+	urls []string
 }
 
 // brokerURL is the flag's value, or else EDGEFN_<NAME>_URL (docs/cli.md).
@@ -34,6 +38,41 @@ func brokerURL(flag, env string) string {
 		return flag
 	}
 	return os.Getenv(env)
+}
+
+// redisOptions parses the --redis URL and adds the TLS files of --redis-ca, --redis-cert and
+// --redis-key, which need a rediss:// URL. Its errors show no password.
+func redisOptions(raw string, files broker.TLSFiles) (*goredis.Options, error) {
+	opts, err := goredis.ParseURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("--redis %s: %w", broker.Redact(raw), broker.RedactError(err, raw))
+	}
+	if files.IsZero() {
+		return opts, nil
+	}
+	if opts.TLSConfig == nil {
+		return nil, fmt.Errorf("--redis %s: --redis-ca, --redis-cert and --redis-key need a rediss:// URL", broker.Redact(raw))
+	}
+	cfg, err := files.Config(opts.TLSConfig.ServerName)
+	if err != nil {
+		return nil, fmt.Errorf("--redis TLS: %w", err)
+	}
+	cfg.InsecureSkipVerify = opts.TLSConfig.InsecureSkipVerify // the URL's skip_verify
+	opts.TLSConfig = cfg
+	return opts, nil
+}
+
+// amqpTLS is the TLS configuration of --amqp-ca, --amqp-cert and --amqp-key; nil without
+// them, which leaves an amqps:// URL to the system's CAs and the URL's own parameters.
+func amqpTLS(files broker.TLSFiles) (*tls.Config, error) {
+	if files.IsZero() {
+		return nil, nil
+	}
+	cfg, err := files.Config("") // the URL's host, filled in at each dial
+	if err != nil {
+		return nil, fmt.Errorf("--amqp TLS: %w", err)
+	}
+	return cfg, nil
 }
 
 // openBackends connects what o configures and fills the rest with the embedded backend.
@@ -55,10 +94,11 @@ func openBackends(ctx context.Context, o *serveOptions, logger *slog.Logger) (*b
 		b.topics, b.replies = topics, replies
 	}
 	if redisURL != "" {
-		opts, err := goredis.ParseURL(redisURL)
+		b.urls = append(b.urls, redisURL)
+		opts, err := redisOptions(redisURL, o.redisTLS)
 		if err != nil {
 			b.close()
-			return nil, fmt.Errorf("--redis: %w", err)
+			return nil, err
 		}
 		// Each stream consumer holds a connection for its blocking reads.
 		opts.PoolSize = max(opts.PoolSize, 64)
@@ -71,7 +111,8 @@ func openBackends(ctx context.Context, o *serveOptions, logger *slog.Logger) (*b
 			return nil, err
 		}
 		if err := streams.Ping(ctx); err != nil {
-			logger.Warn("redis is not answering yet; streams wait for it", "error", err)
+			logger.Warn("redis is not answering yet; streams wait for it",
+				"redis", broker.Redact(redisURL), "error", broker.RedactError(err, redisURL))
 		}
 		b.streams = streams
 		b.pingers["redis"] = streams
@@ -85,10 +126,16 @@ func openBackends(ctx context.Context, o *serveOptions, logger *slog.Logger) (*b
 		b.replies = async.NewRedisStore(client, "")
 	}
 	if amqpURL != "" {
-		q, err := amqp.Dial(amqpURL, amqp.Options{Logger: logger, Name: "edgefn " + o.nodeID})
+		b.urls = append(b.urls, amqpURL)
+		cfg, err := amqpTLS(o.amqpTLS)
 		if err != nil {
 			b.close()
-			return nil, fmt.Errorf("--amqp: %w", err)
+			return nil, err
+		}
+		q, err := amqp.Dial(amqpURL, amqp.Options{Logger: logger, Name: "edgefn " + o.nodeID, TLS: cfg})
+		if err != nil {
+			b.close()
+			return nil, fmt.Errorf("--amqp: %w", broker.RedactError(err, amqpURL))
 		}
 		b.closers = append(b.closers, func() { q.Close() })
 		b.queues = q
@@ -102,7 +149,11 @@ func (b *backends) notReady(ctx context.Context) []string {
 	var out []string
 	for name, p := range b.pingers {
 		if err := p.Ping(ctx); err != nil {
-			out = append(out, name+": "+err.Error())
+			msg := err.Error()
+			for _, u := range b.urls {
+				msg = broker.RedactString(msg, u)
+			}
+			out = append(out, name+": "+msg)
 		}
 	}
 	return out

@@ -12,14 +12,15 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/edgefn/edgefn/gateway"
 	"github.com/edgefn/edgefn/runtime"
-	"github.com/edgefn/edgefn/runtime/dispatch"
 )
 
 // defaultServer is where the client commands find edgefn when --server is not given.
@@ -46,6 +47,19 @@ type client struct {
 	base  string
 	token string
 	http  *http.Client
+	// ifVersion, when not 0, is the --if-version of a deploy or rollback.
+	ifVersion int
+}
+
+// deployerHeader tells the server who deploys (deployer()); a shared registry keeps it.
+const deployerHeader = "X-Edgefn-Deployer"
+
+// ifVersionQuery is the query of --if-version, "" without one.
+func (c *client) ifVersionQuery() string {
+	if c.ifVersion == 0 {
+		return ""
+	}
+	return "?ifVersion=" + strconv.Itoa(c.ifVersion)
 }
 
 // newClient builds the client from cmd's --server, --token and --data-dir.
@@ -272,22 +286,16 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// The admin API's answers are the runtime's own types, encoded as JSON.
+// The admin API's answers are the gateway's and the runtime's own types, encoded as JSON.
 type (
+	functionInfo  = gateway.FunctionView
 	versionResult = runtime.DeployResult
 	logLine       = runtime.LogLine
 )
 
-// functionInfo is a function as GET /admin/v1/functions/{name} shows it: the runtime's Info
-// and its schedule triggers.
-type functionInfo struct {
-	runtime.Info
-	Schedules []dispatch.ScheduleInfo `json:"schedules"`
-}
-
-// triggers are f's triggers as list and get show them, each schedule with its next run, or
-// paused.
-func (f *functionInfo) triggers() []string {
+// triggerCells are f's triggers as list and get show them, each schedule with its next run,
+// or paused.
+func triggerCells(f *functionInfo) []string {
 	ts := slices.Clone(f.Triggers)
 	for _, s := range f.Schedules {
 		if s.Index >= len(ts) {

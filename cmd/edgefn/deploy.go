@@ -20,7 +20,8 @@ import (
 )
 
 func newDeployCmd() *cobra.Command {
-	return &cobra.Command{
+	var ifVersion int
+	cmd := &cobra.Command{
 		Use:   "deploy FILE...",
 		Short: "Build if needed, upload and start the functions of manifest files",
 		Long: "deploy checks every manifest file first and deploys nothing if any is invalid.\n" +
@@ -32,9 +33,15 @@ func newDeployCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("if-version") && ifVersion < 1 {
+				return fmt.Errorf("--if-version %d: want a version number, 1 or more", ifVersion)
+			}
+			c.ifVersion = ifVersion
 			return deploy(cmd.Context(), c, cmd.OutOrStdout(), cmd.ErrOrStderr(), args)
 		},
 	}
+	cmd.Flags().IntVar(&ifVersion, "if-version", 0, "deploy only if the function's current version is N (else 409, nothing changes)")
+	return cmd
 }
 
 // manifestFile is one manifest file given to deploy.
@@ -145,7 +152,8 @@ func upload(ctx context.Context, c *client, name string, f manifestFile, binary 
 	var res versionResult
 	err = c.callJSON(ctx, request{
 		method:        http.MethodPut,
-		path:          functionPath(name),
+		path:          functionPath(name) + c.ifVersionQuery(),
+		header:        http.Header{deployerHeader: {deployer()}},
 		body:          rc,
 		contentType:   body.contentType,
 		contentLength: body.length,

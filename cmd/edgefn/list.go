@@ -7,6 +7,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/edgefn/edgefn/gateway"
 )
 
 func newListCmd() *cobra.Command {
@@ -53,18 +55,40 @@ func readCmd[T any](use, short string, args cobra.PositionalArgs, path func(args
 	return cmd
 }
 
-// printTable writes one row per function: NAME VERSION STATE INSTANCES TRIGGERS.
+// printTable writes one row per function: NAME VERSION STATE INSTANCES NODES TRIGGERS.
 func printTable(w io.Writer, fns []functionInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tVERSION\tSTATE\tINSTANCES\tTRIGGERS")
+	fmt.Fprintln(tw, "NAME\tVERSION\tSTATE\tINSTANCES\tNODES\tTRIGGERS")
 	for _, f := range fns {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d/%d\t%s\n",
-			f.Name, f.Version, f.State, f.Ready, f.Instances, joinTriggers(f.triggers()))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n",
+			f.Name, f.Version, f.State, instancesCell(&f), nodesCell(f.Nodes), joinTriggers(triggerCells(&f)))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
+}
+
+// instancesCell is READY/RUNNING, with "(idle)" for a function scaled to zero and the scale's
+// bounds for one that scales: "0/0 (idle)", "2/2 (0-8)", "1/1".
+func instancesCell(f *functionInfo) string {
+	cell := fmt.Sprintf("%d/%d", f.Ready, f.Instances)
+	switch {
+	case f.State == "idle":
+		return cell + " (idle)"
+	case f.Min != f.Max:
+		return fmt.Sprintf("%s (%d-%d)", cell, f.Min, f.Max)
+	}
+	return cell
+}
+
+// nodesCell is NODES: the live nodes that run the function's version ready, of all live
+// nodes ("3/3"), or "-" when the server did not say.
+func nodesCell(n *gateway.NodeCount) string {
+	if n == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%d/%d", n.Ready, n.Total)
 }
 
 // joinTriggers joins a function's triggers with commas, or "-" when it has none.

@@ -6,10 +6,12 @@ import (
 )
 
 const listJSON = `{"functions":[` +
-	`{"name":"hello","version":3,"state":"ready","instances":2,"ready":1,` +
+	`{"name":"hello","version":3,"state":"ready","instances":2,"ready":1,"nodes":{"ready":2,"total":3},` +
 	`"triggers":["http GET /hello/{name}","http GET /hello"],"deployedAt":"2026-03-01T10:00:00Z",` +
 	`"invocations":10,"failures":1,"inflight":0,"restarts":0,"breaker":"closed"},` +
-	`{"name":"worker","version":12,"state":"starting","instances":1,"ready":0,"triggers":[]}]}`
+	`{"name":"worker","version":12,"state":"starting","instances":1,"ready":0,"triggers":[]},` +
+	`{"name":"thumbs","version":1,"state":"idle","instances":0,"ready":0,"min":0,"max":8,"triggers":[]},` +
+	`{"name":"api","version":2,"state":"ready","instances":3,"ready":3,"min":1,"max":4,"triggers":[]}]}`
 
 func TestListTable(t *testing.T) {
 	url, _ := fakeAdmin(t, adminCall{
@@ -18,9 +20,11 @@ func TestListTable(t *testing.T) {
 	})
 	res := runCLI(t, "list", "--server", url, "--token", "tok")
 	want := "" +
-		"NAME     VERSION   STATE      INSTANCES   TRIGGERS\n" +
-		"hello    3         ready      1/2         http GET /hello/{name}, http GET /hello\n" +
-		"worker   12        starting   0/1         -\n"
+		"NAME     VERSION   STATE      INSTANCES    NODES   TRIGGERS\n" +
+		"hello    3         ready      1/2          2/3     http GET /hello/{name}, http GET /hello\n" +
+		"worker   12        starting   0/1          -       -\n" +
+		"thumbs   1         idle       0/0 (idle)   -       -\n" +
+		"api      2         ready      3/3 (1-4)    -       -\n"
 	wantOutput(t, res, exitOK, want)
 }
 
@@ -42,10 +46,10 @@ func TestListEmpty(t *testing.T) {
 	wantOutput(t, res, exitOK, "", "no functions deployed")
 }
 
-// TestListSchedules: a schedule trigger shows its next run, or paused.
+// TestListSchedules: a schedule trigger shows its next run, or paused, beside the NODES column.
 func TestListSchedules(t *testing.T) {
 	body := `{"functions":[` +
-		`{"name":"clock","version":1,"state":"ready","instances":1,"ready":1,` +
+		`{"name":"clock","version":1,"state":"ready","instances":1,"ready":1,"nodes":{"ready":2,"total":2},` +
 		`"triggers":["http GET /clock","schedule @every 10s (UTC)"],` +
 		`"schedules":[{"index":1,"cron":"@every 10s","timezone":"UTC","next":"2026-12-08T09:30:10Z","paused":false}]},` +
 		`{"name":"report","version":2,"state":"ready","instances":1,"ready":1,` +
@@ -57,8 +61,8 @@ func TestListSchedules(t *testing.T) {
 	})
 	res := runCLI(t, "list", "--server", url, "--token", "tok")
 	want := "" +
-		"NAME     VERSION   STATE   INSTANCES   TRIGGERS\n" +
-		"clock    1         ready   1/1         http GET /clock, schedule @every 10s (UTC) next 2026-12-08T09:30:10Z\n" +
-		"report   2         ready   1/1         schedule 0 2 * * * (Europe/Berlin) paused\n"
+		"NAME     VERSION   STATE   INSTANCES   NODES   TRIGGERS\n" +
+		"clock    1         ready   1/1         2/2     http GET /clock, schedule @every 10s (UTC) next 2026-12-08T09:30:10Z\n" +
+		"report   2         ready   1/1         -       schedule 0 2 * * * (Europe/Berlin) paused\n"
 	wantOutput(t, res, exitOK, want)
 }

@@ -86,10 +86,15 @@ func logs(ctx context.Context, c *client, w io.Writer, name string, tail int, fo
 	return nil
 }
 
-// printLogLine writes l as `15:04:05.000 STREAM TEXT` in local time.
+// printLogLine writes l as `15:04:05.000 STREAM TEXT` in local time, or, for a line of the
+// cluster's logs, `15:04:05.000 NODE STREAM TEXT`.
 func printLogLine(w io.Writer, l *logLine) error {
 	text := strings.TrimRight(l.Text, "\r\n")
-	if _, err := fmt.Fprintf(w, "%s %s %s\n", l.Time.Local().Format("15:04:05.000"), l.Stream, text); err != nil {
+	stream := l.Stream
+	if l.Node != "" {
+		stream = l.Node + " " + stream
+	}
+	if _, err := fmt.Fprintf(w, "%s %s %s\n", l.Time.Local().Format("15:04:05.000"), stream, text); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil

@@ -34,6 +34,21 @@ func TestLogs(t *testing.T) {
 	wantOutput(t, res, exitOK, ts+" stderr starting\n"+ts+" stdout hello\n")
 }
 
+// A cluster's lines carry their node, which logs prints before the stream.
+func TestLogsOfACluster(t *testing.T) {
+	url, _ := fakeAdmin(t, adminCall{
+		method: http.MethodGet, path: "/admin/v1/functions/hello/logs",
+		answer: func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w,
+				`{"seq":7,"time":"2026-03-01T10:04:05.123Z","stream":"stdout","text":"from a","node":"node-a"}`+"\n"+
+					`{"seq":3,"time":"2026-03-01T10:04:05.123Z","stream":"stderr","text":"from b","node":"node-b"}`+"\n")
+		},
+	})
+	res := runCLI(t, "logs", "hello", "--server", url)
+	ts := logTimeText()
+	wantOutput(t, res, exitOK, ts+" node-a stdout from a\n"+ts+" node-b stderr from b\n")
+}
+
 func TestLogsFollowEndsCleanlyOnInterrupt(t *testing.T) {
 	url, _ := fakeAdmin(t, adminCall{
 		method: http.MethodGet, path: "/admin/v1/functions/hello/logs",

@@ -8,7 +8,8 @@ import (
 )
 
 func newRollbackCmd() *cobra.Command {
-	return &cobra.Command{
+	var ifVersion int
+	cmd := &cobra.Command{
 		Use:   "rollback NAME",
 		Short: "Go back to a function's previous version",
 		Args:  exactArgs("NAME"),
@@ -17,8 +18,13 @@ func newRollbackCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("if-version") && ifVersion < 1 {
+				return fmt.Errorf("--if-version %d: want a version number, 1 or more", ifVersion)
+			}
+			c.ifVersion = ifVersion
 			var res versionResult
-			r := request{method: http.MethodPost, path: functionPath(args[0], "rollback")}
+			r := request{method: http.MethodPost, path: functionPath(args[0], "rollback") + c.ifVersionQuery(),
+				header: http.Header{deployerHeader: {deployer()}}}
 			if err := c.callJSON(cmd.Context(), r, &res); err != nil {
 				return err
 			}
@@ -26,4 +32,6 @@ func newRollbackCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().IntVar(&ifVersion, "if-version", 0, "roll back only if the function's current version is N (else 409, nothing changes)")
+	return cmd
 }

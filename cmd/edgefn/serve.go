@@ -19,6 +19,7 @@ import (
 	"github.com/edgefn/edgefn/gateway/guard"
 	"github.com/edgefn/edgefn/gateway/metrics"
 	"github.com/edgefn/edgefn/gateway/ws"
+	"github.com/edgefn/edgefn/internal/broker"
 	"github.com/edgefn/edgefn/internal/cluster"
 	"github.com/edgefn/edgefn/internal/telemetry"
 	"github.com/edgefn/edgefn/runtime"
@@ -51,12 +52,16 @@ type serveOptions struct {
 	jwtAudience  string
 	bodyLimit    string
 	grace        time.Duration
+	maxInstances int
 	logLevel     string
 	nodeID       string
 	cluster      string
 	advertise    string
 	redis        string
 	amqp         string
+	// redisTLS and amqpTLS are the CA, client certificate and key files of the brokers.
+	redisTLS     broker.TLSFiles
+	amqpTLS      broker.TLSFiles
 	streamMaxLen int64
 	origins      []string
 	static       string
@@ -82,6 +87,7 @@ type serveOptions struct {
 	gogc            string
 	pluginProcs     int
 	sandbox         string
+	keepVersions    int
 
 	// adminTokenFile and jwtSecretFile hold the secrets of --admin-token and --jwt-secret.
 	adminTokenFile string
@@ -118,9 +124,16 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&o.jwtAudience, "jwt-audience", "", "required JWT audience")
 	f.StringVar(&o.bodyLimit, "body-limit", "4MiB", "largest request body of a function call")
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "how long SIGTERM waits for in-flight work")
+	f.IntVar(&o.maxInstances, "max-instances", 0, "most plugin processes the scaler runs on this node (default: sized from the machine's memory)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	f.StringVar(&o.redis, "redis", "", "Redis URL for streams (also EDGEFN_REDIS_URL); default embedded")
-	f.StringVar(&o.amqp, "amqp", "", "RabbitMQ URL for queues (also EDGEFN_AMQP_URL); default embedded")
+	f.StringVar(&o.redis, "redis", "", "Redis URL for streams, redis:// or rediss:// (TLS), with an ACL user and password if any (also EDGEFN_REDIS_URL); default embedded")
+	f.StringVar(&o.amqp, "amqp", "", "RabbitMQ URL for queues, amqp:// or amqps:// (TLS) (also EDGEFN_AMQP_URL); default embedded")
+	f.StringVar(&o.redisTLS.CA, "redis-ca", "", "PEM file of the CAs that sign the certificate of a rediss:// Redis (also EDGEFN_REDIS_CA; default: the system's)")
+	f.StringVar(&o.redisTLS.Cert, "redis-cert", "", "PEM file of the client certificate for a Redis that asks for one (also EDGEFN_REDIS_CERT); needs --redis-key")
+	f.StringVar(&o.redisTLS.Key, "redis-key", "", "PEM file of the key of --redis-cert (also EDGEFN_REDIS_KEY)")
+	f.StringVar(&o.amqpTLS.CA, "amqp-ca", "", "PEM file of the CAs that sign the certificate of an amqps:// RabbitMQ (also EDGEFN_AMQP_CA; default: the system's)")
+	f.StringVar(&o.amqpTLS.Cert, "amqp-cert", "", "PEM file of the client certificate for a RabbitMQ that asks for one (also EDGEFN_AMQP_CERT); needs --amqp-key")
+	f.StringVar(&o.amqpTLS.Key, "amqp-key", "", "PEM file of the key of --amqp-cert (also EDGEFN_AMQP_KEY)")
 	f.Int64Var(&o.streamMaxLen, "stream-max-len", 100_000, "streams are trimmed to about this many entries (XADD MAXLEN ~)")
 	f.StringSliceVar(&o.origins, "allowed-origins", nil, "Origins browsers may open /ws from, comma-separated; * for any (default: same origin only)")
 	f.StringVar(&o.static, "static", "", "folder whose files are served for GET requests no route takes (e.g. examples/web)")
@@ -129,6 +142,7 @@ func newServeCmd() *cobra.Command {
 	f.DurationVar(&o.replyTTL, "reply-ttl", 5*time.Minute, "how long async requests and their replies are kept")
 	f.StringVar(&o.nodeID, "node-id", "", "this node's stable id in its cluster, 1 to 64 of A-Za-z0-9._- (default: generated once into DATA_DIR/"+cluster.NodeIDFile+")")
 	f.StringVar(&o.cluster, "cluster", cluster.DefaultCluster, "name of the cluster of the nodes sharing --redis; its keys are namespaced by it")
+	f.IntVar(&o.keepVersions, "keep-versions", cluster.DefaultKeep, "versions of each function the shared registry of --redis keeps for rollback (the current one among them)")
 	f.StringVar(&o.advertise, "advertise", "", "HOST:PORT other nodes and the node list show for this node (default: the listen address, its host name when it listens on all interfaces)")
 	f.StringSliceVar(&o.corsOrigins, "cors-origins", nil, "Origins allowed to call function routes from browsers, comma-separated; * for any (default: CORS off)")
 	f.StringSliceVar(&o.corsMethods, "cors-methods", nil, "methods CORS preflights allow (default GET,HEAD,POST,PUT,PATCH,DELETE)")
@@ -181,6 +195,12 @@ type app struct {
 	host       *runtime.Host
 	srv        *gateway.Server
 	nodes      *cluster.Registry
+	// shared is the shared function registry with --redis (docs/cluster.md); nil without.
+	shared *cluster.Sync
+	// logs is the cluster's log with --redis (docs/cluster.md#logs), else nil; stopLogs ends
+	// its writer once the functions have stopped.
+	logs     *cluster.RedisLogs
+	stopLogs context.CancelFunc
 
 	// closers release, last first, what newApp opened.
 	closers []func()
@@ -404,26 +424,50 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 		return err
 	}
 	a.closers = append(a.closers, sb.Close)
-	a.host, err = runtime.NewHost(runtime.Config{
-		DataDir: o.dataDir, Logger: a.logger, Drain: o.grace, Meter: mx.Meter("github.com/edgefn/edgefn/runtime"),
+	hostCfg := runtime.Config{
+		DataDir: o.dataDir, Logger: a.logger, Drain: o.grace, MaxInstances: o.maxInstances,
+		Meter:      mx.Meter("github.com/edgefn/edgefn/runtime"),
 		Registerer: mx.Registerer(), PluginEnv: tune.pluginEnv(), OnChange: a.functionsChanged, Sandbox: sb,
-	})
+	}
+	var clusterLogs gateway.LogReader
+	if a.be.redis != nil {
+		if a.logs, err = cluster.NewRedisLogs(a.be.redis, o.cluster, o.nodeID, a.logger); err != nil {
+			return err
+		}
+		lctx, stop := context.WithCancel(context.Background())
+		a.stopLogs = func() { stop(); a.logs.Wait() }
+		go a.logs.Run(lctx)
+		a.closers = append(a.closers, a.stopLogs)
+		hostCfg.LogSink, clusterLogs = a.logs, a.logs
+	}
+	a.host, err = runtime.NewHost(hostCfg)
 	if err != nil {
 		return err
 	}
 	if a.nodes, err = a.newRegistry(); err != nil {
 		return err
 	}
+	var deployer gateway.Deployer = a.host
+	if a.be.redis != nil {
+		if a.shared, err = a.newShared(); err != nil {
+			return err
+		}
+		deployer = a.shared
+	}
 	a.srv, err = gateway.New(gateway.Config{
-		Host: a.host, Auth: verifier, BodyLimit: bodyLimit,
+		Host: a.host, Deployer: deployer, Auth: verifier, BodyLimit: bodyLimit,
 		AdminToken: a.adminToken, AdminHosts: a.adminHosts(), AdminViaProxy: o.adminViaProxy, AdminApart: a.adminLn != nil,
 		DataDir: o.dataDir, Version: version, Logger: a.logger, Effects: effects,
-		WS: a.hub, Async: a.asyncs, Metrics: mx, StaticDir: o.static, Nodes: a.nodes,
+		WS: a.hub, Async: a.asyncs, Metrics: mx, StaticDir: o.static, Nodes: a.nodes, ClusterLogs: clusterLogs,
 		Schedules: a.manager,
 		ClientIP:  sec.clientIP, RateLimit: sec.rateLimit, WSConnectLimit: sec.wsConnects, CORS: sec.cors,
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout, IdleTimeout: o.idleTimeout,
 		Readiness: func(ctx context.Context) []string {
-			return append(a.be.notReady(ctx), a.manager.NotReady()...)
+			out := append(a.be.notReady(ctx), a.manager.NotReady()...)
+			if a.shared != nil {
+				out = append(out, a.shared.NotReady()...)
+			}
+			return out
 		},
 	})
 	return err
@@ -486,13 +530,19 @@ func (a *app) run(ctx context.Context) error {
 	go a.manager.Run(managerCtx)
 	// The heartbeat starts at once, so that the node is listed while its functions start.
 	a.nodes.Start()
-	if err := a.host.Restore(ctx); err != nil {
-		a.logger.Error("some stored functions did not start", "error", err)
-	}
-	if a.set != nil {
-		if err := deployManifests(ctx, a.host, a.set, a.o.dataDir, a.logger); err != nil {
-			a.shutdown(stopManager)
-			return err
+	if a.shared != nil {
+		// The shared registry's functions (and the start-up manifests it lacks) start in the
+		// background; /readyz says 503 until they have (docs/cluster.md).
+		a.shared.Start()
+	} else {
+		if err := a.host.Restore(ctx); err != nil {
+			a.logger.Error("some stored functions did not start", "error", err)
+		}
+		if a.set != nil {
+			if err := deployManifests(ctx, a.host, a.set, a.o.dataDir, a.logger); err != nil {
+				a.shutdown(stopManager)
+				return err
+			}
 		}
 	}
 
@@ -546,6 +596,11 @@ func (a *app) shutdown(stopManager func()) {
 		a.logger.Warn("http shutdown", "error", err)
 	}
 	<-wsClosed
+	if a.shared != nil {
+		if err := a.shared.Close(sctx); err != nil {
+			a.logger.Warn("function registry", "error", err)
+		}
+	}
 	stopManager()
 	a.manager.Wait()
 	if err := a.host.Close(sctx); err != nil {

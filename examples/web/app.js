@@ -17,6 +17,10 @@ const client = new EdgefnClient("/ws", {
     $("state").dataset.state = state;
     if (info.code) $("state").dataset.closeCode = info.code; // the last close code, kept
   },
+  // Only when the gateway runs a connect function (manifests/web.yaml has none).
+  onConnected({ client }) {
+    $("client").textContent = `as ${client}`;
+  },
 });
 window.edgefnClient = client; // for the console, and for the end-to-end test
 
@@ -78,6 +82,21 @@ $("chat-form").addEventListener("submit", async (ev) => {
   } catch (err) {
     $("chat-error").textContent = err.message;
   }
+});
+
+// As you type, the rpc chat.check (notify) says how long the message is, or why the room
+// would refuse it. Calls run at the same time: only the latest one's answer is shown.
+let checks = 0;
+$("chat-text").addEventListener("input", async () => {
+  const n = ++checks;
+  let text;
+  try {
+    const { chars, max } = await client.rpc("chat.check", { text: $("chat-text").value });
+    text = `${chars}/${max}`;
+  } catch (err) {
+    text = err.code === "function_failed" ? err.reply?.error?.message : err.message;
+  }
+  if (n === checks) $("chat-count").textContent = text;
 });
 
 $("reconnect").addEventListener("click", () => {

@@ -23,12 +23,15 @@
 //     onState: (state, info) => {},        // "connecting" | "live" | "offline" | "unauthorized" | "closed"
 //     onUnauthorized: async (info) => tok, // 4001: return a fresh token (or true to ask getToken
 //                                          // again) to reconnect; anything else stops the client
+//     onConnected: ({ client, data }) => {}, // a connect function accepted the connection: its ID
+//                                          // and the function's data (at every connect)
 //   });
 //   const unsubscribe = client.subscribe("orders.42", (data, meta) => {}, {
 //     onRecoveryFailed: (meta) => {},      // publications were missed: reload your state
 //     onError: (err) => {},                // the subscription was refused (e.g. forbidden)
 //   });
 //   await client.publish("chat.lobby", { text: "hi" }); // the reply, or throws an EdgefnError
+//   const profile = await client.rpc("profile.get", { user: "ada" }); // the function's answer
 //   client.close();
 //
 // - The token goes in an `auth` frame, never in the URL, so it stays out of access logs. Without
@@ -45,9 +48,12 @@
 // - Browsers answer the server's pings by themselves, but JavaScript never sees them: the client
 //   sends a `ping` op when the line has been quiet for 25 s, and reconnects when nothing at all
 //   arrived for 70 s (a dead connection a browser may not notice for minutes).
-// - A publish made while the client is offline waits for the connection, within its timeout.
-//   When the connection drops after it was sent, it fails: the server may or may not have
-//   published it.
+// - A publish (or an rpc) made while the client is offline waits for the connection, within its
+//   timeout. When the connection drops after it was sent, it fails: the server may or may not
+//   have published it (or run the function). A failed rpc throws an EdgefnError whose status is
+//   the function's status.
+// - When the server runs a connect function, client.clientId is the connection's ID (until the
+//   next connect) and onConnected gets it with the function's data.
 // - disconnect() / connect() pause and resume the connection (subscriptions are kept and resume
 //   where they were); close() ends the client for good.
 
@@ -64,7 +70,8 @@ export class EdgefnError extends Error {
   constructor(code, message, reply) {
     super(message ? `${code}: ${message}` : code);
     this.name = "EdgefnError";
-    this.code = code; // "forbidden", "function_failed", "timeout", "disconnected", ...
+    this.code = code; // "forbidden", "function_failed", "not_found", "timeout", "disconnected", ...
+    this.status = reply?.error?.status; // the function's status, when a function failed
     this.reply = reply; // the server's reply, when there was one
   }
 }
@@ -96,6 +103,7 @@ export class EdgefnClient {
     this._tokenOnce = false; // _token came from onUnauthorized: use it before asking getToken
     this._opening = false; // between connect() and the socket's creation (getToken may be slow)
     this._ready = false; // the current socket is open and authenticated
+    this.clientId = null; // the connection's ID, when a connect function accepted it
     this._onOnline = () => this.state === "offline" && !this._stopped && this.connect();
     globalThis.addEventListener?.("online", this._onOnline);
     this.connect();
@@ -127,6 +135,15 @@ export class EdgefnClient {
   /** publish sends data (JSON-encodable) to topic and resolves with the server's reply. */
   publish(topic, data) {
     return this._whenLive(() => this._request({ op: "publish", topic, data }));
+  }
+
+  /**
+   * rpc calls the function serving method with data (JSON-encodable) and resolves with its
+   * answer, or throws an EdgefnError (code "function_failed" with the function's status, or
+   * "not_found" when no function serves the method). Calls run at the same time.
+   */
+  rpc(method, data) {
+    return this._whenLive(() => this._request({ op: "rpc", method, data })).then((reply) => reply.data);
   }
 
   /** connect opens the connection now, if it is not open: after disconnect(), or to skip a backoff. */
@@ -235,6 +252,7 @@ export class EdgefnClient {
     if (ws !== this._ws) return; // an old socket, already handled
     this._ws = null;
     this._ready = false;
+    this.clientId = null;
     clearInterval(this._watchdog);
     ws.onopen = ws.onmessage = ws.onclose = null;
     for (const [id, p] of this._pending) {
@@ -302,8 +320,18 @@ export class EdgefnClient {
       return this._drop(ws, 4400, "the server sent a frame that is not JSON");
     }
     if (msg.id !== undefined && msg.ok !== undefined) return this._onReply(msg);
+    if (msg.connected) return this._onConnected(msg.connected);
     if (typeof msg.topic === "string" && msg.offset !== undefined) return this._onPublication(msg);
     if (msg.ok === false) console.warn("edgefn:", msg.error); // an error without an id
+  }
+
+  _onConnected(connected) {
+    this.clientId = connected.client;
+    try {
+      this.opts.onConnected?.({ client: connected.client, data: connected.data });
+    } catch (err) {
+      console.error("edgefn: onConnected threw", err);
+    }
   }
 
   _onReply(msg) {

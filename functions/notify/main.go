@@ -1,8 +1,9 @@
 // Command notify shows WebSocket topics from both ends. POST /notify/{channel} with
 // {"text": "..."} notifies the subscribers of the topic news.{channel} and answers 202; as the
 // websocket trigger of chat.*, it vets what browsers publish there: the gateway passes a
-// publication on to the room only when notify accepts it. The browser demo in examples/web
-// uses both.
+// publication on to the room only when notify accepts it; and as the rpc chat.check it tells a
+// browser, before it sends, whether a message would pass and how long it is. The browser demo
+// in examples/web uses all three.
 package main
 
 import (
@@ -45,6 +46,9 @@ var channelRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // Handle tells the two triggers apart by the event's source: "websocket/<topic>" for a
 // client publish, "http" for the route.
 func Handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
+	if ev.Type == "edgefn.ws.rpc" {
+		return checkChat(ev)
+	}
 	if topic, ok := strings.CutPrefix(ev.Source, "websocket/"); ok {
 		return vetChat(ctx, topic, ev)
 	}
@@ -81,6 +85,23 @@ func vetChat(ctx context.Context, topic string, ev *fn.Event) (*fn.Result, error
 }
 
 // decodeMessage reads a Message whose text is present and at most MaxText characters.
+// Check is the answer to the rpc chat.check: the message's length in characters, and the
+// most it may have.
+type Check struct {
+	Chars int `json:"chars"`
+	Max   int `json:"max"`
+}
+
+// checkChat answers the rpc chat.check with the message's length, or the error a publish of
+// it would get.
+func checkChat(ev *fn.Event) (*fn.Result, error) {
+	msg, err := decodeMessage(ev)
+	if err != nil {
+		return nil, err
+	}
+	return fn.JSON(200, Check{Chars: utf8.RuneCountInString(msg.Text), Max: MaxText}), nil
+}
+
 func decodeMessage(ev *fn.Event) (Message, error) {
 	var msg Message
 	if err := ev.Decode(&msg); err != nil {

@@ -109,3 +109,14 @@ func assertRefused(t *testing.T, res *fn.Result, err error, want string) {
 		t.Fatalf("message %q does not say %q", fe.Message, want)
 	}
 }
+
+func TestChatCheck(t *testing.T) {
+	ev := fntest.Message("websocket/chat.check", "edgefn.ws.rpc", Message{Text: "héllo"})
+	res, err := fntest.Invoke(t, fn.HandlerFunc(Handle), ev, 0)
+	if err != nil || res.Status != 200 || string(res.Body) != `{"chars":5,"max":500}` {
+		t.Fatalf("got %+v %s, %v; want 200 {\"chars\":5,\"max\":500}", res, res.Body, err)
+	}
+	ev = fntest.Message("websocket/chat.check", "edgefn.ws.rpc", Message{Text: " "})
+	res, err = fntest.Invoke(t, fn.HandlerFunc(Handle), ev, 0)
+	assertRefused(t, res, err, "text is required")
+}

@@ -2,8 +2,10 @@ package ws
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -26,12 +28,38 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	ip     string
+	// id names the connection to its functions (the events' Subject) and to the client.
+	id string
+	// origin, userAgent and cookie are the handshake's headers, for functions' events.
+	origin, userAgent, cookie string
+	start                     time.Time
+
+	// connect is the connect function of the connection, decided when it started; nil when
+	// none runs (connect.go).
+	connect     *wsFunc
+	connectOnce atomic.Bool   // the connect function was started, or will never be
+	connectDone chan struct{} // closed when it returned
+	// accepted is set when the connection counts as connected: at once without a connect
+	// function, else when it accepted the client. Only accepted connections get a
+	// disconnect.
+	accepted atomic.Bool
+	// refused is set when the connection is closing without being accepted: no frame of the
+	// client is handled any more.
+	refused atomic.Bool
+	// readErr is why the reader stopped, for the disconnect's close code.
+	readErr error
+
+	// rpcs bounds the rpc calls in flight (MaxRPCs), made at the first; rpcWG counts them.
+	rpcs  chan struct{}
+	rpcWG sync.WaitGroup
 
 	mu     sync.Mutex
 	claims map[string]any // {"sub": ""} until authenticated
 	authed bool
 	expiry *time.Timer
 	subs   map[string]*subscription
+	// info is what the connect function said of the client, for presence.
+	info json.RawMessage
 }
 
 // send sends payload as a text frame. A full queue closes the connection with 4008.
@@ -126,9 +154,11 @@ func (c *conn) readLoop() {
 		}
 		return nil
 	})
+	first := c.connect != nil
 	for {
 		mt, frame, err := c.ws.ReadMessage()
 		if err != nil {
+			c.readErr = err
 			return // websocket sends the 1009 of an oversized frame itself
 		}
 		_ = c.ws.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
@@ -139,6 +169,15 @@ func (c *conn) readLoop() {
 		if !utf8.Valid(frame) {
 			c.close(CloseInvalidData, "text frames must be UTF-8")
 			continue
+		}
+		if first {
+			first = false
+			if !c.beforeFirstFrame(frame) {
+				continue
+			}
+		}
+		if c.refused.Load() {
+			continue // the connect function refused the client: its close is on its way
 		}
 		c.handle(frame)
 	}

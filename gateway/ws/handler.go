@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/edgefn/edgefn/gateway/async"
+	"github.com/edgefn/edgefn/internal/id"
 )
 
 var errNoEffects = errors.New("no effects backend: the function's events cannot be published")
@@ -62,7 +63,9 @@ func (h *Hub) originAllowed(origin, host string) bool {
 // serve runs one connection: it reads in this goroutine and writes in another, and returns
 // only after the writer stopped, so the websocket is never touched after it returned. It
 // closes the connection's socket, then gives back its slot of the connection caps (release).
-func (h *Hub) serve(ws *websocket.Conn, w *wire, token, ip string, release func()) {
+// The connect function of the connection runs before its first frame is handled
+// (connect.go), its disconnect functions once it ended.
+func (h *Hub) serve(ws *websocket.Conn, w *wire, hs greeting, release func()) {
 	defer release()
 	defer w.Close()
 	defer func() {
@@ -70,9 +73,10 @@ func (h *Hub) serve(ws *websocket.Conn, w *wire, token, ip string, release func(
 			h.cfg.Logger.Error("websocket handler panicked", "panic", v)
 		}
 	}()
-	ctx, cancel := context.WithCancel(async.WithClientIP(context.Background(), ip))
+	ctx, cancel := context.WithCancel(async.WithClientIP(context.Background(), hs.ip))
 	c := &conn{
-		hub: h, ws: ws, wire: w, ctx: ctx, cancel: cancel, ip: ip,
+		hub: h, ws: ws, wire: w, ctx: ctx, cancel: cancel, ip: hs.ip,
+		id: id.New(), origin: hs.origin, userAgent: hs.userAgent, cookie: hs.cookie, start: time.Now(),
 		claims: map[string]any{"sub": ""},
 		subs:   map[string]*subscription{},
 	}
@@ -96,19 +100,48 @@ func (h *Hub) serve(ws *websocket.Conn, w *wire, token, ip string, release func(
 		c.out.pingDue()
 		ping.Load().Reset(h.cfg.PingInterval)
 	}))
-	if token != "" {
-		claims, err := h.verify(token)
+	c.connect = h.funcs.Load().connect
+	if c.connect == nil {
+		c.accepted.Store(true)
+	} else {
+		c.connectDone = make(chan struct{})
+	}
+	verified := true
+	if hs.token != "" {
+		claims, err := h.verify(hs.token)
 		if err != nil {
-			c.close(CloseUnauthorized, "unauthorized: "+err.Error())
+			verified = false
+			c.refuse(CloseUnauthorized, "unauthorized: "+err.Error())
 		} else {
 			c.mu.Lock()
 			c.setClaimsLocked(claims)
 			c.mu.Unlock()
 		}
 	}
+	var authWait *time.Timer
+	switch {
+	case c.connect == nil:
+	case !verified:
+		c.connectOnce.Store(true) // never runs
+		close(c.connectDone)
+	case hs.token != "":
+		c.runConnect() // the frames the client sent meanwhile wait in the socket
+	default:
+		authWait = time.AfterFunc(h.cfg.AuthWait, c.startConnect)
+	}
 	c.readLoop()
 	cancel()
 	ping.Load().Stop()
+	if c.connect != nil {
+		if authWait != nil {
+			authWait.Stop()
+		}
+		if c.connectOnce.CompareAndSwap(false, true) {
+			close(c.connectDone) // it never ran
+		}
+		<-c.connectDone
+	}
+	c.rpcWG.Wait()
 	<-c.out.stop()
 	c.mu.Lock()
 	if c.expiry != nil {
@@ -120,6 +153,7 @@ func (h *Hub) serve(ws *websocket.Conn, w *wire, token, ip string, release func(
 	for _, sub := range subs {
 		h.registry.remove(sub)
 	}
+	h.disconnected(c)
 }
 
 // verify checks a connection's token.

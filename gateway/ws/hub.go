@@ -1,7 +1,9 @@
 // Package ws is the gateway's WebSocket endpoint (docs/websocket.md): browsers connect to GET /ws,
 // authenticate with a JWT, subscribe to topics allowed by the `kind: topics` rules, and
 // receive what functions notify (fn.Result.Notify) and what other clients publish. A client
-// publish on a topic also invokes the functions whose `websocket` trigger matches it.
+// publish on a topic also invokes the functions whose `websocket` trigger matches it, and
+// functions run at the other moments of a connection too (functions.go): its connect (which
+// may set its claims), a subscribe (the topic's initial state), an rpc op, and its disconnect.
 //
 // The Hub keeps a sharded registry of the topics this node's clients subscribe to, and
 // hears every publication of every node through a [triggers.Topics] backend (in process,
@@ -90,6 +92,13 @@ type Config struct {
 	WriteTimeout time.Duration
 	// CloseWait is how long the server waits for the client's answer to a close; default 2s.
 	CloseWait time.Duration
+	// AuthWait is how long a connection without a token in its URL waits for its first frame
+	// before the connect function runs: when that frame is an auth, the function runs after
+	// the token is verified. Default 1s.
+	AuthWait time.Duration
+	// MaxRPCs bounds the rpc calls of one connection in flight; more wait their turn (the
+	// connection's later frames wait with them). Default 32.
+	MaxRPCs int
 	// Meter creates the hub's metrics; default a no-op meter.
 	Meter metric.Meter
 	// Logger; default slog.Default().
@@ -127,6 +136,12 @@ func (c *Config) setDefaults() {
 	if c.CloseWait <= 0 {
 		c.CloseWait = 2 * time.Second
 	}
+	if c.AuthWait <= 0 {
+		c.AuthWait = time.Second
+	}
+	if c.MaxRPCs <= 0 {
+		c.MaxRPCs = 32
+	}
 	if c.Meter == nil {
 		c.Meter = noop.NewMeterProvider().Meter("edgefn/ws")
 	}
@@ -146,7 +161,7 @@ type Hub struct {
 	cfg      Config
 	registry registry
 	rules    atomic.Pointer[[]*manifest.TopicRule]
-	triggers atomic.Pointer[[]wsTrigger]
+	funcs    atomic.Pointer[wsFuncs]
 
 	// noDirect leaves every frame to the connection's writer (no wire.tryWrite); for the
 	// benchmark that compares the two.
@@ -166,12 +181,8 @@ type Hub struct {
 	connections     metric.Int64UpDownCounter
 	publications    metric.Int64Counter
 	slowDisconnects metric.Int64Counter
-}
-
-// wsTrigger is a function's websocket trigger.
-type wsTrigger struct {
-	pattern string
-	fn      dispatch.Function
+	calls           metric.Int64Counter
+	callAttrs       sync.Map // callKey → metric.AddOption of its series
 }
 
 // New validates cfg and builds the hub. The hub is a [triggers.TopicListener]: it hears
@@ -197,13 +208,17 @@ func New(cfg Config) (*Hub, error) {
 		metric.WithDescription("WebSocket clients closed with 4008 because they did not keep up.")); err != nil {
 		return nil, err
 	}
+	if h.calls, err = m.Int64Counter("edgefn_ws_function_calls",
+		metric.WithDescription("Invocations of websocket functions, by function, event (publish, connect, subscribe, rpc, disconnect) and outcome.")); err != nil {
+		return nil, err
+	}
 	// Series are exported from zero, not from their first event.
 	h.connections.Add(context.Background(), 0)
 	h.publications.Add(context.Background(), 0)
 	h.slowDisconnects.Add(context.Background(), 0)
 	empty := []*manifest.TopicRule{}
 	h.rules.Store(&empty)
-	h.triggers.Store(&[]wsTrigger{})
+	h.funcs.Store(&wsFuncs{})
 	return h, nil
 }
 
@@ -211,23 +226,6 @@ func New(cfg Config) (*Hub, error) {
 func (h *Hub) SetRules(rules []*manifest.TopicRule) {
 	rules = slices.Clone(rules)
 	h.rules.Store(&rules)
-}
-
-// SetFunctions takes the websocket triggers of the deployed functions.
-func (h *Hub) SetFunctions(fns []dispatch.Function) {
-	var ts []wsTrigger
-	for _, f := range fns {
-		m := f.Manifest()
-		if m == nil {
-			continue
-		}
-		for _, t := range m.Triggers {
-			if t.WebSocket != nil {
-				ts = append(ts, wsTrigger{pattern: t.WebSocket.Topic, fn: f})
-			}
-		}
-	}
-	h.triggers.Store(&ts)
 }
 
 var (
@@ -323,17 +321,6 @@ func (h *Hub) unregister(c *conn) {
 	h.mu.Unlock()
 	h.connections.Add(context.Background(), -1)
 	h.wg.Done()
-}
-
-// matchTriggers returns the functions whose websocket trigger matches topic.
-func (h *Hub) matchTriggers(topic string) []dispatch.Function {
-	var out []dispatch.Function
-	for _, t := range *h.triggers.Load() {
-		if _, ok := manifest.MatchTopic(t.pattern, topic); ok {
-			out = append(out, t.fn)
-		}
-	}
-	return out
 }
 
 // topicProblem says what is wrong with a topic a client, function or admin names; "" when

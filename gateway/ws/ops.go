@@ -9,10 +9,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/edgefn/edgefn/internal/filter"
-	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/internal/telemetry"
 	"github.com/edgefn/edgefn/runtime"
-	"github.com/edgefn/edgefn/runtime/event"
+	"github.com/edgefn/edgefn/runtime/dispatch"
+	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -42,6 +42,8 @@ func (c *conn) handle(frame []byte) {
 		rep = c.unsubscribe(r.Topic)
 	case "publish":
 		rep = c.publish(r)
+	case "rpc":
+		rep = c.rpc(r)
 	case "ping":
 		rep = &reply{ok: true}
 	case "":
@@ -136,6 +138,14 @@ func (c *conn) subscribe(r *request) *reply {
 		c.mu.Unlock()
 		return &reply{err: errReply(codeTooMany, "a connection may subscribe to at most "+strconv.Itoa(c.hub.cfg.MaxSubscriptions)+" topics")}
 	}
+	c.mu.Unlock()
+	// Subscribes of a connection are handled one at a time, on its reader: no other can
+	// take the topic while its function runs.
+	state, rerr := c.subscribeFunction(r)
+	if rerr != nil {
+		return &reply{err: rerr}
+	}
+	c.mu.Lock()
 	sub := c.hub.registry.add(c, r.Topic)
 	c.subs[r.Topic] = sub
 	c.mu.Unlock()
@@ -154,7 +164,7 @@ func (c *conn) subscribe(r *request) *reply {
 		c.hub.cfg.Logger.Warn("websocket subscribe: topic history unavailable", "topic", r.Topic, "error", err)
 		return &reply{err: errReply(codeUnavailable, "the topic's history cannot be read; try again")}
 	}
-	rep := reply{ok: true, pos: &top}
+	rep := reply{ok: true, pos: &top, data: state}
 	if pos != nil {
 		rep.recovered = &recovered
 		if recovered {
@@ -217,7 +227,7 @@ func (c *conn) publish(r *request) *reply {
 		"websocket publish ", r.Topic)
 	defer span.End()
 	for _, f := range c.hub.matchTriggers(r.Topic) {
-		if rerr := c.invoke(pctx, f.Name(), f, r.Topic, data, claims); rerr != nil {
+		if rerr := c.invoke(pctx, f, r.Topic, data); rerr != nil {
 			telemetry.Fail(span, rerr)
 			return &reply{err: rerr}
 		}
@@ -233,33 +243,15 @@ func (c *conn) publish(r *request) *reply {
 	return &reply{ok: true, pos: &pos}
 }
 
-// invoke runs one websocket-triggered function and carries out its effects.
-func (c *conn) invoke(ctx context.Context, name string, f interface {
-	Invoke(context.Context, *event.Event) (*event.Result, error)
-}, topic string, data []byte, claims map[string]any) *replyError {
-	ev := &event.Event{
-		ID: id.New(), Type: "websocket.publish", Source: "websocket/" + topic, Subject: topic,
-		Time: time.Now().UTC(), Data: data, ContentType: "application/json", Attempt: 1, Claims: claims,
-	}
-	ctx = runtime.WithRequestID(ctx, ev.ID)
-	res, err := f.Invoke(ctx, ev)
-	if err == nil {
-		if c.hub.cfg.Effects == nil {
-			if res != nil && len(res.Emitted)+len(res.Notified) > 0 {
-				err = errNoEffects
-			}
-		} else {
-			ectx, cancel := context.WithTimeout(ctx, 15*time.Second)
-			err = c.hub.cfg.Effects.Apply(ectx, name, ev, res)
-			cancel()
-		}
-	}
-	if err == nil {
+// invoke runs one publish function and carries out its effects.
+func (c *conn) invoke(ctx context.Context, f dispatch.Function, topic string, data []byte) *replyError {
+	ev := c.event(typePublish, "websocket/"+topic, data)
+	ev.Subject = topic // a publish's subject is its topic (docs/sdk.md)
+	o := c.call(ctx, manifest.WSPublish, topic, f, ev)
+	if o.ok() {
 		return nil
 	}
-	c.hub.cfg.Logger.Warn("websocket-triggered function failed", "function", name, "topic", topic, "request_id", ev.ID, "error", err)
-	_, code, msg := runtime.HTTPStatus(err)
-	return errReply(codeFunction, name+": "+code+": "+msg)
+	return errReply(codeFunction, f.Name()+": "+o.code+": "+o.message)
 }
 
 // allow checks a subscribe or publish against the topic rules, or for requests.{id}

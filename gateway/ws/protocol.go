@@ -16,7 +16,9 @@ const (
 	CloseTooBig       = 1009
 	CloseRestart      = 1012 // an unrecoverable gap: reconnect and resubscribe
 	CloseTryLater     = 1013 // the gateway is at its connection cap
+	CloseServerError  = 1011 // a connect function failed
 	CloseUnauthorized = 4001
+	CloseForbidden    = 4003 // a connect function refused the client
 	CloseSlow         = 4008
 	CloseBadFrame     = 4400
 )
@@ -32,22 +34,26 @@ const (
 	codeNotSubscribed = "not_subscribed"
 	codeFunction      = "function_failed"
 	codeUnavailable   = "unavailable"
+	codeNotFound      = "not_found"
 )
 
 // request is one client frame. Fields an op does not use are ignored.
 type request struct {
-	ID    json.RawMessage `json:"id"`
-	Op    string          `json:"op"`
-	Token string          `json:"token"`
-	Topic string          `json:"topic"`
-	Epoch string          `json:"epoch"`
-	Since *string         `json:"since"`
-	Data  json.RawMessage `json:"data"`
+	ID     json.RawMessage `json:"id"`
+	Op     string          `json:"op"`
+	Token  string          `json:"token"`
+	Topic  string          `json:"topic"`
+	Method string          `json:"method"`
+	Epoch  string          `json:"epoch"`
+	Since  *string         `json:"since"`
+	Data   json.RawMessage `json:"data"`
 }
 
 // replyError is the error of a failed op.
 type replyError struct {
 	code, message string
+	// status is the status a function failed with; 0 when no function failed.
+	status int
 }
 
 func (e *replyError) Error() string { return e.code + ": " + e.message }
@@ -87,6 +93,9 @@ type reply struct {
 	pos       *triggers.Position
 	recovered *bool
 	pubs      []*triggers.Publication
+	// data is the JSON of a function's answer: an rpc's body, or the initial state a
+	// subscribe function gives; nil for none.
+	data []byte
 }
 
 // encodeReply is the JSON reply to the request with raw id.
@@ -100,6 +109,10 @@ func encodeReply(id json.RawMessage, r reply) []byte {
 	if r.err != nil {
 		b = append(b, `"ok":false,"error":{"code":`...)
 		b = appendString(b, r.err.code)
+		if r.err.status != 0 {
+			b = append(b, `,"status":`...)
+			b = strconv.AppendInt(b, int64(r.err.status), 10)
+		}
 		b = append(b, `,"message":`...)
 		b = appendString(b, r.err.message)
 		return append(b, "}}"...)
@@ -130,7 +143,22 @@ func encodeReply(id json.RawMessage, r reply) []byte {
 		}
 		b = append(b, ']')
 	}
+	if r.data != nil {
+		b = append(b, `,"data":`...)
+		b = append(b, r.data...)
+	}
 	return append(b, '}')
+}
+
+// encodeConnected is the frame that tells a client its connect function accepted it: its
+// connection ID and the function's data, if any.
+func encodeConnected(client string, data []byte) []byte {
+	b := append([]byte(`{"connected":{"client":`), appendString(nil, client)...)
+	if data != nil {
+		b = append(b, `,"data":`...)
+		b = append(b, data...)
+	}
+	return append(b, "}}"...)
 }
 
 // encodePublication is the frame of a live publication, built once for every subscriber.

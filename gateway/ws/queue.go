@@ -134,6 +134,22 @@ func (q *sendQueue) close(code int, reason string, drop bool) bool {
 	return true
 }
 
+// closingCode is the code of the close asked for, 0 when none was.
+func (q *sendQueue) closingCode() int {
+	code, _ := q.closedWith()
+	return code
+}
+
+// closedWith is the close asked for, (0, "") when none was.
+func (q *sendQueue) closedWith() (int, string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closing == nil {
+		return 0, ""
+	}
+	return q.closing.code, q.closing.reason
+}
+
 // take returns what the writer should write now: frames, then a ping, then the close (and
 // before all, whatever a direct write left pending). When there is nothing, the writer is
 // marked stopped and must return (idle is true).

@@ -71,8 +71,12 @@ func (h *Hub) upgrade(c *fiber.Ctx) error {
 		}
 	}
 	key = strings.Clone(key)
-	token := strings.Clone(c.Query("token"))
-	ip := addr.String()
+	hs := greeting{
+		token: strings.Clone(c.Query("token")), ip: addr.String(),
+		origin: strings.Clone(c.Get(fiber.HeaderOrigin)), userAgent: strings.Clone(c.Get(fiber.HeaderUserAgent)),
+		cookie: strings.Clone(c.Get(fiber.HeaderCookie)),
+	}
+	ip := hs.ip
 	ctx := c.Context()
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(hc net.Conn) {
@@ -102,9 +106,15 @@ func (h *Hub) upgrade(c *fiber.Ctx) error {
 			h.refuseFull(ws, w, ip)
 			return
 		}
-		go h.serve(ws, w, token, ip, release)
+		go h.serve(ws, w, hs, release)
 	})
 	return nil
+}
+
+// greeting is what a connection keeps of its handshake (copies): the token of its URL, the
+// client's IP, and the headers its functions' events carry.
+type greeting struct {
+	token, ip, origin, userAgent, cookie string
 }
 
 // refuseFull closes a connection the full hub upgraded with 1013, waits (up to CloseWait) for

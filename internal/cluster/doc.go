@@ -1,8 +1,17 @@
 // Package cluster is what several `edgefn serve` nodes sharing one Redis know of each other
-// (docs/cluster.md). Today that is the node registry: each node's heartbeat writes its record
-// (id, addresses, version, start time, the functions it runs and their state) under its
-// cluster's keys in Redis, and any node lists the records, live or gone. Data enters through
-// Config (the node's own description, a snapshot of its functions) and the Store; it leaves
-// through Registry.Nodes, which the admin API serves. The cluster's shared state to come (the
-// function registry) will live under the same cluster name.
+// and share (docs/cluster.md).
+//
+// The node registry: each node's heartbeat writes its record (id, addresses, version, start
+// time, the functions it runs and their state) under its cluster's keys in Redis, and any
+// node lists the records, live or gone. Data enters through Config (the node's own
+// description, a snapshot of its functions) and the Store; it leaves through Registry.Nodes,
+// which the admin API serves.
+//
+// The shared function registry: every kept version of every function (FunctionStore, an Entry
+// each) and their binaries (Blobs, content-addressed) live under the same cluster name. Sync
+// makes this node run what the registry holds: it reads it whole at start, after a reconnect
+// and periodically, and one function at each change notified (Watch), fetching and checking
+// each binary into a cache under the data dir before the runtime.Host starts it. Changes
+// enter through Sync's DeployWith, RollbackWith and Delete, which the admin API calls; each is
+// one atomic step in the registry.
 package cluster

@@ -52,7 +52,8 @@ type Function struct {
 	// State is the function's state on the node (runtime.Info.State: ready, degraded,
 	// starting or failing).
 	State string `json:"state"`
-	// Ready is whether the node has a ready instance of it, the rule of /readyz.
+	// Ready is whether the node has a ready instance of it, or can start one (it is scaled to
+	// zero): the rule of /readyz.
 	Ready bool `json:"ready"`
 	// StartError is why its processes cannot start, while they cannot.
 	StartError string `json:"startError,omitempty"`
@@ -60,7 +61,8 @@ type Function struct {
 
 // FunctionOf is the heartbeat's view of a function's runtime.Info.
 func FunctionOf(info runtime.Info) Function {
-	return Function{Name: info.Name, Version: info.Version, State: info.State, Ready: info.Ready > 0, StartError: info.StartError}
+	return Function{Name: info.Name, Version: info.Version, State: info.State,
+		Ready: info.Ready > 0 || info.State == "idle", StartError: info.StartError}
 }
 
 // Liveness is the state of a node whose last heartbeat is age old (both ends on the

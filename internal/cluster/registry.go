@@ -200,7 +200,7 @@ func (r *Registry) self() Node {
 }
 
 // Nodes lists the cluster's nodes, live first (docs/cluster.md). This node is always among
-// them: as the store has it, or as it is now when its first beat has not landed yet. Without
+// them, with the functions it runs now rather than as of its last beat. Without
 // a Store it is the only one. An error is the store's.
 func (r *Registry) Nodes(ctx context.Context) (List, error) {
 	l := List{Cluster: r.cfg.Cluster, Nodes: []Node{}}
@@ -219,7 +219,13 @@ func (r *Registry) Nodes(ctx context.Context) (List, error) {
 	found := false
 	for _, n := range nodes {
 		n.State = Liveness(!n.Stopped.IsZero(), now.Sub(n.LastSeen), r.cfg.Timeout)
-		found = found || n.ID == r.cfg.Self.ID
+		if n.ID == r.cfg.Self.ID && n.Error == "" {
+			// This node: what it runs now, not as of its last beat.
+			fresh := r.self()
+			fresh.LastSeen, fresh.Stopped = n.LastSeen, n.Stopped
+			fresh.State = Liveness(!n.Stopped.IsZero(), 0, r.cfg.Timeout)
+			n, found = fresh, true
+		}
 		l.Nodes = append(l.Nodes, n)
 	}
 	if !found {

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -191,6 +192,21 @@ func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
 			msg = fn.ToQueue(in.Queue, "record", map[string]string{"from": ev.ID})
 		}
 		return fn.Status(202).Emit(msg), nil
+	case "delay": // {"queue": Q, "delay": "2s"}: emits {"from": ID} with type "record" to Q after the
+		// delay and answers {"id": the message's ID}; {"queue": Q, "cancel": ID} cancels that message
+		var in struct{ Queue, Delay, Cancel string }
+		if err := ev.Decode(&in); err != nil {
+			return nil, fn.Errorf(400, "delay wants {\"queue\", \"delay\"|\"cancel\"}: %v", err)
+		}
+		if in.Cancel != "" {
+			return fn.JSON(200, map[string]string{"cancelled": in.Cancel}).Emit(fn.CancelDelayed(in.Queue, in.Cancel)), nil
+		}
+		d, err := time.ParseDuration(in.Delay)
+		if err != nil {
+			return nil, fn.Errorf(400, "delay: %v", err)
+		}
+		m := fn.ToQueue(in.Queue, "record", map[string]string{"from": ev.ID}).After(d)
+		return fn.JSON(200, map[string]string{"id": m.ID}).Emit(m), nil
 	case "notify": // notifies the topic in ?topic= with the request body
 		return fn.Status(202).Notify(ev.Query.Get("topic"), json.RawMessage(ev.Data)), nil
 	case "websocket.publish": // a client publish: refused when the data says {"reject": true},
@@ -206,6 +222,8 @@ func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
 		return fn.Status(200).Notify("audit.ws", map[string]any{
 			"sub": ev.Claims["sub"], "topic": ev.Subject, "source": ev.Source, "data": json.RawMessage(ev.Data),
 		}), nil
+	case "edgefn.ws.connect", "edgefn.ws.subscribe", "edgefn.ws.rpc", "edgefn.ws.disconnect":
+		return wsEvent(ctx, ev)
 	case "event": // what the function sees of its event, as the data of a binary-mode
 		// CloudEvent reply (so that a CloudEvents client reads it back)
 		return fn.JSON(200, map[string]any{
@@ -249,6 +267,17 @@ func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
 			return nil, err
 		}
 		return fn.Text(200, "ticked"), nil
+	case "work": // {"ms": N}: works N ms (honouring its deadline), for deliveries, which have no query
+		var w struct{ MS int }
+		if err := json.Unmarshal(ev.Data, &w); err != nil {
+			return nil, fn.Errorf(400, "work: %v", err)
+		}
+		select {
+		case <-time.After(time.Duration(w.MS) * time.Millisecond):
+			return fn.Text(200, "worked"), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	case "pong": // answers the data back, for reply-to; with GATE_FILE set, once that file exists
 		if err := record(ev); err != nil {
 			return nil, err
@@ -259,6 +288,110 @@ func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
 		return fn.Bytes(200, "text/plain", append([]byte("pong:"), ev.Data...)), nil
 	}
 	return nil, fn.Errorf(404, "unknown op %q", op)
+}
+
+// subscribes counts the subscribe events this process saw, so that a test tells one call
+// from the next.
+var subscribes atomic.Int64
+
+// wsEvent answers the events of websocket functions (docs/websocket.md#functions), recording
+// each to RECORD_FILE (recordWS) first:
+//   - connect: the Cookie decides. connect=refuse is a 403, connect=unauth a 401,
+//     connect=crash exits the process, connect=text answers a body that is not JSON;
+//     session=SUB signs the client in as SUB ({"claims":{"sub":SUB}}). The data says what the
+//     function saw: the client's ID, sub, IP and User-Agent.
+//   - subscribe: room "locked" is refused (403); otherwise the data is the initial state
+//     {"topic", "sub", "n"} with n counting this process's subscribes.
+//   - rpc: the method names the op. t.echo answers {"data", "client", "sub"}, t.sleep waits
+//     data.ms (honouring its deadline), t.fail fails with 422, t.text answers plain text.
+//   - disconnect: recorded only.
+func wsEvent(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
+	if err := recordWS(ev); err != nil {
+		return nil, err
+	}
+	name := strings.TrimPrefix(ev.Source, "websocket/")
+	switch ev.Type {
+	case "edgefn.ws.connect":
+		cookie := ev.Headers["Cookie"]
+		switch {
+		case strings.Contains(cookie, "connect=refuse"):
+			return nil, fn.Errorf(403, "no entry for this cookie")
+		case strings.Contains(cookie, "connect=unauth"):
+			return nil, fn.Errorf(401, "sign in first")
+		case strings.Contains(cookie, "connect=crash"):
+			fmt.Fprintln(os.Stderr, "testfn: crashing in connect")
+			os.Exit(3)
+		case strings.Contains(cookie, "connect=text"):
+			return fn.Text(200, "welcome"), nil
+		}
+		seen := map[string]any{"client": ev.Subject, "sub": ev.Claims["sub"], "ip": ev.Headers["X-Client-IP"],
+			"userAgent": ev.Headers["User-Agent"], "origin": ev.Headers["Origin"], "source": ev.Source}
+		out := map[string]any{"data": seen, "info": map[string]any{"via": "testfn"}}
+		for _, part := range strings.Split(cookie, ";") {
+			if sub, ok := strings.CutPrefix(strings.TrimSpace(part), "session="); ok {
+				out["claims"] = map[string]any{"sub": sub, "via": "cookie"}
+				seen["sub"] = sub
+			}
+		}
+		return fn.JSON(200, out), nil
+	case "edgefn.ws.subscribe":
+		if ev.Params["room"] == "locked" {
+			return nil, fn.Errorf(403, "room %s is locked", ev.Params["room"])
+		}
+		return fn.JSON(200, map[string]any{"data": map[string]any{
+			"topic": name, "sub": ev.Claims["sub"], "n": subscribes.Add(1), "client": ev.Subject,
+		}}), nil
+	case "edgefn.ws.rpc":
+		switch name {
+		case "t.echo":
+			return fn.JSON(200, map[string]any{"data": json.RawMessage(orNull(ev.Data)), "client": ev.Subject, "sub": ev.Claims["sub"]}), nil
+		case "t.sleep":
+			var in struct{ Ms int }
+			_ = ev.Decode(&in)
+			select {
+			case <-time.After(time.Duration(in.Ms) * time.Millisecond):
+				return fn.JSON(200, map[string]int{"slept": in.Ms}), nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		case "t.fail":
+			return nil, fn.Errorf(422, "t.fail fails")
+		case "t.text":
+			return fn.Text(200, "plain words"), nil
+		}
+		return nil, fn.Errorf(404, "testfn has no method %s", name)
+	}
+	return fn.Status(204), nil
+}
+
+// recordWS appends what a websocket function sees of its event to RECORD_FILE, when it is
+// set, as one JSON line in one write.
+func recordWS(ev *fn.Event) error {
+	path := os.Getenv("RECORD_FILE")
+	if path == "" {
+		return nil
+	}
+	line, err := json.Marshal(map[string]any{
+		"type": ev.Type, "source": ev.Source, "subject": ev.Subject, "claims": ev.Claims,
+		"headers": ev.Headers, "data": json.RawMessage(orNull(ev.Data)), "params": ev.Params,
+	})
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.Write(append(line, '\n'))
+	return err
+}
+
+func orNull(b []byte) []byte {
+	if len(b) == 0 || !json.Valid(b) {
+		return []byte("null")
+	}
+	return b
 }
 
 // waitForFile returns once the file path exists (at once when path is empty), or when ctx

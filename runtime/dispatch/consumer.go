@@ -140,6 +140,12 @@ func (c *Consumer) Run(ctx context.Context) {
 		<-ackDone
 		c.src.Close()
 	}()
+	if r, ok := c.fn.(BacklogReporter); ok {
+		if l, ok := c.src.(triggers.Lagger); ok {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.reportBacklog(ctx, r, l) }()
+		}
+	}
 	slots := make(chan struct{}, c.cfg.Concurrency)
 	// Receive in batches: wait until a quarter of the slots are free (or all, when there are
 	// few), then take every free one. Asking for one entry whenever one slot frees up would
@@ -207,6 +213,41 @@ func (c *Consumer) Run(ctx context.Context) {
 				defer func() { <-slots; wg.Done() }()
 				c.handle(d)
 			}()
+		}
+	}
+}
+
+// BacklogReporter is a function whose scaler counts the messages waiting in its triggers
+// (runtime.Function implements it).
+type BacklogReporter interface {
+	Scales() bool
+	SetBacklog(source string, n int64)
+}
+
+// backlogEvery is how often a consumer of a function that scales reads its source's lag: as
+// often as the scaler decides.
+const backlogEvery = time.Second
+
+// reportBacklog tells r, every backlogEvery while it scales, how many messages wait in the
+// source, until ctx ends.
+func (c *Consumer) reportBacklog(ctx context.Context, r BacklogReporter, l triggers.Lagger) {
+	defer r.SetBacklog(c.cfg.EventSource, 0)
+	t := time.NewTicker(backlogEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !r.Scales() {
+			continue
+		}
+		lctx, cancel := context.WithTimeout(ctx, lagTimeout)
+		n, err := l.Lag(lctx)
+		cancel()
+		if err == nil {
+			r.SetBacklog(c.cfg.EventSource, n)
 		}
 	}
 }

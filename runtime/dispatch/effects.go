@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -60,6 +61,9 @@ func (e *Effects) Apply(ctx context.Context, function string, cause *event.Event
 		if m.CloudEvent && m.Type == "" {
 			return fmt.Errorf("%w: emit to %s: a CloudEvent needs a type", runtime.ErrInvalidEffect, shorten(m.Target))
 		}
+		if err := e.checkDelay(&m); err != nil {
+			return fmt.Errorf("%w: emit to %s: %w", runtime.ErrInvalidEffect, shorten(m.Target), err)
+		}
 	}
 	if err := e.apply(ctx, function, cause, res); err != nil {
 		return fmt.Errorf("%w: %w", runtime.ErrEffects, err)
@@ -69,6 +73,12 @@ func (e *Effects) Apply(ctx context.Context, function string, cause *event.Event
 
 func (e *Effects) apply(ctx context.Context, function string, cause *event.Event, res *event.Result) error {
 	for i, m := range res.Emitted {
+		if m.Cancel {
+			if err := e.cancel(ctx, &m); err != nil {
+				return err
+			}
+			continue
+		}
 		msg := &triggers.Message{
 			ID: m.ID, Type: m.Type, Source: "function/" + function, Subject: m.Subject, Time: time.Now().UTC(),
 			ContentType: m.ContentType, Data: m.Data, CorrelationID: cause.CorrelationID,
@@ -81,7 +91,12 @@ func (e *Effects) apply(ctx context.Context, function string, cause *event.Event
 			msg.CorrelationID = cause.ID
 		}
 		kind, publish := "stream", e.publishStream
-		if m.Queue {
+		switch {
+		case m.Queue && m.Delay > 0:
+			kind, publish = "queue", func(ctx context.Context, queue string, msg *triggers.Message) error {
+				return e.Queues.(triggers.Delayer).PublishDelayed(ctx, queue, m.Delay, msg)
+			}
+		case m.Queue:
 			kind, publish = "queue", e.publishQueue
 		}
 		pctx, span := startPublish(ctx, msg.ID, "publish ", kind, "/", m.Target)
@@ -108,6 +123,43 @@ func (e *Effects) apply(ctx context.Context, function string, cause *event.Event
 		if err != nil {
 			return fmt.Errorf("notify %s: %w", shorten(n.Topic), err)
 		}
+	}
+	return nil
+}
+
+// checkDelay refuses a delay or a cancellation the queue backend cannot carry out
+// (docs/events.md, "Delayed messages").
+func (e *Effects) checkDelay(m *event.Message) error {
+	if m.Delay <= 0 && !m.Cancel {
+		return nil
+	}
+	what := "a delay"
+	if m.Cancel {
+		what = "a cancellation"
+	}
+	if !m.Queue {
+		return fmt.Errorf("%s is for queue messages, not streams", what)
+	}
+	if m.Cancel && m.ID == "" {
+		return errors.New("a cancellation needs the ID of the delayed message")
+	}
+	d, ok := e.Queues.(triggers.Delayer)
+	if !ok {
+		return fmt.Errorf("the queue backend holds no delayed messages, so it takes no %s", what)
+	}
+	if m.Delay > d.MaxDelay() {
+		return fmt.Errorf("the delay %v is longer than the queue backend holds (%v)", m.Delay, d.MaxDelay())
+	}
+	return nil
+}
+
+// cancel carries out a cancellation, which Apply checked.
+func (e *Effects) cancel(ctx context.Context, m *event.Message) error {
+	pctx, span := startPublish(ctx, m.ID, "cancel delayed queue/", m.Target)
+	err := e.Queues.(triggers.Delayer).CancelDelayed(pctx, m.Target, m.ID)
+	endSpan(span, err)
+	if err != nil {
+		return fmt.Errorf("cancel %s on %s: %w", shorten(m.ID), shorten(m.Target), err)
 	}
 	return nil
 }

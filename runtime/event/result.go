@@ -3,6 +3,9 @@ package event
 import (
 	"encoding/json"
 	"fmt"
+	"time"
+
+	"github.com/edgefn/edgefn/internal/id"
 )
 
 // Result is a successful invocation's output: the answer to an HTTP caller and the effects the
@@ -46,6 +49,12 @@ type Message struct {
 	// CloudEvent asks for the message to be published as a structured-mode CloudEvent: the
 	// body is the application/cloudevents+json envelope of Data (see AsCloudEvent).
 	CloudEvent bool
+	// Delay, above zero, delivers a queue message that long after the invocation succeeded
+	// (see After).
+	Delay time.Duration
+	// Cancel makes the message a cancellation: the delayed message with the ID to the queue
+	// Target is not delivered (see CancelDelayed). Only Target and ID count.
+	Cancel bool
 
 	err error
 }
@@ -154,6 +163,33 @@ func (m Message) AsCloudEvent() Message {
 	m.CloudEvent = true
 	if m.Type == "" && m.err == nil {
 		m.err = fmt.Errorf("fn: message for %q: a CloudEvent needs a type", m.Target)
+	}
+	return m
+}
+
+// After returns m to be delivered to its queue d after the invocation succeeded, rather than
+// at once, and with an ID, a new random one unless m has one (WithID): save m.ID to cancel
+// the message later (CancelDelayed). A d of zero or less is no delay. Only queue messages
+// take a delay; the longest one depends on the queue backend (docs/events.md), and the
+// gateway fails the invocation whose delay is longer.
+func (m Message) After(d time.Duration) Message {
+	if !m.Queue && m.err == nil {
+		m.err = fmt.Errorf("fn: message for stream %q: only queue messages take a delay", m.Target)
+	}
+	m.Delay = max(d, 0)
+	if m.ID == "" {
+		m.ID = id.New()
+	}
+	return m
+}
+
+// CancelDelayed returns the cancellation of the delayed message with the ID msgID to queue,
+// to pass to Result.Emit: when the handler succeeds, the message is not delivered. Cancelling
+// a message that was delivered already, or never sent, does nothing.
+func CancelDelayed(queue, msgID string) Message {
+	m := Message{Queue: true, Target: queue, ID: msgID, Cancel: true}
+	if msgID == "" {
+		m.err = fmt.Errorf("fn: cancel a delayed message to %q: no ID", queue)
 	}
 	return m
 }

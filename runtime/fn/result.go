@@ -9,7 +9,8 @@ import "github.com/edgefn/edgefn/runtime/event"
 type Result = event.Result
 
 // Message is an event a function emits to a stream or a queue, made by ToStream or ToQueue
-// and refined with WithID, WithSubject, WithPriority and AsCloudEvent.
+// and refined with WithID, WithSubject, WithPriority, AsCloudEvent and, for a queue message,
+// After, which delays it; or the cancellation of a delayed message, made by CancelDelayed.
 type Message = event.Message
 
 // Notification is one publication to the WebSocket subscribers of a topic (see Result.Notify).
@@ -34,3 +35,8 @@ func ToStream(stream, eventType string, v any) Message { return event.ToStream(s
 
 // ToQueue makes a message for the queue, with v encoded as JSON.
 func ToQueue(queue, eventType string, v any) Message { return event.ToQueue(queue, eventType, v) }
+
+// CancelDelayed makes the cancellation of the delayed message with the ID id (the ID of the
+// Message that After returned) to queue, to pass to Result.Emit: when the handler succeeds,
+// that message is not delivered. Cancelling a message that was delivered already does nothing.
+func CancelDelayed(queue, id string) Message { return event.CancelDelayed(queue, id) }

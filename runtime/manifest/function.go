@@ -35,8 +35,9 @@ type Function struct {
 	Timeout time.Duration
 	// Concurrency bounds in-flight invocations across instances; default 100.
 	Concurrency int
-	// Instances is the number of warm plugin processes, 1 to 64; default 1.
-	Instances int
+	// Scale bounds the function's plugin processes: `scale:`, or `instances: N` (Min = Max =
+	// N); default one warm process.
+	Scale Scale
 	// Env is passed to the plugin process; nil when none.
 	Env map[string]string
 	// Breaker is the circuit breaker setting, defaults applied.
@@ -81,7 +82,7 @@ func (d *decoder) function(root *yaml.Node, src []byte) *Function {
 	fn := &Function{
 		Timeout:     DefaultTimeout,
 		Concurrency: DefaultConcurrency,
-		Instances:   DefaultInstances,
+		Scale:       fixedScale(DefaultInstances),
 		Breaker:     Breaker{Failures: DefaultBreakerFailures, Cooldown: DefaultBreakerCooldown},
 		Limits:      DefaultLimits,
 		File:        d.file,
@@ -89,7 +90,7 @@ func (d *decoder) function(root *yaml.Node, src []byte) *Function {
 		Source:      src,
 	}
 	m, ok := d.fields(root, "", "kind", "name", "handler", "build", "sha256", "timeout",
-		"concurrency", "instances", "env", "breaker", "sandbox", "limits", "triggers")
+		"concurrency", "instances", "scale", "env", "breaker", "sandbox", "limits", "triggers")
 	if !ok {
 		return fn
 	}
@@ -115,7 +116,14 @@ func (d *decoder) function(root *yaml.Node, src []byte) *Function {
 	}
 	fn.Timeout = d.duration(m["timeout"], "timeout", DefaultTimeout)
 	fn.Concurrency = d.intAtLeast(m["concurrency"], "concurrency", 1, DefaultConcurrency)
-	fn.Instances = d.intBetween(m["instances"], "instances", 1, MaxInstances, DefaultInstances)
+	switch {
+	case m["instances"] != nil && m["scale"] != nil:
+		d.errorf(m["scale"], "scale", "instances and scale cannot both be set: instances: N is scale min = max = N")
+	case m["scale"] != nil:
+		fn.Scale = d.scale(m["scale"])
+	default:
+		fn.Scale = fixedScale(d.intBetween(m["instances"], "instances", 1, MaxInstances, DefaultInstances))
+	}
 	fn.Env = d.env(m["env"])
 	if v := m["breaker"]; v != nil {
 		fn.Breaker = d.breaker(v)

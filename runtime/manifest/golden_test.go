@@ -109,7 +109,13 @@ func render(set *Set, base string) string {
 	for _, fn := range set.Functions {
 		fmt.Fprintf(&b, "function %s (%s:%d)\n", fn.Name, filepath.ToSlash(fn.File), fn.Line)
 		fmt.Fprintf(&b, "  handler: %s\n  build: %s\n  sha256: %q\n", rel(fn.Handler), rel(fn.Build), fn.SHA256)
-		fmt.Fprintf(&b, "  timeout: %s\n  concurrency: %d\n  instances: %d\n", fn.Timeout, fn.Concurrency, fn.Instances)
+		fmt.Fprintf(&b, "  timeout: %s\n  concurrency: %d\n", fn.Timeout, fn.Concurrency)
+		if sc := fn.Scale; sc.Fixed() {
+			fmt.Fprintf(&b, "  instances: %d\n", sc.Min)
+		} else {
+			fmt.Fprintf(&b, "  scale: min %d, max %d, target %d, idle %s, stabilization %s\n",
+				sc.Min, sc.Max, sc.Target, sc.Idle, sc.Stabilization)
+		}
 		keys := make([]string, 0, len(fn.Env))
 		for k := range fn.Env {
 			keys = append(keys, k)
@@ -145,7 +151,7 @@ func renderTrigger(t Trigger) string {
 		return fmt.Sprintf("stream %s group=%s from=%s retries=%d backoff=%s deadLetter=%s filter=%q",
 			s.Name, s.Group, s.From, s.Retries, s.Backoff, s.DeadLetter, s.Filter)
 	case t.WebSocket != nil:
-		return "websocket " + t.WebSocket.Topic
+		return t.WebSocket.String()
 	case t.Schedule != nil:
 		s := t.Schedule
 		return fmt.Sprintf("schedule %q timezone=%s data=%s overlap=%t retries=%d backoff=%s catchUp=%d",

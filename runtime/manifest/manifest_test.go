@@ -35,8 +35,8 @@ triggers:
 	if fn.Handler != abs || fn.Build != "" {
 		t.Errorf("Handler, Build = %q, %q; want %q, \"\"", fn.Handler, fn.Build, abs)
 	}
-	if fn.Timeout != 30*time.Second || fn.Concurrency != 100 || fn.Instances != 1 {
-		t.Errorf("Timeout, Concurrency, Instances = %v, %d, %d", fn.Timeout, fn.Concurrency, fn.Instances)
+	if fn.Timeout != 30*time.Second || fn.Concurrency != 100 || fn.Scale != (Scale{Min: 1, Max: 1, Target: 16, Idle: 5 * time.Minute, Stabilization: time.Minute}) {
+		t.Errorf("Timeout, Concurrency, Scale = %v, %d, %+v", fn.Timeout, fn.Concurrency, fn.Scale)
 	}
 	if fn.Breaker != (Breaker{Failures: 5, Cooldown: 5 * time.Second}) {
 		t.Errorf("Breaker = %+v", fn.Breaker)
@@ -129,6 +129,12 @@ func TestParseErrors(t *testing.T) {
 			[]string{`m/test.yaml:2: yaml: found a tab character that violates indentation`}},
 		{"instances above 64", "name: a\nbuild: .\ninstances: 65\n",
 			[]string{`m/test.yaml:3: instances: must be between 1 and 64`}},
+		{"instances and scale", "name: a\nbuild: .\ninstances: 2\nscale: {max: 4}\n",
+			[]string{`m/test.yaml:4: scale: instances and scale cannot both be set: instances: N is scale min = max = N`}},
+		{"scale out of range", "name: a\nbuild: .\nscale:\n  min: 5\n  max: 4\n  target: 0\n  idle: 0s\n  stabilization: soon\n  burst: 1\n",
+			[]string{`m/test.yaml:4: scale.min: must be at most scale.max (4)`,
+				`m/test.yaml:6: scale.target: must be >= 1`, `m/test.yaml:7: scale.idle: must be > 0`,
+				`m/test.yaml:8: scale.stabilization: invalid duration "soon"`, `m/test.yaml:9: scale: unknown field "burst"`}},
 		{"limits out of range", "name: a\nbuild: .\nlimits:\n  memory: 8Mi\n  processes: 2\n  files: x\n  cpu: 0\n",
 			[]string{`m/test.yaml:4: limits.memory: must be at least 32Mi`, `m/test.yaml:5: limits.processes: must be >= 16`,
 				`m/test.yaml:6: limits.files: must be an integer`, `m/test.yaml:7: limits.cpu: must be a number of cores between 0.01 and 1024, like 0.5 or 2`}},
@@ -153,6 +159,29 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("errors:\n%s\nwant:\n%s", got, strings.Join(tt.want, "\n"))
 			}
 		})
+	}
+}
+
+// TestScale: `scale:` takes its defaults for what it leaves out, a zero stabilization, and
+// max defaults to at least min.
+func TestScale(t *testing.T) {
+	tests := []struct {
+		src  string
+		want Scale
+	}{
+		{"scale: {}", Scale{Min: 0, Max: 8, Target: 16, Idle: 5 * time.Minute, Stabilization: time.Minute}},
+		{"scale: {min: 10}", Scale{Min: 10, Max: 10, Target: 16, Idle: 5 * time.Minute, Stabilization: time.Minute}},
+		{"scale: {min: 1, max: 3, target: 2, idle: 2s, stabilization: 0s}", Scale{Min: 1, Max: 3, Target: 2, Idle: 2 * time.Second}},
+		{"instances: 3", Scale{Min: 3, Max: 3, Target: 16, Idle: 5 * time.Minute, Stabilization: time.Minute}},
+	}
+	for _, tt := range tests {
+		set, err := Parse("m.yaml", []byte("name: a\nbuild: .\n"+tt.src+"\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.src, err)
+		}
+		if got := set.Functions[0].Scale; got != tt.want {
+			t.Errorf("%s: Scale = %+v, want %+v", tt.src, got, tt.want)
+		}
 	}
 }
 

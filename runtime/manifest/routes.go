@@ -88,8 +88,9 @@ func routeShape(p string) string {
 	return strings.Join(segs, "/")
 }
 
-// CheckConflicts reports duplicate function names and conflicting HTTP routes
-// among fns, as an [ErrorList] naming the later of each pair. Two routes
+// CheckConflicts reports duplicate function names, conflicting HTTP routes and
+// conflicting websocket triggers (checkWebSocketConflicts) among fns, as an
+// [ErrorList] naming the later of each pair. Two routes
 // conflict when their methods are equal (ANY is equal to every method) and
 // their paths have the same shape: /a/{x} conflicts with /a/{y} but not with
 // /a/b, since a literal segment wins when a request is matched.
@@ -147,5 +148,5 @@ func checkConflicts(fns []*Function) ErrorList {
 			routes[shape] = append(routes[shape], route{fn, i, h})
 		}
 	}
-	return errs
+	return append(errs, checkWebSocketConflicts(fns)...)
 }

@@ -90,11 +90,51 @@ type StreamTrigger struct {
 	Filter *filter.Filter
 }
 
-// WebSocketTrigger invokes the function when a client publishes on a topic
-// matching Topic.
+// WebSocketTrigger invokes the function at one moment of the WebSocket connections
+// (docs/manifest.md#websocket-trigger): a client's publish on a topic matching Topic (the
+// default), a connect, a subscribe to a topic matching Topic, an rpc whose method matches
+// Method, or a disconnect.
 type WebSocketTrigger struct {
-	// Topic is a topic pattern, as in [TopicRule.Match].
+	// Event is the moment: WSPublish (the default), WSConnect, WSSubscribe, WSRPC or
+	// WSDisconnect.
+	Event string
+	// Topic is a topic pattern, as in [TopicRule.Match]; set for publish and subscribe only.
 	Topic string
+	// Method is an rpc method pattern: dot-separated segments, each a literal
+	// [A-Za-z0-9_-]+ or "*" (any one segment); set for rpc only.
+	Method string
+
+	line int // where the trigger's pattern is, for conflict errors
+}
+
+// String describes the trigger: "websocket TOPIC" for publish, "websocket EVENT [PATTERN]"
+// for the others.
+func (t *WebSocketTrigger) String() string {
+	if t.Event == WSPublish || t.Event == "" {
+		return "websocket " + t.Topic
+	}
+	s := "websocket " + t.Event
+	if p := t.Pattern(); p != "" {
+		s += " " + p
+	}
+	return s
+}
+
+// The events of a websocket trigger.
+const (
+	WSPublish    = "publish"
+	WSConnect    = "connect"
+	WSSubscribe  = "subscribe"
+	WSRPC        = "rpc"
+	WSDisconnect = "disconnect"
+)
+
+// Pattern is the topic or method pattern the trigger matches; "" for connect and disconnect.
+func (t *WebSocketTrigger) Pattern() string {
+	if t.Event == WSRPC {
+		return t.Method
+	}
+	return t.Topic
 }
 
 // ScheduleTrigger invokes the function at the instants of a cron expression
@@ -236,21 +276,55 @@ func (d *decoder) streamTrigger(n *yaml.Node, path, fnName string) *StreamTrigge
 
 // webSocketTrigger decodes a `websocket:` entry.
 func (d *decoder) webSocketTrigger(n *yaml.Node, path string) *WebSocketTrigger {
-	t := &WebSocketTrigger{}
-	m, ok := d.fields(n, path, "topic")
+	t := &WebSocketTrigger{Event: WSPublish, line: d.line(n)}
+	m, ok := d.fields(n, path, "event", "topic", "method")
 	if !ok {
 		return t
 	}
-	p := join(path, "topic")
-	if v := m["topic"]; v == nil {
-		d.errorf(n, p, "required")
-	} else if s, ok := d.str(v, p); ok {
-		t.Topic = s
-		if !validTopicPattern(s) {
-			d.errorf(v, p, "invalid topic pattern %q", s)
+	t.Event = d.oneOf(m["event"], join(path, "event"), WSPublish,
+		`must be one of "publish", "connect", "subscribe", "rpc", "disconnect"`,
+		WSPublish, WSConnect, WSSubscribe, WSRPC, WSDisconnect)
+	if e := m["event"]; e != nil && (e.Kind != yaml.ScalarNode || e.Value != t.Event) {
+		return t // reported: no further complaint about fields of an unknown event
+	}
+	want := map[string]string{WSPublish: "topic", WSSubscribe: "topic", WSRPC: "method"}[t.Event]
+	for _, f := range []string{"topic", "method"} {
+		if v := m[f]; v != nil && f != want {
+			d.errorf(v, join(path, f), "not allowed with event %s", t.Event)
 		}
 	}
+	if want == "" {
+		return t
+	}
+	p := join(path, want)
+	v := m[want]
+	if v == nil {
+		d.errorf(n, p, "required")
+		return t
+	}
+	s, ok := d.str(v, p)
+	if !ok {
+		return t
+	}
+	t.line = d.line(v)
+	if want == "method" {
+		t.Method = s
+		if !validMethodPattern(s) {
+			d.errorf(v, p, "invalid method pattern %q: dot-separated segments of [A-Za-z0-9_-] or *", s)
+		}
+		return t
+	}
+	t.Topic = s
+	if !validTopicPattern(s) {
+		d.errorf(v, p, "invalid topic pattern %q", s)
+	}
 	return t
+}
+
+// validMethodPattern reports whether p is an rpc method pattern: a topic pattern without
+// {name} captures.
+func validMethodPattern(p string) bool {
+	return validTopicPattern(p) && !strings.Contains(p, "{")
 }
 
 // redelivery is what queue and stream triggers share: retries, dead

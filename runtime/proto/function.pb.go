@@ -491,7 +491,13 @@ type Message struct {
 	Subject     string                 `protobuf:"bytes,9,opt,name=subject,proto3" json:"subject,omitempty"`
 	// cloud_event asks the gateway to publish the message as a structured-mode CloudEvent: the
 	// body is the application/cloudevents+json envelope of the data (docs/events.md).
-	CloudEvent    bool `protobuf:"varint,10,opt,name=cloud_event,json=cloudEvent,proto3" json:"cloud_event,omitempty"`
+	CloudEvent bool `protobuf:"varint,10,opt,name=cloud_event,json=cloudEvent,proto3" json:"cloud_event,omitempty"`
+	// delay_nanos, above zero, asks for a queue message to be delivered that long after the
+	// invocation (docs/events.md, "Delayed messages").
+	DelayNanos int64 `protobuf:"varint,11,opt,name=delay_nanos,json=delayNanos,proto3" json:"delay_nanos,omitempty"`
+	// cancel makes this a cancellation instead of a message: the delayed message with the
+	// id to the queue target is not delivered. Only kind, target and id are read.
+	Cancel        bool `protobuf:"varint,12,opt,name=cancel,proto3" json:"cancel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -592,6 +598,20 @@ func (x *Message) GetSubject() string {
 func (x *Message) GetCloudEvent() bool {
 	if x != nil {
 		return x.CloudEvent
+	}
+	return false
+}
+
+func (x *Message) GetDelayNanos() int64 {
+	if x != nil {
+		return x.DelayNanos
+	}
+	return 0
+}
+
+func (x *Message) GetCancel() bool {
+	if x != nil {
+		return x.Cancel
 	}
 	return false
 }
@@ -1024,7 +1044,7 @@ const file_function_proto_rawDesc = "" +
 	"\x12deadline_unix_nano\x18\x02 \x01(\x03R\x10deadlineUnixNano\x12 \n" +
 	"\vtraceparent\x18\x03 \x01(\tR\vtraceparent\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"\xa6\x03\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"\xdf\x03\n" +
 	"\aMessage\x123\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1f.edgefn.runtime.v1.Message.KindR\x04kind\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12\x0e\n" +
@@ -1037,7 +1057,10 @@ const file_function_proto_rawDesc = "" +
 	"\asubject\x18\t \x01(\tR\asubject\x12\x1f\n" +
 	"\vcloud_event\x18\n" +
 	" \x01(\bR\n" +
-	"cloudEvent\x1a:\n" +
+	"cloudEvent\x12\x1f\n" +
+	"\vdelay_nanos\x18\v \x01(\x03R\n" +
+	"delayNanos\x12\x16\n" +
+	"\x06cancel\x18\f \x01(\bR\x06cancel\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x1d\n" +

@@ -203,7 +203,8 @@ func fullResult(n int) (*event.Result, *pb.Result) {
 		Status: 201, Headers: map[string]string{"Content-Type": "application/json"}, Body: body,
 		Emitted: []event.Message{
 			{Queue: true, Target: "q", ID: "m1", Type: "T", Data: body, ContentType: "ct",
-				Headers: map[string]string{"h": "v"}, Priority: 7, Subject: "s", CloudEvent: true},
+				Headers: map[string]string{"h": "v"}, Priority: 7, Subject: "s", CloudEvent: true,
+				Delay: 90 * time.Second, Cancel: true},
 			{Target: "s"},
 		},
 		Notified: []event.Notification{{Topic: "orders.1", Data: []byte(`{"a":1}`)}},
@@ -212,7 +213,8 @@ func fullResult(n int) (*event.Result, *pb.Result) {
 		Status: 201, Headers: map[string]string{"Content-Type": "application/json"}, Body: body,
 		Emits: []*pb.Message{
 			{Kind: pb.Message_QUEUE, Target: "q", Id: "m1", Type: "T", Data: body, ContentType: "ct",
-				Headers: map[string]string{"h": "v"}, Priority: 7, Subject: "s", CloudEvent: true},
+				Headers: map[string]string{"h": "v"}, Priority: 7, Subject: "s", CloudEvent: true,
+				DelayNanos: int64(90 * time.Second), Cancel: true},
 			{Kind: pb.Message_STREAM, Target: "s"},
 		},
 		Notifications: []*pb.Notification{{Topic: "orders.1", Data: []byte(`{"a":1}`)}},

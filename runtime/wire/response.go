@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"time"
+
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/edgefn/edgefn/runtime/event"
@@ -79,6 +81,12 @@ func appendEmitted(b []byte, m *event.Message) []byte {
 	b = appendString(b, messageSubject, m.Subject)
 	if m.CloudEvent {
 		b = appendVarint(b, messageCloudEvent, 1)
+	}
+	if m.Delay != 0 {
+		b = appendVarint(b, messageDelay, uint64(int64(m.Delay)))
+	}
+	if m.Cancel {
+		b = appendVarint(b, messageCancel, 1)
 	}
 	return endMessage(b, mark)
 }
@@ -204,7 +212,7 @@ func decodeResult(b []byte) (*event.Result, error) {
 
 func decodeMessage(b []byte) (event.Message, error) {
 	var m event.Message
-	var kind, priority, cloudEvent int64
+	var kind, priority, cloudEvent, delay, cancel int64
 	err := fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch num {
 		case messageKind:
@@ -227,10 +235,15 @@ func decodeMessage(b []byte) (event.Message, error) {
 			return takeString(typ, b, &m.Subject)
 		case messageCloudEvent:
 			return takeVarint(typ, b, &cloudEvent)
+		case messageDelay:
+			return takeVarint(typ, b, &delay)
+		case messageCancel:
+			return takeVarint(typ, b, &cancel)
 		}
 		return 0
 	})
-	m.Queue, m.CloudEvent = kind == messageKindQueue, cloudEvent != 0
+	m.Queue, m.CloudEvent, m.Cancel = kind == messageKindQueue, cloudEvent != 0, cancel != 0
+	m.Delay = time.Duration(delay)
 	m.Priority = int(int32(priority))
 	return m, err
 }

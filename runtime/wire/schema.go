@@ -25,7 +25,7 @@ const (
 const (
 	messageKind, messageTarget, messageID, messageType, messageData = 1, 2, 3, 4, 5
 	messageContentType, messageHeaders, messagePriority             = 6, 7, 8
-	messageSubject, messageCloudEvent                               = 9, 10
+	messageSubject, messageCloudEvent, messageDelay, messageCancel  = 9, 10, 11, 12
 	messageKindQueue                                                = 1
 )
 

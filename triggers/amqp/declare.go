@@ -189,6 +189,7 @@ func (q *Queues) declare(ctx context.Context, s *queueSpec) error {
 // redeclare runs after the publishing connection came back: the broker may have lost
 // what was declared (a new node, a reset), so every queue is declared again.
 func (q *Queues) redeclare(conn *amqp091.Connection) {
+	q.ladder.declared.Store(false)
 	specs := q.decls.reset()
 	if len(specs) == 0 {
 		return

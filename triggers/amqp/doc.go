@@ -64,6 +64,35 @@
 // buckets and arguments are part of the wire contract between edgefn nodes: change them
 // and existing delay queues are PRECONDITION_FAILED.
 //
+// # Delayed messages
+//
+// PublishDelayed (triggers.Delayer) sends a message through a ladder of 22 rungs, each a
+// durable topic exchange and a durable queue named "edgefn.delay.<2^l>s" for l = 0..21,
+// whose x-message-ttl is 2^l seconds. The message's routing key has one word per rung,
+// highest first: "1" where the message waits in that rung's queue, "0" where it skips it
+// (the rung's exchange routes it on to the exchange below), so the whole seconds of its delay
+// are the sum of the rungs it waits in. A rung's queue dead-letters into the exchange below
+// it, keeping the routing key; the last one dead-letters to the queue "edgefn.delay.due".
+// Every Queues consumes that queue (a forwarder), waits out the part of the delay below a
+// second (the header "x-edgefn-delay-due"), and publishes the message, confirmed, to its
+// target (the header "x-edgefn-delay-queue"), without those two headers, before it
+// acknowledges it. Every message of a rung has the same TTL, so none waits behind another:
+// a message is late only by the broker's hops and the forward, never early (as long as the
+// nodes' clocks agree). Messages are persistent and the queues durable, so a delayed
+// message survives a restart of RabbitMQ and of every node; one that falls due while no
+// node runs is forwarded when one starts. The longest delay is 2^22-1 s (about 48.5 days;
+// every TTL stays below the 2^32 ms older brokers allow); a longer one is refused with
+// triggers.ErrDelayTooLong.
+//
+// CancelDelayed declares a tombstone, a durable queue "edgefn.delay.cancelled.<hash of
+// the target queue and the ID>" with x-expires just over the longest delay. Before it
+// publishes a due message, the forwarder looks for its tombstone (a passive declare): when
+// there is one, it deletes it and drops the message. So a cancellation lives in RabbitMQ
+// with the message, is seen by every node and survives restarts; it cancels one message
+// (a second copy with the same ID is delivered), and one that matches no message (it was
+// delivered already) stays until it expires. The ladder's names and arguments are part of
+// the wire contract between edgefn nodes, as the retry buckets are.
+//
 // # Connections
 //
 // [Queues] owns two connections, one for publishing and one for consuming (RabbitMQ's

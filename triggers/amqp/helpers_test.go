@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefn/edgefn/internal/broker"
 	"github.com/edgefn/edgefn/internal/testkit"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 )
@@ -34,7 +35,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		brokerErr = err
 		fmt.Fprintf(os.Stderr, "\n*** RABBITMQ UNREACHABLE at %s: %v\n*** RabbitMQ tests are SKIPPED (they fail when CI is set); set EDGEFN_TEST_AMQP_URL\n\n",
-			redact(testURL()), err)
+			broker.Redact(testURL()), err)
 	} else {
 		conn.Close()
 	}
@@ -47,7 +48,7 @@ func needBroker(tb testing.TB) {
 	if brokerErr == nil {
 		return
 	}
-	msg := fmt.Sprintf("RABBITMQ UNREACHABLE: %s: %v", redact(testURL()), brokerErr)
+	msg := fmt.Sprintf("RABBITMQ UNREACHABLE: %s: %v", broker.Redact(testURL()), brokerErr)
 	if os.Getenv("CI") != "" {
 		tb.Fatal(msg)
 	}

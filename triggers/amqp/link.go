@@ -2,6 +2,7 @@ package amqp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/edgefn/edgefn/internal/broker"
 )
 
 // link is one broker connection that redials itself: its goroutine waits for the
@@ -37,9 +40,14 @@ func (l *link) dial() (*amqp091.Connection, error) {
 	o := &l.q.opts
 	props := amqp091.NewConnectionProperties()
 	props.SetClientConnectionName(o.Name + " " + l.name)
-	return amqp091.DialConfig(l.q.url, amqp091.Config{
-		Heartbeat:  o.Heartbeat,
-		Properties: props,
+	var tlsConfig *tls.Config
+	if o.TLS != nil {
+		tlsConfig = o.TLS.Clone() // amqp091 fills in ServerName: not on the shared one
+	}
+	conn, err := amqp091.DialConfig(l.q.url, amqp091.Config{
+		Heartbeat:       o.Heartbeat,
+		Properties:      props,
+		TLSClientConfig: tlsConfig,
 		Dial: func(network, addr string) (net.Conn, error) {
 			d := net.Dialer{Timeout: o.DialTimeout}
 			c, err := d.DialContext(l.q.ctx, network, addr)
@@ -54,6 +62,7 @@ func (l *link) dial() (*amqp091.Connection, error) {
 			return c, nil
 		},
 	})
+	return conn, broker.RedactError(err, l.q.url)
 }
 
 func (l *link) set(conn *amqp091.Connection, err error) {

@@ -1,6 +1,7 @@
 package amqp
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -25,6 +26,12 @@ type Options struct {
 	// Heartbeat is the AMQP heartbeat interval, which detects a broker that stopped
 	// answering; default 10s. A heartbeat in the URL wins.
 	Heartbeat time.Duration
+	// TLS configures the TLS of an amqps:// URL: the CAs that may sign the broker's
+	// certificate, a client certificate for a broker that asks for one. Each connection
+	// uses a copy; an empty ServerName is the URL's host. Nil: the system's CAs, or the
+	// URL's cacertfile, certfile and keyfile parameters (docs/securing.md). Setting it
+	// with an amqp:// URL is an error.
+	TLS *tls.Config
 	// PublishChannels bounds the confirm-mode channels that publish at the same time;
 	// more concurrent publishers wait for one. Default 8.
 	PublishChannels int

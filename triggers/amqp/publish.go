@@ -44,7 +44,7 @@ func (q *Queues) publish(ctx context.Context, spec *queueSpec, pubs []amqp091.Pu
 	if err := q.declare(ctx, spec); err != nil {
 		return fmt.Errorf("amqp publish to %q: %w", queue, err)
 	}
-	returned, err := q.pub.publish(ctx, queue, true, pubs)
+	returned, err := q.pub.publish(ctx, "", queue, true, pubs)
 	if err != nil || len(returned) == 0 {
 		return err
 	}
@@ -52,7 +52,7 @@ func (q *Queues) publish(ctx context.Context, spec *queueSpec, pubs []amqp091.Pu
 	if err := q.declare(ctx, spec); err != nil {
 		return fmt.Errorf("amqp publish to %q: %d returned: %w", queue, len(returned), err)
 	}
-	if returned, err = q.pub.publish(ctx, queue, true, returned); err != nil {
+	if returned, err = q.pub.publish(ctx, "", queue, true, returned); err != nil {
 		return err
 	}
 	if len(returned) > 0 {
@@ -81,10 +81,11 @@ func newPublisher(q *Queues) *publisher {
 	return &publisher{q: q, slots: make(chan struct{}, q.opts.PublishChannels)}
 }
 
-// publish sends pubs to queue on one channel in batches of confirmBatch, waits for the
-// confirms of each batch and returns the messages the broker returned as unroutable (only
-// mandatory ones can be).
-func (p *publisher) publish(ctx context.Context, queue string, mandatory bool, pubs []amqp091.Publishing) ([]amqp091.Publishing, error) {
+// publish sends pubs to exchange with the routing key queue (the queue's name on the default
+// exchange "") on one channel in batches of confirmBatch, waits for the confirms of each
+// batch and returns the messages the broker returned as unroutable (only mandatory ones can
+// be).
+func (p *publisher) publish(ctx context.Context, exchange, queue string, mandatory bool, pubs []amqp091.Publishing) ([]amqp091.Publishing, error) {
 	pc, err := p.acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("amqp publish to %q: %w", queue, err)
@@ -95,7 +96,7 @@ func (p *publisher) publish(ctx context.Context, queue string, mandatory bool, p
 	for len(pubs) > 0 {
 		batch := pubs[:min(len(pubs), confirmBatch)]
 		pubs = pubs[len(batch):]
-		if err := p.publishBatch(ctx, pc, queue, mandatory, batch); err != nil {
+		if err := p.publishBatch(ctx, pc, exchange, queue, mandatory, batch); err != nil {
 			return nil, fmt.Errorf("amqp publish to %q: %w", queue, err)
 		}
 		// The broker sends a basic.return before the basic.ack of the same message, and
@@ -117,12 +118,12 @@ func (p *publisher) publish(ctx context.Context, queue string, mandatory bool, p
 	return returned, nil
 }
 
-func (p *publisher) publishBatch(ctx context.Context, pc *pubChannel, queue string, mandatory bool, batch []amqp091.Publishing) error {
+func (p *publisher) publishBatch(ctx context.Context, pc *pubChannel, exchange, queue string, mandatory bool, batch []amqp091.Publishing) error {
 	// A write blocks when the broker stops reading (a resource alarm); call bounds it by ctx.
 	dcs, err := call(p.q, ctx, func() ([]*amqp091.DeferredConfirmation, error) {
 		dcs := make([]*amqp091.DeferredConfirmation, 0, len(batch))
 		for _, m := range batch {
-			dc, err := pc.ch.PublishWithDeferredConfirm("", queue, mandatory, false, m)
+			dc, err := pc.ch.PublishWithDeferredConfirm(exchange, queue, mandatory, false, m)
 			if err != nil {
 				return nil, err
 			}

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"sync"
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
+	"github.com/edgefn/edgefn/internal/broker"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -43,6 +43,7 @@ type Queues struct {
 	decls   *declarations
 	pub     *publisher
 	replies *replier
+	ladder  ladder // the delay ladder is declared (delay.go)
 
 	mu      sync.Mutex
 	closed  bool
@@ -56,12 +57,16 @@ func Dial(url string, opts Options) (*Queues, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("amqp options: %w", err)
 	}
-	if _, err := amqp091.ParseURI(url); err != nil {
-		return nil, fmt.Errorf("amqp url: %w", err)
+	uri, err := amqp091.ParseURI(url)
+	if err != nil {
+		return nil, fmt.Errorf("amqp url %s: %w", broker.Redact(url), broker.RedactError(err, url))
+	}
+	if opts.TLS != nil && uri.Scheme != "amqps" {
+		return nil, fmt.Errorf("amqp url %s: TLS settings need an amqps:// URL", broker.Redact(url))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &Queues{
-		url: url, opts: opts, log: opts.Logger.With("broker", redact(url)),
+		url: url, opts: opts, log: opts.Logger.With("broker", broker.Redact(url)),
 		ctx: ctx, cancel: cancel, sources: map[*source]struct{}{},
 	}
 	q.decls = newDeclarations()
@@ -79,7 +84,7 @@ func Dial(url string, opts Options) (*Queues, error) {
 				c.Close()
 			}
 			cancel()
-			return nil, fmt.Errorf("amqp dial %s: %w", redact(url), err)
+			return nil, fmt.Errorf("amqp dial %s: %w", broker.Redact(url), err)
 		}
 		conns = append(conns, conn)
 		l.set(conn, nil)
@@ -87,16 +92,8 @@ func Dial(url string, opts Options) (*Queues, error) {
 	q.wg.Add(2)
 	go q.pubLink.run(conns[0])
 	go q.subLink.run(conns[1])
+	q.spawn(q.forward)
 	return q, nil
-}
-
-// redact hides the password of a broker URL.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "<unparsable url>"
-	}
-	return u.Redacted()
 }
 
 // Close closes every source opened by q (their unsettled deliveries return to their

@@ -21,6 +21,9 @@ type qmsg struct {
 	seq      uint64    // publish order within the queue
 	attempts int       // deliveries so far
 	due      time.Time // when a retried message is ready again
+	// scheduled marks a delayed message (PublishDelayed) not yet due, which CancelDelayed
+	// may remove.
+	scheduled bool
 }
 
 // queue is a named queue: FIFO within each priority level, highest level first.
@@ -28,15 +31,16 @@ type queue struct {
 	name string
 	max  int // bound on size
 
-	mu       sync.Mutex // guards the fields below
-	declared bool       // a consumer has fixed maxPrio
-	maxPrio  int
-	levels   []ring[*qmsg] // ready messages; levels[p] holds priority p
-	ready    int           // messages in levels
-	delayed  delayHeap     // retried messages, soonest due first
-	size     int           // ready, delayed and held by consumers: what max bounds
-	seq      uint64
-	changed  signal // broadcast when a message becomes ready or a consumer gets room
+	mu        sync.Mutex // guards the fields below
+	declared  bool       // a consumer has fixed maxPrio
+	maxPrio   int
+	levels    []ring[*qmsg] // ready messages; levels[p] holds priority p
+	ready     int           // messages in levels
+	delayed   delayHeap     // retried and delayed messages, soonest due first
+	scheduled int           // delayed messages in delayed (PublishDelayed), not lag
+	size      int           // ready, delayed and held by consumers: what max bounds
+	seq       uint64
+	changed   signal // broadcast when a message becomes ready or a consumer gets room
 }
 
 func newQueue(name string, max int) *queue {
@@ -107,7 +111,12 @@ func (q *queue) requeue(ms []*qmsg) {
 // retried message takes its place in line when its delay ends, with no timer.
 func (q *queue) promoteDue(now time.Time) {
 	for len(q.delayed) > 0 && !q.delayed[0].due.After(now) {
-		q.pushReady(heap.Pop(&q.delayed).(*qmsg))
+		m := heap.Pop(&q.delayed).(*qmsg)
+		if m.scheduled {
+			m.scheduled = false
+			q.scheduled--
+		}
+		q.pushReady(m)
 	}
 }
 

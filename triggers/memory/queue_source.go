@@ -211,9 +211,10 @@ func (s *queueSource) held1(d *triggers.Delivery) (*qmsg, error) {
 	return t.m, nil
 }
 
-// Lag is how many messages of the queue wait for a consumer: ready or waiting out a retry.
+// Lag is how many messages of the queue wait for a consumer: ready or waiting out a retry
+// (delayed messages not due yet do not count).
 func (s *queueSource) Lag(context.Context) (int64, error) {
 	s.q.mu.Lock()
 	defer s.q.mu.Unlock()
-	return int64(s.q.ready + len(s.q.delayed)), nil
+	return int64(s.q.ready + len(s.q.delayed) - s.q.scheduled), nil
 }

@@ -275,6 +275,8 @@ func RunQueues(t *testing.T, newQueues func(t *testing.T) triggers.Queues, f Fea
 			t.Logf("ack after restart: %v (the message will be redelivered: at least once)", err)
 		}
 	})
+
+	runDelays(t, newQueues, f, open)
 }
 
 // shareWork consumes n messages from several consumers at once, acking each, and checks each

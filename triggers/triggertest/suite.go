@@ -28,6 +28,8 @@ type Features struct {
 	// the suite can check that consumers and publishers recover. Nil: not tested, and the
 	// suite says so.
 	Restart func(t *testing.T)
+	// NoDelay: the queue backend holds no delayed messages (it is no triggers.Delayer).
+	NoDelay bool
 	// RetryGranularity is how late a Retry may redeliver beyond its delay; default 2s.
 	RetryGranularity time.Duration
 }

@@ -51,8 +51,8 @@ func TestManifestKeepsNamesInStep(t *testing.T) {
 				t.Errorf("%s reads the stream %s, not %s", name, tr.Stream.Name, stream)
 			}
 		}
-		if name != "create-order" && f.Instances != 1 {
-			t.Errorf("%s keeps its state in memory but runs %d instances", name, f.Instances)
+		if sc := f.Scale; name != "create-order" && (sc.Min != 1 || sc.Max != 1) {
+			t.Errorf("%s keeps its state in memory but runs %d to %d instances", name, sc.Min, sc.Max)
 		}
 	}
 	for _, name := range []string{"create-order", "payments", "inventory", "order-saga"} {
