@@ -340,3 +340,30 @@ func TestRegistryRedisAway(t *testing.T) {
 		t.Fatalf("b is ready again but does not serve version 2 (readyz %s)", body)
 	}
 }
+
+// TestDeployWaitsForEveryNode: deploy returns once every live node runs the version, so the
+// other node serves it at once; a node killed before a deploy is reported, and the deploy
+// fails; once it is gone, a delete waits for the node left alone.
+func TestDeployWaitsForEveryNode(t *testing.T) {
+	args, _ := registryCluster(t)
+	a := startGateway(t, "", append(args, "--node-id", "a")...)
+	b := startGateway(t, "", append(args, "--node-id", "b")...)
+	out := mustCLI(t, a, "deploy", versionedManifest(t, 1))
+	if !strings.Contains(out, "deployed t version 1\n") || !strings.Contains(out, "  a: ok\n") || !strings.Contains(out, "  b: ok\n") {
+		t.Fatalf("deploy said %q; want both nodes ok", out)
+	}
+	if !servesVersion(t, b, "1", 1) {
+		t.Fatal("b does not serve version 1 when the deploy returned")
+	}
+
+	b.kill()
+	out, errOut, code := cli(t, a, "deploy", "--wait", "3s", versionedManifest(t, 2))
+	if code == 0 || !strings.Contains(errOut, "not every node runs the change after 3s: b") ||
+		!strings.Contains(out, "  a: ok\n") || !strings.Contains(out, "  b: not yet: t v1 ready\n") {
+		t.Fatalf("deploy with b killed: exit %d, stdout %q, stderr %q; want b reported", code, out, errOut)
+	}
+	out = mustCLI(t, a, "delete", "--wait", "30s", "t")
+	if out != "deleted t\n" {
+		t.Errorf("delete once b is gone said %q", out)
+	}
+}

@@ -61,6 +61,8 @@ type adminCall struct {
 }
 
 // fakeAdmin starts an HTTP server that checks every request against want and counts them.
+// It answers the node list that deploy, rollback and delete wait on as a server without a
+// node registry does (404), unless want is that request.
 func fakeAdmin(t *testing.T, want adminCall) (url string, calls func() int) {
 	t.Helper()
 	var (
@@ -68,6 +70,11 @@ func fakeAdmin(t *testing.T, want adminCall) (url string, calls func() int) {
 		n  int
 	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/admin/v1/nodes" && want.path != r.URL.Path {
+			// The wait of deploy, rollback and delete: a server without a node registry.
+			answerJSON(http.StatusNotFound, `{"error":{"code":"not_found","message":"this server has no node registry"}}`)(w, r)
+			return
+		}
 		mu.Lock()
 		n++
 		mu.Unlock()

@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/spf13/cobra"
 )
 
 func newDeleteCmd() *cobra.Command {
-	return &cobra.Command{
+	var wait time.Duration
+	cmd := &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Stop a function and remove it",
 		Args:  exactArgs("NAME"),
@@ -23,7 +25,9 @@ func newDeleteCmd() *cobra.Command {
 			}
 			resp.Body.Close()
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", args[0])
-			return nil
+			return waitForNodes(cmd.Context(), c, cmd.OutOrStdout(), wait, []change{{args[0], 0}})
 		},
 	}
+	addWaitFlag(cmd, &wait)
+	return cmd
 }

@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,7 +21,10 @@ import (
 )
 
 func newDeployCmd() *cobra.Command {
-	var ifVersion int
+	var (
+		ifVersion int
+		wait      time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "deploy FILE...",
 		Short: "Build if needed, upload and start the functions of manifest files",
@@ -37,10 +41,11 @@ func newDeployCmd() *cobra.Command {
 				return fmt.Errorf("--if-version %d: want a version number, 1 or more", ifVersion)
 			}
 			c.ifVersion = ifVersion
-			return deploy(cmd.Context(), c, cmd.OutOrStdout(), cmd.ErrOrStderr(), args)
+			return deploy(cmd.Context(), c, cmd.OutOrStdout(), cmd.ErrOrStderr(), args, wait)
 		},
 	}
 	cmd.Flags().IntVar(&ifVersion, "if-version", 0, "deploy only if the function's current version is N (else 409, nothing changes)")
+	addWaitFlag(cmd, &wait)
 	return cmd
 }
 
@@ -52,12 +57,14 @@ type manifestFile struct {
 	set  *manifest.Set
 }
 
-// deploy parses every file, then builds and uploads their functions in order.
-func deploy(ctx context.Context, c *client, stdout, stderr io.Writer, paths []string) error {
+// deploy parses every file, then builds and uploads their functions in order, then waits up
+// to wait until every node of the cluster runs them.
+func deploy(ctx context.Context, c *client, stdout, stderr io.Writer, paths []string, wait time.Duration) error {
 	files, err := parseManifests(paths)
 	if err != nil {
 		return err
 	}
+	var changes []change
 	for _, f := range files {
 		for _, fn := range f.set.Functions {
 			res, err := deployFunction(ctx, c, stderr, f, fn)
@@ -69,9 +76,10 @@ func deploy(ctx context.Context, c *client, stdout, stderr io.Writer, paths []st
 			} else {
 				fmt.Fprintf(stdout, "deployed %s version %d\n", res.Name, res.Version)
 			}
+			changes = append(changes, change{res.Name, res.Version})
 		}
 	}
-	return nil
+	return waitForNodes(ctx, c, stdout, wait, changes)
 }
 
 // parseManifests reads and validates every file, and checks their functions against each

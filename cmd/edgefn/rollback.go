@@ -3,12 +3,16 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/spf13/cobra"
 )
 
 func newRollbackCmd() *cobra.Command {
-	var ifVersion int
+	var (
+		ifVersion int
+		wait      time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "rollback NAME",
 		Short: "Go back to a function's previous version",
@@ -29,9 +33,10 @@ func newRollbackCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s rolled back to version %d\n", res.Name, res.Version)
-			return nil
+			return waitForNodes(cmd.Context(), c, cmd.OutOrStdout(), wait, []change{{res.Name, res.Version}})
 		},
 	}
+	addWaitFlag(cmd, &wait)
 	cmd.Flags().IntVar(&ifVersion, "if-version", 0, "roll back only if the function's current version is N (else 409, nothing changes)")
 	return cmd
 }
