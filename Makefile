@@ -25,7 +25,7 @@ functions:
 	@mkdir -p $(BIN)/functions
 	@for f in $(FUNCTIONS); do echo "go build functions/$$f"; CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/functions/$$f ./functions/$$f || exit 1; done
 
-## bench: every benchmark against its baseline (HTTP, triggers, WebSocket, async, edit-to-live, the sandbox's cost, RabbitMQ RPC, scaling, WebSocket functions), then the summary table; rewrites bench/README.md
+## bench: every benchmark against its baseline (HTTP, triggers, WebSocket, async, edit-to-live, the sandbox's cost, RabbitMQ RPC, schedules, scaling, WebSocket functions), then the summary table; rewrites bench/README.md
 bench:
 	$(GO) run ./bench/cmd/edgebench -write bench/README.md
 	$(GO) run ./bench/cmd/triggerbench -write bench/README.md
@@ -34,6 +34,7 @@ bench:
 	$(GO) run ./bench/cmd/devbench -write bench/README.md
 	$(GO) run ./bench/cmd/sandboxbench -write bench/README.md
 	$(GO) run ./bench/cmd/rpcbench -write bench/README.md
+	$(GO) run ./bench/cmd/schedbench -write bench/README.md
 	$(GO) run ./bench/cmd/scalebench -write bench/README.md
 	$(GO) run ./bench/cmd/wsfnbench -write bench/README.md
 	$(GO) run ./bench/cmd/benchsummary -write bench/README.md

@@ -50,6 +50,7 @@ var promFamilies = map[string]dto.MetricType{
 	"edgefn_async_requests_total":        dto.MetricType_COUNTER,
 	"edgefn_async_pending":               dto.MetricType_GAUGE,
 	"edgefn_schedule_runs_total":         dto.MetricType_COUNTER,
+	"edgefn_schedule_lag_seconds":        dto.MetricType_GAUGE,
 	"edgefn_instances":                   dto.MetricType_GAUGE,
 	"edgefn_scale_events_total":          dto.MetricType_COUNTER,
 }

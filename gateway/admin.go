@@ -90,6 +90,12 @@ func (s *Server) mountAdmin(app *fiber.App) {
 	v1.Post("/functions/:name/invoke", s.audited("invoke", s.adminInvoke))
 	v1.Get("/functions/:name/logs", s.adminLogs)
 	v1.Post("/publish", s.audited("publish", s.adminPublish))
+	v1.Post("/functions/:name/schedule/run", s.audited("schedule-run", s.adminScheduleRun))
+	v1.Post("/functions/:name/schedule/pause", s.audited("schedule-pause", s.adminSchedulePause(true)))
+	v1.Post("/functions/:name/schedule/resume", s.audited("schedule-resume", s.adminSchedulePause(false)))
+	v1.Get("/dlq/schedule/:name", s.adminDeadLetters)
+	v1.Post("/dlq/schedule/:name/redrive", s.audited("redrive", s.adminRedrive))
+	v1.Delete("/dlq/schedule/:name", s.audited("purge", s.adminPurge))
 	v1.Get("/dlq/:trigger", s.adminDeadLetters)
 	v1.Post("/dlq/:trigger/redrive", s.audited("redrive", s.adminRedrive))
 	v1.Delete("/dlq/:trigger", s.audited("purge", s.adminPurge))
@@ -119,8 +125,10 @@ func (s *Server) adminList(c *fiber.Ctx) error {
 	fns := s.cfg.Host.Functions()
 	nodes := s.liveNodes()
 	out := make([]FunctionView, 0, len(fns))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	for _, f := range fns {
-		v := FunctionView{Info: f.Info()}
+		v := s.describe(ctx, f)
 		v.Nodes = nodes.count(v.Info)
 		out = append(out, v)
 	}
@@ -148,13 +156,14 @@ func (s *Server) adminGet(c *fiber.Ctx) error {
 	if f == nil && problem == "" {
 		return sendError(c, fiber.StatusNotFound, "not_found", fmt.Sprintf("function %q is not deployed", name))
 	}
-	info := runtime.Info{Name: name, State: "failed"}
+	v := FunctionView{Info: runtime.Info{Name: name, State: "failed"}}
 	if f != nil {
-		info = f.Info()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		v = s.describe(ctx, f)
 	}
-	info.RegistryError = problem
+	v.RegistryError = problem
 	nodes := s.liveNodes()
-	v := FunctionView{Info: info}
 	v.Nodes, v.PerNode = nodes.count(v.Info), nodes.each(v.Name)
 	return c.JSON(v)
 }

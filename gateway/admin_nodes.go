@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgefn/edgefn/internal/cluster"
 	"github.com/edgefn/edgefn/runtime"
+	"github.com/edgefn/edgefn/runtime/dispatch"
 )
 
 // NodeLister lists the nodes of this node's cluster (docs/cluster.md).
@@ -41,6 +42,9 @@ type FunctionView struct {
 	Nodes *NodeCount `json:"nodes,omitempty"`
 	// PerNode is the function on each live node (GET of one function only).
 	PerNode []NodeFunction `json:"perNode,omitempty"`
+	// Schedules are its schedule triggers' next runs and pause, in the order of its triggers
+	// (docs/http.md#admin-api).
+	Schedules []dispatch.ScheduleInfo `json:"schedules,omitempty"`
 }
 
 // NodeCount is FunctionView.Nodes.

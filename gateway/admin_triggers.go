@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/edgefn/edgefn/internal/id"
 	"github.com/edgefn/edgefn/runtime/dispatch"
+	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/triggers"
 )
 
@@ -126,40 +129,88 @@ func (s *Server) publishDelay(req *publishRequest) (time.Duration, string) {
 	return delay, ""
 }
 
-// deadLetterTarget finds a deployed queue or stream trigger by its queue or stream name and
-// returns its dead-letter queue or stream and the backend that holds it.
-func (s *Server) deadLetterTarget(c *fiber.Ctx) (dl triggers.DeadLetters, kind, origin, dlq string, err error) {
+// deadLetterTarget is a trigger's dead letters: where they are kept, in which backend, and
+// where a redrive sends them.
+type deadLetterTarget struct {
+	dl      triggers.DeadLetters
+	trigger string // as the user names it: a queue or stream name, or schedule/FUNCTION
+	kind    string // queue, stream or schedule
+	dlq     string // the dead-letter queue or stream
+	target  string // where a redrive moves them: the trigger's queue or stream, or its run stream
+}
+
+// findDeadLetters finds a deployed queue or stream trigger by its queue or stream name, or a
+// function's schedule triggers by schedule/FUNCTION (docs/cli.md#dlq), or answers the
+// request with 404 or 501 and returns nil.
+func (s *Server) findDeadLetters(c *fiber.Ctx) (*deadLetterTarget, error) {
 	name := c.Params("trigger")
+	if fn := c.Params("name"); fn != "" {
+		name = "schedule/" + fn
+	} else if n, err := url.PathUnescape(name); err == nil {
+		name = n
+	}
+	if fn, ok := strings.CutPrefix(name, "schedule/"); ok {
+		return s.scheduleDeadLetters(c, name, fn)
+	}
 	for _, f := range s.cfg.Host.Functions() {
 		m := f.Manifest()
 		if m == nil {
 			continue
 		}
 		for _, t := range m.Triggers {
+			dt := &deadLetterTarget{trigger: name, target: name}
 			switch {
 			case t.Queue != nil && t.Queue.Name == name:
-				kind, dlq = "queue", t.Queue.DeadLetter
+				dt.kind, dt.dlq = "queue", t.Queue.DeadLetter
 			case t.Stream != nil && t.Stream.Name == name:
-				kind, dlq = "stream", t.Stream.DeadLetter
+				dt.kind, dt.dlq = "stream", t.Stream.DeadLetter
 			default:
 				continue
 			}
 			var backend any
 			if s.cfg.Effects != nil {
 				backend = s.cfg.Effects.Streams
-				if kind == "queue" {
+				if dt.kind == "queue" {
 					backend = s.cfg.Effects.Queues
 				}
 			}
-			dl, ok := backend.(triggers.DeadLetters)
-			if !ok {
-				return nil, "", "", "", sendError(c, fiber.StatusNotImplemented, "unsupported", "this backend cannot inspect dead letters")
-			}
-			return dl, kind, name, dlq, nil
+			return s.withDeadLetters(c, dt, backend)
 		}
 	}
-	return nil, "", "", "", sendError(c, fiber.StatusNotFound, "not_found",
+	return nil, sendError(c, fiber.StatusNotFound, "not_found",
 		fmt.Sprintf("no deployed function has a queue or stream trigger named %q", name))
+}
+
+// scheduleDeadLetters is the dead letters of function fn's schedule triggers: a stream of
+// the stream backend (Redis with --redis), which a redrive moves back to the run stream.
+func (s *Server) scheduleDeadLetters(c *fiber.Ctx, name, fn string) (*deadLetterTarget, error) {
+	f := s.cfg.Host.Function(fn)
+	var m *manifest.Function
+	if f != nil {
+		m = f.Manifest()
+	}
+	if m == nil || s.cfg.Schedules == nil {
+		return nil, sendError(c, fiber.StatusNotFound, "not_found", fmt.Sprintf("function %q is not deployed with a schedule trigger", fn))
+	}
+	dead, runs, err := s.cfg.Schedules.ScheduleDeadLetters(m)
+	if err != nil {
+		return nil, scheduleError(c, err)
+	}
+	var backend any
+	if s.cfg.Effects != nil {
+		backend = s.cfg.Effects.Streams
+	}
+	return s.withDeadLetters(c, &deadLetterTarget{trigger: name, kind: "schedule", dlq: dead, target: runs}, backend)
+}
+
+// withDeadLetters completes dt with backend's DeadLetters, or answers 501.
+func (s *Server) withDeadLetters(c *fiber.Ctx, dt *deadLetterTarget, backend any) (*deadLetterTarget, error) {
+	dl, ok := backend.(triggers.DeadLetters)
+	if !ok {
+		return nil, sendError(c, fiber.StatusNotImplemented, "unsupported", "this backend cannot inspect dead letters")
+	}
+	dt.dl = dl
+	return dt, nil
 }
 
 // deadLetterJSON is one dead letter as the admin API shows it.
@@ -177,15 +228,15 @@ type deadLetterJSON struct {
 }
 
 func (s *Server) adminDeadLetters(c *fiber.Ctx) error {
-	dl, kind, origin, dlq, err := s.deadLetterTarget(c)
-	if dl == nil {
+	dt, err := s.findDeadLetters(c)
+	if dt == nil {
 		return err
 	}
 	limit, _ := strconv.Atoi(c.Query("limit", "100"))
 	limit = max(1, min(limit, 1000))
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	dead, err := dl.ListDead(ctx, dlq, limit)
+	dead, err := dt.dl.ListDead(ctx, dt.dlq, limit)
 	if err != nil {
 		return sendError(c, fiber.StatusBadGateway, "backend_error", err.Error())
 	}
@@ -194,35 +245,35 @@ func (s *Server) adminDeadLetters(c *fiber.Ctx) error {
 		out[i] = deadLetterJSON{ID: d.ID, Type: d.Type, Subject: d.Subject, Time: d.Time, ContentType: d.ContentType,
 			CorrelationID: d.CorrelationID, Headers: d.Headers, Data: string(d.Data), Error: d.Error, Attempts: d.Attempts}
 	}
-	return c.JSON(fiber.Map{"trigger": origin, "kind": kind, "deadLetter": dlq, "messages": out})
+	return c.JSON(fiber.Map{"trigger": dt.trigger, "kind": dt.kind, "deadLetter": dt.dlq, "messages": out})
 }
 
 func (s *Server) adminRedrive(c *fiber.Ctx) error {
-	dl, _, origin, dlq, err := s.deadLetterTarget(c)
-	if dl == nil {
+	dt, err := s.findDeadLetters(c)
+	if dt == nil {
 		return err
 	}
 	limit, _ := strconv.Atoi(c.Query("limit", "1000"))
 	limit = max(1, min(limit, 100000))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	n, err := dl.Redrive(ctx, dlq, origin, limit)
+	n, err := dt.dl.Redrive(ctx, dt.dlq, dt.target, limit)
 	if err != nil {
 		return sendError(c, fiber.StatusBadGateway, "backend_error", fmt.Sprintf("redrive stopped after %d: %v", n, err))
 	}
-	return c.JSON(fiber.Map{"trigger": origin, "deadLetter": dlq, "moved": n})
+	return c.JSON(fiber.Map{"trigger": dt.trigger, "deadLetter": dt.dlq, "moved": n})
 }
 
 func (s *Server) adminPurge(c *fiber.Ctx) error {
-	dl, _, origin, dlq, err := s.deadLetterTarget(c)
-	if dl == nil {
+	dt, err := s.findDeadLetters(c)
+	if dt == nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	n, err := dl.Purge(ctx, dlq)
+	n, err := dt.dl.Purge(ctx, dt.dlq)
 	if err != nil {
 		return sendError(c, fiber.StatusBadGateway, "backend_error", err.Error())
 	}
-	return c.JSON(fiber.Map{"trigger": origin, "deadLetter": dlq, "purged": n})
+	return c.JSON(fiber.Map{"trigger": dt.trigger, "deadLetter": dt.dlq, "purged": n})
 }

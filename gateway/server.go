@@ -81,6 +81,9 @@ type Config struct {
 	CORS *guard.CORS
 	// Nodes serves GET /admin/v1/nodes; nil answers it with 404.
 	Nodes NodeLister
+	// Schedules runs, pauses and resumes schedules, and finds their dead letters; nil
+	// answers those endpoints with 501.
+	Schedules ScheduleControl
 	// ClusterLogs, when set, is where GET /admin/v1/functions/{name}/logs reads: the lines of
 	// every node (docs/cluster.md#logs); nil reads the node's own.
 	ClusterLogs LogReader

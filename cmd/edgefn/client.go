@@ -11,9 +11,11 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -284,12 +286,30 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// The admin API's answers are the runtime's own types, encoded as JSON.
+// The admin API's answers are the gateway's and the runtime's own types, encoded as JSON.
 type (
 	functionInfo  = gateway.FunctionView
 	versionResult = runtime.DeployResult
 	logLine       = runtime.LogLine
 )
+
+// triggerCells are f's triggers as list and get show them, each schedule with its next run,
+// or paused.
+func triggerCells(f *functionInfo) []string {
+	ts := slices.Clone(f.Triggers)
+	for _, s := range f.Schedules {
+		if s.Index >= len(ts) {
+			continue
+		}
+		switch {
+		case s.Paused:
+			ts[s.Index] += " paused"
+		case !s.Next.IsZero():
+			ts[s.Index] += " next " + s.Next.UTC().Format(time.RFC3339)
+		}
+	}
+	return ts
+}
 
 // functionList is the answer of GET /admin/v1/functions.
 type functionList struct {

@@ -35,11 +35,13 @@ func newDLQCmd() *cobra.Command {
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "dlq (list | show | redrive | purge) TRIGGER",
-		Short: "Inspect, re-drive or purge the dead letters of a queue or stream trigger",
-		Long: "TRIGGER is the queue or stream name of a deployed function's trigger.\n" +
+		Short: "Inspect, re-drive or purge the dead letters of a queue, stream or schedule trigger",
+		Long: "TRIGGER is the queue or stream name of a deployed function's trigger, or\n" +
+			"schedule/FUNCTION for the failed runs of a function's schedule triggers.\n" +
 			"  list     one line per dead letter: ID, type, attempts, error\n" +
 			"  show     every dead letter in full, with its data\n" +
-			"  redrive  move the dead letters back to the trigger's queue or stream\n" +
+			"  redrive  move the dead letters back to the trigger's queue or stream (a schedule's\n" +
+			"           runs run again, at attempt 1)\n" +
 			"  purge    delete them",
 		Args: exactArgs("ACTION", "TRIGGER"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -48,6 +50,9 @@ func newDLQCmd() *cobra.Command {
 				return err
 			}
 			path := "/admin/v1/dlq/" + url.PathEscape(args[1])
+			if fn, ok := strings.CutPrefix(args[1], "schedule/"); ok {
+				path = "/admin/v1/dlq/schedule/" + url.PathEscape(fn)
+			}
 			out := cmd.OutOrStdout()
 			switch args[0] {
 			case "list", "show":

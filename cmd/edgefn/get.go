@@ -28,7 +28,7 @@ func printFunction(w io.Writer, f *functionInfo) error {
 	}
 	_, err := fmt.Fprintf(w, "name: %s\nversion: %d\nstate: %s\ninstances: %s\ntriggers: %s\n"+
 		"deployed: %s\ninvocations: %d\nfailures: %d\ninflight: %d\nrestarts: %d\nbreaker: %s\n",
-		f.Name, f.Version, f.State, instancesCell(f), joinTriggers(f.Triggers),
+		f.Name, f.Version, f.State, instancesCell(f), joinTriggers(triggerCells(f)),
 		deployed, f.Invocations, f.Failures, f.Inflight, f.Restarts, f.Breaker)
 	if err == nil && len(f.Runtime) > 0 {
 		vars := make([]string, 0, len(f.Runtime))

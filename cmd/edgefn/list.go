@@ -61,7 +61,7 @@ func printTable(w io.Writer, fns []functionInfo) error {
 	fmt.Fprintln(tw, "NAME\tVERSION\tSTATE\tINSTANCES\tNODES\tTRIGGERS")
 	for _, f := range fns {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n",
-			f.Name, f.Version, f.State, instancesCell(&f), nodesCell(f.Nodes), joinTriggers(f.Triggers))
+			f.Name, f.Version, f.State, instancesCell(&f), nodesCell(f.Nodes), joinTriggers(triggerCells(&f)))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write: %w", err)

@@ -45,3 +45,24 @@ func TestListEmpty(t *testing.T) {
 	res := runCLI(t, "list", "--server", url)
 	wantOutput(t, res, exitOK, "", "no functions deployed")
 }
+
+// TestListSchedules: a schedule trigger shows its next run, or paused, beside the NODES column.
+func TestListSchedules(t *testing.T) {
+	body := `{"functions":[` +
+		`{"name":"clock","version":1,"state":"ready","instances":1,"ready":1,"nodes":{"ready":2,"total":2},` +
+		`"triggers":["http GET /clock","schedule @every 10s (UTC)"],` +
+		`"schedules":[{"index":1,"cron":"@every 10s","timezone":"UTC","next":"2026-12-08T09:30:10Z","paused":false}]},` +
+		`{"name":"report","version":2,"state":"ready","instances":1,"ready":1,` +
+		`"triggers":["schedule 0 2 * * * (Europe/Berlin)"],` +
+		`"schedules":[{"index":0,"cron":"0 2 * * *","timezone":"Europe/Berlin","next":"2026-12-09T01:00:00Z","paused":true}]}]}`
+	url, _ := fakeAdmin(t, adminCall{
+		method: http.MethodGet, path: "/admin/v1/functions", token: "tok",
+		answer: answerJSON(http.StatusOK, body),
+	})
+	res := runCLI(t, "list", "--server", url, "--token", "tok")
+	want := "" +
+		"NAME     VERSION   STATE   INSTANCES   NODES   TRIGGERS\n" +
+		"clock    1         ready   1/1         2/2     http GET /clock, schedule @every 10s (UTC) next 2026-12-08T09:30:10Z\n" +
+		"report   2         ready   1/1         -       schedule 0 2 * * * (Europe/Berlin) paused\n"
+	wantOutput(t, res, exitOK, want)
+}

@@ -96,6 +96,7 @@ func newRootCmd(lookupEnv func(string) (string, bool)) *cobra.Command {
 		newLogsCmd(),
 		newPublishCmd(),
 		newDLQCmd(),
+		newScheduleCmd(),
 		newVersionCmd(),
 		newNewCmd(),
 		newDevCmd(),

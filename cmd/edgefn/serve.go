@@ -424,8 +424,8 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 	if a.set != nil {
 		a.hub.SetRules(a.set.Topics)
 	}
-	effects.Notifier = a.hub   // notifications from functions go to the WebSocket topics
-	var claims dispatch.Claims // nil: this node alone runs the schedules
+	effects.Notifier = a.hub          // notifications from functions go to the WebSocket topics
+	var claims dispatch.ScheduleStore // nil: this node alone runs the schedules
 	if a.be.redis != nil {
 		if claims, err = cluster.NewRedisClaims(a.be.redis, o.cluster); err != nil {
 			return err
@@ -434,6 +434,7 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 	a.manager = dispatch.NewManager(dispatch.ManagerConfig{
 		Queues: a.be.queues, Streams: a.be.streams, Effects: effects, Async: a.asyncs, NodeID: o.nodeID,
 		Logger: a.logger, Meter: mx.Meter("github.com/edgefn/edgefn/triggers"), Claims: claims,
+		KeyPrefix: cluster.RedisPrefix(o.cluster),
 	})
 	// The host calls functionsChanged only from a deploy, rollback or delete, which run once
 	// newApp has returned: every part it updates is set by then.
@@ -478,7 +479,8 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 		AdminToken: a.adminToken, AdminHosts: a.adminHosts(), AdminViaProxy: o.adminViaProxy, AdminApart: a.adminLn != nil,
 		DataDir: o.dataDir, Version: version, Logger: a.logger, Effects: effects,
 		WS: a.hub, Async: a.asyncs, Metrics: mx, StaticDir: o.static, Nodes: a.nodes, ClusterLogs: clusterLogs,
-		ClientIP: sec.clientIP, RateLimit: sec.rateLimit, WSConnectLimit: sec.wsConnects, CORS: sec.cors,
+		Schedules: a.manager,
+		ClientIP:  sec.clientIP, RateLimit: sec.rateLimit, WSConnectLimit: sec.wsConnects, CORS: sec.cors,
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout, IdleTimeout: o.idleTimeout,
 		Readiness: func(ctx context.Context) []string {
 			out := append(a.be.notReady(ctx), a.manager.NotReady()...)

@@ -1,5 +1,6 @@
-// The demo page: news.demo (fed by POST /notify/demo) and a chat on chat.lobby, over one
-// EdgefnClient, with who is in the chat room (#who, an <li data-client> per client). Every publication becomes <li id="news-EPOCH-OFFSET"> (or chat-...) with
+// The demo page: news.demo (fed by POST /notify/demo), news.clock (fed by the clock function's
+// schedule trigger, every 10 s) and a chat on chat.lobby, over one EdgefnClient, with who is in
+// the chat room (#who, an <li data-client> per client). Every publication becomes <li id="news-EPOCH-OFFSET"> (or chat-...) with
 // data-epoch, data-offset and data-recovered, #state[data-state] says where the connection is,
 // and #notice says when publications were missed: the end-to-end test (e2e/browser_test.go)
 // waits on those.
@@ -47,6 +48,10 @@ function missed() {
 }
 
 client.subscribe("news.demo", (data, meta) => show($("news"), "news", data, meta), { onRecoveryFailed: missed });
+client.subscribe("news.clock", (data, meta) => {
+  show($("clock"), "clock", data, meta);
+  while ($("clock").children.length > 5) $("clock").firstElementChild.remove(); // the latest ticks only
+}, { onRecoveryFailed: missed });
 client.subscribe("chat.lobby", (data, meta) => show($("chat"), "chat", data, meta), {
   onRecoveryFailed: missed,
   onJoin: (member) => whoEvent(addWho, member),

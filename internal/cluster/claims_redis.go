@@ -4,15 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/edgefn/edgefn/runtime/dispatch"
 )
 
 // RedisClaims are keys that one node of the cluster holds at a time, under the cluster's
 // prefix: PREFIX schedule:FUNCTION:INDEX:UNIX claims an instant of a schedule trigger, and
 // PREFIX schedule:FUNCTION:INDEX:running its run in progress (docs/cluster.md). Each is one
-// SET NX PX, so exactly one node takes it, and it expires.
+// SET NX PX, so exactly one node takes it, and it expires. They also keep the schedules'
+// state: PREFIX schedule:FUNCTION:paused while a function's schedules are paused, and
+// PREFIX schedule:FUNCTION:INDEX:last, the last instant (Unix seconds) a trigger fired.
 type RedisClaims struct {
 	client *goredis.Client
 	prefix string
@@ -51,4 +57,132 @@ func (c *RedisClaims) Release(ctx context.Context, key, owner string) error {
 		return fmt.Errorf("redis: release %s: %w", key, err)
 	}
 	return nil
+}
+
+// fireScript fires ticks of one function, each on its own: it claims each instant unless the
+// function is paused, records it as the trigger's last (a paused instant too: it passed while
+// a node ran, and is never caught up), and, with a lock ttl, takes the trigger's run lock.
+// KEYS: the function's paused key, then for each tick its instant's claim, its trigger's last
+// and its run lock. ARGV: the claims' owner prefix and ttl in ms, then for each tick its
+// instant in Unix seconds, its lock's ttl in ms (0: no lock) and the lock's owner. It returns
+// one value of dispatch.Fired per tick: 0 taken, 1 claimed already, 2 paused, 3 the lock is held.
+var fireScript = goredis.NewScript(`
+local paused = redis.call('EXISTS', KEYS[1]) == 1
+local out = {}
+for i = 0, (#KEYS - 1) / 3 - 1 do
+  local claim, lastKey, lock = KEYS[2 + 3*i], KEYS[3 + 3*i], KEYS[4 + 3*i]
+  local unix, lockTTL, lockOwner = ARGV[3 + 3*i], tonumber(ARGV[4 + 3*i]), ARGV[5 + 3*i]
+  local r = 0
+  if not paused and not redis.call('SET', claim, ARGV[1] .. unix, 'NX', 'PX', ARGV[2]) then
+    r = 1
+  else
+    local last = tonumber(redis.call('GET', lastKey) or '0')
+    if tonumber(unix) > last then redis.call('SET', lastKey, unix) end
+    if paused then
+      r = 2
+    elseif lockTTL > 0 and not redis.call('SET', lock, lockOwner, 'NX', 'PX', lockTTL) then
+      r = 3
+    end
+  end
+  out[#out + 1] = r
+end
+return out
+`)
+
+// Fire fires ticks with one fireScript per function, all in one pipeline.
+func (c *RedisClaims) Fire(ctx context.Context, owner string, ttl time.Duration, ticks ...dispatch.Tick) ([]dispatch.Fired, error) {
+	if len(ticks) == 0 {
+		return nil, nil
+	}
+	// The ticks by function, in order of first appearance; where each one's answer goes.
+	var fns []string
+	byFn := map[string][]int{}
+	for i, t := range ticks {
+		if _, ok := byFn[t.Function]; !ok {
+			fns = append(fns, t.Function)
+		}
+		byFn[t.Function] = append(byFn[t.Function], i)
+	}
+	out := make([]dispatch.Fired, len(ticks))
+	for attempt := 0; ; attempt++ {
+		cmds, err := c.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for _, fn := range fns {
+				idx := byFn[fn]
+				keys := make([]string, 1, 1+3*len(idx))
+				args := make([]any, 2, 2+3*len(idx))
+				keys[0] = c.prefix + dispatch.ScheduleKey(fn, -1, "paused")
+				args[0], args[1] = owner+"/", ttl.Milliseconds()
+				for _, i := range idx {
+					t := ticks[i]
+					unix := strconv.FormatInt(t.At.Unix(), 10)
+					keys = append(keys, c.prefix+dispatch.ScheduleKey(fn, t.Index, unix), c.prefix+dispatch.ScheduleKey(fn, t.Index, "last"),
+						c.prefix+dispatch.RunLockKey(fn, t.Index))
+					args = append(args, unix, t.LockTTL.Milliseconds(), dispatch.RunLockOwner(t.At))
+				}
+				fireScript.EvalSha(ctx, p, keys, args...)
+			}
+			return nil
+		})
+		if err != nil && attempt == 0 && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			if err := fireScript.Load(ctx, c.client).Err(); err != nil {
+				return nil, fmt.Errorf("redis: load the fire script: %w", err)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("redis: fire %d ticks: %w", len(ticks), err)
+		}
+		for k, cmd := range cmds {
+			res, err := cmd.(*goredis.Cmd).Int64Slice()
+			idx := byFn[fns[k]]
+			if err == nil && len(res) != len(idx) {
+				err = fmt.Errorf("%d answers to %d ticks", len(res), len(idx))
+			}
+			if err != nil {
+				return nil, fmt.Errorf("redis: fire: %w", err)
+			}
+			for j, i := range idx {
+				out[i] = dispatch.Fired(res[j])
+			}
+		}
+		return out, nil
+	}
+}
+
+// Last returns the last instant the trigger fired; zero when it never did.
+func (c *RedisClaims) Last(ctx context.Context, function string, index int) (time.Time, error) {
+	key := c.prefix + dispatch.ScheduleKey(function, index, "last")
+	n, err := c.client.Get(ctx, key).Int64()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return time.Time{}, nil
+	case err != nil:
+		return time.Time{}, fmt.Errorf("redis: get %s: %w", key, err)
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+// SetPaused sets or deletes the function's paused key.
+func (c *RedisClaims) SetPaused(ctx context.Context, function string, paused bool) error {
+	key := c.prefix + dispatch.ScheduleKey(function, -1, "paused")
+	var err error
+	if paused {
+		err = c.client.Set(ctx, key, "1", 0).Err()
+	} else {
+		err = c.client.Del(ctx, key).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("redis: pause %s: %w", key, err)
+	}
+	return nil
+}
+
+// Paused reports whether the function's paused key exists.
+func (c *RedisClaims) Paused(ctx context.Context, function string) (bool, error) {
+	key := c.prefix + dispatch.ScheduleKey(function, -1, "paused")
+	n, err := c.client.Exists(ctx, key).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis: exists %s: %w", key, err)
+	}
+	return n == 1, nil
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -55,4 +56,112 @@ func TestScheduleClaimsRedis(t *testing.T) {
 	t.Cleanup(func() {
 		client.Del(context.Background(), RedisPrefix(cluster)+"schedule:f:0:60", RedisPrefix(cluster+"-other")+"schedule:f:0:60")
 	})
+}
+
+var _ dispatch.ScheduleStore = (*RedisClaims)(nil)
+
+// TestScheduleStore: the Redis store and the memory one agree: an instant fires once; a
+// pause, seen by every node, fires nothing but moves the last instant on; the last instant
+// never goes back; a resume fires again.
+func TestScheduleStore(t *testing.T) {
+	client := testredis.Client(t, "claims-test")
+	cluster := testCluster(t)
+	redisStore, err := NewRedisClaims(client, cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherNode, _ := NewRedisClaims(client, cluster)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		keys, _ := client.Keys(ctx, RedisPrefix(cluster)+"*").Result()
+		if len(keys) > 0 {
+			client.Del(ctx, keys...)
+		}
+	})
+	for _, c := range []struct {
+		name  string
+		a, b  dispatch.ScheduleStore
+		redis bool
+	}{{"memory", dispatch.NewMemoryClaims(), nil, false}, {"redis", redisStore, otherNode, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			b := c.b
+			if b == nil {
+				b = c.a
+			}
+			at := time.Unix(1_800_000_000, 0)
+			fire := func(s dispatch.ScheduleStore, at time.Time, owner string) dispatch.Fired {
+				t.Helper()
+				f, err := s.Fire(ctx, owner, time.Minute, dispatch.Tick{Function: "f", Index: 1, At: at})
+				if err != nil || len(f) != 1 {
+					t.Fatal(f, err)
+				}
+				return f[0]
+			}
+			last := func() time.Time {
+				t.Helper()
+				l, err := b.Last(ctx, "f", 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return l
+			}
+			if l := last(); !l.IsZero() {
+				t.Fatalf("last %v before any fire", l)
+			}
+			if fire(c.a, at, "a") != dispatch.FiredTaken || fire(b, at, "b") != dispatch.FiredElsewhere {
+				t.Fatal("an instant fired twice, or not at all")
+			}
+			if !last().Equal(at) {
+				t.Fatalf("last %v; want %v", last(), at)
+			}
+			if err := c.a.SetPaused(ctx, "f", true); err != nil {
+				t.Fatal(err)
+			}
+			if p, err := b.Paused(ctx, "f"); err != nil || !p {
+				t.Fatalf("paused %t (%v) on the other node", p, err)
+			}
+			if p, _ := b.Paused(ctx, "g"); p {
+				t.Fatal("another function is paused")
+			}
+			if fire(b, at.Add(time.Second), "b") != dispatch.FiredPaused || !last().Equal(at.Add(time.Second)) {
+				t.Fatalf("a paused instant fired, or is not the last (%v)", last())
+			}
+			if fire(c.a, at.Add(-time.Second), "a") != dispatch.FiredPaused || !last().Equal(at.Add(time.Second)) {
+				t.Fatalf("an older instant moved the last back to %v", last())
+			}
+			if err := b.SetPaused(ctx, "f", false); err != nil {
+				t.Fatal(err)
+			}
+			if fire(c.a, at.Add(2*time.Second), "a") != dispatch.FiredTaken || !last().Equal(at.Add(2*time.Second)) {
+				t.Fatal("a resumed instant did not fire")
+			}
+			// A batch: each tick alone; the run lock makes the second instant of g busy until
+			// the first's run releases it.
+			lock := func(at time.Time, i int) dispatch.Tick {
+				return dispatch.Tick{Function: "g", Index: i, At: at, LockTTL: time.Minute}
+			}
+			other := dispatch.Tick{Function: "f", Index: 1, At: at.Add(3 * time.Second)} // another function between
+			fs, err := c.a.Fire(ctx, "a", time.Minute, lock(at, 0), other, lock(at.Add(time.Second), 0), lock(at, 1), lock(at, 1))
+			want := []dispatch.Fired{dispatch.FiredTaken, dispatch.FiredTaken, dispatch.FiredBusy, dispatch.FiredTaken, dispatch.FiredElsewhere}
+			if err != nil || !slices.Equal(fs, want) {
+				t.Fatalf("batch fired %v (%v); want %v", fs, err, want)
+			}
+			if err := b.Release(ctx, dispatch.RunLockKey("g", 0), dispatch.RunLockOwner(at)); err != nil {
+				t.Fatal(err)
+			}
+			if fs, err := b.Fire(ctx, "b", time.Minute, lock(at.Add(2*time.Second), 0)); err != nil || fs[0] != dispatch.FiredTaken {
+				t.Fatalf("after the release: %v (%v)", fs, err)
+			}
+			if c.redis {
+				key := RedisPrefix(cluster) + "schedule:f:1:1800000002"
+				if owner := client.Get(ctx, key).Val(); owner != "a/1800000002" || client.PTTL(ctx, key).Val() <= 0 {
+					t.Errorf("claim %s owned by %q, ttl %v", key, owner, client.PTTL(ctx, key).Val())
+				}
+				if v := client.Get(ctx, RedisPrefix(cluster)+"schedule:f:1:last").Val(); v != "1800000003" {
+					t.Errorf("last key %q", v)
+				}
+			}
+		})
+	}
 }

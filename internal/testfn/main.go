@@ -263,9 +263,15 @@ func handle(ctx context.Context, ev *fn.Event) (*fn.Result, error) {
 		}
 		return r, nil
 	case "edgefn.schedule": // a schedule tick: appends what the function sees of it to RECORD_FILE as one
-		// JSON line, then, with GATE_FILE set, returns once that file exists (a slow run)
+		// JSON line, then fails while FAIL_FILE (when set) exists, then, with GATE_FILE set,
+		// returns once that file exists (a slow run)
 		if err := recordJSON(ev); err != nil {
 			return nil, err
+		}
+		if f := os.Getenv("FAIL_FILE"); f != "" {
+			if _, err := os.Stat(f); err == nil {
+				return nil, errors.New("scheduled failure")
+			}
 		}
 		if err := waitForFile(ctx, os.Getenv("GATE_FILE")); err != nil {
 			return nil, err

@@ -58,6 +58,9 @@ type ConsumerConfig struct {
 	// runner decodes them and completes them with their outcome, and only the failures it
 	// calls retryable are retried.
 	Async AsyncRunner
+	// schedule, when set, makes this the run consumer of a function's schedules: retries and
+	// backoff come from the trigger each run belongs to, and runs are counted and unlocked.
+	schedule *scheduleRuns
 }
 
 // MaxBackoff caps the retry delay.
@@ -112,6 +115,8 @@ func NewConsumer(cfg ConsumerConfig, src triggers.Source, f Invoker, effects *Ef
 	switch {
 	case cfg.Async != nil:
 		kind = runtime.TriggerAsync
+	case cfg.schedule != nil:
+		kind = runtime.TriggerSchedule
 	case strings.HasPrefix(cfg.EventSource, "stream/"):
 		kind = runtime.TriggerStream
 	}
@@ -150,7 +155,7 @@ func (c *Consumer) Run(ctx context.Context) {
 	// receive then takes at most half the slots, so that the next batch is read while this
 	// one runs.
 	batcher, _ := c.fn.(BatchInvoker)
-	if c.cfg.Async != nil {
+	if c.cfg.Async != nil || c.cfg.schedule != nil {
 		batcher = nil
 	}
 	most := c.cfg.Concurrency
@@ -330,6 +335,9 @@ func (c *Consumer) settle(ctx context.Context, d *triggers.Delivery, ev *event.E
 	}
 	if err == nil {
 		c.Stats.Handled.Add(1)
+		if c.cfg.schedule != nil {
+			c.cfg.schedule.finished(d, false, true)
+		}
 		c.acks.ack(d)
 		return nil
 	}
@@ -385,6 +393,9 @@ func (c *Consumer) handle(d *triggers.Delivery) {
 		c.skip(d, span)
 		return
 	}
+	if c.cfg.schedule != nil {
+		c.cfg.schedule.started(d)
+	}
 	ctx, cancel := context.WithTimeout(dctx, c.cfg.Timeout)
 	defer cancel()
 	res, err := c.fn.Invoke(ctx, ev)
@@ -431,13 +442,18 @@ func (c *Consumer) run(ctx context.Context, ev *event.Event) (*event.Result, err
 
 // settleFailure retries d after its backoff while attempts remain, else dead-letters it.
 func (c *Consumer) settleFailure(d *triggers.Delivery, cause error) {
-	if d.Attempt > c.cfg.Retries {
+	retries, backoff := c.cfg.Retries, c.cfg.Backoff
+	if c.cfg.schedule != nil {
+		retries, backoff = c.cfg.schedule.policy(d)
+		c.cfg.schedule.finished(d, true, d.Attempt > retries)
+	}
+	if d.Attempt > retries {
 		c.deadLetter(d, cause)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	delay := Backoff(c.cfg.Backoff, d.Attempt)
+	delay := Backoff(backoff, d.Attempt)
 	log := c.deliveryLog(d)
 	log.Warn("delivery failed; retrying", "error", cause, "delay", delay.String())
 	if err := c.src.Retry(ctx, d, delay); err != nil {

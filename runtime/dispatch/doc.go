@@ -9,11 +9,15 @@
 // notifications, the RPC reply) and only then acknowledges the delivery. A failure is retried
 // with exponential backoff and jitter, then dead-lettered with its error and attempts.
 //
-// The Manager also keeps one Scheduler running per schedule trigger. At each instant of the
-// trigger's expression (package internal/cron) it claims the instant through Claims (in
-// Redis with --redis, so that one node of the cluster runs it), skips it while the previous
-// run still goes, and invokes the function with a schedule event (ScheduleEvent), carrying out
-// the Result's effects as a consumer does.
+// The Manager also keeps a Scheduler per schedule trigger, all on one Clock (a heap by next
+// instant, one goroutine). At each instant of a trigger's expression (package internal/cron)
+// the clock fires the instant through a ScheduleStore (in Redis with --redis, so that one node
+// of the cluster runs it; nobody while the function is paused), with the run lock unless
+// overlap is on, batching every trigger due at that instant into one call, and publishes the
+// runs it won to each function's run stream (ScheduleStreams). A Consumer of that stream per
+// function invokes each run with a schedule event (ScheduleEvent), retries it with its
+// trigger's retries and backoff, dead-letters it, and releases the run lock; a run that a
+// dead node held is claimed by another node's consumer, like any stream delivery.
 //
 // Data enters through a Source (or a schedule's clock) and leaves through the function's Invoker and, for the
 // effects, the Queues, Streams and Notifier of Effects; nothing here knows which broker is

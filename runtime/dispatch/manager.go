@@ -35,9 +35,12 @@ type ManagerConfig struct {
 	Logger *slog.Logger
 	// Meter creates the triggers' instruments; nil records nothing.
 	Meter metric.Meter
-	// Claims decide which node runs each instant of the schedule triggers; nil: this node
-	// alone runs them (MemoryClaims).
-	Claims Claims
+	// Claims decide which node runs each instant of the schedule triggers, and keep their
+	// pauses and last instants; nil: this node alone runs them (MemoryClaims).
+	Claims ScheduleStore
+	// KeyPrefix is the cluster's prefix of the streams that carry schedule runs
+	// (ScheduleStreams); default "edgefn:cluster:edgefn:", the default cluster's.
+	KeyPrefix string
 }
 
 // Manager runs a Consumer for every queue and stream trigger of the deployed functions, and a
@@ -58,6 +61,10 @@ type Manager struct {
 	// updates counts Update calls and reconciled the one the last reconcile finished, so
 	// NotReady can tell that triggers are still starting.
 	updated, reconciled int64
+	// schedStats are the schedule counters of each function with schedule triggers.
+	schedStats map[string]*ScheduleStats
+	// clock fires the instants of every schedule trigger; Run runs it.
+	clock *Clock
 
 	done chan struct{}
 }
@@ -85,6 +92,7 @@ type binding struct {
 	t     manifest.Trigger
 	index int  // t's place in the function's triggers
 	async bool // the function's async HTTP invocations, not t
+	runs  bool // the function's schedule runs, not t
 }
 
 // NewManager wires a manager; Run starts it.
@@ -98,8 +106,12 @@ func NewManager(cfg ManagerConfig) *Manager {
 	if cfg.Claims == nil {
 		cfg.Claims = NewMemoryClaims()
 	}
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = "edgefn:cluster:edgefn:"
+	}
 	m := &Manager{cfg: cfg, updates: make(chan snapshot, 1), running: map[string]*running{},
-		failing: map[string]string{}, done: make(chan struct{})}
+		failing: map[string]string{}, schedStats: map[string]*ScheduleStats{}, done: make(chan struct{}),
+		clock: NewClock(time.Now, cfg.Logger)}
 	if cfg.Meter != nil {
 		if err := m.instrument(cfg.Meter); err != nil {
 			cfg.Logger.Error("trigger metrics unavailable", "error", err)
@@ -131,6 +143,9 @@ func (m *Manager) Update(fns []Function) {
 // handled finish.
 func (m *Manager) Run(ctx context.Context) {
 	defer close(m.done)
+	clockDone := make(chan struct{})
+	go func() { defer close(clockDone); m.clock.Run(ctx) }()
+	defer func() { <-clockDone }()
 	var current snapshot
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
@@ -173,6 +188,9 @@ func (m *Manager) reconcile(ctx context.Context, fns []Function) (failed bool) {
 			b := binding{fn: f, m: mf, t: t, index: i, key: bindingKey(mf, i, t), label: label(mf.Name, t)}
 			want[b.key] = b
 		}
+		if key := runsKey(mf); key != "" { // the runs of its schedules
+			want[key] = binding{fn: f, m: mf, runs: true, key: key, label: mf.Name + ": schedule runs"}
+		}
 		if m.cfg.Async != nil { // any function can be invoked asynchronously (edgefn invoke --async)
 			b := binding{fn: f, m: mf, async: true, key: fmt.Sprintf("%s|async|%s|%d", mf.Name, mf.Timeout, mf.Concurrency),
 				label: mf.Name + ": async calls"}
@@ -190,6 +208,15 @@ func (m *Manager) reconcile(ctx context.Context, fns []Function) (failed bool) {
 	for key := range m.failing {
 		if _, ok := want[key]; !ok {
 			delete(m.failing, key)
+		}
+	}
+	scheduled := map[string]bool{}
+	for _, b := range want {
+		scheduled[b.m.Name] = scheduled[b.m.Name] || b.runs
+	}
+	for fn := range m.schedStats {
+		if !scheduled[fn] {
+			delete(m.schedStats, fn)
 		}
 	}
 	m.mu.Unlock()
@@ -226,6 +253,9 @@ func (m *Manager) start(ctx context.Context, b binding) error {
 	if b.t.Schedule != nil {
 		m.startSchedule(b)
 		return nil
+	}
+	if b.runs {
+		return m.startRuns(ctx, b)
 	}
 	octx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -272,11 +302,18 @@ func (m *Manager) start(ctx context.Context, b binding) error {
 
 // startSchedule runs the scheduler of a schedule binding.
 func (m *Manager) startSchedule(b binding) {
+	runs, _ := ScheduleStreams(m.cfg.KeyPrefix, b.m.Name)
 	s := NewScheduler(ScheduleConfig{Function: b.m.Name, Index: b.index, Trigger: b.t.Schedule, Timeout: b.m.Timeout,
-		Claims: m.cfg.Claims, NodeID: m.cfg.NodeID, Logger: m.cfg.Logger}, b.fn, m.cfg.Effects)
+		Store: m.cfg.Claims, Streams: m.cfg.Streams, Runs: runs, Stats: m.scheduleStats(b.m.Name),
+		NodeID: m.cfg.NodeID, Logger: m.cfg.Logger})
 	rctx, rcancel := context.WithCancel(context.Background())
-	r := &running{cancel: rcancel, done: make(chan struct{}), schedule: s, label: b.label}
-	go func() { defer close(r.done); s.Run(rctx) }()
+	m.clock.Add(rctx, s)
+	r := &running{done: make(chan struct{}), schedule: s, label: b.label}
+	r.cancel = func() { // called once, by reconcile or stopAll
+		rcancel()
+		m.clock.Remove(s)
+		close(r.done)
+	}
 	m.mu.Lock()
 	m.running[b.key] = r
 	delete(m.failing, b.key)
@@ -344,7 +381,8 @@ func (m *Manager) Stats() []TriggerStats {
 // that changes none of it keeps the consumer running.
 func bindingKey(m *manifest.Function, index int, t manifest.Trigger) string {
 	if s := t.Schedule; s != nil {
-		return fmt.Sprintf("%s|schedule|%d|%s|%s|%s|%t|%s", m.Name, index, s.Cron, s.Timezone, s.Data, s.Overlap, m.Timeout)
+		return fmt.Sprintf("%s|schedule|%d|%s|%s|%s|%t|%d|%s|%d|%s", m.Name, index, s.Cron, s.Timezone, s.Data, s.Overlap,
+			s.Retries, s.Backoff, s.CatchUp, m.Timeout)
 	}
 	if q := t.Queue; q != nil {
 		return fmt.Sprintf("%s|queue|%s|%d|%d|%s|%s|%d|%s|%s", m.Name, q.Name, q.Prefetch, q.Retries, q.Backoff,

@@ -91,47 +91,31 @@ func (m *Manager) instrument(meter metric.Meter) error {
 	return m.instrumentSchedules(meter)
 }
 
-// instrumentSchedules registers edgefn_schedule_runs_total: the ticks of the schedule
-// triggers that this node claimed, by function and outcome (success, error, or skipped
-// because the previous run still went).
+// instrumentSchedules registers edgefn_schedule_runs_total: the runs of schedule triggers
+// on this node, by function and outcome (success, error, or skipped because the previous run
+// still went), and edgefn_schedule_lag_seconds: how late the last run on this node started.
 func (m *Manager) instrumentSchedules(meter metric.Meter) error {
 	runs, err := meter.Int64ObservableCounter("edgefn_schedule_runs",
-		metric.WithDescription("Ticks of schedule triggers this node claimed, by outcome: success, error, or skipped (the previous run still went)."))
+		metric.WithDescription("Runs (attempts) of schedule triggers on this node, by outcome: success, error, or skipped (a tick while the previous run still went)."))
+	if err != nil {
+		return err
+	}
+	lag, err := meter.Float64ObservableGauge("edgefn_schedule_lag_seconds",
+		metric.WithDescription("How late after its instant the last scheduled run on this node started."))
 	if err != nil {
 		return err
 	}
 	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		m.mu.Lock()
-		var scheds []*Scheduler
-		for _, r := range m.running {
-			if r.schedule != nil {
-				scheds = append(scheds, r.schedule)
+		for _, s := range m.sortedStats() {
+			for i, n := range [...]int64{s.Success.Load(), s.Error.Load(), s.Skipped.Load()} {
+				o.ObserveInt64(runs, n, metric.WithAttributeSet(s.attrs[i]))
 			}
-		}
-		m.mu.Unlock()
-		// A function's several schedule triggers make one series per outcome.
-		type sums struct {
-			attrs *[3]attribute.Set
-			n     [3]int64
-		}
-		byFn := map[string]*sums{}
-		for _, s := range scheds {
-			f := byFn[s.cfg.Function]
-			if f == nil {
-				f = &sums{attrs: &s.attrs}
-				byFn[s.cfg.Function] = f
-			}
-			f.n[0] += s.Stats.Success.Load()
-			f.n[1] += s.Stats.Error.Load()
-			f.n[2] += s.Stats.Skipped.Load()
-		}
-		for _, f := range byFn {
-			for i, n := range f.n {
-				o.ObserveInt64(runs, n, metric.WithAttributeSet(f.attrs[i]))
+			if l := s.Lag.Load(); l >= 0 {
+				o.ObserveFloat64(lag, time.Duration(l).Seconds(), metric.WithAttributeSet(s.fn))
 			}
 		}
 		return nil
-	}, runs)
+	}, runs, lag)
 	return err
 }
 

@@ -5,17 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 
-	"github.com/edgefn/edgefn/internal/telemetry"
-	"github.com/edgefn/edgefn/runtime"
 	"github.com/edgefn/edgefn/runtime/event"
 	"github.com/edgefn/edgefn/runtime/manifest"
+	"github.com/edgefn/edgefn/triggers"
 )
 
 // ScheduleEventType is the Type of the events of schedule triggers (docs/events.md).
@@ -33,13 +30,17 @@ type Claims interface {
 
 const (
 	// maxLate is how late an instant may still start: a node that wakes up later (it was
-	// paused, its clock jumped) does not run it. Ticks that passed are not replayed.
+	// paused, its clock jumped) does not run it. Ticks that passed are not replayed, unless
+	// the trigger's catchUp asks when it starts.
 	maxLate = time.Minute
 	// instantClaimTTL keeps an instant claimed past the moment any node, however late within
 	// maxLate and skewed by a few seconds, could still try it.
 	instantClaimTTL = 2*maxLate + 30*time.Second
 	// claimTimeout bounds one claim's round trip.
 	claimTimeout = 5 * time.Second
+	// catchUpHorizon bounds how far back a catch-up looks for the instants of a cron
+	// expression (an @every one jumps to its last instants directly).
+	catchUpHorizon = 400 * 24 * time.Hour
 )
 
 // ScheduleConfig configures one Scheduler.
@@ -52,8 +53,14 @@ type ScheduleConfig struct {
 	Trigger *manifest.ScheduleTrigger
 	// Timeout bounds one run (invocation and effects); default 30s.
 	Timeout time.Duration
-	// Claims decide which node runs an instant; required.
-	Claims Claims
+	// Store decides which node runs an instant, and keeps pauses and last instants; required.
+	Store ScheduleStore
+	// Streams carries the runs to the function's run consumer (ScheduleRuns); required.
+	Streams triggers.Streams
+	// Runs is the stream of the function's runs (ScheduleStreams).
+	Runs string
+	// Stats are the function's schedule counters, shared by its triggers; nil: its own.
+	Stats *ScheduleStats
 	// NodeID names this node as the owner of its claims.
 	NodeID string
 	// Logger; default slog.Default().
@@ -62,28 +69,41 @@ type ScheduleConfig struct {
 	Now func() time.Time
 }
 
-// ScheduleStats count what a scheduler did on this node, by outcome: runs that succeeded or
-// failed, and ticks skipped because the previous run was still going.
+// ScheduleStats count what the schedules of one function did on this node, by outcome:
+// runs (attempts) that succeeded or failed, and ticks skipped because the previous run was
+// still going; and how late the last run started.
 type ScheduleStats struct {
 	Success, Error, Skipped atomic.Int64
+	// Lag is how late the last run that started on this node started after its instant,
+	// in nanoseconds; -1 before the first.
+	Lag   atomic.Int64
+	attrs [3]attribute.Set // by outcome, in the order of the counters
+	fn    attribute.Set
 }
 
-// Scheduler runs one schedule trigger of one function: at each instant of its expression it
-// claims the instant (one node of the cluster wins), and, unless the previous run still
-// goes, invokes the function with a schedule event (docs/manifest.md#schedule-trigger).
+// NewScheduleStats returns the zero counters of function.
+func NewScheduleStats(function string) *ScheduleStats {
+	s := &ScheduleStats{fn: attribute.NewSet(attribute.String("function", function))}
+	s.Lag.Store(-1)
+	for i, outcome := range []string{"success", "error", "skipped"} {
+		s.attrs[i] = attribute.NewSet(attribute.String("function", function), attribute.String("outcome", outcome))
+	}
+	return s
+}
+
+// Scheduler is one schedule trigger of one function on a Clock: at each instant of its
+// expression the clock fires the instant through the store (one node of the cluster wins,
+// none while the function is paused), with the run lock unless overlap is on, and publishes
+// the run to the function's run stream, where the function's run consumer invokes it with
+// retries and dead letters (docs/manifest.md#schedule-trigger).
 type Scheduler struct {
-	cfg     ScheduleConfig
-	fn      Invoker
-	effects *Effects
-	base    context.Context
-	Stats   ScheduleStats
-	attrs   [3]attribute.Set // by outcome, in the order of ScheduleStats
-	log     *slog.Logger
-	runs    sync.WaitGroup
+	cfg   ScheduleConfig
+	Stats *ScheduleStats
+	log   *slog.Logger
 }
 
 // NewScheduler wires a scheduler; Run starts it.
-func NewScheduler(cfg ScheduleConfig, f Invoker, effects *Effects) *Scheduler {
+func NewScheduler(cfg ScheduleConfig) *Scheduler {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
@@ -93,116 +113,119 @@ func NewScheduler(cfg ScheduleConfig, f Invoker, effects *Effects) *Scheduler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Scheduler{cfg: cfg, fn: f, effects: effects, base: runtime.WithTrigger(context.Background(), runtime.TriggerSchedule),
+	if cfg.Stats == nil {
+		cfg.Stats = NewScheduleStats(cfg.Function)
+	}
+	return &Scheduler{cfg: cfg, Stats: cfg.Stats,
 		log: cfg.Logger.With("function", cfg.Function, "trigger", fmt.Sprintf("schedule[%d]", cfg.Index))}
-	for i, outcome := range []string{"success", "error", "skipped"} {
-		s.attrs[i] = attribute.NewSet(attribute.String("function", cfg.Function), attribute.String("outcome", outcome))
-	}
-	return s
 }
 
-// Run fires the instants until ctx ends, then waits for the runs that started.
+// Run fires the trigger's instants on a clock of its own until ctx ends, first catching up
+// when the trigger asks. The manager runs its schedulers on one shared Clock instead.
 func (s *Scheduler) Run(ctx context.Context) {
-	defer s.runs.Wait()
-	sched := s.cfg.Trigger.Schedule
-	if sched == nil { // a trigger not made by manifest.Parse
-		s.log.Error("schedule trigger without a parsed expression; it does not run")
-		return
-	}
-	next := sched.Next(s.cfg.Now())
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for !next.IsZero() {
-		timer.Reset(next.Sub(s.cfg.Now()))
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		now := s.cfg.Now()
-		if now.Before(next) {
-			continue // woken early: the clock was set back
-		}
-		if now.Sub(next) <= maxLate {
-			s.tick(ctx, next)
-		}
-		if next = sched.Next(next); now.Sub(next) > maxLate {
-			s.log.Warn("schedule ticks missed; they are not replayed", "from", next, "until", now)
-			next = sched.Next(now)
-		}
-	}
+	c := NewClock(s.cfg.Now, s.cfg.Logger)
+	c.Add(ctx, s)
+	c.Run(ctx)
 }
 
-// tick claims the instant at and starts its run, or skips it while the previous run goes.
-func (s *Scheduler) tick(ctx context.Context, at time.Time) {
+// Next is the trigger's next instant after now; zero when there is none.
+func (s *Scheduler) Next() time.Time {
+	if s.cfg.Trigger.Schedule == nil {
+		return time.Time{}
+	}
+	return s.cfg.Trigger.Schedule.Next(s.cfg.Now())
+}
+
+// catchUp fires the last CatchUp instants in (last fired, now]: those that passed while no
+// node ran the trigger. Each is fired like a tick, so that nodes starting together run each
+// once, and the last fired instant moves on, so that a node starting later replays nothing.
+func (s *Scheduler) catchUp(ctx context.Context, now time.Time) {
+	n := s.cfg.Trigger.CatchUp
+	if n <= 0 {
+		return
+	}
 	cctx, cancel := context.WithTimeout(ctx, claimTimeout)
-	defer cancel()
-	key := s.key(strconv.FormatInt(at.Unix(), 10))
-	owner := s.cfg.NodeID + "/" + strconv.FormatInt(at.Unix(), 10)
-	won, err := s.cfg.Claims.Claim(cctx, key, owner, instantClaimTTL)
+	last, err := s.cfg.Store.Last(cctx, s.cfg.Function, s.cfg.Index)
+	cancel()
 	if err != nil {
-		s.log.Error("schedule tick not claimed; no node may run it", "instant", at, "error", err)
+		s.log.Error("schedule catch-up skipped: the last instant is unknown", "error", err)
 		return
 	}
-	if !won {
-		return // another node runs it
+	missed := MissedInstants(s.cfg.Trigger, last, now, n)
+	if len(missed) > 0 {
+		s.log.Info("schedule catching up", "instants", len(missed), "since", last)
 	}
-	release := func() {}
-	if !s.cfg.Trigger.Overlap {
-		running := s.key("running")
-		// The lock outlives the longest run, so that a node that dies mid-run frees it.
-		held, err := s.cfg.Claims.Claim(cctx, running, owner, s.cfg.Timeout+claimTimeout+30*time.Second)
-		if err != nil {
-			s.log.Error("schedule tick not run: the run lock failed", "instant", at, "error", err)
-			return
-		}
-		if !held {
-			s.Stats.Skipped.Add(1)
-			s.log.Warn("schedule tick skipped: the previous run still goes", "instant", at)
-			return
-		}
-		release = func() {
-			rctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
-			defer cancel()
-			if err := s.cfg.Claims.Release(rctx, running, owner); err != nil {
-				s.log.Warn("schedule run lock not released; it expires", "error", err)
-			}
-		}
+	ticks := make([]pendingTick, len(missed))
+	for i, at := range missed {
+		ticks[i] = pendingTick{s: s, at: at}
 	}
-	s.runs.Add(1)
-	go func() {
-		defer s.runs.Done()
-		defer release()
-		s.run(at)
-	}()
+	fireTicks(ctx, ticks)
 }
 
-// key is a claim key of this trigger, under the cluster's schedule keys.
-func (s *Scheduler) key(suffix string) string {
-	return "schedule:" + s.cfg.Function + ":" + strconv.Itoa(s.cfg.Index) + ":" + suffix
+// MissedInstants returns the last n instants of t in (last, now], oldest first; none when
+// last is zero (the trigger never fired: nothing was missed).
+func MissedInstants(t *manifest.ScheduleTrigger, last, now time.Time, n int) []time.Time {
+	if last.IsZero() || n <= 0 || t.Schedule == nil {
+		return nil
+	}
+	from := last
+	if every := t.Schedule.Every(); every > 0 {
+		from = maxTime(from, now.Add(-time.Duration(n+1)*every))
+	} else {
+		from = maxTime(from, now.Add(-catchUpHorizon))
+	}
+	ring := make([]time.Time, 0, n)
+	for at := t.Schedule.Next(from); !at.IsZero() && !at.After(now); at = t.Schedule.Next(at) {
+		if len(ring) == n {
+			ring = append(ring[:0], ring[1:]...)
+		}
+		ring = append(ring, at)
+	}
+	return ring
 }
 
-// run invokes the function for the instant at and carries out its effects. It does not stop
-// when Run's context ends: a run that started finishes, within the timeout.
-func (s *Scheduler) run(at time.Time) {
-	ev := ScheduleEvent(s.cfg.Function, s.cfg.Index, at, s.cfg.Trigger.Data)
-	ctx, span := telemetry.Start(s.base, trace.SpanKindConsumer, "process ", ev.Source)
-	if span.IsRecording() {
-		span.SetAttributes(attribute.String("messaging.message.id", ev.ID), attribute.String("edgefn.function", s.cfg.Function))
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	return b
+}
+
+// tick fires the instant at and publishes its run, or skips it while the previous run goes.
+func (s *Scheduler) tick(ctx context.Context, at time.Time) {
+	fireTicks(ctx, []pendingTick{{s: s, at: at}})
+}
+
+// runLock is the lock a run of a trigger without overlap holds from its tick until it
+// succeeds or is dead-lettered. Its owner derives from the instant alone, so that whichever
+// node finishes the run (another one, after this one died) releases it.
+type runLock struct {
+	function string
+	index    int
+	at       time.Time
+}
+
+func (l runLock) key() string   { return RunLockKey(l.function, l.index) }
+func (l runLock) owner() string { return RunLockOwner(l.at) }
+
+func (l runLock) release(c Claims, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
 	defer cancel()
-	res, err := s.fn.Invoke(ctx, ev)
-	if err == nil {
-		err = s.effects.Apply(ctx, s.cfg.Function, ev, res)
+	if err := c.Release(ctx, l.key(), l.owner()); err != nil {
+		log.Warn("schedule run lock not released; it expires", "error", err)
 	}
-	endSpan(span, err)
-	if err != nil {
-		s.Stats.Error.Add(1)
-		s.log.Error("scheduled run failed", "id", ev.ID, "instant", at, "error", err)
-		return
+}
+
+// runLockTTL outlasts a run's every attempt and backoff, so that the lock of a run whose
+// nodes all died frees itself.
+func runLockTTL(t *manifest.ScheduleTrigger, timeout time.Duration) time.Duration {
+	total := time.Duration(t.Retries+1) * (timeout + claimTimeout)
+	d := t.Backoff
+	for range t.Retries {
+		total += d + d/5 // the jitter's most
+		d = min(2*d, MaxBackoff)
 	}
-	s.Stats.Success.Add(1)
+	return total + 30*time.Second
 }
 
 // ScheduleEvent is the event of the instant at of the index-th trigger of function: its ID
@@ -217,4 +240,9 @@ func ScheduleEvent(function string, index int, at time.Time, data []byte) *event
 		ev.Data, ev.ContentType = data, "application/json"
 	}
 	return ev
+}
+
+// scheduleMessage is the run stream's entry for ev.
+func scheduleMessage(ev *event.Event) *triggers.Message {
+	return &triggers.Message{ID: ev.ID, Type: ev.Type, Source: ev.Source, Time: ev.Time, ContentType: ev.ContentType, Data: ev.Data}
 }

@@ -154,7 +154,8 @@ func renderTrigger(t Trigger) string {
 		return t.WebSocket.String()
 	case t.Schedule != nil:
 		s := t.Schedule
-		return fmt.Sprintf("schedule %q timezone=%s data=%s overlap=%t", s.Cron, s.Timezone, s.Data, s.Overlap)
+		return fmt.Sprintf("schedule %q timezone=%s data=%s overlap=%t retries=%d backoff=%s catchUp=%d",
+			s.Cron, s.Timezone, s.Data, s.Overlap, s.Retries, s.Backoff, s.CatchUp)
 	}
 	return "none"
 }

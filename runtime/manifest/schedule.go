@@ -11,8 +11,8 @@ import (
 
 // scheduleTrigger decodes a `schedule:` entry, compiling its expression in its zone.
 func (d *decoder) scheduleTrigger(n *yaml.Node, path string) *ScheduleTrigger {
-	t := &ScheduleTrigger{Timezone: "UTC"}
-	m, ok := d.fields(n, path, "cron", "timezone", "data", "overlap")
+	t := &ScheduleTrigger{Timezone: "UTC", Retries: DefaultRetries, Backoff: DefaultBackoff}
+	m, ok := d.fields(n, path, "cron", "timezone", "data", "overlap", "retries", "backoff", "catchUp")
 	if !ok {
 		return t
 	}
@@ -43,6 +43,10 @@ func (d *decoder) scheduleTrigger(n *yaml.Node, path string) *ScheduleTrigger {
 		t.Data = d.jsonData(v, join(path, "data"))
 	}
 	t.Overlap = d.boolean(m["overlap"], join(path, "overlap"), false)
+	// The same shapes and checks as the retries and backoff of queue and stream triggers.
+	t.Retries = d.intAtLeast(m["retries"], join(path, "retries"), 0, DefaultRetries)
+	t.Backoff = d.duration(m["backoff"], join(path, "backoff"), DefaultBackoff)
+	t.CatchUp = d.intBetween(m["catchUp"], join(path, "catchUp"), 0, MaxCatchUp, 0)
 	return t
 }
 

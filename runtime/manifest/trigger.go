@@ -19,6 +19,8 @@ const (
 	// DeadLetterSuffix is appended to a trigger's name for its default dead
 	// letter queue or stream.
 	DeadLetterSuffix = ".dlq"
+	// MaxCatchUp bounds a schedule trigger's catchUp: the missed instants one start replays.
+	MaxCatchUp = 1000
 )
 
 // Trigger binds a function to one source of invocations. Exactly one field
@@ -148,6 +150,14 @@ type ScheduleTrigger struct {
 	// Overlap lets a run start while the previous one of the trigger still runs;
 	// default false, which skips that tick.
 	Overlap bool
+	// Retries is the number of extra attempts after a run fails; default 3, and an
+	// explicit 0 means none. Then the run is dead-lettered.
+	Retries int
+	// Backoff is the first retry delay, doubling with jitter; default 1s.
+	Backoff time.Duration
+	// CatchUp is how many of the latest instants that passed while no node ran the
+	// trigger are run when one starts it again; default 0, at most MaxCatchUp.
+	CatchUp int
 	// Schedule computes the instants; set whenever the manifest loaded.
 	Schedule *cron.Schedule
 }

@@ -30,6 +30,7 @@ var sections = []section{
 	{"async-results", "#5", "async request-reply", ""},
 	{"dev-results", "#7", "edit-to-live", ""},
 	{"rpc-results", "#19", "RabbitMQ RPC", "#rabbitmq-rpc"},
+	{"schedule-results", "#22", "schedule triggers", "#schedule-triggers"},
 }
 
 func main() {

@@ -14,7 +14,7 @@ import (
 // Benchmarks are the names of the processes that load the machine while they measure: the
 // benchmark commands, wrk and a `go test -bench` of bench/. A measurement waits its turn until
 // none of them runs but its own command (see Run.WaitTurn).
-var Benchmarks = []string{"edgebench", "triggerbench", "wsbench", "asyncbench", "devbench", "sandboxbench", "rpcbench", "scalebench", "wsfnbench", "wrk", "bench.test"}
+var Benchmarks = []string{"edgebench", "triggerbench", "wsbench", "asyncbench", "devbench", "sandboxbench", "rpcbench", "schedbench", "scalebench", "wsfnbench", "wrk", "bench.test"}
 
 // Run is one run of a benchmark command, from its start to its report: the shared flags, where
 // progress goes, the temporary folder and the programs built into it, and what the report says
