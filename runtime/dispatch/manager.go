@@ -288,7 +288,12 @@ func (m *Manager) start(ctx context.Context, b binding) error {
 	if err != nil {
 		return err
 	}
-	c := NewConsumer(cfg, src, b.fn, m.cfg.Effects)
+	m.run(b, NewConsumer(cfg, src, b.fn, m.cfg.Effects))
+	return nil
+}
+
+// run runs c for the binding b until b is stopped, and notes it as running.
+func (m *Manager) run(b binding, c *Consumer) {
 	rctx, rcancel := context.WithCancel(context.Background())
 	r := &running{cancel: rcancel, done: make(chan struct{}), consumer: c, label: b.label}
 	go func() { defer close(r.done); c.Run(rctx) }()
@@ -297,7 +302,6 @@ func (m *Manager) start(ctx context.Context, b binding) error {
 	delete(m.failing, b.key)
 	m.mu.Unlock()
 	m.cfg.Logger.Info("trigger started", "trigger", b.label)
-	return nil
 }
 
 // startSchedule runs the scheduler of a schedule binding.

@@ -64,16 +64,8 @@ func (m *Manager) startRuns(ctx context.Context, b binding) error {
 			sr.triggers[i] = t.Schedule
 		}
 	}
-	c := NewConsumer(ConsumerConfig{Function: b.m.Name, EventSource: "schedule/" + b.m.Name, Timeout: b.m.Timeout,
-		Concurrency: min(max(b.m.Concurrency, 1), 64), Logger: m.cfg.Logger, schedule: sr}, src, b.fn, m.cfg.Effects)
-	rctx, rcancel := context.WithCancel(context.Background())
-	r := &running{cancel: rcancel, done: make(chan struct{}), consumer: c, label: b.label}
-	go func() { defer close(r.done); c.Run(rctx) }()
-	m.mu.Lock()
-	m.running[b.key] = r
-	delete(m.failing, b.key)
-	m.mu.Unlock()
-	m.cfg.Logger.Info("trigger started", "trigger", b.label)
+	m.run(b, NewConsumer(ConsumerConfig{Function: b.m.Name, EventSource: "schedule/" + b.m.Name, Timeout: b.m.Timeout,
+		Concurrency: min(max(b.m.Concurrency, 1), 64), Logger: m.cfg.Logger, schedule: sr}, src, b.fn, m.cfg.Effects))
 	return nil
 }
 
