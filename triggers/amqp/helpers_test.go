@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,7 +81,11 @@ func dialTest(tb testing.TB, opts Options, urls ...string) *Queues {
 		tb.Fatalf("dial: %v", err)
 	}
 	tb.Cleanup(func() {
-		deleteQueues(tb, q.decls.names()...)
+		// The delay ladder's queues (edgefn.delay.*: its rungs, the due queue every forwarder
+		// consumes, tombstones) are shared by every process on the broker, other test runs'
+		// gateways included: deleting them would lose their delayed messages.
+		own := slices.DeleteFunc(q.decls.names(), func(n string) bool { return strings.HasPrefix(n, "edgefn.delay.") })
+		deleteQueues(tb, own...)
 		q.Close()
 	})
 	return q
