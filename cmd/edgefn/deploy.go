@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -79,6 +80,9 @@ func deploy(ctx context.Context, c *client, stdout, stderr io.Writer, paths []st
 			changes = append(changes, change{res.Name, res.Version})
 		}
 	}
+	if err := deployRules(ctx, c, stdout, files); err != nil {
+		return err
+	}
 	return waitForNodes(ctx, c, stdout, wait, changes)
 }
 
@@ -110,8 +114,8 @@ func parseManifests(paths []string) ([]manifestFile, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if len(all) == 0 {
-		return nil, errors.New("the manifests declare no function")
+	if len(all) == 0 && !slices.ContainsFunc(files, func(f manifestFile) bool { return len(f.set.Topics) > 0 }) {
+		return nil, errors.New("the manifests declare no function and no topic rules")
 	}
 	return files, nil
 }
