@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/edgefn/edgefn/internal/testkit"
 )
 
 // rulesManifest is a topics document that lets anyone subscribe to the topics matching each
@@ -164,10 +162,14 @@ func TestTopicRulesDeployCluster(t *testing.T) {
 	}
 
 	chat := rulesManifest(t, "chat.*")
-	if out := mustCLI(t, a, "deploy", chat); !strings.Contains(out, "deployed topic rules version 2") {
+	// The deploy waits until every node uses the new rules: b allows chat.x at once after it.
+	out := mustCLI(t, a, "deploy", chat)
+	if !strings.Contains(out, "deployed topic rules version 2") || strings.Count(out, ": ok\n") != 3 {
 		t.Fatalf("deploy through a said %q", out)
 	}
-	testkit.Eventually(t, 15*time.Second, "b to allow chat.x", func() bool { return subscribes(t, b, "chat.x") })
+	if !subscribes(t, b, "chat.x") {
+		t.Fatal("b refuses chat.x after the deploy that allows it reached every node")
+	}
 	expectUnsubscribed(t, reader, "news.a")
 
 	// B restarts with its old start-up manifest: the registry's rules stay.
@@ -181,6 +183,10 @@ func TestTopicRulesDeployCluster(t *testing.T) {
 	}
 
 	// A rollback through C reaches A.
-	mustCLI(t, c, "rollback", "--topics")
-	testkit.Eventually(t, 15*time.Second, "a to allow news.b again", func() bool { return subscribes(t, a, "news.b") })
+	if out := mustCLI(t, c, "rollback", "--topics"); strings.Count(out, ": ok\n") != 3 {
+		t.Fatalf("rollback through c said %q", out)
+	}
+	if !subscribes(t, a, "news.b") {
+		t.Fatal("a refuses news.b after the rollback reached every node")
+	}
 }

@@ -77,11 +77,15 @@ func deploy(ctx context.Context, c *client, stdout, stderr io.Writer, paths []st
 			} else {
 				fmt.Fprintf(stdout, "deployed %s version %d\n", res.Name, res.Version)
 			}
-			changes = append(changes, change{res.Name, res.Version})
+			changes = append(changes, change{name: res.Name, version: res.Version})
 		}
 	}
-	if err := deployRules(ctx, c, stdout, files); err != nil {
+	rules, err := deployRules(ctx, c, stdout, files)
+	if err != nil {
 		return err
+	}
+	if rules != nil {
+		changes = append(changes, *rules)
 	}
 	return waitForNodes(ctx, c, stdout, wait, changes)
 }

@@ -33,7 +33,7 @@ func newRollbackCmd() *cobra.Command {
 			}
 			c.ifVersion = ifVersion
 			if topics {
-				return rollbackRules(cmd.Context(), c, cmd.OutOrStdout())
+				return rollbackRules(cmd.Context(), c, cmd.OutOrStdout(), wait)
 			}
 			var res versionResult
 			r := request{method: http.MethodPost, path: functionPath(args[0], "rollback") + c.ifVersionQuery(),
@@ -42,7 +42,7 @@ func newRollbackCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s rolled back to version %d\n", res.Name, res.Version)
-			return waitForNodes(cmd.Context(), c, cmd.OutOrStdout(), wait, []change{{res.Name, res.Version}})
+			return waitForNodes(cmd.Context(), c, cmd.OutOrStdout(), wait, []change{{name: res.Name, version: res.Version}})
 		},
 	}
 	addWaitFlag(cmd, &wait)

@@ -361,7 +361,8 @@ func (a *app) newRegistry() (*cluster.Registry, error) {
 	}
 	return cluster.New(cluster.Config{
 		Cluster: a.o.cluster, Store: store, Logger: a.logger,
-		Self: cluster.Node{ID: a.o.nodeID, Address: addr, AdminAddress: adminAddr, Version: version},
+		Self:       cluster.Node{ID: a.o.nodeID, Address: addr, AdminAddress: adminAddr, Version: version},
+		TopicRules: a.rules.Version,
 		Functions: func() []runtime.Info {
 			fns := a.host.Functions()
 			out := make([]runtime.Info, len(fns))

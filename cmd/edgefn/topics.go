@@ -28,6 +28,9 @@ func (a *app) newRules() (*cluster.Rules, error) {
 	}
 	return cluster.NewRules(cluster.RulesConfig{
 		Store: store, Apply: a.hub.SetRules, NodeID: a.o.nodeID, Keep: a.o.keepVersions, Logger: a.logger,
+		// The heartbeat says so soon: edgefn deploy waits for it. The rules are first used in
+		// run, once the node registry is made.
+		Used: func(int) { a.nodes.Poke() },
 	})
 }
 
@@ -81,7 +84,7 @@ type rulesResult struct {
 
 // deployRules deploys the `kind: topics` documents of files, all of them together, as the
 // new topic rules of the cluster (docs/cli.md#edgefn-deploy); files without any deploy none.
-func deployRules(ctx context.Context, c *client, stdout io.Writer, files []manifestFile) error {
+func deployRules(ctx context.Context, c *client, stdout io.Writer, files []manifestFile) (*change, error) {
 	var body struct {
 		Files []cluster.RulesFile `json:"files"`
 	}
@@ -91,11 +94,11 @@ func deployRules(ctx context.Context, c *client, stdout io.Writer, files []manif
 		}
 	}
 	if len(body.Files) == 0 {
-		return nil
+		return nil, nil
 	}
 	data, err := json.Marshal(body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var res rulesResult
 	err = c.callJSON(ctx, request{
@@ -104,18 +107,18 @@ func deployRules(ctx context.Context, c *client, stdout io.Writer, files []manif
 		getBody: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
 	}, &res)
 	if err != nil {
-		return fmt.Errorf("deploy topic rules: %w", err)
+		return nil, fmt.Errorf("deploy topic rules: %w", err)
 	}
 	if res.Unchanged {
 		fmt.Fprintf(stdout, "topic rules unchanged at version %d\n", res.Version)
 	} else {
 		fmt.Fprintf(stdout, "deployed topic rules version %d (%d rules)\n", res.Version, res.Rules)
 	}
-	return nil
+	return &change{version: res.Version, topics: true}, nil
 }
 
 // rollbackRules makes the previous version of the topic rules current again.
-func rollbackRules(ctx context.Context, c *client, stdout io.Writer) error {
+func rollbackRules(ctx context.Context, c *client, stdout io.Writer, wait time.Duration) error {
 	var res rulesResult
 	r := request{method: http.MethodPost, path: rulesPath + "/rollback" + c.ifVersionQuery(),
 		header: http.Header{deployerHeader: {deployer()}}}
@@ -123,5 +126,5 @@ func rollbackRules(ctx context.Context, c *client, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "topic rules rolled back to version %d (%d rules)\n", res.Version, res.Rules)
-	return nil
+	return waitForNodes(ctx, c, stdout, wait, []change{{version: res.Version, topics: true}})
 }

@@ -26,6 +26,8 @@ type RulesConfig struct {
 	// Resync is the time between two reads of the store, beside the notifications;
 	// default DefaultResync.
 	Resync time.Duration
+	// Used, when set, is called after the hub got the rules of another version.
+	Used func(version int)
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -183,6 +185,9 @@ func (r *Rules) use(n int, rules []*manifest.TopicRule) {
 	r.cfg.Apply(rules)
 	r.applied = n
 	r.cfg.Logger.Info("topic rules in use", "version", n, "rules", len(rules))
+	if r.cfg.Used != nil {
+		r.cfg.Used(n)
+	}
 }
 
 // Current returns the current entry; found false when none was deployed.
