@@ -109,6 +109,20 @@ func TestTopicRulesDeployOneNode(t *testing.T) {
 		t.Fatalf("rollback past the first version: exit %d %s", code, errOut)
 	}
 
+	// The admin API takes the YAML of one file too, and says what is wrong with it, by line.
+	r := g.admin(t, "PUT", "/admin/v1/topics?file=raw.yaml", []byte("kind: topics\nrules:\n  - match: raw..x\n"))
+	if r.Status != 400 || !strings.Contains(string(r.Body), `"invalid_manifest"`) || !strings.Contains(string(r.Body), "raw.yaml:3") {
+		t.Fatalf("PUT of bad YAML: %d %s", r.Status, r.Body)
+	}
+	r = g.admin(t, "PUT", "/admin/v1/topics?file=fn.yaml", []byte("name: x\nhandler: ./x\n"))
+	if r.Status != 400 || !strings.Contains(string(r.Body), "no kind: topics document") {
+		t.Fatalf("PUT of a file without topics: %d %s", r.Status, r.Body)
+	}
+	r = g.admin(t, "PUT", "/admin/v1/topics?ifVersion=7", []byte("kind: topics\nrules:\n  - match: raw.x\n"))
+	if r.Status != 409 || !strings.Contains(string(r.Body), "version_conflict") {
+		t.Fatalf("PUT if version 7: %d %s", r.Status, r.Body)
+	}
+
 	// Deploy chat again (version 3): a restart without manifests keeps it.
 	mustCLI(t, g, "deploy", chat)
 	g.stop()

@@ -47,6 +47,7 @@ type Rules struct {
 
 	mu      sync.Mutex // serializes changes and applies
 	applied int        // the version the hub uses, 0: the start-up manifests'
+	failing string     // why the last read failed, as logged; "" when it did not
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -127,12 +128,31 @@ func (r *Rules) Start() {
 			case <-tick.C:
 			}
 			rctx, cancel := context.WithTimeout(ctx, readTimeout)
-			if _, err := r.refresh(rctx); err != nil && ctx.Err() == nil {
-				r.cfg.Logger.Warn("topic rules: read failed; the rules in use stay", "error", err)
-			}
+			_, err := r.refresh(rctx)
 			cancel()
+			if ctx.Err() == nil {
+				r.logRead(err)
+			}
 		}
 	}()
+}
+
+// logRead logs a failed read once until it fails otherwise, and that it works again.
+func (r *Rules) logRead(err error) {
+	why := ""
+	if err != nil {
+		why = err.Error()
+	}
+	r.mu.Lock()
+	old := r.failing
+	r.failing = why
+	r.mu.Unlock()
+	switch {
+	case why != "" && why != old:
+		r.cfg.Logger.Warn("topic rules: read failed; the rules in use stay", "error", err)
+	case why == "" && old != "":
+		r.cfg.Logger.Info("topic rules: read again")
+	}
 }
 
 // Close stops following the store, up to ctx.
