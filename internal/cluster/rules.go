@@ -111,8 +111,8 @@ type RulesState struct {
 // RulesStore keeps the versions of a cluster's topic rules. Every change is one atomic step,
 // announced to every Watch. Methods are safe for concurrent use.
 type RulesStore interface {
-	// Commit stores e as the next version (a number never given out before) and makes it
-	// current, unless ifVersion refuses it (runtime.ChangeOptions: -1 none deployed yet, N
+	// Commit stores e as the next version (a number never given out before; a refused
+	// commit may use one up) and makes it current, unless ifVersion refuses it (runtime.ChangeOptions: -1 none deployed yet, N
 	// the current one must be N) with a *ConflictError. It keeps the newest keep versions.
 	Commit(ctx context.Context, e RulesEntry, ifVersion, keep int) (int, error)
 	// SetCurrent makes kept version n current if the current one is expect; a

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -34,16 +33,14 @@ func NewRedisRules(client *goredis.Client, cluster string) (*RedisRules, error) 
 	return &RedisRules{client: client, prefix: RedisPrefix(cluster) + "topics:"}, nil
 }
 
-// rulesCommitScript gives the version its number and stores it: the entry comes as the two
-// halves of its JSON around the number. ARGV prefix, head, tail, ifVersion, keep.
+// rulesCommitScript: ARGV prefix, version (from seq), entry, ifVersion, keep.
 // Returns {'ok', version} or {'conflict', current}.
 var rulesCommitScript = goredis.NewScript(`
-local p, head, tail = ARGV[1], ARGV[2], ARGV[3]
+local p, n, entry = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local ifv, keep = tonumber(ARGV[4]), tonumber(ARGV[5])
 local cur = tonumber(redis.call('GET', p .. 'current') or '0')
 if (ifv == -1 and cur ~= 0) or (ifv > 0 and cur ~= ifv) then return {'conflict', cur} end
-local n = redis.call('INCR', p .. 'seq')
-redis.call('SET', p .. 'v:' .. n, head .. n .. tail)
+redis.call('SET', p .. 'v:' .. n, entry)
 redis.call('ZADD', p .. 'versions', n, n)
 redis.call('SET', p .. 'current', n)
 local vs = redis.call('ZRANGE', p .. 'versions', 0, -1)
@@ -71,35 +68,30 @@ redis.call('PUBLISH', p .. 'changes', n)
 return {'ok', cur}
 `)
 
-// versionMark stands for the version number in an encoded entry until the commit script
-// knows it.
-const versionMark = 987654321987
-
-// Commit implements RulesStore.
+// Commit implements RulesStore. The version number is taken first (INCR topics:seq): one a
+// refused commit took is not given out again.
 func (s *RedisRules) Commit(ctx context.Context, e RulesEntry, ifVersion, keep int) (int, error) {
-	e.Version = versionMark
+	n, err := s.client.Incr(ctx, s.prefix+"seq").Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis: next version of the topic rules: %w", err)
+	}
+	e.Version = int(n)
 	data, err := EncodeRules(e)
 	if err != nil {
 		return 0, err
 	}
-	mark := `"version":` + strconv.Itoa(versionMark)
-	i := strings.Index(string(data), mark)
-	if i < 0 {
-		return 0, errors.New("topic rules: encoded entry has no version")
-	}
-	head, tail := string(data[:i+len(`"version":`)]), string(data[i+len(mark):])
 	if keep < 1 {
 		keep = DefaultKeep
 	}
-	res, err := rulesCommitScript.Run(ctx, s.client, nil, s.prefix, head, tail, ifVersion, keep).Slice()
+	res, err := rulesCommitScript.Run(ctx, s.client, nil, s.prefix, n, data, ifVersion, keep).Slice()
 	if err != nil {
-		return 0, fmt.Errorf("redis: commit topic rules: %w", err)
+		return 0, fmt.Errorf("redis: commit topic rules v%d: %w", n, err)
 	}
-	status, n, _ := scriptResult(res)
+	status, v, _ := scriptResult(res)
 	if status == "conflict" {
-		return 0, &ConflictError{Current: n}
+		return 0, &ConflictError{Current: v}
 	}
-	return n, nil
+	return v, nil
 }
 
 // SetCurrent implements RulesStore.
