@@ -28,6 +28,8 @@ type wsFrame struct {
 	// Join and Leave are the presence frames of a joinLeave topic (with Topic, no id).
 	Join  *wsMember `json:"join"`
 	Leave *wsMember `json:"leave"`
+	// Unsubscribed ends a subscription the topic rules no longer allow (with Topic, no id).
+	Unsubscribed *wsError `json:"unsubscribed"`
 	// Members and Cursor are a presence reply; Clients and Users a presence_stats reply.
 	Members []wsMember `json:"members"`
 	Cursor  string     `json:"cursor"`

@@ -100,6 +100,9 @@ func (s *Server) mountAdmin(app *fiber.App) {
 	v1.Post("/dlq/:trigger/redrive", s.audited("redrive", s.adminRedrive))
 	v1.Delete("/dlq/:trigger", s.audited("purge", s.adminPurge))
 	v1.Get("/nodes", s.adminNodes)
+	v1.Get("/topics", s.adminRules)
+	v1.Put("/topics", s.audited("deploy-topics", s.adminDeployRules))
+	v1.Post("/topics/rollback", s.audited("rollback-topics", s.adminRollbackRules))
 	v1.Get("/topics/:topic/presence", s.adminPresence)
 	v1.Get("/debug/goroutines", s.adminGoroutines)
 	a.Use(func(c *fiber.Ctx) error {

@@ -81,6 +81,9 @@ type Config struct {
 	CORS *guard.CORS
 	// Nodes serves GET /admin/v1/nodes; nil answers it with 404.
 	Nodes NodeLister
+	// Rules deploys and rolls back the topic rules (docs/http.md); nil: the admin API's
+	// /topics answers 503.
+	Rules TopicRules
 	// Schedules runs, pauses and resumes schedules, and finds their dead letters; nil
 	// answers those endpoints with 501.
 	Schedules ScheduleControl

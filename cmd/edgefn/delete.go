@@ -25,7 +25,7 @@ func newDeleteCmd() *cobra.Command {
 			}
 			resp.Body.Close()
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", args[0])
-			return waitForNodes(cmd.Context(), c, cmd.OutOrStdout(), wait, []change{{args[0], 0}})
+			return waitForNodes(cmd.Context(), c, cmd.OutOrStdout(), wait, []change{{name: args[0]}})
 		},
 	}
 	addWaitFlag(cmd, &wait)

@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -76,8 +77,15 @@ func deploy(ctx context.Context, c *client, stdout, stderr io.Writer, paths []st
 			} else {
 				fmt.Fprintf(stdout, "deployed %s version %d\n", res.Name, res.Version)
 			}
-			changes = append(changes, change{res.Name, res.Version})
+			changes = append(changes, change{name: res.Name, version: res.Version})
 		}
+	}
+	rules, err := deployRules(ctx, c, stdout, files)
+	if err != nil {
+		return err
+	}
+	if rules != nil {
+		changes = append(changes, *rules)
 	}
 	return waitForNodes(ctx, c, stdout, wait, changes)
 }
@@ -110,8 +118,8 @@ func parseManifests(paths []string) ([]manifestFile, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if len(all) == 0 {
-		return nil, errors.New("the manifests declare no function")
+	if len(all) == 0 && !slices.ContainsFunc(files, func(f manifestFile) bool { return len(f.set.Topics) > 0 }) {
+		return nil, errors.New("the manifests declare no function and no topic rules")
 	}
 	return files, nil
 }

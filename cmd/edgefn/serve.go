@@ -202,6 +202,8 @@ type app struct {
 	nodes      *cluster.Registry
 	// shared is the shared function registry with --redis (docs/cluster.md); nil without.
 	shared *cluster.Sync
+	// rules are the deployed topic rules: in the registry with --redis, else in the data dir.
+	rules *cluster.Rules
 	// logs is the cluster's log with --redis (docs/cluster.md#logs), else nil; stopLogs ends
 	// its writer once the functions have stopped.
 	logs     *cluster.RedisLogs
@@ -359,7 +361,8 @@ func (a *app) newRegistry() (*cluster.Registry, error) {
 	}
 	return cluster.New(cluster.Config{
 		Cluster: a.o.cluster, Store: store, Logger: a.logger,
-		Self: cluster.Node{ID: a.o.nodeID, Address: addr, AdminAddress: adminAddr, Version: version},
+		Self:       cluster.Node{ID: a.o.nodeID, Address: addr, AdminAddress: adminAddr, Version: version},
+		TopicRules: a.rules.Version,
 		Functions: func() []runtime.Info {
 			fns := a.host.Functions()
 			out := make([]runtime.Info, len(fns))
@@ -422,7 +425,10 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 		return err
 	}
 	if a.set != nil {
-		a.hub.SetRules(a.set.Topics)
+		a.hub.SetRules(a.set.Topics) // until the deployed rules, if any, are read at start
+	}
+	if a.rules, err = a.newRules(); err != nil {
+		return err
 	}
 	effects.Notifier = a.hub          // notifications from functions go to the WebSocket topics
 	var claims dispatch.ScheduleStore // nil: this node alone runs the schedules
@@ -479,8 +485,8 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 		AdminToken: a.adminToken, AdminHosts: a.adminHosts(), AdminViaProxy: o.adminViaProxy, AdminApart: a.adminLn != nil,
 		DataDir: o.dataDir, Version: version, Logger: a.logger, Effects: effects,
 		WS: a.hub, Async: a.asyncs, Metrics: mx, StaticDir: o.static, Nodes: a.nodes, ClusterLogs: clusterLogs,
-		Schedules: a.manager,
-		ClientIP:  sec.clientIP, RateLimit: sec.rateLimit, WSConnectLimit: sec.wsConnects, CORS: sec.cors,
+		Schedules: a.manager, Rules: a.rules,
+		ClientIP: sec.clientIP, RateLimit: sec.rateLimit, WSConnectLimit: sec.wsConnects, CORS: sec.cors,
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout, IdleTimeout: o.idleTimeout,
 		Readiness: func(ctx context.Context) []string {
 			out := append(a.be.notReady(ctx), a.manager.NotReady()...)
@@ -551,6 +557,7 @@ func (a *app) run(ctx context.Context) error {
 		return fmt.Errorf("listen to websocket presence: %w", err)
 	}
 	go a.manager.Run(managerCtx)
+	a.startRules(ctx)
 	// The heartbeat starts at once, so that the node is listed while its functions start.
 	a.nodes.Start()
 	if a.shared != nil {
@@ -619,6 +626,9 @@ func (a *app) shutdown(stopManager func()) {
 		a.logger.Warn("http shutdown", "error", err)
 	}
 	<-wsClosed
+	if err := a.rules.Close(sctx); err != nil {
+		a.logger.Warn("topic rules", "error", err)
+	}
 	if a.shared != nil {
 		if err := a.shared.Close(sctx); err != nil {
 			a.logger.Warn("function registry", "error", err)

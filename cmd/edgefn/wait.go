@@ -31,11 +31,16 @@ func addWaitFlag(cmd *cobra.Command, d *time.Duration) {
 type change struct {
 	name    string
 	version int
+	// topics: the change is of the topic rules (no name), to version.
+	topics bool
 }
 
 // reached reports whether the node runs c: the version with a ready instance (or scaled to
-// zero), or, for a delete, no version at all.
+// zero), or, for a delete, no version at all; for the topic rules, that version.
 func (c change) reached(n cluster.Node) bool {
+	if c.topics {
+		return n.TopicRules == c.version
+	}
 	for _, f := range n.Functions {
 		if f.Name == c.name {
 			return c.version != 0 && f.Version == c.version && f.Ready
@@ -46,6 +51,9 @@ func (c change) reached(n cluster.Node) bool {
 
 // describe is how the node runs c's function, for the report of a node that did not get there.
 func (c change) describe(n cluster.Node) string {
+	if c.topics {
+		return fmt.Sprintf("topic rules v%d", n.TopicRules)
+	}
 	for _, f := range n.Functions {
 		if f.Name == c.name {
 			return c.name + " " + nodeState(&f)
@@ -114,6 +122,15 @@ func waitForNodes(ctx context.Context, c *client, w io.Writer, d time.Duration, 
 func superseded(ctx context.Context, c *client, w io.Writer, changes []change) []change {
 	var out []change
 	for _, ch := range changes {
+		if ch.topics {
+			var cur rulesResult
+			if err := c.getJSON(ctx, rulesPath, &cur); err == nil && cur.Version != ch.version {
+				fmt.Fprintf(w, "topic rules are at version %d now: not waiting for version %d\n", cur.Version, ch.version)
+				continue
+			}
+			out = append(out, ch)
+			continue
+		}
 		var info functionInfo
 		err := c.getJSON(ctx, functionPath(ch.name), &info)
 		var ae *apiError

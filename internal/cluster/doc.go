@@ -14,4 +14,10 @@
 // each binary into a cache under the data dir before the runtime.Host starts it. Changes
 // enter through Sync's DeployWith, RollbackWith and Delete, which the admin API calls; each is
 // one atomic step in the registry.
+//
+// The topic rules: the versions of the cluster's WebSocket topic rules (RulesStore: RedisRules
+// with --redis, FileRules in the data dir of a node alone, a RulesEntry each). Rules hands the
+// current version to the node's hub at start (Seed adds the start-up manifests' rules where
+// none are stored), at each change notified and periodically; Rules.Deploy and Rollback, which
+// the admin API calls, change them in one atomic step.
 package cluster

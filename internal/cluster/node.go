@@ -41,6 +41,9 @@ type Node struct {
 	State State `json:"state"`
 	// Functions are the functions it runs, sorted by name.
 	Functions []Function `json:"functions"`
+	// TopicRules is the version of the deployed topic rules it uses; 0 when none were
+	// deployed (docs/cluster.md#topic-rules).
+	TopicRules int `json:"topicRules,omitempty"`
 	// Error says why its record could not be read; its other fields are then empty.
 	Error string `json:"error,omitempty"`
 }

@@ -34,6 +34,9 @@ type Config struct {
 	Self Node
 	// Functions returns what this node runs, read at every beat; nil: none.
 	Functions func() []runtime.Info
+	// TopicRules returns the version of the topic rules this node uses, read at every beat;
+	// nil: 0.
+	TopicRules func() int
 	// Store keeps the records; nil: this node alone, which lists only itself.
 	Store Store
 	// Interval is the time between beats; default DefaultInterval (2s).
@@ -196,6 +199,9 @@ func (r *Registry) self() Node {
 		}
 	}
 	slices.SortFunc(n.Functions, func(a, b Function) int { return strings.Compare(a.Name, b.Name) })
+	if r.cfg.TopicRules != nil {
+		n.TopicRules = r.cfg.TopicRules()
+	}
 	return n
 }
 
