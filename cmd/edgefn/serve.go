@@ -28,6 +28,7 @@ import (
 	"github.com/edgefn/edgefn/runtime/manifest"
 	"github.com/edgefn/edgefn/runtime/sandbox"
 	"github.com/edgefn/edgefn/triggers"
+	"github.com/edgefn/edgefn/triggers/redis"
 )
 
 // asDispatch hands the deployed functions to the trigger manager.
@@ -433,9 +434,14 @@ func (a *app) wire(tune tuning, verifier *auth.Verifier, sec *security, mx *metr
 	effects.Notifier = a.hub          // notifications from functions go to the WebSocket topics
 	var claims dispatch.ScheduleStore // nil: this node alone runs the schedules
 	if a.be.redis != nil {
-		if claims, err = cluster.NewRedisClaims(a.be.redis, o.cluster); err != nil {
+		rc, err := cluster.NewRedisClaims(a.be.redis, o.cluster)
+		if err != nil {
 			return err
 		}
+		if rs, ok := a.be.streams.(*redis.Streams); ok { // the runs go with the claims (docs/cluster.md#schedules)
+			rc.AppendRuns(rs)
+		}
+		claims = rc
 	}
 	a.manager = dispatch.NewManager(dispatch.ManagerConfig{
 		Queues: a.be.queues, Streams: a.be.streams, Effects: effects, Async: a.asyncs, NodeID: o.nodeID,

@@ -8,6 +8,8 @@ import (
 
 	"github.com/edgefn/edgefn/internal/testredis"
 	"github.com/edgefn/edgefn/runtime/dispatch"
+	"github.com/edgefn/edgefn/triggers"
+	"github.com/edgefn/edgefn/triggers/redis"
 )
 
 // The guard lives in a test: the cluster package does not need to import dispatch.
@@ -163,5 +165,113 @@ func TestScheduleStore(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFireAppendsRuns: with AppendRuns, the script that takes an instant appends its run to
+// the run stream, in the run streams' own encoding (a consumer of them reads it back), and
+// appends nothing for an instant claimed elsewhere, paused or busy; ticks without a run
+// append nothing.
+func TestFireAppendsRuns(t *testing.T) {
+	client := testredis.Client(t, "claims-test")
+	cluster := testCluster(t)
+	streams, err := redis.New(client, redis.Options{MaxLen: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := NewRedisClaims(client, cluster)
+	b, _ := NewRedisClaims(client, cluster)
+	a.AppendRuns(streams)
+	b.AppendRuns(streams)
+	ctx := context.Background()
+	t.Cleanup(func() {
+		keys, _ := client.Keys(context.Background(), RedisPrefix(cluster)+"*").Result()
+		if len(keys) > 0 {
+			client.Del(context.Background(), keys...)
+		}
+	})
+	if other, _ := redis.New(client, redis.Options{}); !a.AppendsRuns(streams) || a.AppendsRuns(other) {
+		t.Fatal("AppendsRuns does not tell its run streams from others")
+	}
+	runs, _ := dispatch.ScheduleStreams(RedisPrefix(cluster), "f")
+	at := time.Unix(1_800_000_000, 0).UTC()
+	tick := func(i int, at time.Time, data string) dispatch.Tick {
+		ev := dispatch.ScheduleEvent("f", i, at, []byte(data))
+		return dispatch.Tick{Function: "f", Index: i, At: at, LockTTL: time.Minute, Stream: runs,
+			Run: &triggers.Message{ID: ev.ID, Type: ev.Type, Source: ev.Source, Time: ev.Time, ContentType: ev.ContentType, Data: ev.Data}}
+	}
+	fs, err := a.Fire(ctx, "a", time.Minute, tick(0, at, `{"n":0}`), tick(1, at, ""),
+		dispatch.Tick{Function: "f", Index: 2, At: at}) // no run: nothing appended
+	if want := []dispatch.Fired{dispatch.FiredTaken, dispatch.FiredTaken, dispatch.FiredTaken}; err != nil || !slices.Equal(fs, want) {
+		t.Fatalf("fired %v (%v); want %v", fs, err, want)
+	}
+	// Claimed already, busy (index 0's run holds its lock) and paused: no run.
+	fs, err = b.Fire(ctx, "b", time.Minute, tick(1, at, ""), tick(0, at.Add(time.Second), ""))
+	if want := []dispatch.Fired{dispatch.FiredElsewhere, dispatch.FiredBusy}; err != nil || !slices.Equal(fs, want) {
+		t.Fatalf("fired %v (%v); want %v", fs, err, want)
+	}
+	if err := a.SetPaused(ctx, "f", true); err != nil {
+		t.Fatal(err)
+	}
+	if fs, err := b.Fire(ctx, "b", time.Minute, tick(3, at, "")); err != nil || fs[0] != dispatch.FiredPaused {
+		t.Fatalf("paused: fired %v (%v)", fs, err)
+	}
+	src, err := streams.ConsumeStream(ctx, triggers.StreamOptions{Stream: runs, Group: "g", Consumer: "c", FromOldest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ds, err := src.Receive(rctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range ds {
+		got = append(got, d.ID+" "+string(d.Data)+" "+d.ContentType+" "+d.Time.Format(time.RFC3339))
+		if d.Type != dispatch.ScheduleEventType || d.Source != "schedule/f" {
+			t.Errorf("run %s: type %q, source %q", d.ID, d.Type, d.Source)
+		}
+	}
+	want := []string{"schedule/f/0/1800000000 {\"n\":0} application/json " + at.Format(time.RFC3339),
+		"schedule/f/1/1800000000   " + at.Format(time.RFC3339)}
+	if !slices.Equal(got, want) {
+		t.Fatalf("the run stream holds %q; want %q", got, want)
+	}
+	if n := client.XLen(ctx, runs).Val(); n != 2 {
+		t.Fatalf("the run stream holds %d entries; want 2", n)
+	}
+	// A tick with a run, for claims that append none, is refused.
+	plain, _ := NewRedisClaims(client, cluster)
+	if _, err := plain.Fire(ctx, "c", time.Minute, tick(4, at, "")); err == nil {
+		t.Fatal("claims without run streams took a tick's run")
+	}
+}
+
+// TestReleaseAll: one script gives up each key its owner still holds, and leaves a key
+// another owner holds.
+func TestReleaseAll(t *testing.T) {
+	client := testredis.Client(t, "claims-test")
+	cluster := testCluster(t)
+	c, _ := NewRedisClaims(client, cluster)
+	ctx := context.Background()
+	t.Cleanup(func() { client.Del(context.Background(), RedisPrefix(cluster)+"k1", RedisPrefix(cluster)+"k2") })
+	for _, k := range []string{"k1", "k2"} {
+		if ok, err := c.Claim(ctx, k, "a", time.Minute); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+	}
+	if err := c.ReleaseAll(ctx, []string{"k1", "k2"}, []string{"a", "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := client.Exists(ctx, RedisPrefix(cluster)+"k1").Val(); n != 0 {
+		t.Error("k1 is still held by its owner after ReleaseAll")
+	}
+	if owner := client.Get(ctx, RedisPrefix(cluster)+"k2").Val(); owner != "a" {
+		t.Errorf("k2, held by a, released for b: owner %q", owner)
+	}
+	if err := c.ReleaseAll(ctx, []string{"k1"}, nil); err == nil {
+		t.Error("keys without owners were accepted")
 	}
 }

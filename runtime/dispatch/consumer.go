@@ -134,8 +134,18 @@ func (c *Consumer) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	ackDone := make(chan struct{})
 	go func() { c.acks.run(); close(ackDone) }()
+	releaseDone := make(chan struct{})
+	if s := c.cfg.schedule; s != nil && s.locks != nil {
+		go func() { s.locks.run(); close(releaseDone) }()
+	} else {
+		close(releaseDone)
+	}
 	defer func() {
 		wg.Wait()
+		if s := c.cfg.schedule; s != nil && s.locks != nil {
+			s.locks.close()
+		}
+		<-releaseDone
 		c.acks.close()
 		<-ackDone
 		c.src.Close()

@@ -14,7 +14,8 @@
 // the clock fires the instant through a ScheduleStore (in Redis with --redis, so that one node
 // of the cluster runs it; nobody while the function is paused), with the run lock unless
 // overlap is on, batching every trigger due at that instant into one call, and publishes the
-// runs it won to each function's run stream (ScheduleStreams). A Consumer of that stream per
+// runs it won to each function's run stream (ScheduleStreams), or has the store append them
+// with the claims (a RunAppender: Redis). A Consumer of that stream per
 // function invokes each run with a schedule event (ScheduleEvent), retries it with its
 // trigger's retries and backoff, dead-letters it, and releases the run lock; a run that a
 // dead node held is claimed by another node's consumer, like any stream delivery.

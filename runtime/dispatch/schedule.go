@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -213,6 +214,62 @@ func (l runLock) release(c Claims, log *slog.Logger) {
 	defer cancel()
 	if err := c.Release(ctx, l.key(), l.owner()); err != nil {
 		log.Warn("schedule run lock not released; it expires", "error", err)
+	}
+}
+
+// ReleaserAll is Claims that give up many keys in one round trip: each key whose owner (at
+// the same place in owners) still holds it.
+type ReleaserAll interface {
+	ReleaseAll(ctx context.Context, keys, owners []string) error
+}
+
+// lockReleaser releases the run locks of finished runs in batches: one round trip to the
+// store releases every lock whose run finished while the previous one was in flight, where a
+// round trip per run would put a thousand of them on the node's CPU and its connections at
+// the moment the runs of the next triggers of the same instant start.
+type lockReleaser struct {
+	claims Claims
+	log    *slog.Logger
+	in     chan runLock
+	once   sync.Once
+}
+
+func newLockReleaser(c Claims, log *slog.Logger) *lockReleaser {
+	return &lockReleaser{claims: c, log: log, in: make(chan runLock, 1024)}
+}
+
+// release queues l's release.
+func (r *lockReleaser) release(l runLock) { r.in <- l }
+
+// close ends run once the queued releases are done.
+func (r *lockReleaser) close() { r.once.Do(func() { close(r.in) }) }
+
+func (r *lockReleaser) run() {
+	all, _ := r.claims.(ReleaserAll)
+	keys, owners := make([]string, 0, 256), make([]string, 0, 256)
+	for l := range r.in {
+		if all == nil {
+			l.release(r.claims, r.log)
+			continue
+		}
+		keys, owners = append(keys[:0], l.key()), append(owners[:0], l.owner())
+	more:
+		for len(keys) < cap(keys) {
+			select {
+			case l, ok := <-r.in:
+				if !ok {
+					break more
+				}
+				keys, owners = append(keys, l.key()), append(owners, l.owner())
+			default:
+				break more
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+		if err := all.ReleaseAll(ctx, keys, owners); err != nil {
+			r.log.Warn("schedule run locks not released; they expire", "count", len(keys), "error", err)
+		}
+		cancel()
 	}
 }
 

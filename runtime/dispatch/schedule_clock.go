@@ -155,7 +155,8 @@ type pendingTick struct {
 }
 
 // fireTicks fires ticks through their store, one call per store (in practice one: the
-// manager's), and publishes the runs won, one batch per run stream.
+// manager's), and publishes the runs won, one batch per run stream, unless the store
+// appended them with the claims (a RunAppender).
 func fireTicks(ctx context.Context, ticks []pendingTick) {
 	type streamKey struct {
 		streams triggers.Streams
@@ -169,11 +170,17 @@ func fireTicks(ctx context.Context, ticks []pendingTick) {
 	}
 	runs := map[streamKey][]pendingTick{}
 	for store, ts := range byStore {
+		appender, _ := store.(RunAppender)
 		batch := make([]Tick, len(ts))
+		appended := make([]bool, len(ts))
 		for i, t := range ts {
 			batch[i] = Tick{Function: t.s.cfg.Function, Index: t.s.cfg.Index, At: t.at}
 			if !t.s.cfg.Trigger.Overlap {
 				batch[i].LockTTL = runLockTTL(t.s.cfg.Trigger, t.s.cfg.Timeout)
+			}
+			if appender != nil && appender.AppendsRuns(t.s.cfg.Streams) {
+				batch[i].Stream, batch[i].Run = t.s.cfg.Runs, t.run()
+				appended[i] = true
 			}
 		}
 		fired, err := store.Fire(cctx, ts[0].s.cfg.NodeID, instantClaimTTL, batch...)
@@ -186,8 +193,10 @@ func fireTicks(ctx context.Context, ticks []pendingTick) {
 		for i, t := range ts {
 			switch fired[i] {
 			case FiredTaken:
-				k := streamKey{t.s.cfg.Streams, t.s.cfg.Runs}
-				runs[k] = append(runs[k], t)
+				if !appended[i] {
+					k := streamKey{t.s.cfg.Streams, t.s.cfg.Runs}
+					runs[k] = append(runs[k], t)
+				}
 			case FiredBusy:
 				t.s.Stats.Skipped.Add(1)
 				t.s.log.Warn("schedule tick skipped: the previous run still goes", "instant", t.at)
@@ -204,12 +213,17 @@ func fireTicks(ctx context.Context, ticks []pendingTick) {
 	wg.Wait()
 }
 
+// run is the run stream's entry of t's instant.
+func (t pendingTick) run() *triggers.Message {
+	return scheduleMessage(ScheduleEvent(t.s.cfg.Function, t.s.cfg.Index, t.at, t.s.cfg.Trigger.Data))
+}
+
 // publishRuns appends the runs of ticks to the run stream name; when that fails, their
 // instants are lost: they are counted as errors and their run locks released.
 func publishRuns(ctx context.Context, streams triggers.Streams, name string, ticks []pendingTick) {
 	msgs := make([]*triggers.Message, len(ticks))
 	for i, t := range ticks {
-		msgs[i] = scheduleMessage(ScheduleEvent(t.s.cfg.Function, t.s.cfg.Index, t.at, t.s.cfg.Trigger.Data))
+		msgs[i] = t.run()
 	}
 	err := streams.PublishStream(ctx, name, msgs...)
 	if err == nil {

@@ -59,6 +59,7 @@ func (m *Manager) startRuns(ctx context.Context, b binding) error {
 	}
 	sr := &scheduleRuns{function: b.m.Name, triggers: map[int]*manifest.ScheduleTrigger{}, claims: m.cfg.Claims,
 		stats: m.scheduleStats(b.m.Name), now: time.Now, log: m.cfg.Logger.With("function", b.m.Name)}
+	sr.locks = newLockReleaser(m.cfg.Claims, sr.log)
 	for i, t := range b.m.Triggers {
 		if t.Schedule != nil {
 			sr.triggers[i] = t.Schedule

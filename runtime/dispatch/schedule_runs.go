@@ -30,9 +30,12 @@ type scheduleRuns struct {
 	function string
 	triggers map[int]*manifest.ScheduleTrigger // by index
 	claims   Claims
-	stats    *ScheduleStats
-	now      func() time.Time
-	log      *slog.Logger
+	// locks, when set (and running: Consumer.Run runs it), releases the run locks in
+	// batches; nil: each on its own.
+	locks *lockReleaser
+	stats *ScheduleStats
+	now   func() time.Time
+	log   *slog.Logger
 }
 
 // parseRunID splits a run's event ID, schedule/FUNCTION/INDEX/REST, where REST is the
@@ -86,7 +89,12 @@ func (r *scheduleRuns) finished(d *triggers.Delivery, failed, last bool) {
 	if err != nil {
 		return // a run asked for takes no lock
 	}
-	runLock{function: r.function, index: index, at: time.Unix(unix, 0)}.release(r.claims, r.log)
+	l := runLock{function: r.function, index: index, at: time.Unix(unix, 0)}
+	if r.locks != nil {
+		r.locks.release(l)
+		return
+	}
+	l.release(r.claims, r.log)
 }
 
 // AskedRun is the event of a run of the index-th schedule trigger of function asked for at

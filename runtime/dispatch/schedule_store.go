@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"time"
+
+	"github.com/edgefn/edgefn/triggers"
 )
 
 // ScheduleStore is what the nodes of a cluster share about schedules beyond Claims: which
@@ -35,6 +37,20 @@ type Tick struct {
 	// LockTTL, when positive, takes the trigger's run lock (RunLockKey, owned by
 	// RunLockOwner of At) with the instant, for that long: a trigger without overlap.
 	LockTTL time.Duration
+	// Stream and Run, set only for a store that AppendsRuns to the tick's streams: when the
+	// tick is FiredTaken, Run has been appended to the run stream Stream in the same atomic
+	// step as the claim.
+	Stream string
+	Run    *triggers.Message
+}
+
+// RunAppender is a ScheduleStore that appends the run of each tick it takes to the tick's
+// run stream in the same atomic step as the claim (one round trip where there would be two,
+// and no moment in which a node that dies loses an instant it claimed: docs/cluster.md#schedules).
+type RunAppender interface {
+	// AppendsRuns reports whether Fire appends the runs of ticks whose run streams are read
+	// through streams.
+	AppendsRuns(streams triggers.Streams) bool
 }
 
 // RunLockKey is the key of the run lock of a trigger, relative to the cluster's prefix.

@@ -185,3 +185,12 @@ func firstErr(cmds []goredis.Cmder, err error) error {
 	}
 	return err
 }
+
+// Entry returns the fields of msg's stream entry, as PublishStream appends it (filling in
+// its ID and Time when it lacks them), and the MAXLEN ~ the stream is trimmed to (0: not
+// trimmed), for a script of the same Redis that appends the entry itself with XADD in the
+// same atomic step as other writes (the schedule claims, docs/cluster.md#schedules).
+func (s *Streams) Entry(msg *triggers.Message) (fields []any, maxLen int64) {
+	fill(msg)
+	return encode(msg), max(s.opts.MaxLen, 0)
+}

@@ -276,6 +276,7 @@ func startScheduler(o options, edgefn bool, fns []*recorder, client *goredis.Cli
 			cancel()
 			return nil, err
 		}
+		claims.AppendRuns(rs) // as edgefn serve does (cmd/edgefn/serve.go)
 		streams, cfg.Claims, cfg.KeyPrefix = rs, claims, cluster.RedisPrefix(name)
 		closers = append(closers, func() {
 			keys, _ := client.Keys(context.Background(), cluster.RedisPrefix(name)+"*").Result()
