@@ -35,6 +35,12 @@ type Options struct {
 	// PublishChannels bounds the confirm-mode channels that publish at the same time;
 	// more concurrent publishers wait for one. Default 8.
 	PublishChannels int
+
+	// noForwarder leaves out the forwarder of delayed messages (forward.go), which every
+	// other Queues runs. For tests that cut a backend off the broker: a forwarder cut off
+	// holds the due messages it took, the broker's shared ones of every other process, until
+	// the broker notices the connection is gone.
+	noForwarder bool
 }
 
 func (o *Options) setDefaults() {

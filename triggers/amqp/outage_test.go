@@ -16,7 +16,8 @@ import (
 // resumes when the network does.
 func TestOutage(t *testing.T) {
 	p, url := startProxy(t)
-	q := dialTest(t, Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}, url)
+	// No forwarder: cut off, it would hold the delayed messages of every other process.
+	q := dialTest(t, Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, noForwarder: true}, url)
 	name := uniqueName(t)
 	src, err := q.ConsumeQueue(testkit.Context(t, 10*time.Second), triggers.QueueOptions{Queue: name})
 	if err != nil {
@@ -101,7 +102,8 @@ func TestDialUnreachable(t *testing.T) {
 		t.Fatal("dial of an unreachable broker succeeded")
 	}
 	p.setCut(false)
-	q, err := Dial(url, Options{Logger: testLogger(t), MinBackoff: time.Hour, MaxBackoff: time.Hour})
+	// No forwarder: cut off, it would hold the delayed messages of every other process.
+	q, err := Dial(url, Options{Logger: testLogger(t), MinBackoff: time.Hour, MaxBackoff: time.Hour, noForwarder: true})
 	if err != nil {
 		t.Fatal(err)
 	}

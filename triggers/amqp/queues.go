@@ -92,7 +92,9 @@ func Dial(url string, opts Options) (*Queues, error) {
 	q.wg.Add(2)
 	go q.pubLink.run(conns[0])
 	go q.subLink.run(conns[1])
-	q.spawn(q.forward)
+	if !opts.noForwarder {
+		q.spawn(q.forward)
+	}
 	return q, nil
 }
 
