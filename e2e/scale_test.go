@@ -95,6 +95,15 @@ triggers:
 		}()
 	}
 	wg.Wait()
+	if failed.Load() == 0 {
+		// target 100 keeps one process for 50 calls: every answer comes from the one start.
+		for k, pid := range pids {
+			if pid != pids[0] {
+				t.Errorf("call %d was answered by process %s, call 0 by %s: want one process started once", k, pid, pids[0])
+				break
+			}
+		}
+	}
 	if n := countLogs(g, `"msg":"function scaled"`, `"function":"z"`, "cold start"); n != 1 {
 		t.Errorf("50 calls at zero made %d cold starts, want 1\n%s", n, g.logs.String())
 	}

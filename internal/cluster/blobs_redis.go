@@ -44,13 +44,14 @@ var _ Blobs = (*RedisBlobs)(nil)
 // NewRedisBlobs keeps the binaries of the cluster named cluster in Redis through client,
 // which the caller owns and closes, in chunks of chunk bytes (default DefaultChunk).
 func NewRedisBlobs(client *goredis.Client, cluster string, chunk int) (*RedisBlobs, error) {
-	if err := ValidName(cluster); err != nil {
-		return nil, fmt.Errorf("cluster name %w", err)
+	prefix, err := validPrefix(cluster)
+	if err != nil {
+		return nil, err
 	}
 	if chunk <= 0 {
 		chunk = DefaultChunk
 	}
-	return &RedisBlobs{client: client, prefix: RedisPrefix(cluster), chunk: chunk}, nil
+	return &RedisBlobs{client: client, prefix: prefix, chunk: chunk}, nil
 }
 
 func (b *RedisBlobs) key(sum string) string { return b.prefix + "blob:" + sum }

@@ -30,10 +30,11 @@ type RedisClaims struct {
 // NewRedisClaims keeps the claims of the cluster named cluster in Redis through client,
 // which the caller owns and closes.
 func NewRedisClaims(client *goredis.Client, cluster string) (*RedisClaims, error) {
-	if err := ValidName(cluster); err != nil {
-		return nil, fmt.Errorf("cluster name %w", err)
+	prefix, err := validPrefix(cluster)
+	if err != nil {
+		return nil, err
 	}
-	return &RedisClaims{client: client, prefix: RedisPrefix(cluster)}, nil
+	return &RedisClaims{client: client, prefix: prefix}, nil
 }
 
 // Claim takes key for owner for ttl unless someone holds it, reporting whether it did.

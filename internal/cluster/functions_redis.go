@@ -40,10 +40,11 @@ var _ FunctionStore = (*RedisFunctions)(nil)
 // NewRedisFunctions keeps the function registry of the cluster named cluster in Redis
 // through client, which the caller owns and closes.
 func NewRedisFunctions(client *goredis.Client, cluster string) (*RedisFunctions, error) {
-	if err := ValidName(cluster); err != nil {
-		return nil, fmt.Errorf("cluster name %w", err)
+	prefix, err := validPrefix(cluster)
+	if err != nil {
+		return nil, err
 	}
-	return &RedisFunctions{client: client, prefix: RedisPrefix(cluster)}, nil
+	return &RedisFunctions{client: client, prefix: prefix}, nil
 }
 
 func (s *RedisFunctions) fnKey(name, suffix string) string {

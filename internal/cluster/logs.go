@@ -56,10 +56,11 @@ var _ runtime.LogSink = (*RedisLogs)(nil)
 // cluster, through client, which the caller owns. Run writes; it must be running for Append's
 // lines to reach Redis.
 func NewRedisLogs(client *goredis.Client, cluster, node string, logger *slog.Logger) (*RedisLogs, error) {
-	if err := ValidName(cluster); err != nil {
-		return nil, errors.New("cluster name " + err.Error())
+	prefix, err := validPrefix(cluster)
+	if err != nil {
+		return nil, err
 	}
-	return &RedisLogs{client: client, prefix: RedisPrefix(cluster), node: node, logger: logger,
+	return &RedisLogs{client: client, prefix: prefix, node: node, logger: logger,
 		in: make(chan logEntry, logQueue), done: make(chan struct{})}, nil
 }
 

@@ -27,10 +27,11 @@ var _ RulesStore = (*RedisRules)(nil)
 // NewRedisRules keeps the topic rules of the cluster named cluster in Redis through client,
 // which the caller owns and closes.
 func NewRedisRules(client *goredis.Client, cluster string) (*RedisRules, error) {
-	if err := ValidName(cluster); err != nil {
-		return nil, fmt.Errorf("cluster name %w", err)
+	prefix, err := validPrefix(cluster)
+	if err != nil {
+		return nil, err
 	}
-	return &RedisRules{client: client, prefix: RedisPrefix(cluster) + "topics:"}, nil
+	return &RedisRules{client: client, prefix: prefix + "topics:"}, nil
 }
 
 // rulesCommitScript: ARGV prefix, version (from seq), entry, ifVersion, keep.

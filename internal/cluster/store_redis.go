@@ -26,13 +26,23 @@ var _ Store = (*RedisStore)(nil)
 // RedisPrefix is the prefix of every key of the cluster named cluster.
 func RedisPrefix(cluster string) string { return "edgefn:cluster:" + cluster + ":" }
 
+// validPrefix is RedisPrefix of cluster, once the name is checked: what every Redis store of
+// the package keys its data under.
+func validPrefix(cluster string) (string, error) {
+	if err := ValidName(cluster); err != nil {
+		return "", fmt.Errorf("cluster name %w", err)
+	}
+	return RedisPrefix(cluster), nil
+}
+
 // NewRedisStore keeps the records of the cluster named cluster in Redis through client, which
 // the caller owns and closes.
 func NewRedisStore(client *goredis.Client, cluster string) (*RedisStore, error) {
-	if err := ValidName(cluster); err != nil {
-		return nil, fmt.Errorf("cluster name %w", err)
+	prefix, err := validPrefix(cluster)
+	if err != nil {
+		return nil, err
 	}
-	return &RedisStore{client: client, prefix: RedisPrefix(cluster)}, nil
+	return &RedisStore{client: client, prefix: prefix}, nil
 }
 
 // beatScript writes a record and notes its beat on Redis' clock.
